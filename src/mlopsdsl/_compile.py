@@ -1,0 +1,119 @@
+"""``ml.compile``: build, validate, set parameter values, hand the IR to a backend, write the result."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl.errors import ParameterError
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl._pipeline import Pipeline
+    from mlopsdsl.backends import Backend
+
+
+def compile(  # noqa: A001 - the public name users asked for
+    pipeline: Pipeline[..., Any],
+    backend: str | Backend = "ir",
+    output: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """Compile a pipeline for a backend, and write it to ``output`` when given.
+
+    Args:
+        pipeline: An ``@ml.pipeline`` function.
+        backend: A backend name (``"ir"``, ``"kfp"``, ``"argo"``) or a backend object.
+        output: A file to write; written whole or not at all.
+        params: New default values for pipeline parameters, checked against their types.
+
+    Returns:
+        The compiled document, exactly as written.
+
+    Raises:
+        ValidationError: The pipeline has problems; all of them are listed.
+        ParameterError: A value in ``params`` names no parameter or does not fit its type.
+        PluginError: The backend is not installed or failed to load.
+    """
+    from mlopsdsl import backends
+    from mlopsdsl._files import write_atomic
+
+    document = pipeline.build()
+    if params:
+        document = with_defaults(document, params)
+    chosen = backends.load(backend)
+    text = chosen.compile(document)
+    if output is not None and os.fspath(output) != "-":
+        write_atomic(output, text)
+    return text
+
+
+def with_defaults(document: ir.Document, values: Mapping[str, Any]) -> ir.Document:
+    """``document`` with new defaults for the root pipeline's parameters."""
+    from mlopsdsl._types import check_value, to_json_value
+
+    root = document.pipeline
+    by_name = {p.name: p for p in root.params}
+    params = list(root.params)
+    for name, value in values.items():
+        if name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise ParameterError(f"pipeline {root.name!r} has no parameter {name!r} (parameters: {known})")
+        param = by_name[name]
+        json_value, ok = to_json_value(value)
+        problem = check_value(json_value, param.type, f"parameter {name!r}") if ok else f"{value!r} is not JSON"
+        if problem:
+            raise ParameterError(problem, _location(param))
+        params[params.index(param)] = param.model_copy(update={"optional": True, "default": json_value})
+    new_root = root.model_copy(update={"params": params})
+    return document.model_copy(update={"pipelines": [new_root, *document.pipelines[1:]]})
+
+
+def parse_value(text: str, param: ir.Param) -> Any:
+    """A ``-p name=text`` value read by the parameter's type: strings as they are, the rest as JSON."""
+    from mlopsdsl._types import check_value
+
+    type_ = param.type
+    inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
+    if inner.kind == "str" and not (type_.kind == "optional" and text in ("null", "None")):
+        return text
+    if inner.kind == "enum" and any(isinstance(v, str) and v == text for v in inner.values or []):
+        return text
+    aliases = {"True": True, "False": False, "None": None, "true": True, "false": False, "null": None}
+    if text in aliases:
+        value: Any = aliases[text]
+    else:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ParameterError(
+                f"parameter {param.name!r}: {text!r} is not a valid {type_} (write it as JSON)", _location(param)
+            ) from None
+    problem = check_value(value, type_, f"parameter {param.name!r}")
+    if problem:
+        raise ParameterError(problem, _location(param))
+    return value
+
+
+def parse_params(document: ir.Document, pairs: list[str]) -> dict[str, Any]:
+    """``["lr=0.2", "name=x"]`` as typed values for the root pipeline's parameters."""
+    by_name = {p.name: p for p in document.pipeline.params}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise ParameterError(f"-p takes name=value, got {pair!r}")
+        name = name.strip()
+        if name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise ParameterError(f"pipeline {document.root!r} has no parameter {name!r} (parameters: {known})")
+        values[name] = parse_value(text, by_name[name])
+    return values
+
+
+def _location(param: ir.Param) -> Any:
+    from mlopsdsl.errors import Location
+
+    return Location(param.location.file, param.location.line) if param.location else None

@@ -1,0 +1,367 @@
+"""``@ml.pipeline``: a typed function whose body, traced once, becomes the IR.
+
+Building calls the function with handles in place of its parameters, records every step call as a task,
+then validates the IR and raises one :class:`~mlopsdsl.errors.ValidationError` listing every problem.
+Called inside another pipeline, a pipeline becomes a sub-pipeline task; called anywhere else it is its
+function, so running it with real values runs every step in process, as plain Python.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from mlopsdsl import _source
+from mlopsdsl._step import bind_arguments, output_handles
+from mlopsdsl._tracing import Handle, ParamHandle, StructHandle, Trace, current_trace
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl.errors import Problem
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Pipeline(Generic[P, R_co]):
+    """A pipeline function. Created by :func:`pipeline`."""
+
+    def __init__(self, fn: Callable[P, R_co], name: str | None, description: str | None) -> None:
+        self.fn = fn
+        self.__wrapped__ = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", "pipeline")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", "__main__")
+        self.name = name or self.__name__
+        self.description = description if description is not None else (
+            inspect.cleandoc(fn.__doc__) if fn.__doc__ else None
+        )
+        self.defined_at = _source.definition(fn) or _source.caller()
+        self._built: _Build | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        trace = current_trace()
+        if trace is None:
+            return self.fn(*args, **kwargs)
+        return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
+
+    def build(self) -> ir.Document:
+        """The validated IR. Raises :class:`~mlopsdsl.errors.ValidationError` listing every problem."""
+        from mlopsdsl.errors import ValidationError
+
+        built = self._build(None)
+        if built.problems:
+            raise ValidationError(built.problems)
+        return built.document
+
+    def problems(self) -> list[Problem]:
+        """Every problem of this pipeline, without raising."""
+        return list(self._build(None).problems)
+
+    def _build(self, parent: Trace | None) -> _Build:
+        if self._built is None or parent is not None:
+            built = _trace(self, parent)
+            if parent is None:
+                self._built = built
+            return built
+        return self._built
+
+    def __repr__(self) -> str:
+        from mlopsdsl.graph import summary
+
+        try:
+            doc = self._build(None).document
+        except Exception:  # a repr must not raise, even for a pipeline that cannot be traced
+            return f"<mlopsdsl pipeline {self.name!r} (cannot be built)>"
+        return summary(doc, self._build(None).problems)
+
+    def _repr_html_(self) -> str:
+        from mlopsdsl.graph import to_html
+
+        built = self._build(None)
+        return to_html(built.document, built.problems)
+
+
+class _Build:
+    """The result of tracing: the IR, however broken, and every problem found."""
+
+    def __init__(self, document: ir.Document, problems: list[Problem], portable: dict[str, str]) -> None:
+        self.document = document
+        self.problems = problems
+        self.portable = portable
+
+
+def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
+    from mlopsdsl import ir
+    from mlopsdsl.errors import Location, Problem
+    from mlopsdsl.validate import validate
+
+    trace = Trace(pipeline, parent)
+    params = _parameters(pipeline, trace)
+    handles = {p.name: ParamHandle(trace, p.name, p.type, pipeline.defined_at) for p in params}
+    with trace:
+        result = pipeline.fn(**handles)
+    outputs = _pipeline_outputs(pipeline, trace, result)
+    location = trace.remember(pipeline.defined_at)
+    tasks = [
+        ir.Task(
+            id=t["id"],
+            step=t.get("step"),
+            pipeline=t.get("pipeline"),
+            inputs=t["inputs"],
+            after=sorted(t["after"]),
+            location=t["location"],
+        )
+        for t in trace.tasks
+    ]
+    spec = ir.PipelineSpec(
+        name=pipeline.name,
+        description=pipeline.description,
+        params=params,
+        outputs=outputs,
+        tasks=tasks,
+        location=location,
+    )
+    steps = _unique(trace, "step", trace.steps)
+    subs: dict[str, ir.PipelineSpec] = {}
+    for name, docs in sorted(trace.subpipelines.items()):
+        _unique(trace, "pipeline", {name: [(p, d.pipeline) for p, d in docs]})
+        for _, doc in docs[:1]:
+            for sub in doc.pipelines:
+                subs.setdefault(sub.name, sub)
+            for step_spec in doc.steps:
+                steps.setdefault(step_spec.name, step_spec)
+    if pipeline.name in subs:
+        trace.problem(
+            "name-collision", f"pipeline {pipeline.name!r} has a sub-pipeline of the same name", pipeline.defined_at
+        )
+        subs.pop(pipeline.name)
+    document = _finish(spec, [subs[n] for n in sorted(subs)], [steps[n] for n in sorted(steps)])
+    unbound = {(pipeline.name, task): names for task, names in trace.unbound.items() if names}
+    problems = list(trace.problems)
+    for problem in validate(document, unbound):
+        loc = problem.location
+        if loc is not None:
+            loc = Location(trace.portable.get(loc.file, loc.file), loc.line)
+        problems.append(Problem(loc, problem.code, problem.message))
+    return _Build(document, list(dict.fromkeys(problems)), trace.portable)
+
+
+def _unique(trace: Trace, kind: str, found: Mapping[str, list[tuple[Any, Any]]]) -> dict[str, Any]:
+    """One spec per name; different definitions under one name are a collision."""
+    out = {}
+    for name, entries in found.items():
+        first = entries[0][1]
+        for obj, spec in entries[1:]:
+            if _comparable(spec) != _comparable(first):
+                where = getattr(obj, "defined_at", None)
+                other = getattr(entries[0][0], "defined_at", None)
+                at = f" (the other is at {other.location})" if other is not None else ""
+                trace.problem(
+                    "name-collision",
+                    f"two different {kind}s are named {name!r}{at}; rename one with name=",
+                    where,
+                )
+        out[name] = first
+    return out
+
+
+def _comparable(spec: Any) -> Any:
+    return spec.model_dump(exclude={"location", "digest"})
+
+
+def _finish(root: ir.PipelineSpec, subs: list[ir.PipelineSpec], steps: list[ir.StepSpec]) -> ir.Document:
+    """Fill in the pipeline digests and the document digest."""
+    from mlopsdsl import ir
+
+    step_digests = {s.name: s.digest for s in steps}
+    done: dict[str, ir.PipelineSpec] = {}
+
+    def digest(spec: ir.PipelineSpec, stack: tuple[str, ...]) -> ir.PipelineSpec:
+        if spec.name in done:
+            return done[spec.name]
+        uses: dict[str, str] = {}
+        for task in spec.tasks:
+            if task.step is not None:
+                uses["step:" + task.step] = step_digests.get(task.step, "")
+            elif task.pipeline is not None and task.pipeline not in stack:
+                sub = next((s for s in subs if s.name == task.pipeline), None)
+                if sub is not None:
+                    uses["pipeline:" + task.pipeline] = digest(sub, (*stack, spec.name)).digest
+        body = spec.model_dump(mode="json", exclude={"location", "digest", "description"})
+        for task in body["tasks"]:
+            task.pop("location", None)
+        for param in body["params"]:
+            param.pop("location", None)
+        done[spec.name] = spec.model_copy(update={"digest": ir.digest_of({"body": body, "uses": uses})})
+        return done[spec.name]
+
+    pipelines = [digest(root, ()), *(digest(s, ()) for s in subs)]
+    doc = ir.Document(root=root.name, pipelines=pipelines, steps=steps)
+    whole = ir.digest_of({"pipelines": [p.digest for p in pipelines], "steps": [s.digest for s in steps]})
+    return doc.model_copy(update={"digest": whole})
+
+
+def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
+    from mlopsdsl import ir
+    from mlopsdsl._types import UnsupportedType, to_json_value, to_spec
+
+    label = f"pipeline {pipeline.name!r}"
+    ref = pipeline.defined_at
+    try:
+        hints = typing.get_type_hints(pipeline.fn, include_extras=True)
+    except Exception as exc:
+        trace.problem("bad-annotation", f"{label}: its annotations cannot be resolved: {exc}", ref)
+        hints = {}
+    params = []
+    for param in inspect.signature(pipeline.fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            trace.problem("var-args", f"{label}: {star}{param.name} is not allowed; parameters must be named", ref)
+            continue
+        if param.name not in hints:
+            trace.problem("missing-annotation", f"{label}: parameter {param.name!r} has no type annotation", ref)
+            type_ = ir.TypeSpec(kind="json")
+        else:
+            try:
+                type_ = to_spec(hints[param.name])
+            except UnsupportedType as exc:
+                trace.problem("unsupported-type", f"{label}: parameter {param.name!r}: {exc}", ref)
+                type_ = ir.TypeSpec(kind="json")
+        default: Any = None
+        optional = param.default is not param.empty
+        if optional:
+            default, ok = to_json_value(param.default)
+            if not ok:
+                trace.problem(
+                    "bad-default",
+                    f"{label}: default of {param.name!r} is {param.default!r} (defaults must be JSON values)",
+                    ref,
+                )
+                optional, default = False, None
+        params.append(
+            ir.Param(name=param.name, type=type_, optional=optional, default=default, location=trace.remember(ref))
+        )
+    return params
+
+
+def _pipeline_outputs(pipeline: Pipeline[Any, Any], trace: Trace, result: Any) -> list[ir.PipelineOutput]:
+    from mlopsdsl import ir
+    from mlopsdsl._types import UnsupportedType, to_spec
+
+    ref = pipeline.defined_at
+    annotation = typing.get_type_hints(pipeline.fn).get("return") if _annotations_ok(pipeline.fn) else None
+    named: dict[str, Any]
+    if result is None:
+        return []
+    if isinstance(result, StructHandle):
+        named = dict(result._fields)
+    elif isinstance(result, dict):
+        named = {str(k): v for k, v in result.items()}
+    elif isinstance(result, tuple):
+        fields = getattr(annotation, "_fields", None) or getattr(result, "_fields", None)
+        names = list(fields) if fields and len(fields) == len(result) else [f"output_{i}" for i in range(len(result))]
+        named = dict(zip(names, result, strict=True))
+    else:
+        named = {"output": result}
+    declared: dict[str, Any] = {}
+    if annotation is not None and isinstance(annotation, type) and hasattr(annotation, "_fields"):
+        declared = typing.get_type_hints(annotation)
+    elif annotation is not None and len(named) == 1 and "output" in named:
+        declared = {"output": annotation}
+    outputs = []
+    for name, value in named.items():
+        binding = trace.bind(value, f"output {name!r} of pipeline {pipeline.name!r}", ref)
+        if binding is None:
+            continue
+        type_: ir.TypeSpec | None = None
+        if name in declared:
+            try:
+                type_ = to_spec(declared[name])
+            except UnsupportedType as exc:
+                trace.problem("unsupported-type", f"pipeline {pipeline.name!r}: output {name!r}: {exc}", ref)
+        if type_ is None:
+            type_ = value._type if isinstance(value, Handle) else ir.TypeSpec(kind="json")
+        outputs.append(ir.PipelineOutput(name=name, type=type_, source=binding))
+    return outputs
+
+
+def _annotations_ok(fn: Callable[..., Any]) -> bool:
+    try:
+        typing.get_type_hints(fn)
+    except Exception:
+        return False
+    return True
+
+
+def _call_in_trace(pipeline: Pipeline[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    ref = _source.caller()
+    task_id = trace.new_task_id(pipeline.name)
+    if any(t.pipeline is pipeline for t in trace.ancestors()):
+        chain = " -> ".join(t.pipeline.name for t in reversed(list(trace.ancestors())))
+        trace.problem("recursion", f"pipeline {pipeline.name!r} calls itself ({chain} -> {pipeline.name})", ref)
+        return StructHandle(trace, task_id, {}, f"recursive call of {pipeline.name!r}")
+    built = pipeline._build(trace)
+    for problem in built.problems:
+        if problem not in trace.problems:
+            trace.problems.append(problem)
+    trace.portable.update(built.portable)
+    doc = built.document
+    trace.subpipelines.setdefault(pipeline.name, [])
+    if not any(p is pipeline for p, _ in trace.subpipelines[pipeline.name]):
+        trace.subpipelines[pipeline.name].append((pipeline, doc))
+    spec = doc.pipeline
+    names = [p.name for p in spec.params]
+    inputs, failed = bind_arguments(trace, f"pipeline {spec.name!r}", names, args, kwargs, ref)
+    trace.add_task(task_id, "pipeline", spec.name, inputs, failed, ref)
+    outs = [_as_output(o) for o in spec.outputs]
+    shape = "single" if len(outs) == 1 and outs[0].name == "output" else "fields"
+    return output_handles(trace, task_id, f"pipeline {spec.name!r}", outs, shape, ref)
+
+
+def _as_output(out: ir.PipelineOutput) -> ir.Output:
+    from mlopsdsl import ir
+
+    return ir.Output(name=out.name, type=out.type)
+
+
+@overload
+def pipeline(fn: Callable[P, R], /) -> Pipeline[P, R]: ...
+
+
+@overload
+def pipeline(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+) -> Any:
+    """Make a typed function a pipeline.
+
+    Works bare (``@ml.pipeline``) and with options (``@ml.pipeline(name="training")``). The function's
+    parameters, with their defaults, are the pipeline's parameters; what it returns (a handle, a tuple or
+    a dict of handles) are its outputs.
+
+    Args:
+        fn: The function, when used bare.
+        name: The pipeline's name; the function's name by default.
+        description: Shown by backends; the docstring by default.
+
+    Returns:
+        A :class:`Pipeline`.
+    """
+
+    def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
+        if isinstance(func, Pipeline):
+            func = func.fn
+        return Pipeline(func, name, description)
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap

@@ -1,0 +1,96 @@
+"""Where in the user's code something happened.
+
+Decorators, options and step calls record the first stack frame outside this package. Two forms of the
+path exist: the *display* path (relative to the working directory when possible, so that editors and
+terminals can jump to it) and the *portable* path stored in the IR, which is the file's path relative to
+the root it is imported from (``pkg/mod.py`` for module ``pkg.mod``). The portable form never contains an
+absolute path, so the IR does not change when the project moves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import FrameType
+
+from mlopsdsl.errors import Location
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_frame() -> FrameType | None:
+    """The innermost frame that is not mlopsdsl's own code."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen ")):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def display_path(filename: str) -> str:
+    """The path to show a user: relative to the working directory when the file is below it."""
+    if filename.startswith("<"):
+        return filename
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if rel.startswith(os.pardir) else rel
+
+
+def portable_path(filename: str, module: str | None) -> str:
+    """The path relative to the import root of ``module``; the bare file name when that is unknown."""
+    if filename.startswith("<"):
+        return filename
+    norm = os.path.normpath(filename)
+    if module and module != "__main__":
+        parts = module.split(".")
+        stem = os.path.splitext(norm)[0].split(os.sep)
+        if stem[-1] == "__init__":
+            stem = stem[:-1]
+        if len(stem) >= len(parts) and stem[-len(parts) :] == parts:
+            depth = len(parts) + (1 if norm.endswith("__init__.py") else 0)
+            return "/".join(norm.split(os.sep)[-depth:])
+    return os.path.basename(norm)
+
+
+class SourceRef:
+    """A place in user code in both forms. ``location`` is for users, ``portable`` for the IR."""
+
+    __slots__ = ("filename", "line", "module")
+
+    def __init__(self, filename: str, line: int, module: str | None) -> None:
+        self.filename = filename
+        self.line = line
+        self.module = module
+
+    @property
+    def location(self) -> Location:
+        return Location(display_path(self.filename), self.line)
+
+    @property
+    def portable(self) -> Location:
+        return Location(portable_path(self.filename, self.module), self.line)
+
+
+def caller() -> SourceRef | None:
+    """The user's code that called into mlopsdsl, if any frame of it is on the stack."""
+    frame = caller_frame()
+    if frame is None:
+        return None
+    return SourceRef(frame.f_code.co_filename, frame.f_lineno, frame.f_globals.get("__name__"))
+
+
+def caller_location() -> Location | None:
+    ref = caller()
+    return ref.location if ref is not None else None
+
+
+def definition(obj: object) -> SourceRef | None:
+    """Where a function or class is defined: the line of its first decorator or its ``def``."""
+    code = getattr(obj, "__code__", None)
+    if code is None:
+        return None
+    return SourceRef(code.co_filename, code.co_firstlineno, getattr(obj, "__module__", None))

@@ -1,0 +1,379 @@
+"""``@ml.step``: a typed Python function that becomes one task wherever a pipeline calls it.
+
+Outside a pipeline a step is its function: calling it runs it, so steps are unit-tested as plain Python.
+Inside a pipeline being built, calling it records a task and returns a handle to its output(s). Mistakes
+in the definition (missing annotations, ``*args``, a default that is not JSON, a bad option) do not stop
+the import of the user's module; they are reported, with the decorator's line, by the first build that
+uses the step, together with every other problem of that build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from mlopsdsl import _source
+from mlopsdsl._tracing import OutputHandle, StructHandle, Trace, current_trace
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl.errors import Problem
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Step(Generic[P, R_co]):
+    """A step function and its options. Created by :func:`step`."""
+
+    def __init__(self, fn: Callable[P, R_co], name: str | None, options: dict[str, Any]) -> None:
+        self.fn = fn
+        self.__wrapped__ = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", "step")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", "__main__")
+        self.name = name or self.__name__
+        self.options = options
+        self.defined_at = _source.definition(fn) or _source.caller()
+        self._spec: tuple[ir.StepSpec, list[Problem], dict[str, str]] | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        trace = current_trace()
+        if trace is None:
+            return self.fn(*args, **kwargs)
+        return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<mlopsdsl step {self.name!r}>"
+
+    def spec(self) -> tuple[ir.StepSpec, list[Problem], dict[str, str]]:
+        """The IR of this step, the problems of its definition, and portable-to-display file names."""
+        if self._spec is None:
+            self._spec = _build_spec(self)
+        return self._spec
+
+
+def _call_in_trace(step: Step[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    spec, problems, files = step.spec()
+    for problem in problems:
+        if problem not in trace.problems:
+            trace.problems.append(problem)
+    trace.portable.update(files)
+    trace.steps.setdefault(spec.name, [])
+    if not any(s is step for s, _ in trace.steps[spec.name]):
+        trace.steps[spec.name].append((step, spec))
+    ref = _source.caller()
+    task_id = trace.new_task_id(spec.name)
+    inputs, failed = bind_arguments(
+        trace, f"step {spec.name!r}", [p.name for p in spec.inputs], args, kwargs, ref
+    )
+    trace.add_task(task_id, "step", spec.name, inputs, failed, ref)
+    return output_handles(trace, task_id, f"step {spec.name!r}", spec.outputs, spec.returns.kind, ref)
+
+
+def bind_arguments(
+    trace: Trace,
+    what: str,
+    names: Sequence[str],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    ref: _source.SourceRef | None,
+) -> tuple[dict[str, ir.Binding], set[str]]:
+    """Bind arguments to input names: the bindings, and the names whose value could not be bound.
+
+    Unknown names are kept, for validation to report with everything else.
+    """
+    bound: dict[str, Any] = {}
+    if len(args) > len(names):
+        trace.problem(
+            "too-many-arguments",
+            f"{what} takes {len(names)} argument{'s' if len(names) != 1 else ''} but {len(args)} were given",
+            ref,
+        )
+    for name, value in zip(names, args, strict=False):
+        bound[name] = value
+    for name, value in kwargs.items():
+        if name in bound:
+            trace.problem("duplicate-argument", f"{what} got argument {name!r} twice", ref)
+        bound[name] = value
+    inputs: dict[str, ir.Binding] = {}
+    failed: set[str] = set()
+    for name, value in bound.items():
+        binding = trace.bind(value, f"argument {name!r} of {what}", ref)
+        if binding is not None:
+            inputs[name] = binding
+        else:
+            failed.add(name)
+    return dict(sorted(inputs.items())), failed
+
+
+def output_handles(
+    trace: Trace,
+    task_id: str,
+    label: str,
+    outputs: Sequence[ir.Output],
+    shape: str,
+    ref: _source.SourceRef | None,
+) -> Any:
+    if shape == "single":
+        return OutputHandle(trace, task_id, outputs[0].name, outputs[0].type, ref)
+    fields = {o.name: OutputHandle(trace, task_id, o.name, o.type, ref) for o in outputs}
+    return StructHandle(trace, task_id, fields, f"the outputs of {task_id}" if fields else f"{label} (no outputs)")
+
+
+# --------------------------------------------------------------------------- building the IR of a step
+
+
+_OPTION_FIELDS = ("image", "packages", "resources", "retry", "timeout", "cache", "env", "secrets")
+_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations")
+
+
+def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[str, str]]:
+    from mlopsdsl import ir
+    from mlopsdsl._code import code_digest
+    from mlopsdsl._types import UnsupportedType, check_value, describe, to_json_value, to_spec
+    from mlopsdsl.errors import Location, Problem
+
+    ref = step.defined_at
+    where: Location | None = ref.location if ref else None
+    problems: list[Problem] = []
+
+    def problem(code: str, message: str) -> None:
+        problems.append(Problem(where, code, message))
+
+    fn = step.fn
+    label = f"step {step.name!r}"
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:  # a forward reference that does not resolve, say
+        problem("bad-annotation", f"{label}: its annotations cannot be resolved: {exc}")
+        hints = {}
+    signature = inspect.signature(fn)
+    inputs: list[ir.Param] = []
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            problem("var-args", f"{label}: {star}{param.name} is not allowed; a step's inputs must be named")
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            problem("positional-only", f"{label}: parameter {param.name!r} is positional-only; steps bind by name")
+        if param.name not in hints:
+            problem("missing-annotation", f"{label}: parameter {param.name!r} has no type annotation")
+            continue
+        try:
+            type_ = to_spec(hints[param.name])
+        except UnsupportedType as exc:
+            problem("unsupported-type", f"{label}: parameter {param.name!r}: {exc}")
+            continue
+        default: Any = None
+        has_default = param.default is not param.empty
+        if has_default:
+            default, ok = to_json_value(param.default)
+            if not ok or (type_.is_parameter and check_value(default, type_) is not None):
+                why = "" if ok else " (defaults must be JSON values)"
+                if ok:
+                    why = f" ({check_value(default, type_, 'the default')})"
+                problem("bad-default", f"{label}: default of {param.name!r} is {param.default!r}{why}")
+                has_default, default = False, None
+            elif not type_.is_parameter and default is not None:
+                problem("bad-default", f"{label}: {describe(hints[param.name])} input {param.name!r} can only default to None")
+        inputs.append(ir.Param(name=param.name, type=type_, optional=has_default, default=default))
+
+    outputs: list[ir.Output] = []
+    returns = ir.ReturnShape(kind="none")
+    if "return" not in hints:
+        problem("missing-annotation", f"{label}: the return type is not annotated (write `-> None` if it returns nothing)")
+    else:
+        outputs, returns = _outputs(hints["return"], label, problem)
+
+    options, option_problems = _options(step.options)
+    for message in option_problems:
+        problem("bad-option", f"{label}: {message}")
+
+    files: dict[str, str] = {}
+    location = None
+    if ref is not None:
+        portable = ref.portable
+        files[portable.file] = ref.location.file
+        location = ir.SourceLocation(file=portable.file, line=portable.line)
+    code = ir.CodeRef(
+        module=step.__module__,
+        qualname=step.__qualname__,
+        file=location.file if location else "",
+        digest=code_digest(fn),
+    )
+    spec = ir.StepSpec(
+        name=step.name,
+        description=inspect.cleandoc(fn.__doc__) if fn.__doc__ else None,
+        code=code,
+        inputs=inputs,
+        outputs=outputs,
+        returns=returns,
+        options=options,
+        location=location,
+    )
+    digest = ir.digest_of(spec.model_dump(mode="json", exclude={"location", "digest", "description"}))
+    return spec.model_copy(update={"digest": digest}), problems, files
+
+
+def _outputs(
+    annotation: Any, label: str, problem: Callable[[str, str], None]
+) -> tuple[list[ir.Output], ir.ReturnShape]:
+    from mlopsdsl import ir
+    from mlopsdsl._types import UnsupportedType, to_spec, type_name
+
+    if annotation is None or annotation is type(None):
+        return [], ir.ReturnShape(kind="none")
+    if isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(annotation, "_fields"):
+        hints = typing.get_type_hints(annotation)
+        outputs = []
+        for field in annotation._fields:
+            if field not in hints:
+                problem("missing-annotation", f"{label}: NamedTuple field {field!r} has no type annotation")
+                continue
+            try:
+                outputs.append(ir.Output(name=field, type=to_spec(hints[field])))
+            except UnsupportedType as exc:
+                problem("unsupported-type", f"{label}: output {field!r}: {exc}")
+        return outputs, ir.ReturnShape(kind="fields", type=type_name(annotation))
+    try:
+        return [ir.Output(name="output", type=to_spec(annotation))], ir.ReturnShape(kind="single")
+    except UnsupportedType as exc:
+        problem("unsupported-type", f"{label}: return type: {exc}")
+        return [], ir.ReturnShape(kind="none")
+
+
+def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
+    """Validate the decorator's options one by one, so each bad option is reported on its own."""
+    from pydantic import ValidationError as PydanticError
+
+    from mlopsdsl import ir
+
+    problems: list[str] = []
+    fields: dict[str, Any] = {}
+    for key in _OPTION_FIELDS:
+        if key in raw and raw[key] is not None:
+            value = raw[key]
+            if key == "timeout":
+                try:
+                    value = ir._parse_duration(value, "timeout")
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
+            fields[key] = value
+    k8s = {key: raw[key] for key in _K8S_FIELDS if raw.get(key) is not None}
+    checked: dict[str, Any] = {}
+    for key, value in fields.items():
+        try:
+            ir.StepOptions.model_validate({key: _plain(value)})
+            checked[key] = _plain(value)
+        except PydanticError as exc:
+            problems.extend(_pydantic_messages(exc, key))
+    for key, value in k8s.items():
+        try:
+            ir.Kubernetes.model_validate({key: _plain(value)})
+            checked.setdefault("kubernetes", {})[key] = _plain(value)
+        except PydanticError as exc:
+            problems.extend(_pydantic_messages(exc, key))
+    for key in ("env", "kubernetes"):
+        if key in checked:
+            checked[key] = _sorted_maps(checked[key])
+    return ir.StepOptions.model_validate(checked), problems
+
+
+def _plain(value: Any) -> Any:
+    """Option objects given as models or dataclasses, as the data pydantic validates."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _sorted_maps(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_maps(v) for k, v in sorted(value.items())}
+    return value
+
+
+def _pydantic_messages(exc: Any, key: str) -> list[str]:
+    out = []
+    for error in exc.errors():
+        loc = ".".join(str(p) for p in error["loc"]) or key
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        out.append(f"option {loc}: {msg} (got {error.get('input')!r})")
+    return out
+
+
+# --------------------------------------------------------------------------- the decorator
+
+
+@overload
+def step(fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    image: str | None = None,
+    packages: Sequence[str] | None = None,
+    resources: ir.Resources | None = None,
+    retry: ir.Retry | None = None,
+    timeout: str | float | None = None,
+    cache: bool | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[ir.Secret] | None = None,
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: Sequence[ir.Toleration] | None = None,
+    volumes: Sequence[ir.Volume] | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+
+
+def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any) -> Any:
+    """Make a typed function a pipeline step.
+
+    Works bare (``@ml.step``) and with options (``@ml.step(image=..., retry=ml.Retry(attempts=3))``).
+
+    Args:
+        fn: The function, when used bare.
+        name: The step's name; the function's name by default.
+        image: Container image; the backend's default when left out.
+        packages: pip requirements installed before the step runs on a cluster.
+        resources: CPU, memory and accelerators (:class:`mlopsdsl.Resources`).
+        retry: Retries with backoff (:class:`mlopsdsl.Retry`).
+        timeout: Longest time one attempt may take: seconds or a duration such as ``"30m"``.
+        cache: Reuse earlier results for the same code and inputs (on unless ``False``).
+        env: Environment variables.
+        secrets: Kubernetes secret keys exposed as environment variables (:class:`mlopsdsl.Secret`).
+        node_selector: Kubernetes node labels the step's pod must match.
+        tolerations: Kubernetes tolerations (:class:`mlopsdsl.Toleration`).
+        volumes: Volumes to mount (:class:`mlopsdsl.Volume`).
+        labels: Labels on the step's pod.
+        annotations: Annotations on the step's pod.
+
+    Returns:
+        A :class:`Step`, which behaves as the function outside a pipeline.
+    """
+
+    def wrap(func: Callable[..., Any]) -> Step[Any, Any]:
+        if isinstance(func, Step):
+            func = func.fn
+        if not callable(func):
+            from mlopsdsl.errors import DefinitionError
+
+            raise DefinitionError(f"@ml.step decorates functions, not {func!r}", _source.caller_location())
+        return Step(func, name, options)
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap

@@ -1,0 +1,361 @@
+"""Tracing: turning a pipeline function's body into tasks and bindings.
+
+While ``@ml.pipeline`` builds, the active :class:`Trace` lives in a ``ContextVar`` (never in a global or a
+class attribute), so building is thread-safe and nests for sub-pipelines. Step calls made while a trace is
+active record a task and return a *handle*: a stand-in for a value that will exist only when the pipeline
+runs. Handles refuse what cannot work at build time (``if handle:``, ``for x in handle``, comparing it),
+but instead of stopping at the first mistake they record a problem and let the build go on, so that one
+build reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl._source import SourceRef, caller
+from mlopsdsl.errors import Problem
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+
+_current: ContextVar[Trace | None] = ContextVar("mlopsdsl_trace", default=None)
+
+
+def current_trace() -> Trace | None:
+    return _current.get()
+
+
+class Trace:
+    """The state of one pipeline being built: its tasks, and the problems found so far."""
+
+    def __init__(self, pipeline: Any, parent: Trace | None) -> None:
+        self.pipeline = pipeline
+        self.parent = parent
+        self.tasks: list[dict[str, Any]] = []
+        self.problems: list[Problem] = []
+        self.steps: dict[str, list[tuple[Any, ir.StepSpec]]] = {}
+        self.subpipelines: dict[str, list[tuple[Any, ir.Document]]] = {}
+        self.portable: dict[str, str] = {}
+        """Portable IR file name -> the path shown to the user, for problems found on the IR."""
+        self.unbound: dict[str, set[str]] = {}
+        self._ids: set[str] = set()
+        self._token: Any = None
+
+    def __enter__(self) -> Trace:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
+
+    def ancestors(self) -> Iterator[Trace]:
+        trace: Trace | None = self
+        while trace is not None:
+            yield trace
+            trace = trace.parent
+
+    def problem(self, code: str, message: str, ref: SourceRef | None) -> None:
+        self.problems.append(Problem(ref.location if ref else None, code, message))
+
+    def remember(self, ref: SourceRef | None) -> ir.SourceLocation | None:
+        """The IR form of ``ref``, remembering how to show it to the user."""
+        from mlopsdsl import ir
+
+        if ref is None:
+            return None
+        portable = ref.portable
+        self.portable[portable.file] = ref.location.file
+        return ir.SourceLocation(file=portable.file, line=portable.line)
+
+    def add_task(
+        self,
+        task_id: str,
+        kind: str,
+        callee: str,
+        inputs: dict[str, ir.Binding],
+        unbound: set[str],
+        ref: SourceRef | None,
+    ) -> None:
+        """Record a task. ``unbound`` names inputs whose value was bad (already reported), so that
+        validation does not report them missing as well."""
+        self.tasks.append(
+            {"id": task_id, kind: callee, "inputs": inputs, "after": [], "location": self.remember(ref)}
+        )
+        self.unbound[task_id] = unbound
+
+    def new_task_id(self, base: str) -> str:
+        task_id, n = base, 1
+        while task_id in self._ids:
+            n += 1
+            task_id = f"{base}-{n}"
+        self._ids.add(task_id)
+        return task_id
+
+    def bind(self, value: Any, what: str, ref: SourceRef | None) -> ir.Binding | None:
+        """The binding for an argument value, or ``None`` (with a problem recorded) when there is none."""
+        from mlopsdsl import ir
+        from mlopsdsl._types import to_json_value
+
+        if isinstance(value, Handle):
+            return value._binding_in(self, what, ref)
+        if isinstance(value, StructHandle):
+            names = ", ".join(f".{n}" for n in value._fields)
+            self.problem(
+                "whole-struct",
+                f"{what}: {value._label} has several outputs; pass one of them ({names})",
+                ref,
+            )
+            return None
+        json_value, ok = to_json_value(value)
+        if ok:
+            return ir.ConstantBinding(value=json_value)
+        if _contains_handle(value):
+            self.problem(
+                "handle-in-literal",
+                f"{what}: a step output inside a {type(value).__name__} is not an input; pass step outputs "
+                "directly as arguments",
+                ref,
+            )
+        else:
+            self.problem(
+                "non-json-literal",
+                f"{what}: a {type(value).__name__} written in the pipeline cannot be passed to a step; "
+                "literals must be JSON values (produce other objects in a step)",
+                ref,
+            )
+        return None
+
+
+def _contains_handle(value: Any) -> bool:
+    if isinstance(value, Handle | StructHandle):
+        return True
+    if isinstance(value, list | tuple | set):
+        return any(_contains_handle(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_handle(v) for v in value.values())
+    return False
+
+
+class _Misuse:
+    """What handles say when Python asks them for a value they do not have yet."""
+
+    _label: str
+    _trace: Trace
+
+    def _misuse(self, code: str, message: str) -> None:
+        self._trace.problem(code, message, caller())
+
+    def __bool__(self) -> bool:
+        self._misuse(
+            "handle-as-bool",
+            f"{self._label} has no value while the pipeline is built, so it cannot be used in an `if`, "
+            "`while`, `and`/`or` or bool(); use `with ml.when(...)` for a condition that is decided when "
+            "the pipeline runs",
+        )
+        return True
+
+    def __iter__(self) -> Iterator[Any]:
+        self._misuse(
+            "handle-as-iterable",
+            f"{self._label} has no value while the pipeline is built, so it cannot be looped over or "
+            "unpacked; use `step.map(...)` to run a step for each element when the pipeline runs",
+        )
+        return iter(())
+
+    def __len__(self) -> int:
+        self._misuse(
+            "handle-len",
+            f"{self._label} has no value while the pipeline is built, so len() cannot be taken; compute "
+            "it in a step",
+        )
+        return 0
+
+    def __format__(self, spec: str) -> str:
+        self._misuse(
+            "handle-as-str",
+            f"{self._label} has no value while the pipeline is built, so it cannot be formatted into a "
+            "string; build the string in a step",
+        )
+        return f"<{self._label}>"
+
+    def _compare(self, other: object) -> bool:
+        self._misuse(
+            "handle-compare",
+            f"{self._label} has no value while the pipeline is built, so it cannot be compared in Python; "
+            "use `with ml.when(...)` for a condition that is decided when the pipeline runs",
+        )
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compare
+
+
+class Handle(_Misuse):
+    """A value that will exist when the pipeline runs: a step's output or a pipeline parameter."""
+
+    __slots__ = ("_after", "_path", "_ref", "_trace", "_type")
+
+    def __init__(self, trace: Trace, type_: ir.TypeSpec, ref: SourceRef | None, path: tuple[str, ...]) -> None:
+        self._trace = trace
+        self._type = type_
+        self._ref = ref
+        self._path = path
+
+    @property
+    def _label(self) -> str:
+        raise NotImplementedError
+
+    def _source_binding(self) -> ir.Binding:
+        raise NotImplementedError
+
+    def _with_path(self, field: str, type_: ir.TypeSpec) -> Handle:
+        raise NotImplementedError
+
+    def _binding_in(self, trace: Trace, what: str, ref: SourceRef | None) -> ir.Binding | None:
+        if trace is not self._trace:
+            built = "another pipeline" if self._trace.pipeline is not trace.pipeline else "an earlier build"
+            trace.problem(
+                "foreign-handle",
+                f"{what}: {self._label} belongs to {built} ({_pipeline_name(self._trace)}); pass values into "
+                "a sub-pipeline as its arguments",
+                ref,
+            )
+            return None
+        return self._source_binding()
+
+    def __getattr__(self, field: str) -> Handle:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        fields = self._type.fields or {}
+        if self._type.kind in ("model", "dataclass") and field in fields:
+            return self._with_path(field, fields[field])
+        if self._type.kind in ("model", "dataclass"):
+            hint = f"its fields are {', '.join(fields)}" if fields else "it has no fields"
+        else:
+            hint = "only dataclass and pydantic model values have fields"
+        self._trace.problem("no-such-field", f"{self._label} of type {self._type} has no field {field!r}; {hint}",
+                            caller())
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: {self._type}>"
+
+    def after(self, *others: Any) -> Handle:
+        """Run this step only after ``others`` finished, though no data flows between them."""
+        return self
+
+
+class OutputHandle(Handle):
+    __slots__ = ("_output", "_task_id")
+
+    def __init__(
+        self,
+        trace: Trace,
+        task_id: str,
+        output: str,
+        type_: ir.TypeSpec,
+        ref: SourceRef | None,
+        path: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(trace, type_, ref, path)
+        self._task_id = task_id
+        self._output = output
+
+    @property
+    def _label(self) -> str:
+        name = self._task_id if self._output == "output" else f"{self._task_id}.{self._output}"
+        return "the output of " + ".".join([name, *self._path]) if self._path else f"the output of {name}"
+
+    def _source_binding(self) -> ir.Binding:
+        from mlopsdsl import ir
+
+        return ir.TaskOutputBinding(task=self._task_id, output=self._output, path=list(self._path))
+
+    def _with_path(self, field: str, type_: ir.TypeSpec) -> Handle:
+        return OutputHandle(self._trace, self._task_id, self._output, type_, self._ref, (*self._path, field))
+
+    def after(self, *others: Any) -> Handle:
+        _add_after(self._trace, self._task_id, others)
+        return self
+
+
+class ParamHandle(Handle):
+    __slots__ = ("_name",)
+
+    def __init__(
+        self, trace: Trace, name: str, type_: ir.TypeSpec, ref: SourceRef | None, path: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(trace, type_, ref, path)
+        self._name = name
+
+    @property
+    def _label(self) -> str:
+        return "pipeline parameter " + ".".join([self._name, *self._path])
+
+    def _source_binding(self) -> ir.Binding:
+        from mlopsdsl import ir
+
+        return ir.ParameterBinding(name=self._name, path=list(self._path))
+
+    def _with_path(self, field: str, type_: ir.TypeSpec) -> Handle:
+        return ParamHandle(self._trace, self._name, type_, self._ref, (*self._path, field))
+
+
+class StructHandle(_Misuse):
+    """The outputs of a task: a NamedTuple's fields, or nothing for a step that returns ``None``.
+
+    Fields are attributes; unpacking (``model, score = train(...)``) works because their number is known.
+    """
+
+    __slots__ = ("_fields", "_label", "_task_id", "_trace")
+
+    def __init__(self, trace: Trace, task_id: str, fields: dict[str, OutputHandle], label: str) -> None:
+        self._trace = trace
+        self._task_id = task_id
+        self._fields = fields
+        self._label = label
+
+    def __getattr__(self, field: str) -> Any:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        if field in self._fields:
+            return self._fields[field]
+        known = ", ".join(self._fields) or "none"
+        self._trace.problem("no-such-output", f"{self._label} has no output {field!r} (outputs: {known})",
+                            caller())
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self._fields:
+            return super().__iter__()
+        return iter(self._fields.values())
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __getitem__(self, index: int) -> OutputHandle:
+        return list(self._fields.values())[index]
+
+    def __repr__(self) -> str:
+        return f"<{self._label}>"
+
+    def after(self, *others: Any) -> StructHandle:
+        """Run this task only after ``others`` finished, though no data flows between them."""
+        _add_after(self._trace, self._task_id, others)
+        return self
+
+
+def _add_after(trace: Trace, task_id: str, others: tuple[Any, ...]) -> None:
+    ref = caller()
+    task = next(t for t in trace.tasks if t["id"] == task_id)
+    for other in others:
+        other_id = getattr(other, "_task_id", None)
+        if other_id is None or getattr(other, "_trace", None) is not trace:
+            trace.problem("bad-after", f".after() takes step outputs of this pipeline, got {other!r}", ref)
+        elif other_id not in task["after"] and other_id != task_id:
+            task["after"].append(other_id)
+
+
+def _pipeline_name(trace: Trace) -> str:
+    return str(getattr(trace.pipeline, "name", "?"))

@@ -1,0 +1,117 @@
+"""The exceptions mlopsdsl raises, one family under a single root.
+
+Every error a user can cause carries the place in the user's code at fault (``file:line``), taken when the
+decorator, the option or the step call ran, so that the CLI and notebooks can point at it without a
+traceback::
+
+    MlopsDslError                 root: catch this to catch everything we raise on purpose
+    ├── DefinitionError           a step, pipeline or option is malformed where it is written
+    ├── ValidationError           a pipeline failed validation; ``.problems`` lists every problem found
+    ├── CompileError              a backend could not compile a valid IR; ``.backend`` names it
+    ├── PluginError               a backend could not be found, loaded, or is not a backend
+    ├── TargetError               ``path/file.py:name`` or ``module:name`` does not name a pipeline
+    ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
+    └── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CompileError",
+    "DefinitionError",
+    "Location",
+    "MlopsDslError",
+    "ParameterError",
+    "PluginError",
+    "Problem",
+    "RunError",
+    "TargetError",
+    "ValidationError",
+]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in user code: the path as the user should see it, and a 1-based line number."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a pipeline. ``code`` is a stable slug (``type-mismatch``) for tools and tests."""
+
+    location: Location | None
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location is not None else ""
+        return f"{where}{self.message}"
+
+
+class MlopsDslError(Exception):
+    """Root of every error mlopsdsl raises on purpose."""
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return self.message
+        return f"{self.location}: {self.message}"
+
+
+class DefinitionError(MlopsDslError):
+    """A step, pipeline or option is malformed where it is written."""
+
+
+class ValidationError(MlopsDslError):
+    """A pipeline failed validation. All problems are collected before this is raised."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=_problem_order)
+        first = self.problems[0] if self.problems else None
+        count = len(self.problems)
+        summary = f"{count} problem{'s' if count != 1 else ''} found"
+        super().__init__(summary, first.location if first else None)
+
+    def __str__(self) -> str:
+        return "\n".join([self.message + ":", *(str(p) for p in self.problems)])
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, str]:
+    loc = problem.location
+    return (loc.file if loc else "", loc.line if loc else 0, problem.message)
+
+
+class CompileError(MlopsDslError):
+    """A backend could not compile a pipeline that passed validation."""
+
+    def __init__(self, message: str, backend: str, location: Location | None = None) -> None:
+        super().__init__(f"[{backend}] {message}", location)
+        self.backend = backend
+
+
+class PluginError(MlopsDslError):
+    """A backend plugin could not be found or loaded, or does not implement the backend protocol."""
+
+
+class TargetError(MlopsDslError):
+    """A CLI target (``path/file.py[:name]`` or ``package.module[:name]``) does not name a pipeline."""
+
+
+class ParameterError(MlopsDslError):
+    """A pipeline parameter value does not fit the parameter's type, or names no parameter."""
+
+
+class RunError(MlopsDslError):
+    """Running a pipeline failed."""

@@ -1,0 +1,470 @@
+"""The intermediate representation: the one contract between authoring and everything after it.
+
+``@ml.pipeline`` produces a :class:`Document`; the validator, the local runner and every compiler read
+only this. It is plain data: immutable pydantic models, a lossless JSON round trip, a JSON Schema
+(:func:`json_schema`), and content digests per step and per pipeline. The same source always gives
+byte-identical JSON (:func:`Document.to_json`): collections are kept in a canonical order, and there are no
+timestamps or absolute paths.
+
+Control flow is already part of the shape: a task's inputs are *bindings* (a discriminated union that can
+grow new kinds), and each task names the *group* it belongs to (``None`` is the pipeline body), so loops,
+conditions and exit handlers become new group kinds and binding kinds rather than a rewrite. Adding a kind
+raises the minor part of :data:`IR_VERSION`; changing the meaning of a field raises the major part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+IR_VERSION = "1.0"
+
+JsonValue = Any
+"""A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
+
+_K8S_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+
+
+class _Option(_Model):
+    """An option users construct (``ml.Retry(...)``): a bad value is a DefinitionError at their line."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            from mlopsdsl._source import caller_location
+            from mlopsdsl.errors import DefinitionError
+
+            messages = []
+            for error in exc.errors():
+                where = ".".join(str(p) for p in error["loc"])
+                text = str(error["msg"]).removeprefix("Value error, ")
+                messages.append(f"{where}: {text}" if where else text)
+            raise DefinitionError(f"{type(self).__name__}(...): " + "; ".join(messages), caller_location()) from None
+
+
+class SourceLocation(_Model):
+    """A place in user code; ``file`` is relative to the import root of its module."""
+
+    file: str
+    line: int
+
+
+# --------------------------------------------------------------------------- types
+
+
+TypeKind = Literal[
+    "str", "int", "float", "bool", "null", "json",  # JSON scalars, and any JSON value
+    "list", "dict", "optional", "enum", "model", "dataclass",  # JSON composites
+    "artifact", "object",  # stored, not passed by value
+]
+
+
+class TypeSpec(_Model):
+    """The type of a parameter or output.
+
+    JSON kinds travel by value; ``artifact`` (a file or folder, ``name`` is ``Artifact``, ``Dataset`` or
+    ``Model``) and ``object`` (any other Python object, ``name`` is its import path) are stored and passed
+    by reference.
+    """
+
+    kind: TypeKind
+    name: str | None = None
+    """The Python import path of an enum, model, dataclass or object type; the artifact class name."""
+    items: TypeSpec | None = None
+    """The element type of ``list``, the value type of ``dict``, the inner type of ``optional``."""
+    values: list[JsonValue] | None = None
+    """The allowed values of an ``enum`` (its members' values, or a ``Literal``'s)."""
+    fields: dict[str, TypeSpec] | None = None
+    """The fields of a ``model`` or ``dataclass``, in declaration order."""
+
+    @property
+    def is_parameter(self) -> bool:
+        """True when values of this type travel by value as JSON."""
+        return self.kind not in ("artifact", "object")
+
+    def __str__(self) -> str:
+        if self.kind in ("list", "dict", "optional") and self.items is not None:
+            inner = str(self.items)
+            return {"list": f"list[{inner}]", "dict": f"dict[str, {inner}]", "optional": f"{inner} | None"}[
+                self.kind
+            ]
+        if self.kind == "null":
+            return "None"
+        if self.kind == "json":
+            return "Any"
+        if self.name:
+            return self.name.rsplit(".", 1)[-1] if self.kind != "enum" or "." in self.name else self.name
+        if self.kind == "enum" and self.values is not None:
+            return "Literal[" + ", ".join(json.dumps(v) for v in self.values) + "]"
+        return self.kind
+
+
+class Param(_Model):
+    """An input of a step or a parameter of a pipeline."""
+
+    name: str
+    type: TypeSpec
+    optional: bool = False
+    """True when the input has a default and may be left unbound."""
+    default: JsonValue = None
+    location: SourceLocation | None = None
+
+
+class Output(_Model):
+    """A named output of a step or pipeline."""
+
+    name: str
+    type: TypeSpec
+
+
+# --------------------------------------------------------------------------- step options
+
+
+def _parse_duration(value: object, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", value.strip())
+        if not parts or "".join(a + b for a, b in parts) != value.strip():
+            raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
+        unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+        seconds = sum(float(a) * unit[b] for a, b in parts)
+    else:
+        raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
+    if seconds < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return seconds
+
+
+def _quantity(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    if not _K8S_QUANTITY.match(text):
+        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
+    return text
+
+
+class Resources(_Option):
+    """CPU, memory and accelerators a step asks for.
+
+    Args:
+        cpu: CPU request as a Kubernetes quantity (``"500m"``, ``2``).
+        memory: Memory request (``"1Gi"``).
+        gpu: Number of accelerators.
+        gpu_type: The accelerator: a Kubernetes resource name (``"nvidia.com/gpu"``, the default) or a
+            KFP accelerator type (``"NVIDIA_TESLA_T4"``).
+        cpu_limit: CPU limit; the request when left out.
+        memory_limit: Memory limit; the request when left out.
+    """
+
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int = Field(default=0, ge=0)
+    gpu_type: str | None = None
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+    @field_validator("cpu", "memory", "cpu_limit", "memory_limit", mode="before")
+    @classmethod
+    def _check_quantity(cls, value: object, info: Any) -> str | None:
+        return _quantity(value, info.field_name)
+
+
+class Retry(_Option):
+    """How often a failed step is tried again, and how long to wait between attempts.
+
+    Args:
+        attempts: Total attempts, the first included (``attempts=3`` retries twice).
+        backoff: Wait before the first retry: seconds or a duration (``"10s"``, ``"1m"``).
+        factor: Each further wait is the previous one times this.
+        max_backoff: Upper bound of a single wait.
+    """
+
+    attempts: int = Field(default=3, ge=1)
+    backoff: float = 0.0
+    factor: float = Field(default=2.0, ge=1.0)
+    max_backoff: float | None = None
+
+    @field_validator("backoff", "max_backoff", mode="before")
+    @classmethod
+    def _check_duration(cls, value: object, info: Any) -> float | None:
+        if value is None and info.field_name == "max_backoff":
+            return None
+        return _parse_duration(value, info.field_name)
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        wait = self.backoff * self.factor ** (retry - 1)
+        return min(wait, self.max_backoff) if self.max_backoff is not None else wait
+
+
+class Secret(_Option):
+    """A key of a Kubernetes secret, exposed to the step as an environment variable.
+
+    Args:
+        name: The secret's name.
+        key: The key inside the secret.
+        env: The environment variable; the key in upper case when left out.
+    """
+
+    name: str
+    key: str
+    env: str = ""
+
+    def model_post_init(self, context: Any) -> None:
+        if not self.env:
+            object.__setattr__(self, "env", re.sub(r"[^A-Za-z0-9_]", "_", self.key).upper())
+        if not _ENV_NAME.match(self.env):
+            raise ValueError(f"env {self.env!r} is not a valid environment variable name")
+
+
+class Toleration(_Option):
+    """A Kubernetes toleration, so that a step may run on tainted nodes."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    seconds: int | None = None
+
+
+class Volume(_Option):
+    """A volume mounted into the step's container. Give exactly one source.
+
+    Args:
+        mount_path: Where it appears inside the container.
+        pvc: Name of a PersistentVolumeClaim.
+        config_map: Name of a ConfigMap.
+        secret: Name of a Secret, mounted as files.
+        empty_dir: A scratch directory that lives as long as the pod.
+        read_only: Mount read-only.
+    """
+
+    mount_path: str
+    pvc: str | None = None
+    config_map: str | None = None
+    secret: str | None = None
+    empty_dir: bool = False
+    read_only: bool = False
+
+    def model_post_init(self, context: Any) -> None:
+        sources = [self.pvc, self.config_map, self.secret, True if self.empty_dir else None]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")
+        if not self.mount_path.startswith("/"):
+            raise ValueError(f"mount_path must be absolute, got {self.mount_path!r}")
+
+
+class Kubernetes(_Model):
+    """Settings that only a Kubernetes backend acts on; the local runner ignores them."""
+
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    volumes: list[Volume] = []
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class StepOptions(_Model):
+    """Everything ``@ml.step(...)`` accepts besides the function."""
+
+    image: str | None = None
+    """The container image; ``None`` lets the backend use its default."""
+    packages: list[str] = []
+    resources: Resources = Resources()
+    retry: Retry | None = None
+    timeout: float | None = None
+    """Seconds an attempt may run before it is stopped and counted as failed."""
+    cache: bool = True
+    env: dict[str, str] = {}
+    secrets: list[Secret] = []
+    kubernetes: Kubernetes = Kubernetes()
+
+
+# --------------------------------------------------------------------------- code and steps
+
+
+class CodeRef(_Model):
+    """Where a step's function lives and a digest of its code and of the helpers it reaches."""
+
+    module: str
+    """The module the function is defined in; ``__main__`` for scripts and notebooks."""
+    qualname: str
+    file: str
+    digest: str
+
+
+class ReturnShape(_Model):
+    """How the function's return value maps onto outputs.
+
+    ``single``: one output named ``output``; ``fields``: a ``NamedTuple`` whose fields are the outputs;
+    ``none``: no output.
+    """
+
+    kind: Literal["single", "fields", "none"]
+    type: str | None = None
+    """Import path of the NamedTuple class, for ``fields``."""
+
+
+class StepSpec(_Model):
+    """A step function with its options: compiled once, however many tasks use it."""
+
+    name: str
+    description: str | None = None
+    code: CodeRef
+    inputs: list[Param]
+    outputs: list[Output]
+    returns: ReturnShape
+    options: StepOptions
+    location: SourceLocation | None = None
+    digest: str = ""
+    """sha256 over the code digest, the interface and the options (not the location)."""
+
+
+# --------------------------------------------------------------------------- bindings
+
+
+class ConstantBinding(_Model):
+    """A value written in the pipeline source."""
+
+    kind: Literal["constant"] = "constant"
+    value: JsonValue
+
+
+class ParameterBinding(_Model):
+    """A parameter of the enclosing pipeline."""
+
+    kind: Literal["parameter"] = "parameter"
+    name: str
+    path: list[str | int] = []
+    """Fields to select from the value, for ``params.config.lr`` on a model parameter."""
+
+
+class TaskOutputBinding(_Model):
+    """An output of another task in the same pipeline."""
+
+    kind: Literal["task_output"] = "task_output"
+    task: str
+    output: str
+    path: list[str | int] = []
+    """Fields to select from the value, for ``metrics.accuracy`` on a dataclass or model output."""
+
+
+Binding = Annotated[
+    Union[ConstantBinding, ParameterBinding, TaskOutputBinding],  # noqa: UP007 - discriminated union
+    Field(discriminator="kind"),
+]
+
+
+class Task(_Model):
+    """One call of a step or a sub-pipeline inside a pipeline."""
+
+    id: str
+    """Unique inside its pipeline: the step's name, with ``-2``, ``-3`` for later calls."""
+    step: str | None = None
+    pipeline: str | None = None
+    inputs: dict[str, Binding] = {}
+    after: list[str] = []
+    """Tasks that must finish first although no data flows from them (``.after(...)``)."""
+    group: str | None = None
+    """The control-flow group the task is in; ``None`` is the pipeline body."""
+    location: SourceLocation | None = None
+
+    @property
+    def callee(self) -> str:
+        return self.step if self.step is not None else (self.pipeline or "")
+
+
+class PipelineOutput(_Model):
+    name: str
+    type: TypeSpec
+    source: Binding
+
+
+class PipelineSpec(_Model):
+    name: str
+    description: str | None = None
+    params: list[Param]
+    outputs: list[PipelineOutput] = []
+    tasks: list[Task]
+    location: SourceLocation | None = None
+    digest: str = ""
+    """sha256 over the pipeline's structure and the digests of every step and sub-pipeline it uses."""
+
+    def task(self, task_id: str) -> Task:
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
+
+
+class Document(_Model):
+    """A whole compiled unit: the root pipeline, its sub-pipelines, and every step they use."""
+
+    ir_version: str = IR_VERSION
+    root: str
+    pipelines: list[PipelineSpec]
+    """The root first, then sub-pipelines sorted by name."""
+    steps: list[StepSpec]
+    """Sorted by name."""
+    digest: str = ""
+
+    @property
+    def pipeline(self) -> PipelineSpec:
+        """The root pipeline."""
+        return self.pipelines[0]
+
+    def step(self, name: str) -> StepSpec:
+        for spec in self.steps:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def sub_pipeline(self, name: str) -> PipelineSpec:
+        for spec in self.pipelines:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, two-space indent, UTF-8 text; byte-identical for the same source."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True)) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Document:
+        doc = cls.model_validate_json(text)
+        major = doc.ir_version.split(".", 1)[0]
+        if major != IR_VERSION.split(".", 1)[0]:
+            raise ValueError(f"IR version {doc.ir_version} is not readable by this mlopsdsl (reads {IR_VERSION})")
+        return doc
+
+
+def canonical_json(value: JsonValue, indent: int | None = 2) -> str:
+    return json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def digest_of(value: JsonValue) -> str:
+    """sha256 of the compact canonical JSON of ``value``."""
+    return hashlib.sha256(canonical_json(value, indent=None).encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Document`, for users who read or produce IR with other tools."""
+    schema = Document.model_json_schema()
+    schema["$id"] = f"https://mlopsdsl.dev/schema/ir-{IR_VERSION}.json"
+    return schema
