@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlopsdsl.errors import ParameterError
+from mlopsdsl.errors import Location, ParameterError
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -42,7 +42,7 @@ def compile(  # noqa: A001 - the public name users asked for
 
     document = pipeline.build()
     if params:
-        document = with_defaults(document, params)
+        document = with_defaults(document, params, pipeline.locate)
     chosen = backends.load(backend)
     text = chosen.compile(document)
     if output is not None and os.fspath(output) != "-":
@@ -50,8 +50,20 @@ def compile(  # noqa: A001 - the public name users asked for
     return text
 
 
-def with_defaults(document: ir.Document, values: Mapping[str, Any]) -> ir.Document:
-    """``document`` with new defaults for the root pipeline's parameters."""
+Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
+
+
+def _portable(where: ir.SourceLocation | None) -> Location | None:
+    return Location(where.file, where.line) if where is not None else None
+
+
+def with_defaults(
+    document: ir.Document, values: Mapping[str, Any], locate: Locate = _portable
+) -> ir.Document:
+    """``document`` with new defaults for the root pipeline's parameters, and fresh digests.
+
+    ``locate`` turns the IR's locations into the ones errors show (``Pipeline.locate``).
+    """
     from mlopsdsl._types import check_value, to_json_value
 
     root = document.pipeline
@@ -63,15 +75,17 @@ def with_defaults(document: ir.Document, values: Mapping[str, Any]) -> ir.Docume
             raise ParameterError(f"pipeline {root.name!r} has no parameter {name!r} (parameters: {known})")
         param = by_name[name]
         json_value, ok = to_json_value(value)
-        problem = check_value(json_value, param.type, f"parameter {name!r}") if ok else f"{value!r} is not JSON"
+        problem = (
+            check_value(json_value, param.type, f"parameter {name!r}") if ok else f"{value!r} is not JSON"
+        )
         if problem:
-            raise ParameterError(problem, _location(param))
+            raise ParameterError(problem, locate(param.location))
         params[params.index(param)] = param.model_copy(update={"optional": True, "default": json_value})
     new_root = root.model_copy(update={"params": params})
-    return document.model_copy(update={"pipelines": [new_root, *document.pipelines[1:]]})
+    return document.model_copy(update={"pipelines": [new_root, *document.pipelines[1:]]}).with_digests()
 
 
-def parse_value(text: str, param: ir.Param) -> Any:
+def parse_value(text: str, param: ir.Param, locate: Locate = _portable) -> Any:
     """A ``-p name=text`` value read by the parameter's type: strings as they are, the rest as JSON."""
     from mlopsdsl._types import check_value
 
@@ -89,15 +103,16 @@ def parse_value(text: str, param: ir.Param) -> Any:
             value = json.loads(text)
         except json.JSONDecodeError:
             raise ParameterError(
-                f"parameter {param.name!r}: {text!r} is not a valid {type_} (write it as JSON)", _location(param)
+                f"parameter {param.name!r}: {text!r} is not a valid {type_} (write it as JSON)",
+                locate(param.location),
             ) from None
     problem = check_value(value, type_, f"parameter {param.name!r}")
     if problem:
-        raise ParameterError(problem, _location(param))
+        raise ParameterError(problem, locate(param.location))
     return value
 
 
-def parse_params(document: ir.Document, pairs: list[str]) -> dict[str, Any]:
+def parse_params(document: ir.Document, pairs: list[str], locate: Locate = _portable) -> dict[str, Any]:
     """``["lr=0.2", "name=x"]`` as typed values for the root pipeline's parameters."""
     by_name = {p.name: p for p in document.pipeline.params}
     values: dict[str, Any] = {}
@@ -108,12 +123,8 @@ def parse_params(document: ir.Document, pairs: list[str]) -> dict[str, Any]:
         name = name.strip()
         if name not in by_name:
             known = ", ".join(by_name) or "none"
-            raise ParameterError(f"pipeline {document.root!r} has no parameter {name!r} (parameters: {known})")
-        values[name] = parse_value(text, by_name[name])
+            raise ParameterError(
+                f"pipeline {document.root!r} has no parameter {name!r} (parameters: {known})"
+            )
+        values[name] = parse_value(text, by_name[name], locate)
     return values
-
-
-def _location(param: ir.Param) -> Any:
-    from mlopsdsl.errors import Location
-
-    return Location(param.location.file, param.location.line) if param.location else None

@@ -19,7 +19,7 @@ from mlopsdsl._tracing import Handle, ParamHandle, StructHandle, Trace, current_
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
-    from mlopsdsl.errors import Problem
+    from mlopsdsl.errors import Location, Problem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,8 +37,8 @@ class Pipeline(Generic[P, R_co]):
         self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__module__ = getattr(fn, "__module__", "__main__")
         self.name = name or self.__name__
-        self.description = description if description is not None else (
-            inspect.cleandoc(fn.__doc__) if fn.__doc__ else None
+        self.description = (
+            description if description is not None else (inspect.cleandoc(fn.__doc__) if fn.__doc__ else None)
         )
         self.defined_at = _source.definition(fn) or _source.caller()
         self._built: _Build | None = None
@@ -57,6 +57,14 @@ class Pipeline(Generic[P, R_co]):
         if built.problems:
             raise ValidationError(built.problems)
         return built.document
+
+    def locate(self, where: ir.SourceLocation | None) -> Location | None:
+        """A location from this pipeline's IR as the user should see it (their path to the file)."""
+        from mlopsdsl.errors import Location
+
+        if where is None:
+            return None
+        return Location(self._build(None).portable.get(where.file, where.file), where.line)
 
     def problems(self) -> list[Problem]:
         """Every problem of this pipeline, without raising."""
@@ -137,7 +145,9 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
                 steps.setdefault(step_spec.name, step_spec)
     if pipeline.name in subs:
         trace.problem(
-            "name-collision", f"pipeline {pipeline.name!r} has a sub-pipeline of the same name", pipeline.defined_at
+            "name-collision",
+            f"pipeline {pipeline.name!r} has a sub-pipeline of the same name",
+            pipeline.defined_at,
         )
         subs.pop(pipeline.name)
     document = _finish(spec, [subs[n] for n in sorted(subs)], [steps[n] for n in sorted(steps)])
@@ -175,35 +185,9 @@ def _comparable(spec: Any) -> Any:
 
 
 def _finish(root: ir.PipelineSpec, subs: list[ir.PipelineSpec], steps: list[ir.StepSpec]) -> ir.Document:
-    """Fill in the pipeline digests and the document digest."""
     from mlopsdsl import ir
 
-    step_digests = {s.name: s.digest for s in steps}
-    done: dict[str, ir.PipelineSpec] = {}
-
-    def digest(spec: ir.PipelineSpec, stack: tuple[str, ...]) -> ir.PipelineSpec:
-        if spec.name in done:
-            return done[spec.name]
-        uses: dict[str, str] = {}
-        for task in spec.tasks:
-            if task.step is not None:
-                uses["step:" + task.step] = step_digests.get(task.step, "")
-            elif task.pipeline is not None and task.pipeline not in stack:
-                sub = next((s for s in subs if s.name == task.pipeline), None)
-                if sub is not None:
-                    uses["pipeline:" + task.pipeline] = digest(sub, (*stack, spec.name)).digest
-        body = spec.model_dump(mode="json", exclude={"location", "digest", "description"})
-        for task in body["tasks"]:
-            task.pop("location", None)
-        for param in body["params"]:
-            param.pop("location", None)
-        done[spec.name] = spec.model_copy(update={"digest": ir.digest_of({"body": body, "uses": uses})})
-        return done[spec.name]
-
-    pipelines = [digest(root, ()), *(digest(s, ()) for s in subs)]
-    doc = ir.Document(root=root.name, pipelines=pipelines, steps=steps)
-    whole = ir.digest_of({"pipelines": [p.digest for p in pipelines], "steps": [s.digest for s in steps]})
-    return doc.model_copy(update={"digest": whole})
+    return ir.Document(root=root.name, pipelines=[root, *subs], steps=steps).with_digests()
 
 
 def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
@@ -211,20 +195,28 @@ def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
     from mlopsdsl._types import UnsupportedType, to_json_value, to_spec
 
     label = f"pipeline {pipeline.name!r}"
-    ref = pipeline.defined_at
+    defined = pipeline.defined_at
     try:
         hints = typing.get_type_hints(pipeline.fn, include_extras=True)
     except Exception as exc:
-        trace.problem("bad-annotation", f"{label}: its annotations cannot be resolved: {exc}", ref)
+        trace.problem("bad-annotation", f"{label}: its annotations cannot be resolved: {exc}", defined)
         hints = {}
     params = []
+    lines = _source.parameter_lines(pipeline.fn)
     for param in inspect.signature(pipeline.fn).parameters.values():
+        ref = defined
+        if defined is not None and param.name in lines:
+            ref = _source.SourceRef(defined.filename, lines[param.name], defined.module)
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             star = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            trace.problem("var-args", f"{label}: {star}{param.name} is not allowed; parameters must be named", ref)
+            trace.problem(
+                "var-args", f"{label}: {star}{param.name} is not allowed; parameters must be named", ref
+            )
             continue
         if param.name not in hints:
-            trace.problem("missing-annotation", f"{label}: parameter {param.name!r} has no type annotation", ref)
+            trace.problem(
+                "missing-annotation", f"{label}: parameter {param.name!r} has no type annotation", ref
+            )
             type_ = ir.TypeSpec(kind="json")
         else:
             try:
@@ -244,7 +236,9 @@ def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
                 )
                 optional, default = False, None
         params.append(
-            ir.Param(name=param.name, type=type_, optional=optional, default=default, location=trace.remember(ref))
+            ir.Param(
+                name=param.name, type=type_, optional=optional, default=default, location=trace.remember(ref)
+            )
         )
     return params
 
@@ -264,7 +258,11 @@ def _pipeline_outputs(pipeline: Pipeline[Any, Any], trace: Trace, result: Any) -
         named = {str(k): v for k, v in result.items()}
     elif isinstance(result, tuple):
         fields = getattr(annotation, "_fields", None) or getattr(result, "_fields", None)
-        names = list(fields) if fields and len(fields) == len(result) else [f"output_{i}" for i in range(len(result))]
+        names = (
+            list(fields)
+            if fields and len(fields) == len(result)
+            else [f"output_{i}" for i in range(len(result))]
+        )
         named = dict(zip(names, result, strict=True))
     else:
         named = {"output": result}
@@ -298,12 +296,16 @@ def _annotations_ok(fn: Callable[..., Any]) -> bool:
     return True
 
 
-def _call_in_trace(pipeline: Pipeline[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _call_in_trace(
+    pipeline: Pipeline[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     ref = _source.caller()
     task_id = trace.new_task_id(pipeline.name)
     if any(t.pipeline is pipeline for t in trace.ancestors()):
         chain = " -> ".join(t.pipeline.name for t in reversed(list(trace.ancestors())))
-        trace.problem("recursion", f"pipeline {pipeline.name!r} calls itself ({chain} -> {pipeline.name})", ref)
+        trace.problem(
+            "recursion", f"pipeline {pipeline.name!r} calls itself ({chain} -> {pipeline.name})", ref
+        )
         return StructHandle(trace, task_id, {}, f"recursive call of {pipeline.name!r}")
     built = pipeline._build(trace)
     for problem in built.problems:

@@ -94,3 +94,27 @@ def definition(obj: object) -> SourceRef | None:
     if code is None:
         return None
     return SourceRef(code.co_filename, code.co_firstlineno, getattr(obj, "__module__", None))
+
+
+def parameter_lines(fn: object) -> dict[str, int]:
+    """The line of each parameter in a function's signature, for errors about one parameter.
+
+    Empty when the source is not available (a function built by exec, say); callers fall back to the
+    line of the definition.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        lines, first = inspect.getsourcelines(fn)  # type: ignore[arg-type]
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+            every += [a for a in (args.vararg, args.kwarg) if a is not None]
+            return {a.arg: first + a.lineno - 1 for a in every}
+    return {}

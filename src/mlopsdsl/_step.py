@@ -123,7 +123,9 @@ def output_handles(
     if shape == "single":
         return OutputHandle(trace, task_id, outputs[0].name, outputs[0].type, ref)
     fields = {o.name: OutputHandle(trace, task_id, o.name, o.type, ref) for o in outputs}
-    return StructHandle(trace, task_id, fields, f"the outputs of {task_id}" if fields else f"{label} (no outputs)")
+    return StructHandle(
+        trace, task_id, fields, f"the outputs of {task_id}" if fields else f"{label} (no outputs)"
+    )
 
 
 # --------------------------------------------------------------------------- building the IR of a step
@@ -142,9 +144,13 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     ref = step.defined_at
     where: Location | None = ref.location if ref else None
     problems: list[Problem] = []
+    lines = _source.parameter_lines(step.fn)
 
-    def problem(code: str, message: str) -> None:
-        problems.append(Problem(where, code, message))
+    def problem(code: str, message: str, param: str | None = None) -> None:
+        at = where
+        if at is not None and param in lines:
+            at = Location(at.file, lines[param])
+        problems.append(Problem(at, code, message))
 
     fn = step.fn
     label = f"step {step.name!r}"
@@ -158,17 +164,27 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             star = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            problem("var-args", f"{label}: {star}{param.name} is not allowed; a step's inputs must be named")
+            problem(
+                "var-args",
+                f"{label}: {star}{param.name} is not allowed; a step's inputs must be named",
+                param.name,
+            )
             continue
         if param.kind is param.POSITIONAL_ONLY:
-            problem("positional-only", f"{label}: parameter {param.name!r} is positional-only; steps bind by name")
+            problem(
+                "positional-only",
+                f"{label}: parameter {param.name!r} is positional-only; steps bind by name",
+                param.name,
+            )
         if param.name not in hints:
-            problem("missing-annotation", f"{label}: parameter {param.name!r} has no type annotation")
+            problem(
+                "missing-annotation", f"{label}: parameter {param.name!r} has no type annotation", param.name
+            )
             continue
         try:
             type_ = to_spec(hints[param.name])
         except UnsupportedType as exc:
-            problem("unsupported-type", f"{label}: parameter {param.name!r}: {exc}")
+            problem("unsupported-type", f"{label}: parameter {param.name!r}: {exc}", param.name)
             continue
         default: Any = None
         has_default = param.default is not param.empty
@@ -178,16 +194,25 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
                 why = "" if ok else " (defaults must be JSON values)"
                 if ok:
                     why = f" ({check_value(default, type_, 'the default')})"
-                problem("bad-default", f"{label}: default of {param.name!r} is {param.default!r}{why}")
+                problem(
+                    "bad-default", f"{label}: default of {param.name!r} is {param.default!r}{why}", param.name
+                )
                 has_default, default = False, None
             elif not type_.is_parameter and default is not None:
-                problem("bad-default", f"{label}: {describe(hints[param.name])} input {param.name!r} can only default to None")
+                problem(
+                    "bad-default",
+                    f"{label}: {describe(hints[param.name])} input {param.name!r} can only default to None",
+                    param.name,
+                )
         inputs.append(ir.Param(name=param.name, type=type_, optional=has_default, default=default))
 
     outputs: list[ir.Output] = []
     returns = ir.ReturnShape(kind="none")
     if "return" not in hints:
-        problem("missing-annotation", f"{label}: the return type is not annotated (write `-> None` if it returns nothing)")
+        problem(
+            "missing-annotation",
+            f"{label}: the return type is not annotated (write `-> None` if it returns nothing)",
+        )
     else:
         outputs, returns = _outputs(hints["return"], label, problem)
 

@@ -196,7 +196,9 @@ class Handle(_Misuse):
 
     __slots__ = ("_after", "_path", "_ref", "_trace", "_type")
 
-    def __init__(self, trace: Trace, type_: ir.TypeSpec, ref: SourceRef | None, path: tuple[str, ...]) -> None:
+    def __init__(
+        self, trace: Trace, type_: ir.TypeSpec, ref: SourceRef | None, path: tuple[str, ...]
+    ) -> None:
         self._trace = trace
         self._type = type_
         self._ref = ref
@@ -234,8 +236,9 @@ class Handle(_Misuse):
             hint = f"its fields are {', '.join(fields)}" if fields else "it has no fields"
         else:
             hint = "only dataclass and pydantic model values have fields"
-        self._trace.problem("no-such-field", f"{self._label} of type {self._type} has no field {field!r}; {hint}",
-                            caller())
+        self._trace.problem(
+            "no-such-field", f"{self._label} of type {self._type} has no field {field!r}; {hint}", caller()
+        )
         return self
 
     def __repr__(self) -> str:
@@ -322,8 +325,9 @@ class StructHandle(_Misuse):
         if field in self._fields:
             return self._fields[field]
         known = ", ".join(self._fields) or "none"
-        self._trace.problem("no-such-output", f"{self._label} has no output {field!r} (outputs: {known})",
-                            caller())
+        self._trace.problem(
+            "no-such-output", f"{self._label} has no output {field!r} (outputs: {known})", caller()
+        )
         return self
 
     def __iter__(self) -> Iterator[Any]:

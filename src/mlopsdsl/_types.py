@@ -84,7 +84,9 @@ def to_spec(tp: Any) -> TypeSpec:
         if issubclass(tp, enum.Enum):
             values = [m.value for m in tp]
             if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
-                raise UnsupportedType(f"enum {tp.__name__}: member values must be str or int to travel as JSON")
+                raise UnsupportedType(
+                    f"enum {tp.__name__}: member values must be str or int to travel as JSON"
+                )
             return TypeSpec(kind="enum", name=type_name(tp), values=values)
         if _is_pydantic_model(tp):
             return _struct("model", tp, {n: f.annotation for n, f in tp.model_fields.items()})

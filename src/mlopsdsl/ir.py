@@ -49,7 +49,9 @@ class _Option(_Model):
                 where = ".".join(str(p) for p in error["loc"])
                 text = str(error["msg"]).removeprefix("Value error, ")
                 messages.append(f"{where}: {text}" if where else text)
-            raise DefinitionError(f"{type(self).__name__}(...): " + "; ".join(messages), caller_location()) from None
+            raise DefinitionError(
+                f"{type(self).__name__}(...): " + "; ".join(messages), caller_location()
+            ) from None
 
 
 class SourceLocation(_Model):
@@ -63,9 +65,20 @@ class SourceLocation(_Model):
 
 
 TypeKind = Literal[
-    "str", "int", "float", "bool", "null", "json",  # JSON scalars, and any JSON value
-    "list", "dict", "optional", "enum", "model", "dataclass",  # JSON composites
-    "artifact", "object",  # stored, not passed by value
+    "str",
+    "int",
+    "float",
+    "bool",
+    "null",
+    "json",  # JSON scalars, and any JSON value
+    "list",
+    "dict",
+    "optional",
+    "enum",
+    "model",
+    "dataclass",  # JSON composites
+    "artifact",
+    "object",  # stored, not passed by value
 ]
 
 
@@ -441,6 +454,39 @@ class Document(_Model):
                 return spec
         raise KeyError(name)
 
+    def with_digests(self) -> Document:
+        """This document with every pipeline digest and the document digest computed afresh.
+
+        A pipeline's digest covers its structure (not locations or description) and the digests of the
+        steps and sub-pipelines it uses, so a change anywhere below it changes it.
+        """
+        steps = {s.name: s.digest for s in self.steps}
+        specs = {p.name: p for p in self.pipelines}
+        done: dict[str, PipelineSpec] = {}
+
+        def digest(spec: PipelineSpec, stack: tuple[str, ...]) -> PipelineSpec:
+            if spec.name in done:
+                return done[spec.name]
+            uses: dict[str, str] = {}
+            for task in spec.tasks:
+                if task.step is not None:
+                    uses["step:" + task.step] = steps.get(task.step, "")
+                elif task.pipeline in specs and task.pipeline not in stack:
+                    uses["pipeline:" + task.pipeline] = digest(
+                        specs[task.pipeline], (*stack, spec.name)
+                    ).digest
+            body = spec.model_dump(mode="json", exclude={"location", "digest", "description"})
+            for item in (*body["tasks"], *body["params"]):
+                item.pop("location", None)
+            done[spec.name] = spec.model_copy(update={"digest": digest_of({"body": body, "uses": uses})})
+            return done[spec.name]
+
+        pipelines = [digest(p, ()) for p in self.pipelines]
+        whole = digest_of(
+            {"pipelines": [p.digest for p in pipelines], "steps": [s.digest for s in self.steps]}
+        )
+        return self.model_copy(update={"pipelines": pipelines, "digest": whole})
+
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, two-space indent, UTF-8 text; byte-identical for the same source."""
         return canonical_json(self.model_dump(mode="json", exclude_none=True)) + "\n"
@@ -450,7 +496,9 @@ class Document(_Model):
         doc = cls.model_validate_json(text)
         major = doc.ir_version.split(".", 1)[0]
         if major != IR_VERSION.split(".", 1)[0]:
-            raise ValueError(f"IR version {doc.ir_version} is not readable by this mlopsdsl (reads {IR_VERSION})")
+            raise ValueError(
+                f"IR version {doc.ir_version} is not readable by this mlopsdsl (reads {IR_VERSION})"
+            )
         return doc
 
 

@@ -105,7 +105,9 @@ def check_unique_definitions(ctx: Context) -> None:
         for item in items:
             if item.name in seen:
                 ctx.report(
-                    "name-collision", f"two different {kind}s are named {item.name!r}; rename one", item.location
+                    "name-collision",
+                    f"two different {kind}s are named {item.name!r}; rename one",
+                    item.location,
                 )
             seen.add(item.name)
 
@@ -120,16 +122,24 @@ def check_references(ctx: Context) -> None:
         ids = {t.id for t in pipeline.tasks}
         for task in pipeline.tasks:
             if (task.step is None) == (task.pipeline is None):
-                ctx.report("bad-task", f"task {task.id!r} must call exactly one step or pipeline", task.location)
+                ctx.report(
+                    "bad-task", f"task {task.id!r} must call exactly one step or pipeline", task.location
+                )
             elif task.step is not None and task.step not in steps:
-                ctx.report("unknown-step", f"task {task.id!r} calls unknown step {task.step!r}", task.location)
+                ctx.report(
+                    "unknown-step", f"task {task.id!r} calls unknown step {task.step!r}", task.location
+                )
             elif task.pipeline is not None and task.pipeline not in pipelines:
                 ctx.report(
-                    "unknown-pipeline", f"task {task.id!r} calls unknown pipeline {task.pipeline!r}", task.location
+                    "unknown-pipeline",
+                    f"task {task.id!r} calls unknown pipeline {task.pipeline!r}",
+                    task.location,
                 )
             for other in task.after:
                 if other not in ids:
-                    ctx.report("unknown-task", f"task {task.id!r} runs after unknown task {other!r}", task.location)
+                    ctx.report(
+                        "unknown-task", f"task {task.id!r} runs after unknown task {other!r}", task.location
+                    )
 
 
 def check_inputs(ctx: Context) -> None:
@@ -145,11 +155,15 @@ def check_inputs(ctx: Context) -> None:
                     hint = f"its inputs are {', '.join(sorted(known))}" if known else "it takes no inputs"
                     ctx.report("unknown-argument", f"{what} has no input {name!r}; {hint}", task.location)
             skip = ctx.unbound.get((pipeline.name, task.id), set())
-            missing = [p.name for p in params if not p.optional and p.name not in task.inputs and p.name not in skip]
+            missing = [
+                p.name for p in params if not p.optional and p.name not in task.inputs and p.name not in skip
+            ]
             if missing:
                 names = ", ".join(repr(m) for m in missing)
                 plural = "s" if len(missing) > 1 else ""
-                ctx.report("missing-input", f"{what} is missing required input{plural} {names}", task.location)
+                ctx.report(
+                    "missing-input", f"{what} is missing required input{plural} {names}", task.location
+                )
 
 
 # --------------------------------------------------------------------------- types
@@ -176,7 +190,9 @@ def binding_type(
     if isinstance(binding, ir.ParameterBinding):
         param = next((p for p in pipeline.params if p.name == binding.name), None)
         if param is None:
-            ctx.report("unknown-parameter", f"pipeline {pipeline.name!r} has no parameter {binding.name!r}", where)
+            ctx.report(
+                "unknown-parameter", f"pipeline {pipeline.name!r} has no parameter {binding.name!r}", where
+            )
             return None
         base, label = param.type, f"parameter {binding.name!r}"
     else:
@@ -190,7 +206,9 @@ def binding_type(
         if binding.output not in outputs:
             known = ", ".join(outputs) or "none"
             ctx.report(
-                "unknown-output", f"task {binding.task!r} has no output {binding.output!r} (outputs: {known})", where
+                "unknown-output",
+                f"task {binding.task!r} has no output {binding.output!r} (outputs: {known})",
+                where,
             )
             return None
         base, label = outputs[binding.output], f"output {binding.output!r} of task {binding.task!r}"
@@ -225,7 +243,9 @@ def _check_flow(
     if isinstance(binding, ir.ConstantBinding):
         if not target.is_parameter:
             if binding.value is not None or target.kind != "optional":
-                ctx.report("type-mismatch", f"{what} is a {target}, which cannot be written as a literal", where)
+                ctx.report(
+                    "type-mismatch", f"{what} is a {target}, which cannot be written as a literal", where
+                )
             return
         problem = check_value(binding.value, target, what)
         if problem:
@@ -256,7 +276,9 @@ def check_params(ctx: Context) -> None:
                     where,
                 )
             elif param.optional:
-                problem = check_value(param.default, param.type, f"default of pipeline parameter {param.name!r}")
+                problem = check_value(
+                    param.default, param.type, f"default of pipeline parameter {param.name!r}"
+                )
                 if problem:
                     ctx.report("bad-default", problem, where)
     for spec in ctx.doc.steps:

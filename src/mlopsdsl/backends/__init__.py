@@ -78,7 +78,9 @@ def load(backend: str | Backend) -> Backend:
     """The backend called ``backend``, or ``backend`` itself when it is already a backend object."""
     if not isinstance(backend, str):
         if not isinstance(backend, Backend):
-            raise PluginError(f"{backend!r} is not a backend: it needs name, file_suffix and compile(document)")
+            raise PluginError(
+                f"{backend!r} is not a backend: it needs name, file_suffix and compile(document)"
+            )
         return backend
     eps = _entry_points()
     if backend not in eps:
@@ -89,11 +91,17 @@ def load(backend: str | Backend) -> Backend:
     try:
         factory = ep.load()
     except Exception as exc:
-        raise PluginError(f"backend {backend!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"backend {backend!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         obj = factory if isinstance(factory, Backend) and not isinstance(factory, type) else factory()
     except Exception as exc:
-        raise PluginError(f"backend {backend!r} ({ep.value}) failed to start: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"backend {backend!r} ({ep.value}) failed to start: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(obj, Backend):
-        raise PluginError(f"entry point {backend!r} ({ep.value}) is not a backend: it needs name, file_suffix and compile()")
+        raise PluginError(
+            f"entry point {backend!r} ({ep.value}) is not a backend: it needs name, file_suffix and compile()"
+        )
     return obj

@@ -1,0 +1,135 @@
+"""``compile``, ``validate``, ``graph`` and ``backends``: the commands that need no cluster and no runner."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from mlopsdsl.cli import app
+from mlopsdsl.cli._errors import EXIT_USER, report_errors
+
+Target = Annotated[
+    str,
+    typer.Argument(
+        help="The pipeline: path/to/file.py[:name] or package.module[:name]; the name may be "
+        "left out when the file defines one pipeline."
+    ),
+]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="File to write ('-' or left out: standard output). Written whole or not at all.",
+    ),
+]
+Params = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", help="Parameter value as name=value, read by the parameter's type; repeat for more."
+    ),
+]
+BackendName = Annotated[str, typer.Option("--backend", "-b", help="Backend name (see `mlopsdsl backends`).")]
+
+
+def load_document(target: str, params: list[str] | None) -> Any:
+    """The validated IR of ``target``, with ``-p`` values applied as parameter defaults."""
+    from mlopsdsl._compile import parse_params, with_defaults
+    from mlopsdsl._target import build, load_pipeline
+
+    pipeline = load_pipeline(target)
+    document = build(pipeline)
+    if params:
+        document = with_defaults(document, parse_params(document, params, pipeline.locate), pipeline.locate)
+    return document
+
+
+def emit(text: str, output: str | None) -> None:
+    from mlopsdsl._files import write_atomic
+
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+@app.command("compile")
+@report_errors
+def compile_command(
+    target: Target, backend: BackendName = "ir", output: Output = None, param: Params = None
+) -> None:
+    """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
+    from mlopsdsl import backends
+
+    document = load_document(target, param)
+    chosen = backends.load(backend)
+    emit(chosen.compile(document), output)
+
+
+@app.command("validate")
+@report_errors
+def validate_command(
+    target: Target,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", "-b", help="Also compile for this backend and check its output."),
+    ] = None,
+    param: Params = None,
+) -> None:
+    """Check a pipeline and report every problem as file:line: message."""
+    from mlopsdsl import backends
+    from mlopsdsl.errors import ValidationError
+
+    document = load_document(target, param)
+    checked = "the IR"
+    if backend is not None:
+        chosen = backends.load(backend)
+        text = chosen.compile(document)
+        if isinstance(chosen, backends.Validates):
+            problems = chosen.validate_compiled(text)
+            if problems:
+                raise ValidationError(problems)
+            checked = f"the IR and the {chosen.name} output"
+        else:
+            checked = f"the IR (backend {chosen.name} has no checks of its own; it compiled)"
+    root = document.pipeline
+    print(
+        f"ok: pipeline {root.name!r}: {len(root.tasks)} tasks, {len(document.steps)} steps; checked {checked}"
+    )
+
+
+@app.command("graph")
+@report_errors
+def graph_command(
+    target: Target,
+    format: Annotated[str, typer.Option("--format", "-f", help="mermaid, dot or svg.")] = "mermaid",
+    output: Output = None,
+) -> None:
+    """Draw the pipeline's DAG as Mermaid, Graphviz DOT or SVG."""
+    from mlopsdsl import graph
+
+    if format not in graph.FORMATS:
+        print(f"error: unknown format {format!r}; choose one of {', '.join(graph.FORMATS)}", file=sys.stderr)
+        raise typer.Exit(EXIT_USER)
+    document = load_document(target, None)
+    emit(graph.render(document, format), output)
+
+
+@app.command("backends")
+@report_errors
+def backends_command() -> None:
+    """List the installed backends."""
+    from mlopsdsl import backends
+
+    found = backends.available()
+    if not found:
+        print("no backends installed")
+        return
+    width = max(len(b.name) for b in found)
+    for info in found:
+        dist = f"{info.distribution} {info.version}" if info.distribution else "?"
+        print(f"{info.name.ljust(width)}  {dist}  ({info.target})")

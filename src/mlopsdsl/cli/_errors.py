@@ -1,0 +1,56 @@
+"""How the CLI reports failures: user errors as ``file:line: message`` and exit 2, anything else as an
+internal error with its traceback and exit 3."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USER = 2
+EXIT_INTERNAL = 3
+
+
+def report_errors(fn: F) -> F:
+    """Wrap a command so that our errors become clean messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mlopsdsl._target import UserCodeError
+        from mlopsdsl.errors import MlopsDslError, RunError, ValidationError
+
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ValidationError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"error: {exc.message}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        except UserCodeError as exc:
+            print(f"{exc}", file=sys.stderr)
+            print(exc.details.rstrip(), file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_FAILED) from None
+        except MlopsDslError as exc:
+            print(str(exc) if exc.location else f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+        except Exception:
+            print("internal error (please report it, with this traceback):", file=sys.stderr)
+            traceback.print_exc()
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
