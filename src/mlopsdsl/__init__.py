@@ -18,9 +18,7 @@ Only the authoring layer is imported up front; the IR (pydantic), the backends a
 used, so that ``import mlopsdsl`` stays cheap inside every step's container.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from mlopsdsl._pipeline import Pipeline, pipeline
 from mlopsdsl._step import Step, step
@@ -36,7 +34,7 @@ from mlopsdsl.errors import (
     ValidationError,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from mlopsdsl._compile import compile
     from mlopsdsl.ir import Resources, Retry, Secret, Toleration, Volume
 
@@ -77,13 +75,13 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r}")
-    import importlib
+    from importlib import import_module
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import linecache
 import marshal
 import os
 import sys
@@ -47,10 +48,14 @@ def _is_user_code(obj: Any) -> bool:
 
 
 def _source_or_code(obj: Any) -> bytes:
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        # A notebook or a long-lived process may have edited and re-imported the file since linecache
+        # read it; stale source would give a stale digest.
+        linecache.checkcache(code.co_filename)
     try:
         return inspect.getsource(obj).encode()
     except (OSError, TypeError):
-        code = getattr(obj, "__code__", None)
         if code is not None:
             return marshal.dumps(code.co_code) + repr(_consts(code)).encode()
         return repr(obj).encode()

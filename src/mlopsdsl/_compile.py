@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import Backend
 
 
-def compile(  # noqa: A001 - the public name users asked for
+def compile(
     pipeline: Pipeline[..., Any],
     backend: str | Backend = "ir",
     output: str | os.PathLike[str] | None = None,

@@ -190,10 +190,9 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
         has_default = param.default is not param.empty
         if has_default:
             default, ok = to_json_value(param.default)
-            if not ok or (type_.is_parameter and check_value(default, type_) is not None):
-                why = "" if ok else " (defaults must be JSON values)"
-                if ok:
-                    why = f" ({check_value(default, type_, 'the default')})"
+            mismatch = check_value(default, type_, "the default") if ok and type_.is_parameter else None
+            if not ok or mismatch:
+                why = f" ({mismatch})" if mismatch else " (defaults must be JSON values)"
                 problem(
                     "bad-default", f"{label}: default of {param.name!r} is {param.default!r}{why}", param.name
                 )

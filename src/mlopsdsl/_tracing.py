@@ -141,8 +141,12 @@ def _contains_handle(value: Any) -> bool:
 class _Misuse:
     """What handles say when Python asks them for a value they do not have yet."""
 
-    _label: str
     _trace: Trace
+
+    @property
+    def _label(self) -> str:
+        """How error messages name this handle."""
+        raise NotImplementedError
 
     def _misuse(self, code: str, message: str) -> None:
         self._trace.problem(code, message, caller())
@@ -203,10 +207,6 @@ class Handle(_Misuse):
         self._type = type_
         self._ref = ref
         self._path = path
-
-    @property
-    def _label(self) -> str:
-        raise NotImplementedError
 
     def _source_binding(self) -> ir.Binding:
         raise NotImplementedError
@@ -311,13 +311,17 @@ class StructHandle(_Misuse):
     Fields are attributes; unpacking (``model, score = train(...)``) works because their number is known.
     """
 
-    __slots__ = ("_fields", "_label", "_task_id", "_trace")
+    __slots__ = ("_fields", "_task_id", "_text", "_trace")
 
     def __init__(self, trace: Trace, task_id: str, fields: dict[str, OutputHandle], label: str) -> None:
         self._trace = trace
         self._task_id = task_id
         self._fields = fields
-        self._label = label
+        self._text = label
+
+    @property
+    def _label(self) -> str:
+        return self._text
 
     def __getattr__(self, field: str) -> Any:
         if field.startswith("_"):

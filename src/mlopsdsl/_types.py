@@ -14,9 +14,12 @@ import enum
 import math
 import types
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from mlopsdsl.ir import JsonValue, TypeSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool", type(None): "null"}
 
@@ -45,7 +48,7 @@ def to_spec(tp: Any) -> TypeSpec:
     if tp is Any:
         return TypeSpec(kind="json")
     if tp in _SCALARS:
-        return TypeSpec(kind=_SCALARS[tp])  # type: ignore[arg-type]
+        return TypeSpec(kind=_SCALARS[tp])
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
@@ -65,12 +68,11 @@ def to_spec(tp: Any) -> TypeSpec:
             raise UnsupportedType(f"{describe(tp)}: Literal values must be str, int or bool")
         return TypeSpec(kind="enum", values=list(args))
     if tp in (list, tuple) or origin in (list, tuple):
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if args:
-                raise UnsupportedType(
-                    f"{describe(tp)}: fixed-length tuples cannot be passed; use tuple[T, ...], list[T] "
-                    "or a NamedTuple"
-                )
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            raise UnsupportedType(
+                f"{describe(tp)}: fixed-length tuples cannot be passed; use tuple[T, ...], list[T] "
+                "or a NamedTuple"
+            )
         item = to_spec(args[0]) if args else TypeSpec(kind="json")
         return _json_or_object(TypeSpec(kind="list", items=item), tp)
     if tp is dict or origin is dict:
@@ -93,26 +95,19 @@ def to_spec(tp: Any) -> TypeSpec:
         if dataclasses.is_dataclass(tp):
             hints = typing.get_type_hints(tp)
             return _struct("dataclass", tp, {f.name: hints.get(f.name, Any) for f in dataclasses.fields(tp)})
-        if issubclass(tp, tuple) and hasattr(tp, "_fields"):
-            return TypeSpec(kind="object", name=type_name(tp))
         return TypeSpec(kind="object", name=type_name(tp))
     if isinstance(tp, typing.TypeVar):
         raise UnsupportedType(f"type variable {tp} cannot be passed between steps; annotate a concrete type")
     raise UnsupportedType(f"{describe(tp)} is not a type mlopsdsl can pass between steps")
 
 
-def _is_pydantic_model(tp: type) -> bool:
-    base = _pydantic_base()
-    return base is not None and issubclass(tp, base)
-
-
-def _pydantic_base() -> type | None:
+def _is_pydantic_model(tp: type) -> TypeGuard[type[BaseModel]]:
     from pydantic import BaseModel
 
-    return BaseModel
+    return issubclass(tp, BaseModel)
 
 
-def _struct(kind: str, tp: type, fields: dict[str, Any]) -> TypeSpec:
+def _struct(kind: Literal["model", "dataclass"], tp: type, fields: dict[str, Any]) -> TypeSpec:
     specs = {}
     for name, annotation in fields.items():
         try:
@@ -121,7 +116,7 @@ def _struct(kind: str, tp: type, fields: dict[str, Any]) -> TypeSpec:
             return TypeSpec(kind="object", name=type_name(tp))
         if not specs[name].is_parameter:
             return TypeSpec(kind="object", name=type_name(tp))
-    return TypeSpec(kind=kind, name=type_name(tp), fields=specs)  # type: ignore[arg-type]
+    return TypeSpec(kind=kind, name=type_name(tp), fields=specs)
 
 
 def _json_or_object(spec: TypeSpec, tp: Any) -> TypeSpec:
@@ -255,7 +250,8 @@ def to_json_value(value: Any) -> tuple[JsonValue, bool]:
         return {k: v for k, (v, _) in pairs.items()}, all(ok for _, ok in pairs.values())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_json_value({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    base = _pydantic_base()
-    if base is not None and isinstance(value, base):
-        return to_json_value(value.model_dump(mode="json"))  # type: ignore[attr-defined]
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return to_json_value(value.model_dump(mode="json"))
     return None, False

@@ -28,7 +28,7 @@ def name_problem(name: str, what: str) -> str | None:
     if not label:
         return f"{what} {name!r} cannot become a Kubernetes name: it has no letters or digits"
     if not label[0].isalpha():
-        return f"{what} {name!r} cannot become a Kubernetes name: it must start with a letter (it gives {label!r})"
+        return f"{what} {name!r} cannot become a Kubernetes name: it must start with a letter (not {label!r})"
     if len(label) > MAX_LENGTH:
         return (
             f"{what} {name!r} cannot become a Kubernetes name: {len(label)} characters, "

@@ -31,28 +31,24 @@ class Context:
         location = Location(where.file, where.line) if where is not None else None
         self.problems.append(Problem(location, code, message))
 
+    def __post_init__(self) -> None:
+        self.steps = {s.name: s for s in self.doc.steps}
+        self.pipelines = {p.name: p for p in self.doc.pipelines}
+
     def callee_inputs(self, task: ir.Task) -> list[ir.Param] | None:
-        if task.step is not None:
-            return _find(self.doc.steps, task.step, lambda s: s.inputs)
-        if task.pipeline is not None:
-            return _find(self.doc.pipelines, task.pipeline, lambda p: p.params)
+        """The inputs of what a task calls; ``None`` when that does not exist (reported elsewhere)."""
+        if task.step in self.steps:
+            return self.steps[task.step].inputs
+        if task.pipeline in self.pipelines:
+            return self.pipelines[task.pipeline].params
         return None
 
     def callee_outputs(self, task: ir.Task) -> dict[str, ir.TypeSpec] | None:
-        if task.step is not None:
-            outs = _find(self.doc.steps, task.step, lambda s: s.outputs)
-            return {o.name: o.type for o in outs} if outs is not None else None
-        if task.pipeline is not None:
-            pouts = _find(self.doc.pipelines, task.pipeline, lambda p: p.outputs)
-            return {o.name: o.type for o in pouts} if pouts is not None else None
+        if task.step in self.steps:
+            return {o.name: o.type for o in self.steps[task.step].outputs}
+        if task.pipeline in self.pipelines:
+            return {o.name: o.type for o in self.pipelines[task.pipeline].outputs}
         return None
-
-
-def _find(items: list, name: str, get: Callable):  # type: ignore[no-untyped-def, type-arg]
-    for item in items:
-        if item.name == name:
-            return get(item)
-    return None
 
 
 Check = Callable[[Context], None]

@@ -1,0 +1,59 @@
+"""The single entry point for checks: `nox -s tests`, `lint`, `typecheck`, `golden`, `bench`.
+
+`.ci/run` calls `nox -s tests`, the same command the README gives. Compiler plugins under `compilers/`
+are found by walking the folder, so a new plugin is tested without editing this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(str(p.parent) for p in (ROOT / "compilers").glob("*/pyproject.toml"))
+
+
+def install_project(session: nox.Session, extra: str = "test") -> None:
+    session.install("-e", f".[{extra}]", *[arg for plugin in PLUGINS for arg in ("-e", plugin)])
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole test suite."""
+    install_project(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the core and the compilers."""
+    install_project(session, "dev")
+    session.run("mypy", "src", *[str(Path(p) / "src") for p in PLUGINS])
+
+
+@nox.session(python="3.11")
+def golden(session: nox.Session) -> None:
+    """Regenerate the golden files of every example for every backend (CI never does this)."""
+    install_project(session)
+    session.run("python", "tests/golden.py", "--update")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run every benchmark script, us and the peers side by side."""
+    install_project(session)
+    session.install("kfp", "hera")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
