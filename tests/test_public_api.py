@@ -17,7 +17,7 @@ def test_all_is_sorted_and_complete() -> None:
     for name in ml.__all__:
         assert getattr(ml, name) is not None, name
     public = {n for n in dir(ml) if not n.startswith("_")}
-    modules = {"artifacts", "errors", "ir", "backends", "naming", "validate", "graph", "cli", "runtime", "local"}
+    modules = {"artifacts", "errors", "ir", "backends", "naming", "options", "validate", "graph", "cli", "runtime", "local"}
     assert public - modules <= set(ml.__all__), public - modules - set(ml.__all__)
 
 

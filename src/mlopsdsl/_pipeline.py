@@ -66,6 +66,13 @@ class Pipeline(Generic[P, R_co]):
             return None
         return Location(self._build(None).portable.get(where.file, where.file), where.line)
 
+    def step_functions(self) -> dict[str, Callable[..., Any]]:
+        """The function of every step this pipeline runs, by step name, sub-pipelines' steps included.
+
+        The local runner and the compilers ship these by value; everything else they read from the IR.
+        """
+        return dict(self._build(None).functions)
+
     def problems(self) -> list[Problem]:
         """Every problem of this pipeline, without raising."""
         return list(self._build(None).problems)
@@ -97,10 +104,18 @@ class Pipeline(Generic[P, R_co]):
 class _Build:
     """The result of tracing: the IR, however broken, and every problem found."""
 
-    def __init__(self, document: ir.Document, problems: list[Problem], portable: dict[str, str]) -> None:
+    def __init__(
+        self,
+        document: ir.Document,
+        problems: list[Problem],
+        portable: dict[str, str],
+        functions: dict[str, Callable[..., Any]] | None = None,
+    ) -> None:
         self.document = document
         self.problems = problems
         self.portable = portable
+        self.functions = functions or {}
+        """Step name -> the step's function, sub-pipelines' steps included (for shipping code by value)."""
 
 
 def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
@@ -158,7 +173,10 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
         if loc is not None:
             loc = Location(trace.portable.get(loc.file, loc.file), loc.line)
         problems.append(Problem(loc, problem.code, problem.message))
-    return _Build(document, list(dict.fromkeys(problems)), trace.portable)
+    functions = {name: entries[0][0].fn for name, entries in trace.steps.items()}
+    for name, fn in trace.sub_functions.items():
+        functions.setdefault(name, fn)
+    return _Build(document, list(dict.fromkeys(problems)), trace.portable, functions)
 
 
 def _unique(trace: Trace, kind: str, found: Mapping[str, list[tuple[Any, Any]]]) -> dict[str, Any]:
@@ -312,6 +330,8 @@ def _call_in_trace(
         if problem not in trace.problems:
             trace.problems.append(problem)
     trace.portable.update(built.portable)
+    for name, fn in built.functions.items():
+        trace.sub_functions.setdefault(name, fn)
     doc = built.document
     trace.subpipelines.setdefault(pipeline.name, [])
     if not any(p is pipeline for p, _ in trace.subpipelines[pipeline.name]):

@@ -23,7 +23,8 @@ def caller_frame() -> FrameType | None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not (filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen ")):
+        generated = filename == "<string>" and frame.f_code.co_name == "__init__"  # a dataclass's __init__
+        if not (filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen ") or generated):
             return frame
         frame = frame.f_back
     return None

@@ -9,7 +9,6 @@ uses the step, together with every other problem of that build.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +39,9 @@ class Step(Generic[P, R_co]):
         self.name = name or self.__name__
         self.options = options
         self.defined_at = _source.definition(fn) or _source.caller()
+        self.takes_varargs = any(
+            p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in inspect.signature(fn).parameters.values()
+        )
         self._spec: tuple[ir.StepSpec, list[Problem], dict[str, str]] | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
@@ -69,9 +71,12 @@ def _call_in_trace(step: Step[Any, Any], trace: Trace, args: tuple[Any, ...], kw
         trace.steps[spec.name].append((step, spec))
     ref = _source.caller()
     task_id = trace.new_task_id(spec.name)
-    inputs, failed = bind_arguments(
-        trace, f"step {spec.name!r}", [p.name for p in spec.inputs], args, kwargs, ref
-    )
+    names = [p.name for p in spec.inputs]
+    if step.takes_varargs:
+        # *args / **kwargs were reported with the definition; do not report their arguments again here.
+        args = args[: len(names)]
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+    inputs, failed = bind_arguments(trace, f"step {spec.name!r}", names, args, kwargs, ref)
     trace.add_task(task_id, "step", spec.name, inputs, failed, ref)
     return output_handles(trace, task_id, f"step {spec.name!r}", spec.outputs, spec.returns.kind, ref)
 
@@ -123,9 +128,7 @@ def output_handles(
     if shape == "single":
         return OutputHandle(trace, task_id, outputs[0].name, outputs[0].type, ref)
     fields = {o.name: OutputHandle(trace, task_id, o.name, o.type, ref) for o in outputs}
-    return StructHandle(
-        trace, task_id, fields, f"the outputs of {task_id}" if fields else f"{label} (no outputs)"
-    )
+    return StructHandle(trace, task_id, fields, label)
 
 
 # --------------------------------------------------------------------------- building the IR of a step
@@ -138,7 +141,6 @@ _K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations
 def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[str, str]]:
     from mlopsdsl import ir
     from mlopsdsl._code import code_digest
-    from mlopsdsl._types import UnsupportedType, check_value, describe, to_json_value, to_spec
     from mlopsdsl.errors import Location, Problem
 
     ref = step.defined_at
@@ -159,51 +161,19 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     except Exception as exc:  # a forward reference that does not resolve, say
         problem("bad-annotation", f"{label}: its annotations cannot be resolved: {exc}")
         hints = {}
-    signature = inspect.signature(fn)
     inputs: list[ir.Param] = []
-    for param in signature.parameters.values():
+    for param in inspect.signature(fn).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             star = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            problem(
-                "var-args",
-                f"{label}: {star}{param.name} is not allowed; a step's inputs must be named",
-                param.name,
-            )
+            message = f"{label}: {star}{param.name} is not allowed; a step's inputs must be named"
+            problem("var-args", message, param.name)
             continue
         if param.kind is param.POSITIONAL_ONLY:
-            problem(
-                "positional-only",
-                f"{label}: parameter {param.name!r} is positional-only; steps bind by name",
-                param.name,
-            )
-        if param.name not in hints:
-            problem(
-                "missing-annotation", f"{label}: parameter {param.name!r} has no type annotation", param.name
-            )
-            continue
-        try:
-            type_ = to_spec(hints[param.name])
-        except UnsupportedType as exc:
-            problem("unsupported-type", f"{label}: parameter {param.name!r}: {exc}", param.name)
-            continue
-        default: Any = None
-        has_default = param.default is not param.empty
-        if has_default:
-            default, ok = to_json_value(param.default)
-            mismatch = check_value(default, type_, "the default") if ok and type_.is_parameter else None
-            if not ok or mismatch:
-                why = f" ({mismatch})" if mismatch else " (defaults must be JSON values)"
-                problem(
-                    "bad-default", f"{label}: default of {param.name!r} is {param.default!r}{why}", param.name
-                )
-                has_default, default = False, None
-            elif not type_.is_parameter and default is not None:
-                problem(
-                    "bad-default",
-                    f"{label}: {describe(hints[param.name])} input {param.name!r} can only default to None",
-                    param.name,
-                )
-        inputs.append(ir.Param(name=param.name, type=type_, optional=has_default, default=default))
+            message = f"{label}: parameter {param.name!r} is positional-only; steps bind by name"
+            problem("positional-only", message, param.name)
+        inputs.append(
+            _input(param, hints, label, lambda code, message, p=param.name: problem(code, message, p))
+        )
 
     outputs: list[ir.Output] = []
     returns = ir.ReturnShape(kind="none")
@@ -245,6 +215,45 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     return spec.model_copy(update={"digest": digest}), problems, files
 
 
+def _input(
+    param: inspect.Parameter, hints: dict[str, Any], label: str, problem: Callable[[str, str], None]
+) -> ir.Param:
+    """The IR of one input. A broken one is still kept (typed as any JSON value) so that calls binding it
+    are not reported a second time for what the definition already was."""
+    from mlopsdsl import ir
+    from mlopsdsl._types import UnsupportedType, check_value, describe, to_json_value, to_spec
+
+    name = param.name
+    has_default = param.default is not param.empty
+    broken = ir.Param(name=name, type=ir.TypeSpec(kind="json"), optional=has_default)
+    if name not in hints:
+        problem("missing-annotation", f"{label}: parameter {name!r} has no type annotation")
+        return broken
+    try:
+        type_ = to_spec(hints[name])
+    except UnsupportedType as exc:
+        problem("unsupported-type", f"{label}: parameter {name!r}: {exc}")
+        return broken
+    if not has_default:
+        return ir.Param(name=name, type=type_)
+    if not type_.is_parameter:
+        if param.default is not None:
+            problem(
+                "bad-default", f"{label}: {describe(hints[name])} input {name!r} can only default to None"
+            )
+        return ir.Param(name=name, type=type_, optional=True)
+    default, ok = to_json_value(param.default)
+    if not ok:
+        kind = type(param.default).__name__
+        problem("bad-default", f"{label}: default of {name!r} is a {kind}, which is not a JSON value")
+        return ir.Param(name=name, type=type_, optional=True)
+    mismatch = check_value(default, type_, f"default of {name!r}")
+    if mismatch:
+        problem("bad-default", f"{label}: {mismatch}")
+        return ir.Param(name=name, type=type_, optional=True)
+    return ir.Param(name=name, type=type_, optional=True, default=default)
+
+
 def _outputs(
     annotation: Any, label: str, problem: Callable[[str, str], None]
 ) -> tuple[list[ir.Output], ir.ReturnShape]:
@@ -277,6 +286,8 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
     from pydantic import ValidationError as PydanticError
 
     from mlopsdsl import ir
+    from mlopsdsl.errors import DefinitionError
+    from mlopsdsl.options import parse_duration
 
     problems: list[str] = []
     fields: dict[str, Any] = {}
@@ -285,7 +296,7 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
             value = raw[key]
             if key == "timeout":
                 try:
-                    value = ir._parse_duration(value, "timeout")
+                    value = parse_duration(value, "timeout")
                 except ValueError as exc:
                     problems.append(str(exc))
                     continue
@@ -294,16 +305,20 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
     checked: dict[str, Any] = {}
     for key, value in fields.items():
         try:
-            ir.StepOptions.model_validate({key: _plain(value)})
+            ir.StepOptions.model_validate({key: _plain(value)}, strict=True)
             checked[key] = _plain(value)
         except PydanticError as exc:
             problems.extend(_pydantic_messages(exc, key))
+        except DefinitionError as exc:  # an option given as a dict, checked by its dataclass
+            problems.append(f"option {key}: {exc.message}")
     for key, value in k8s.items():
         try:
-            ir.Kubernetes.model_validate({key: _plain(value)})
+            ir.Kubernetes.model_validate({key: _plain(value)}, strict=True)
             checked.setdefault("kubernetes", {})[key] = _plain(value)
         except PydanticError as exc:
             problems.extend(_pydantic_messages(exc, key))
+        except DefinitionError as exc:
+            problems.append(f"option {key}: {exc.message}")
     for key in ("env", "kubernetes"):
         if key in checked:
             checked[key] = _sorted_maps(checked[key])
@@ -311,13 +326,11 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
 
 
 def _plain(value: Any) -> Any:
-    """Option objects given as models or dataclasses, as the data pydantic validates."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+    """Option values as pydantic validates them: sequences as lists, mappings as dicts."""
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -331,8 +344,14 @@ def _pydantic_messages(exc: Any, key: str) -> list[str]:
     out = []
     for error in exc.errors():
         loc = ".".join(str(p) for p in error["loc"]) or key
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        out.append(f"option {loc}: {msg} (got {error.get('input')!r})")
+        got = error.get("input")
+        if error["type"] in ("dataclass_type", "dataclass_exact_type"):
+            expected = str(error["msg"]).rsplit(" ", 1)[-1]
+            out.append(f"option {loc} must be ml.{expected}(...), not {got!r}")
+        elif error["type"] == "value_error":
+            out.append(f"option {loc}: {str(error['msg']).removeprefix('Value error, ')}")
+        else:
+            out.append(f"option {loc}: {error['msg']}, not {got!r}")
     return out
 
 

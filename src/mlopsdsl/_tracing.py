@@ -37,6 +37,8 @@ class Trace:
         self.problems: list[Problem] = []
         self.steps: dict[str, list[tuple[Any, ir.StepSpec]]] = {}
         self.subpipelines: dict[str, list[tuple[Any, ir.Document]]] = {}
+        self.sub_functions: dict[str, Any] = {}
+        """Step name -> function, for the steps of sub-pipelines (shipped by value by the runners)."""
         self.portable: dict[str, str] = {}
         """Portable IR file name -> the path shown to the user, for problems found on the IR."""
         self.unbound: dict[str, set[str]] = {}
@@ -100,7 +102,14 @@ class Trace:
 
         if isinstance(value, Handle):
             return value._binding_in(self, what, ref)
+        if isinstance(value, Poisoned):
+            return None  # what made it was reported where it happened
         if isinstance(value, StructHandle):
+            if not value._fields:
+                self.problem(
+                    "no-output", f"{what}: {value._label} returns None, so it has no output to pass", ref
+                )
+                return None
             names = ", ".join(f".{n}" for n in value._fields)
             self.problem(
                 "whole-struct",
@@ -112,10 +121,11 @@ class Trace:
         if ok:
             return ir.ConstantBinding(value=json_value)
         if _contains_handle(value):
+            kind = type(value).__name__
             self.problem(
                 "handle-in-literal",
-                f"{what}: a step output inside a {type(value).__name__} is not an input; pass step outputs "
-                "directly as arguments",
+                f"{what}: a {kind} holding step outputs cannot be passed; pass each output as its own "
+                f"argument, or build the {kind} in a step",
                 ref,
             )
         else:
@@ -129,7 +139,7 @@ class Trace:
 
 
 def _contains_handle(value: Any) -> bool:
-    if isinstance(value, Handle | StructHandle):
+    if isinstance(value, Handle | StructHandle | Poisoned):
         return True
     if isinstance(value, list | tuple | set):
         return any(_contains_handle(v) for v in value)
@@ -184,6 +194,9 @@ class _Misuse:
         )
         return f"<{self._label}>"
 
+    def __str__(self) -> str:
+        return self.__format__("")
+
     def _compare(self, other: object) -> bool:
         self._misuse(
             "handle-compare",
@@ -192,7 +205,29 @@ class _Misuse:
         )
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = _compare
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare  # type: ignore[assignment]
+    __hash__ = object.__hash__
+
+    def _arithmetic(self, *other: object) -> Poisoned:
+        self._misuse(
+            "handle-arithmetic",
+            f"{self._label} has no value while the pipeline is built, so Python operators cannot compute "
+            "with it; do the computation in a step",
+        )
+        return Poisoned()
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _arithmetic
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __pos__ = __abs__ = _arithmetic
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __invert__ = _arithmetic
+
+    def __getitem__(self, key: object) -> Any:
+        self._misuse(
+            "handle-index",
+            f"{self._label} has no value while the pipeline is built, so it cannot be indexed; pass it to a "
+            "step that picks the element, or use `step.map(...)` to run a step for each element",
+        )
+        return Poisoned()
 
 
 class Handle(_Misuse):
@@ -239,7 +274,7 @@ class Handle(_Misuse):
         self._trace.problem(
             "no-such-field", f"{self._label} of type {self._type} has no field {field!r}; {hint}", caller()
         )
-        return self
+        return Poisoned()
 
     def __repr__(self) -> str:
         return f"<{self._label}: {self._type}>"
@@ -332,7 +367,7 @@ class StructHandle(_Misuse):
         self._trace.problem(
             "no-such-output", f"{self._label} has no output {field!r} (outputs: {known})", caller()
         )
-        return self
+        return Poisoned()
 
     def __iter__(self) -> Iterator[Any]:
         if not self._fields:
@@ -367,3 +402,33 @@ def _add_after(trace: Trace, task_id: str, others: tuple[Any, ...]) -> None:
 
 def _pipeline_name(trace: Trace) -> str:
     return str(getattr(trace.pipeline, "name", "?"))
+
+
+class Poisoned:
+    """What a mistake already reported evaluates to (``handle.no_such_field``, ``handle + 1``).
+
+    It absorbs further use silently, so that one mistake is reported once, where it was made, instead of
+    again at every place its result flows to.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Poisoned:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: object) -> Poisoned:
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<invalid value, reported above>"
+
+    def after(self, *others: Any) -> Poisoned:
+        return self

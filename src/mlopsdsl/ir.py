@@ -19,39 +19,49 @@ import json
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+
+__all__ = [
+    "IR_VERSION",
+    "Binding",
+    "CodeRef",
+    "ConstantBinding",
+    "Document",
+    "Kubernetes",
+    "Output",
+    "Param",
+    "ParameterBinding",
+    "PipelineOutput",
+    "PipelineSpec",
+    "Resources",
+    "Retry",
+    "ReturnShape",
+    "Secret",
+    "SourceLocation",
+    "StepOptions",
+    "StepSpec",
+    "Task",
+    "TaskOutputBinding",
+    "Toleration",
+    "TypeSpec",
+    "Volume",
+    "canonical_json",
+    "digest_of",
+    "json_schema",
+]
 
 IR_VERSION = "1.0"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
 
-_K8S_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
-
-
-class _Option(_Model):
-    """An option users construct (``ml.Retry(...)``): a bad value is a DefinitionError at their line."""
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            from mlopsdsl._source import caller_location
-            from mlopsdsl.errors import DefinitionError
-
-            messages = []
-            for error in exc.errors():
-                where = ".".join(str(p) for p in error["loc"])
-                text = str(error["msg"]).removeprefix("Value error, ")
-                messages.append(f"{where}: {text}" if where else text)
-            raise DefinitionError(
-                f"{type(self).__name__}(...): " + "; ".join(messages), caller_location()
-            ) from None
 
 
 class SourceLocation(_Model):
@@ -143,146 +153,6 @@ class Output(_Model):
 # --------------------------------------------------------------------------- step options
 
 
-def _parse_duration(value: object, what: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", value.strip())
-        if not parts or "".join(a + b for a, b in parts) != value.strip():
-            raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
-        unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-        seconds = sum(float(a) * unit[b] for a, b in parts)
-    else:
-        raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
-    if seconds < 0:
-        raise ValueError(f"{what} must not be negative, got {value!r}")
-    return seconds
-
-
-def _quantity(value: object, what: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
-    text = format(value, "g") if isinstance(value, float) else str(value)
-    if not _K8S_QUANTITY.match(text):
-        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
-    return text
-
-
-class Resources(_Option):
-    """CPU, memory and accelerators a step asks for.
-
-    Args:
-        cpu: CPU request as a Kubernetes quantity (``"500m"``, ``2``).
-        memory: Memory request (``"1Gi"``).
-        gpu: Number of accelerators.
-        gpu_type: The accelerator: a Kubernetes resource name (``"nvidia.com/gpu"``, the default) or a
-            KFP accelerator type (``"NVIDIA_TESLA_T4"``).
-        cpu_limit: CPU limit; the request when left out.
-        memory_limit: Memory limit; the request when left out.
-    """
-
-    cpu: str | None = None
-    memory: str | None = None
-    gpu: int = Field(default=0, ge=0)
-    gpu_type: str | None = None
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
-
-    @field_validator("cpu", "memory", "cpu_limit", "memory_limit", mode="before")
-    @classmethod
-    def _check_quantity(cls, value: object, info: Any) -> str | None:
-        return _quantity(value, info.field_name)
-
-
-class Retry(_Option):
-    """How often a failed step is tried again, and how long to wait between attempts.
-
-    Args:
-        attempts: Total attempts, the first included (``attempts=3`` retries twice).
-        backoff: Wait before the first retry: seconds or a duration (``"10s"``, ``"1m"``).
-        factor: Each further wait is the previous one times this.
-        max_backoff: Upper bound of a single wait.
-    """
-
-    attempts: int = Field(default=3, ge=1)
-    backoff: float = 0.0
-    factor: float = Field(default=2.0, ge=1.0)
-    max_backoff: float | None = None
-
-    @field_validator("backoff", "max_backoff", mode="before")
-    @classmethod
-    def _check_duration(cls, value: object, info: Any) -> float | None:
-        if value is None and info.field_name == "max_backoff":
-            return None
-        return _parse_duration(value, info.field_name)
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        wait = self.backoff * self.factor ** (retry - 1)
-        return min(wait, self.max_backoff) if self.max_backoff is not None else wait
-
-
-class Secret(_Option):
-    """A key of a Kubernetes secret, exposed to the step as an environment variable.
-
-    Args:
-        name: The secret's name.
-        key: The key inside the secret.
-        env: The environment variable; the key in upper case when left out.
-    """
-
-    name: str
-    key: str
-    env: str = ""
-
-    def model_post_init(self, context: Any) -> None:
-        if not self.env:
-            object.__setattr__(self, "env", re.sub(r"[^A-Za-z0-9_]", "_", self.key).upper())
-        if not _ENV_NAME.match(self.env):
-            raise ValueError(f"env {self.env!r} is not a valid environment variable name")
-
-
-class Toleration(_Option):
-    """A Kubernetes toleration, so that a step may run on tainted nodes."""
-
-    key: str | None = None
-    operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    seconds: int | None = None
-
-
-class Volume(_Option):
-    """A volume mounted into the step's container. Give exactly one source.
-
-    Args:
-        mount_path: Where it appears inside the container.
-        pvc: Name of a PersistentVolumeClaim.
-        config_map: Name of a ConfigMap.
-        secret: Name of a Secret, mounted as files.
-        empty_dir: A scratch directory that lives as long as the pod.
-        read_only: Mount read-only.
-    """
-
-    mount_path: str
-    pvc: str | None = None
-    config_map: str | None = None
-    secret: str | None = None
-    empty_dir: bool = False
-    read_only: bool = False
-
-    def model_post_init(self, context: Any) -> None:
-        sources = [self.pvc, self.config_map, self.secret, True if self.empty_dir else None]
-        if sum(s is not None for s in sources) != 1:
-            raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")
-        if not self.mount_path.startswith("/"):
-            raise ValueError(f"mount_path must be absolute, got {self.mount_path!r}")
-
-
 class Kubernetes(_Model):
     """Settings that only a Kubernetes backend acts on; the local runner ignores them."""
 
@@ -307,6 +177,17 @@ class StepOptions(_Model):
     env: dict[str, str] = {}
     secrets: list[Secret] = []
     kubernetes: Kubernetes = Kubernetes()
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not _ENV_NAME.match(name)]
+        if bad:
+            names = ", ".join(map(repr, bad))
+            raise ValueError(
+                f"{names} is not a valid environment variable name (letters, digits and _, not starting with a digit)"
+            )
+        return value
 
 
 # --------------------------------------------------------------------------- code and steps

@@ -1,0 +1,225 @@
+"""The option types users write in ``@ml.step(...)``: resources, retries, secrets, tolerations, volumes.
+
+They are frozen standard-library dataclasses, not pydantic models, because the user's module is imported
+again inside every step's container, where each millisecond of import counts. Each checks its values when
+constructed and raises :class:`~mlopsdsl.errors.DefinitionError` at the user's line. The IR embeds these
+same classes (pydantic validates dataclasses), so there is one definition of each option, and a document
+read back from JSON goes through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, ClassVar, Literal
+
+from mlopsdsl._source import caller_location
+from mlopsdsl.errors import DefinitionError
+
+__all__ = ["OptionError", "Resources", "Retry", "Secret", "Toleration", "Volume", "parse_duration"]
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Nested option dataclasses reject unknown keys when the IR is read back, like the rest of the IR.
+_STRICT: dict[str, Any] = {"extra": "forbid"}
+
+
+def parse_duration(value: object, what: str) -> float:
+    """Seconds from ``30``, ``2.5``, ``"30s"``, ``"5m"``, ``"1h30m"`` or ``"500ms"``."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(a + b for a, b in parts) == text:
+            seconds = sum(float(a) * _UNITS[b] for a, b in parts)
+    if seconds is None:
+        raise ValueError(f"{what} must be a duration such as '30s', '5m' or '1h30m', not {value!r}")
+    if seconds < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return seconds
+
+
+def _quantity(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    if not _QUANTITY.match(text):
+        raise ValueError(f"{what} must be a Kubernetes quantity such as '500m' or '2Gi', not {value!r}")
+    return text
+
+
+def _optional_str(value: object, what: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, not {value!r}")
+
+
+class OptionError(DefinitionError, ValueError):
+    """A bad option value. Also a ValueError, so that pydantic reports it when reading IR back."""
+
+
+class _Option:
+    """Validation on construction, reported as a DefinitionError at the line that constructed it."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ValueError as exc:
+            where = caller_location()
+            if where is not None and ("site-packages" in where.file or "dist-packages" in where.file):
+                where = None  # constructed by a library (pydantic reading IR back), not at a user's line
+            raise OptionError(f"{type(self).__name__}(...): {exc}", where) from None
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources(_Option):
+    """CPU, memory and accelerators a step asks for.
+
+    Args:
+        cpu: CPU request as a Kubernetes quantity (``"500m"``, ``2``).
+        memory: Memory request (``"1Gi"``).
+        gpu: Number of accelerators.
+        gpu_type: The accelerator: a Kubernetes resource name (``"nvidia.com/gpu"``, the default) or a
+            KFP accelerator type (``"NVIDIA_TESLA_T4"``).
+        cpu_limit: CPU limit; the request when left out.
+        memory_limit: Memory limit; the request when left out.
+    """
+
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int = 0
+    gpu_type: str | None = None
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+    def _check(self) -> None:
+        for name in ("cpu", "memory", "cpu_limit", "memory_limit"):
+            self._set(name, _quantity(getattr(self, name), name))
+        if isinstance(self.gpu, bool) or not isinstance(self.gpu, int) or self.gpu < 0:
+            raise ValueError(f"gpu must be a whole number of at least 0, not {self.gpu!r}")
+        _optional_str(self.gpu_type, "gpu_type")
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry(_Option):
+    """How often a failed step is tried again, and how long to wait between attempts.
+
+    Args:
+        attempts: Total attempts, the first included (``attempts=3`` retries twice).
+        backoff: Wait before the first retry: seconds or a duration (``"10s"``, ``"1m"``).
+        factor: Each further wait is the previous one times this.
+        max_backoff: Upper bound of a single wait.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.0
+    factor: float = 2.0
+    max_backoff: float | None = None
+
+    def _check(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ValueError(f"attempts must be a whole number of at least 1, not {self.attempts!r}")
+        self._set("backoff", parse_duration(self.backoff, "backoff"))
+        if self.max_backoff is not None:
+            self._set("max_backoff", parse_duration(self.max_backoff, "max_backoff"))
+        if isinstance(self.factor, bool) or not isinstance(self.factor, int | float) or self.factor < 1:
+            raise ValueError(f"factor must be a number of at least 1, not {self.factor!r}")
+        self._set("factor", float(self.factor))
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        wait = self.backoff * self.factor ** (retry - 1)
+        return min(wait, self.max_backoff) if self.max_backoff is not None else wait
+
+
+@dataclasses.dataclass(frozen=True)
+class Secret(_Option):
+    """A key of a Kubernetes secret, exposed to the step as an environment variable.
+
+    Args:
+        name: The secret's name.
+        key: The key inside the secret.
+        env: The environment variable; the key in upper case when left out.
+    """
+
+    name: str
+    key: str
+    env: str = ""
+
+    def _check(self) -> None:
+        for field in ("name", "key", "env"):
+            if not isinstance(getattr(self, field), str):
+                raise ValueError(f"{field} must be a string, not {getattr(self, field)!r}")
+        if not self.name or not self.key:
+            raise ValueError("name and key must not be empty")
+        if not self.env:
+            self._set("env", re.sub(r"[^A-Za-z0-9_]", "_", self.key).upper())
+        if not _ENV_NAME.match(self.env):
+            raise ValueError(f"env {self.env!r} is not a valid environment variable name")
+
+
+@dataclasses.dataclass(frozen=True)
+class Toleration(_Option):
+    """A Kubernetes toleration, so that a step may run on tainted nodes."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    seconds: int | None = None
+
+    def _check(self) -> None:
+        if self.operator not in ("Equal", "Exists"):
+            raise ValueError(f"operator must be 'Equal' or 'Exists', not {self.operator!r}")
+        if self.effect not in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"):
+            allowed = "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"
+            raise ValueError(f"effect must be {allowed}, not {self.effect!r}")
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError("operator 'Exists' takes no value")
+        _optional_str(self.key, "key")
+        _optional_str(self.value, "value")
+        if self.seconds is not None and (isinstance(self.seconds, bool) or not isinstance(self.seconds, int)):
+            raise ValueError(f"seconds must be a whole number, not {self.seconds!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume(_Option):
+    """A volume mounted into the step's container. Give exactly one source.
+
+    Args:
+        mount_path: Where it appears inside the container.
+        pvc: Name of a PersistentVolumeClaim.
+        config_map: Name of a ConfigMap.
+        secret: Name of a Secret, mounted as files.
+        empty_dir: A scratch directory that lives as long as the pod.
+        read_only: Mount read-only.
+    """
+
+    mount_path: str
+    pvc: str | None = None
+    config_map: str | None = None
+    secret: str | None = None
+    empty_dir: bool = False
+    read_only: bool = False
+
+    def _check(self) -> None:
+        for name in ("pvc", "config_map", "secret"):
+            _optional_str(getattr(self, name), name)
+        sources = [self.pvc, self.config_map, self.secret, True if self.empty_dir else None]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")
+        if not isinstance(self.mount_path, str) or not self.mount_path.startswith("/"):
+            raise ValueError(f"mount_path must be an absolute path, got {self.mount_path!r}")

@@ -1,0 +1,11 @@
+import mlopsdsl as ml
+
+
+@ml.step
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@ml.pipeline
+def sums(x: int = 1) -> int:
+    return add(x, 2, a=3)  # error: step 'add' got argument 'a' twice

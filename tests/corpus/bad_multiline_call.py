@@ -1,0 +1,14 @@
+import mlopsdsl as ml
+
+
+@ml.step
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@ml.pipeline
+def sums(x: int = 1) -> int:
+    total = add(  # error: step 'add' is missing required input 'b'
+        a=x,
+    )
+    return total

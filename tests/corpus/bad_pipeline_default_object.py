@@ -1,0 +1,19 @@
+# xfail: the default is reported too, with a repr that holds a memory address
+import mlopsdsl as ml
+
+
+class Settings:
+    pass
+
+
+@ml.step
+def run(n: int) -> int:
+    return n
+
+
+@ml.pipeline
+def running(
+    n: int = 1,
+    settings: Settings = Settings(),  # error: pipeline parameter 'settings' is a Settings; pipeline parameters must be JSON values (load files and objects in a step)
+) -> int:
+    return run(n=n)
