@@ -294,11 +294,6 @@ def test_int_constant_into_float_input_keeps_its_type() -> None:
     assert doc.pipeline.tasks[0].inputs["weight"] == ir.ConstantBinding(value=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="task ids 'inc-2' (second call of inc) and 'inc_2' (step inc_2) collide on Kubernetes; "
-    "Trace.new_task_id should make ids unique after k8s_name",
-)
 def test_task_ids_are_unique_after_sanitising() -> None:
     source = STEP_SOURCE + (
         "\n\n@ml.step(name='inc_2')\ndef inc_two(x: int) -> int:\n    return x + 2\n"

@@ -246,7 +246,6 @@ def test_pipeline_output_from_unknown_task() -> None:
     assert messages(doc) == {(50, "no task 'triple' in pipeline 'flow'")}
 
 
-@pytest.mark.xfail(strict=True, reason="validate does not check that Document.root names a pipeline")
 def test_root_names_a_pipeline() -> None:
     doc = valid().model_copy(update={"root": "flw"})
     assert messages(doc) == {(50, "the document's root 'flw' is not one of its pipelines (flow)")}
@@ -446,18 +445,12 @@ def test_duplicate_pipeline_names() -> None:
     assert messages(doc) == {(20, "two different pipelines are named 'flow'; rename one")}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="validate.check_names skips a name that repeats exactly (seen[label] == name)"
-)
 def test_duplicate_task_ids() -> None:
     tasks = [task("load", step="load", line=101, n=const(1)), task("load", step="load", line=102, n=const(2))]
     doc = document([pipe("flow", tasks)], [step("load", {"n": INT})])
     assert messages(doc) == {(102, "two tasks are named 'load' in pipeline 'flow'; task ids must be unique")}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="validate.check_names skips a name that repeats exactly (seen[label] == name)"
-)
 def test_duplicate_parameter_names() -> None:
     root = pipe("flow", [], params={"n": INT})
     root = root.model_copy(update={"params": [*root.params, ir.Param(name="n", type=STR, location=at(51))]})
@@ -568,10 +561,6 @@ def test_json_is_canonical() -> None:
     assert text == built().to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="to_json drops ConstantBinding.value when it is None (exclude_none), from_json refuses it",
-)
 def test_json_round_trip_of_none_constant() -> None:
     @ml.step
     def scaled(x: int | None) -> int:
@@ -595,9 +584,6 @@ def test_other_major_version_is_refused() -> None:
         ir.Document.from_json(json.dumps(data))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ir.Document.from_json raises a bare ValueError, outside the MlopsDslError family"
-)
 def test_other_major_version_raises_our_error() -> None:
     data = json.loads(valid().to_json())
     data["ir_version"] = "0.9"
@@ -605,11 +591,6 @@ def test_other_major_version_raises_our_error() -> None:
         ir.Document.from_json(json.dumps(data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ir.Document.from_json validates the whole document before it reads ir_version, so a changed "
-    "schema hides the version message behind a pydantic error",
-)
 def test_other_major_version_is_refused_before_its_fields_are_read() -> None:
     data = json.loads(valid().to_json())
     data["ir_version"] = "2.0"

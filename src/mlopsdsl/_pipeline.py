@@ -246,12 +246,12 @@ def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
         optional = param.default is not param.empty
         if optional:
             default, ok = to_json_value(param.default)
-            if not ok:
+            if not ok and type_.is_parameter:  # a non-JSON type is reported as such by validation
+                kind = type(param.default).__name__
                 trace.problem(
-                    "bad-default",
-                    f"{label}: default of {param.name!r} is {param.default!r} (defaults must be JSON values)",
-                    ref,
+                    "bad-default", f"{label}: default of {param.name!r} is a {kind}, which is not a JSON value", ref
                 )
+            if not ok:
                 optional, default = False, None
         params.append(
             ir.Param(

@@ -98,7 +98,7 @@ def definition(obj: object) -> SourceRef | None:
 
 
 def parameter_lines(fn: object) -> dict[str, int]:
-    """The line of each parameter in a function's signature, for errors about one parameter.
+    """The line of each parameter in a function's signature (and of its return annotation, as ``return``).
 
     Empty when the source is not available (a function built by exec, say); callers fall back to the
     line of the definition.
@@ -117,5 +117,8 @@ def parameter_lines(fn: object) -> dict[str, int]:
             args = node.args
             every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
             every += [a for a in (args.vararg, args.kwarg) if a is not None]
-            return {a.arg: first + a.lineno - 1 for a in every}
+            lines = {a.arg: first + a.lineno - 1 for a in every}
+            if node.returns is not None:
+                lines["return"] = first + node.returns.lineno - 1
+            return lines
     return {}

@@ -9,6 +9,7 @@ uses the step, together with every other problem of that build.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -183,7 +184,7 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
             f"{label}: the return type is not annotated (write `-> None` if it returns nothing)",
         )
     else:
-        outputs, returns = _outputs(hints["return"], label, problem)
+        outputs, returns = _outputs(hints["return"], label, functools.partial(problem, param="return"))
 
     options, option_problems = _options(step.options)
     for message in option_problems:
@@ -246,11 +247,11 @@ def _input(
     if not ok:
         kind = type(param.default).__name__
         problem("bad-default", f"{label}: default of {name!r} is a {kind}, which is not a JSON value")
-        return ir.Param(name=name, type=type_, optional=True)
+        return broken
     mismatch = check_value(default, type_, f"default of {name!r}")
     if mismatch:
         problem("bad-default", f"{label}: {mismatch}")
-        return ir.Param(name=name, type=type_, optional=True)
+        return broken
     return ir.Param(name=name, type=type_, optional=True, default=default)
 
 

@@ -79,7 +79,7 @@ def import_target_module(spec: str) -> ModuleType:
     except MlopsDslError:
         raise
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if isinstance(exc, KeyboardInterrupt | SystemExit) or raised_by_us(exc):
             raise
         raise user_code_error(exc, f"importing {module_name}") from None
 
@@ -135,6 +135,12 @@ def load_pipeline(target: str) -> Pipeline[Any, Any]:
     raise TargetError(f"{spec} defines {len(found)} pipelines ({names}); choose one with {spec}:NAME")
 
 
+def raised_by_us(exc: BaseException) -> bool:
+    """True when the innermost frame of the traceback is mlopsdsl's own code: a bug of ours, not the user's."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    return bool(frames) and frames[-1][0].f_code.co_filename.startswith(_PACKAGE_DIR)
+
+
 def build(pipeline: Pipeline[Any, Any]) -> Any:
     """``pipeline.build()``, with exceptions raised by the pipeline's own body reported at their line."""
     try:
@@ -142,4 +148,6 @@ def build(pipeline: Pipeline[Any, Any]) -> Any:
     except MlopsDslError:
         raise
     except Exception as exc:
+        if raised_by_us(exc):
+            raise
         raise user_code_error(exc, f"building pipeline {pipeline.name!r}") from None

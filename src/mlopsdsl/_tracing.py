@@ -43,6 +43,7 @@ class Trace:
         """Portable IR file name -> the path shown to the user, for problems found on the IR."""
         self.unbound: dict[str, set[str]] = {}
         self._ids: set[str] = set()
+        self._labels: set[str] = set()
         self._token: Any = None
 
     def __enter__(self) -> Trace:
@@ -88,11 +89,15 @@ class Trace:
         self.unbound[task_id] = unbound
 
     def new_task_id(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``...: unique here, and still unique as Kubernetes names."""
+        from mlopsdsl.naming import k8s_name
+
         task_id, n = base, 1
-        while task_id in self._ids:
+        while task_id in self._ids or k8s_name(task_id) in self._labels:
             n += 1
             task_id = f"{base}-{n}"
         self._ids.add(task_id)
+        self._labels.add(k8s_name(task_id))
         return task_id
 
     def bind(self, value: Any, what: str, ref: SourceRef | None) -> ir.Binding | None:

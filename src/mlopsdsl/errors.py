@@ -10,6 +10,7 @@ traceback::
     ├── CompileError              a backend could not compile a valid IR; ``.backend`` names it
     ├── PluginError               a backend could not be found, loaded, or is not a backend
     ├── TargetError               ``path/file.py:name`` or ``module:name`` does not name a pipeline
+    ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
     └── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "CompileError",
     "DefinitionError",
+    "IRError",
     "Location",
     "MlopsDslError",
     "ParameterError",
@@ -107,6 +109,10 @@ class PluginError(MlopsDslError):
 
 class TargetError(MlopsDslError):
     """A CLI target (``path/file.py[:name]`` or ``package.module[:name]``) does not name a pipeline."""
+
+
+class IRError(MlopsDslError):
+    """An IR document cannot be read: not JSON, another major ``ir_version``, or fields that do not fit."""
 
 
 class ParameterError(MlopsDslError):

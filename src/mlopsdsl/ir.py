@@ -237,7 +237,7 @@ class ConstantBinding(_Model):
     """A value written in the pipeline source."""
 
     kind: Literal["constant"] = "constant"
-    value: JsonValue
+    value: JsonValue = None
 
 
 class ParameterBinding(_Model):
@@ -374,13 +374,28 @@ class Document(_Model):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Document:
-        doc = cls.model_validate_json(text)
-        major = doc.ir_version.split(".", 1)[0]
-        if major != IR_VERSION.split(".", 1)[0]:
-            raise ValueError(
-                f"IR version {doc.ir_version} is not readable by this mlopsdsl (reads {IR_VERSION})"
-            )
-        return doc
+        """Read a document, checking its ``ir_version`` before anything else.
+
+        Raises:
+            IRError: Not JSON, another major IR version, or fields that do not fit this version.
+        """
+        from pydantic import ValidationError
+
+        from mlopsdsl.errors import IRError
+
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise IRError(f"not an IR document: {exc}") from None
+        version = data.get("ir_version") if isinstance(data, dict) else None
+        if not isinstance(version, str):
+            raise IRError("not an IR document: it has no ir_version")
+        if version.split(".", 1)[0] != IR_VERSION.split(".", 1)[0]:
+            raise IRError(f"IR version {version} is not readable by this mlopsdsl (reads {IR_VERSION})")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise IRError(f"not a valid IR {version} document: {exc}") from None
 
 
 def canonical_json(value: JsonValue, indent: int | None = 2) -> str:

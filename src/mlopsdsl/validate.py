@@ -66,13 +66,35 @@ def validate(doc: ir.Document, unbound: dict[tuple[str, str], set[str]] | None =
 # --------------------------------------------------------------------------- names
 
 
+def check_root(ctx: Context) -> None:
+    names = [p.name for p in ctx.doc.pipelines]
+    if not names or names[0] != ctx.doc.root:
+        first = ctx.doc.pipelines[0].location if ctx.doc.pipelines else None
+        known = ", ".join(names) or "none"
+        ctx.report("bad-root", f"the document's root {ctx.doc.root!r} is not one of its pipelines ({known})", first)
+
+
 def check_names(ctx: Context) -> None:
     doc = ctx.doc
     _names(ctx, "step", [(s.name, s.location) for s in doc.steps])
     _names(ctx, "pipeline", [(p.name, p.location) for p in doc.pipelines])
     for pipeline in doc.pipelines:
-        _names(ctx, "task", [(t.id, t.location) for t in pipeline.tasks], report_invalid=False)
-        _names(ctx, "parameter", [(p.name, p.location or pipeline.location) for p in pipeline.params])
+        tasks = [(t.id, t.location) for t in pipeline.tasks]
+        params = [(p.name, p.location or pipeline.location) for p in pipeline.params]
+        _repeats(ctx, "tasks", pipeline.name, tasks, "task ids must be unique")
+        _repeats(ctx, "parameters", pipeline.name, params, "rename one")
+        _names(ctx, "task", tasks, report_invalid=False)
+        _names(ctx, "parameter", params)
+
+
+def _repeats(
+    ctx: Context, what: str, pipeline: str, names: list[tuple[str, ir.SourceLocation | None]], advice: str
+) -> None:
+    seen: set[str] = set()
+    for name, where in names:
+        if name in seen:
+            ctx.report("duplicate-name", f"two {what} are named {name!r} in pipeline {pipeline!r}; {advice}", where)
+        seen.add(name)
 
 
 def _names(
@@ -343,6 +365,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 
 CHECKS: list[Check] = [
+    check_root,
     check_names,
     check_unique_definitions,
     check_references,

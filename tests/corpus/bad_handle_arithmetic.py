@@ -1,4 +1,3 @@
-# xfail: arithmetic on a handle raises a bare TypeError that stops the build instead of being reported
 import mlopsdsl as ml
 
 
@@ -9,4 +8,4 @@ def double(n: int) -> int:
 
 @ml.pipeline
 def doubling(n: int = 1) -> int:
-    return double(n=n + 1)  # error: pipeline parameter n has no value while the pipeline is built, so arithmetic cannot be done on it; compute it in a step
+    return double(n=n + 1)  # error: pipeline parameter n has no value while the pipeline is built, so Python operators cannot compute with it; do the computation in a step

@@ -1,4 +1,3 @@
-# xfail: the collision of the two steps is reported a second time as a collision of their tasks
 import mlopsdsl as ml
 
 

@@ -10,6 +10,6 @@ def keep(cutoff: float) -> float:
 
 @ml.pipeline
 def keeping(
-    cutoff: float = Fraction(1, 2),  # type: ignore[assignment]  # error: pipeline 'keeping': default of 'cutoff' is Fraction(1, 2) (defaults must be JSON values)
+    cutoff: float = Fraction(1, 2),  # type: ignore[assignment]  # error: pipeline 'keeping': default of 'cutoff' is a Fraction, which is not a JSON value
 ) -> float:
     return keep(cutoff=cutoff)

@@ -1,4 +1,3 @@
-# xfail: the default is reported too, with a repr that holds a memory address
 import mlopsdsl as ml
 
 

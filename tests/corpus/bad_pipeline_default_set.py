@@ -8,6 +8,6 @@ def count(tags: list[str]) -> int:
 
 @ml.pipeline
 def counting(
-    tags: list[str] = {"raw"},  # type: ignore[assignment]  # error: pipeline 'counting': default of 'tags' is {'raw'} (defaults must be JSON values)
+    tags: list[str] = {"raw"},  # type: ignore[assignment]  # error: pipeline 'counting': default of 'tags' is a set, which is not a JSON value
 ) -> int:
     return count(tags=tags)

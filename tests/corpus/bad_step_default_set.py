@@ -1,11 +1,10 @@
-# xfail: the input whose default is bad is also reported missing at the call
 import mlopsdsl as ml
 
 
 @ml.step
 def tag(
     name: str,
-    tags: list[str] = {"raw"},  # type: ignore[assignment]  # error: step 'tag': default of 'tags' is {'raw'} (defaults must be JSON values)
+    tags: list[str] = {"raw"},  # type: ignore[assignment]  # error: step 'tag': default of 'tags' is a set, which is not a JSON value
 ) -> str:
     return name
 

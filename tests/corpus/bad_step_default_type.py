@@ -1,4 +1,3 @@
-# xfail: the message repeats the value ("is 'ten' (the default must be int, got str 'ten')"), and the input is also reported missing at the call
 import mlopsdsl as ml
 
 

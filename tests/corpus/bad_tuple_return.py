@@ -1,4 +1,3 @@
-# xfail: a problem with the return annotation is reported at the decorator, not at the annotation's line
 import mlopsdsl as ml
 
 
