@@ -86,6 +86,14 @@ def pipe(
     )
 
 
+NOOP = step("noop", output=None, line=2)
+
+
+def noop() -> ir.Task:
+    """A task calling a step that takes and returns nothing, for pipelines that need one task."""
+    return task("noop", step="noop", line=99)
+
+
 def document(pipelines: list[ir.PipelineSpec], steps: list[ir.StepSpec]) -> ir.Document:
     return ir.Document(root=pipelines[0].name, pipelines=pipelines, steps=steps)
 
@@ -340,7 +348,7 @@ def test_artifact_cannot_be_a_constant() -> None:
 
 def test_artifact_parameter() -> None:
     dataset = ir.TypeSpec(kind="artifact", name="Dataset")
-    doc = document([pipe("flow", [], params={"data": dataset})], [])
+    doc = document([pipe("flow", [noop()], params={"data": dataset})], [NOOP])
     assert messages(doc) == {
         (
             50,
@@ -351,11 +359,11 @@ def test_artifact_parameter() -> None:
 
 
 def test_bad_parameter_default() -> None:
-    root = pipe("flow", [])
+    root = pipe("flow", [noop()])
     root = root.model_copy(
         update={"params": [ir.Param(name="n", type=INT, optional=True, default="ten", location=at(7))]}
     )
-    doc = document([root], [])
+    doc = document([root], [NOOP])
     assert messages(doc) == {(7, "default of pipeline parameter 'n' must be int, got str 'ten'")}
 
 
@@ -441,8 +449,13 @@ def test_duplicate_step_names() -> None:
 
 
 def test_duplicate_pipeline_names() -> None:
-    doc = document([pipe("flow", [], line=10), pipe("flow", [], line=20)], [])
+    doc = document([pipe("flow", [noop()], line=10), pipe("flow", [noop()], line=20)], [NOOP])
     assert messages(doc) == {(20, "two different pipelines are named 'flow'; rename one")}
+
+
+def test_empty_pipeline() -> None:
+    doc = document([pipe("flow", [], line=10)], [])
+    assert messages(doc) == {(10, "pipeline 'flow' calls no step")}
 
 
 def test_duplicate_task_ids() -> None:
@@ -452,9 +465,9 @@ def test_duplicate_task_ids() -> None:
 
 
 def test_duplicate_parameter_names() -> None:
-    root = pipe("flow", [], params={"n": INT})
+    root = pipe("flow", [noop()], params={"n": INT})
     root = root.model_copy(update={"params": [*root.params, ir.Param(name="n", type=STR, location=at(51))]})
-    doc = document([root], [])
+    doc = document([root], [NOOP])
     assert messages(doc) == {(51, "two parameters are named 'n' in pipeline 'flow'; rename one")}
 
 
@@ -474,7 +487,7 @@ def test_step_names_collide_after_sanitising() -> None:
 
 
 def test_camel_case_collides_with_snake_case() -> None:
-    doc = document([pipe("trainModel", [], line=10), pipe("train_model", [], line=20)], [])
+    doc = document([pipe("trainModel", [noop()], line=10), pipe("train_model", [noop()], line=20)], [NOOP])
     assert messages(doc) == {
         (
             20,
@@ -495,7 +508,7 @@ def test_task_ids_collide_after_sanitising() -> None:
 
 
 def test_parameter_names_collide_after_sanitising() -> None:
-    doc = document([pipe("flow", [], params={"learningRate": INT, "learning_rate": INT})], [])
+    doc = document([pipe("flow", [noop()], params={"learningRate": INT, "learning_rate": INT})], [NOOP])
     assert messages(doc) == {
         (
             50,

@@ -97,7 +97,12 @@ class Pipeline(Generic[P, R_co]):
     def _repr_html_(self) -> str:
         from mlopsdsl.graph import to_html
 
-        built = self._build(None)
+        try:
+            built = self._build(None)
+        except Exception as exc:  # the notebook shows what went wrong instead of a traceback
+            import html
+
+            return f"<pre>pipeline {html.escape(self.name)!s} cannot be built: {html.escape(repr(exc))}</pre>"
         return to_html(built.document, built.problems)
 
 

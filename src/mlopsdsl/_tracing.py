@@ -42,6 +42,7 @@ class Trace:
         self.portable: dict[str, str] = {}
         """Portable IR file name -> the path shown to the user, for problems found on the IR."""
         self.unbound: dict[str, set[str]] = {}
+        self.after_stack: list[list[str]] = []
         self._ids: set[str] = set()
         self._labels: set[str] = set()
         self._token: Any = None
@@ -72,6 +73,10 @@ class Trace:
         self.portable[portable.file] = ref.location.file
         return ir.SourceLocation(file=portable.file, line=portable.line)
 
+    def after_block(self) -> list[str]:
+        """Tasks that every task recorded now must follow (from enclosing ``with ml.after(...)`` blocks)."""
+        return [task for block in self.after_stack for task in block]
+
     def add_task(
         self,
         task_id: str,
@@ -83,8 +88,9 @@ class Trace:
     ) -> None:
         """Record a task. ``unbound`` names inputs whose value was bad (already reported), so that
         validation does not report them missing as well."""
+        after = list(dict.fromkeys(self.after_block()))
         self.tasks.append(
-            {"id": task_id, kind: callee, "inputs": inputs, "after": [], "location": self.remember(ref)}
+            {"id": task_id, kind: callee, "inputs": inputs, "after": after, "location": self.remember(ref)}
         )
         self.unbound[task_id] = unbound
 
@@ -286,6 +292,11 @@ class Handle(_Misuse):
 
     def after(self, *others: Any) -> Handle:
         """Run this step only after ``others`` finished, though no data flows between them."""
+        self._misuse(
+            "bad-after",
+            f".after() orders steps, but {self._label} is not a step's output (parameters are there from the "
+            "start)",
+        )
         return self
 
 
@@ -437,3 +448,39 @@ class Poisoned:
 
     def after(self, *others: Any) -> Poisoned:
         return self
+
+
+class after:  # noqa: N801 - used as `with ml.after(...)`, like a statement
+    """Run the steps called inside the block only after ``tasks`` finished, though no data flows.
+
+    ::
+
+        trained = train(rows=rows)
+        with ml.after(trained):
+            notify(message="training done")
+
+    Outside a pipeline being built it does nothing, so the pipeline still runs as plain Python.
+    """
+
+    def __init__(self, *tasks: object) -> None:
+        self._tasks = tasks
+        self._trace: Trace | None = None
+
+    def __enter__(self) -> None:
+        trace = current_trace()
+        self._trace = trace
+        if trace is None:
+            return
+        ref = caller()
+        ids = []
+        for task in self._tasks:
+            task_id = getattr(task, "_task_id", None)
+            if task_id is None or getattr(task, "_trace", None) is not trace:
+                trace.problem("bad-after", f"ml.after() takes step outputs of this pipeline, got {task!r}", ref)
+            else:
+                ids.append(task_id)
+        trace.after_stack.append(ids)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._trace is not None:
+            self._trace.after_stack.pop()

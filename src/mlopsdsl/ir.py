@@ -281,16 +281,21 @@ class Task(_Model):
 
     @property
     def callee(self) -> str:
+        """The name of the step or sub-pipeline this task calls."""
         return self.step if self.step is not None else (self.pipeline or "")
 
 
 class PipelineOutput(_Model):
+    """A value the pipeline returns, and where it comes from."""
+
     name: str
     type: TypeSpec
     source: Binding
 
 
 class PipelineSpec(_Model):
+    """A pipeline: its parameters, its tasks in the order they were called, and its outputs."""
+
     name: str
     description: str | None = None
     params: list[Param]

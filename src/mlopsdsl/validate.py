@@ -74,6 +74,12 @@ def check_root(ctx: Context) -> None:
         ctx.report("bad-root", f"the document's root {ctx.doc.root!r} is not one of its pipelines ({known})", first)
 
 
+def check_not_empty(ctx: Context) -> None:
+    for pipeline in ctx.doc.pipelines:
+        if not pipeline.tasks:
+            ctx.report("empty-pipeline", f"pipeline {pipeline.name!r} calls no step", pipeline.location)
+
+
 def check_names(ctx: Context) -> None:
     doc = ctx.doc
     _names(ctx, "step", [(s.name, s.location) for s in doc.steps])
@@ -366,6 +372,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 CHECKS: list[Check] = [
     check_root,
+    check_not_empty,
     check_names,
     check_unique_definitions,
     check_references,
