@@ -1,4 +1,7 @@
-"""The quick start: load numbers, fit a line, report the fit. Run it with `mlopsdsl run examples/quickstart.py`."""
+"""The quick start: load numbers, fit a line, report the fit.
+
+Run it with `mlopsdsl run examples/quickstart.py`.
+"""
 
 from typing import NamedTuple
 

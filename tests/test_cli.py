@@ -53,7 +53,11 @@ def test_compile_ir_to_stdout_is_the_ir() -> None:
     code, out, err = cli("compile", QUICKSTART)
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["root"] == "quickstart" and [t["id"] for t in doc["pipelines"][0]["tasks"]] == ["load", "fit", "report"]
+    assert doc["root"] == "quickstart" and [t["id"] for t in doc["pipelines"][0]["tasks"]] == [
+        "load",
+        "fit",
+        "report",
+    ]
 
 
 def test_compile_with_params_and_output_file(tmp_path: Path) -> None:
@@ -76,7 +80,7 @@ def test_compile_with_params_and_output_file(tmp_path: Path) -> None:
 )
 def test_bad_param_values_are_user_errors_and_write_nothing(tmp_path: Path, param: str, message: str) -> None:
     target = tmp_path / "out.json"
-    code, out, err = cli("compile", QUICKSTART, "-p", param, "-o", str(target))
+    code, _, err = cli("compile", QUICKSTART, "-p", param, "-o", str(target))
     assert code == 2
     assert message in err
     assert "Traceback" not in err
@@ -85,13 +89,18 @@ def test_bad_param_values_are_user_errors_and_write_nothing(tmp_path: Path, para
 
 def test_bad_param_points_at_the_parameter_line() -> None:
     code, _, err = cli("compile", QUICKSTART, "-p", "n=abc")
-    line = next(i for i, text in enumerate(Path(QUICKSTART).read_text().splitlines(), 1) if "def quickstart(" in text)
+    line = next(
+        i for i, text in enumerate(Path(QUICKSTART).read_text().splitlines(), 1) if "def quickstart(" in text
+    )
     assert code == 2
     assert err.startswith(f"{shown(QUICKSTART)}:{line}: ")
 
 
 def test_validation_errors_list_every_problem_and_keep_the_old_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "broken.py", """\
+    path = write(
+        tmp_path,
+        "broken.py",
+        """\
         import mlopsdsl as ml
 
         @ml.step
@@ -102,7 +111,8 @@ def test_validation_errors_list_every_problem_and_keep_the_old_file(tmp_path: Pa
         def broken(s: str = "x") -> int:
             first = a(x=s)
             return a(y=first)
-    """)
+    """,
+    )
     target = tmp_path / "out.json"
     target.write_text("old")
     code, out, err = cli("compile", path, "-o", str(target))
@@ -120,7 +130,10 @@ def test_validation_errors_list_every_problem_and_keep_the_old_file(tmp_path: Pa
 def test_validate_reports_ok_and_problems(tmp_path: Path) -> None:
     code, out, _ = cli("validate", QUICKSTART)
     assert code == 0 and out.strip() == "ok: pipeline 'quickstart': 3 tasks, 3 steps; checked the IR"
-    path = write(tmp_path, "bad.py", """\
+    path = write(
+        tmp_path,
+        "bad.py",
+        """\
         import mlopsdsl as ml
 
         @ml.step
@@ -133,7 +146,8 @@ def test_validate_reports_ok_and_problems(tmp_path: Path) -> None:
             if y:
                 return y
             return a(x=y)
-    """)
+    """,
+    )
     code, out, err = cli("validate", path)
     assert code == 2
     assert err.splitlines()[0] == (
@@ -166,7 +180,10 @@ def test_target_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    write(pkg, "flows.py", """\
+    write(
+        pkg,
+        "flows.py",
+        """\
         import mlopsdsl as ml
 
         @ml.step
@@ -180,12 +197,19 @@ def test_target_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         @ml.pipeline(name="second-one")
         def second() -> int:
             return one()
-    """)
+    """,
+    )
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("compile", "mypkg/flows.py")
-    assert code == 2 and "mypkg/flows.py defines 2 pipelines (first, second); choose one with mypkg/flows.py:NAME" in err
-    for target, root in [("mypkg/flows.py:first", "first"), ("mypkg.flows:second", "second-one"),
-                         ("mypkg/flows.py:second-one", "second-one")]:
+    assert (
+        code == 2
+        and "mypkg/flows.py defines 2 pipelines (first, second); choose one with mypkg/flows.py:NAME" in err
+    )
+    for target, root in [
+        ("mypkg/flows.py:first", "first"),
+        ("mypkg.flows:second", "second-one"),
+        ("mypkg/flows.py:second-one", "second-one"),
+    ]:
         code, out, err = cli("compile", target)
         assert code == 0, err
         doc = json.loads(out)
@@ -202,12 +226,16 @@ def test_a_file_without_pipelines(tmp_path: Path) -> None:
 
 
 def test_user_code_that_raises_is_reported_at_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "raises.py", """\
+    path = write(
+        tmp_path,
+        "raises.py",
+        """\
         import mlopsdsl as ml
 
         CONFIG = {}
         LR = CONFIG["lr"]
-    """)
+    """,
+    )
     code, _, err = cli("compile", path)
     assert code == 2
     first = err.splitlines()[0]
@@ -222,13 +250,17 @@ def test_syntax_error_is_reported_at_its_line(tmp_path: Path) -> None:
 
 
 def test_exception_in_the_pipeline_body(tmp_path: Path) -> None:
-    path = write(tmp_path, "body.py", """\
+    path = write(
+        tmp_path,
+        "body.py",
+        """\
         import mlopsdsl as ml
 
         @ml.pipeline
         def body() -> None:
             raise RuntimeError("boom")
-    """)
+    """,
+    )
     code, _, err = cli("compile", path)
     assert code == 2
     assert err.splitlines()[0] == f"{shown(path)}:5: RuntimeError while building pipeline 'body': boom"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import golden  # noqa: E402
+import golden
 
 CASES = list(golden.cases())
 

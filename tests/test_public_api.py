@@ -17,7 +17,19 @@ def test_all_is_sorted_and_complete() -> None:
     for name in ml.__all__:
         assert getattr(ml, name) is not None, name
     public = {n for n in dir(ml) if not n.startswith("_")}
-    modules = {"artifacts", "errors", "ir", "backends", "naming", "options", "validate", "graph", "cli", "runtime", "local"}
+    modules = {
+        "artifacts",
+        "errors",
+        "ir",
+        "backends",
+        "naming",
+        "options",
+        "validate",
+        "graph",
+        "cli",
+        "runtime",
+        "local",
+    }
     assert public - modules <= set(ml.__all__), public - modules - set(ml.__all__)
 
 
@@ -50,10 +62,29 @@ def _imports(path: Path) -> set[str]:
 
 def test_ir_and_authoring_never_import_a_backend() -> None:
     """The IR boundary: authoring and the IR know nothing of any backend or compiler."""
-    layer = ["ir.py", "_step.py", "_pipeline.py", "_tracing.py", "_types.py", "_code.py", "_source.py",
-             "validate.py", "naming.py", "errors.py", "artifacts.py"]
-    forbidden = ("mlopsdsl.backends", "mlopsdsl_kfp", "mlopsdsl_argo", "kfp", "hera", "argo_workflows",
-                 "mlopsdsl.cli", "mlopsdsl.local")
+    layer = [
+        "ir.py",
+        "_step.py",
+        "_pipeline.py",
+        "_tracing.py",
+        "_types.py",
+        "_code.py",
+        "_source.py",
+        "validate.py",
+        "naming.py",
+        "errors.py",
+        "artifacts.py",
+    ]
+    forbidden = (
+        "mlopsdsl.backends",
+        "mlopsdsl_kfp",
+        "mlopsdsl_argo",
+        "kfp",
+        "hera",
+        "argo_workflows",
+        "mlopsdsl.cli",
+        "mlopsdsl.local",
+    )
     for name in layer:
         bad = {m for m in _imports(SRC / name) if m.startswith(forbidden)}
         assert not bad, f"{name} imports {bad}"

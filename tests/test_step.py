@@ -61,15 +61,18 @@ def test_every_option_lands_in_the_ir() -> None:
     assert spec.name == "split_rows"
     assert options.image == "python:3.11-slim"
     assert options.packages == ["scikit-learn==1.5.0"]
-    assert options.resources == ir.Resources(cpu="500m", memory="1Gi", gpu=1, gpu_type="nvidia.com/gpu",
-                                             memory_limit="2Gi")
+    assert options.resources == ir.Resources(
+        cpu="500m", memory="1Gi", gpu=1, gpu_type="nvidia.com/gpu", memory_limit="2Gi"
+    )
     assert options.retry == ir.Retry(attempts=3, backoff=10.0, factor=3.0, max_backoff=60.0)
     assert options.retry.delay(1) == 10 and options.retry.delay(2) == 30 and options.retry.delay(3) == 60
     assert options.timeout == 1800.0
     assert options.cache is False
     assert list(options.env.items()) == [("A", "1"), ("B", "2")]
-    assert [(s.name, s.key, s.env) for s in options.secrets] == [("db", "password", "PASSWORD"),
-                                                                 ("api", "token", "API_TOKEN")]
+    assert [(s.name, s.key, s.env) for s in options.secrets] == [
+        ("db", "password", "PASSWORD"),
+        ("api", "token", "API_TOKEN"),
+    ]
     k8s = options.kubernetes
     assert k8s.node_selector == {"pool": "cpu"}
     assert k8s.tolerations == [ir.Toleration(key="gpu", operator="Exists", effect="NoSchedule")]
@@ -80,7 +83,8 @@ def test_every_option_lands_in_the_ir() -> None:
 def test_interface_in_the_ir() -> None:
     spec, _, _ = split.spec()
     assert [(p.name, p.type.kind, p.optional, p.default) for p in spec.inputs] == [
-        ("rows", "list", False, None), ("ratio", "float", True, 0.5)
+        ("rows", "list", False, None),
+        ("ratio", "float", True, 0.5),
     ]
     assert [(o.name, str(o.type)) for o in spec.outputs] == [("train", "list[int]"), ("test", "list[int]")]
     assert spec.returns == ir.ReturnShape(kind="fields", type=f"{__name__}.Split")
@@ -96,20 +100,36 @@ def test_interface_in_the_ir() -> None:
     ("make", "message"),
     [
         (lambda: ml.Retry(attempts=0), "Retry(...): attempts must be a whole number of at least 1, not 0"),
-        (lambda: ml.Retry(backoff="soon"), "Retry(...): backoff must be a duration such as '30s', '5m' or '1h30m', "
-                                           "not 'soon'"),
+        (
+            lambda: ml.Retry(backoff="soon"),
+            "Retry(...): backoff must be a duration such as '30s', '5m' or '1h30m', not 'soon'",
+        ),
         (lambda: ml.Retry(factor=0.5), "Retry(...): factor must be a number of at least 1, not 0.5"),
-        (lambda: ml.Resources(cpu="lots"), "Resources(...): cpu must be a Kubernetes quantity such as '500m' or "
-                                           "'2Gi', not 'lots'"),
+        (
+            lambda: ml.Resources(cpu="lots"),
+            "Resources(...): cpu must be a Kubernetes quantity such as '500m' or '2Gi', not 'lots'",
+        ),
         (lambda: ml.Resources(gpu=-1), "Resources(...): gpu must be a whole number of at least 0, not -1"),
-        (lambda: ml.Secret(name="s", key="k", env="1BAD"), "Secret(...): env '1BAD' is not a valid environment "
-                                                            "variable name"),
-        (lambda: ml.Volume(mount_path="/x"), "Volume(...): give exactly one of pvc=, config_map=, secret= or "
-                                             "empty_dir=True"),
-        (lambda: ml.Volume(mount_path="rel", pvc="p"), "Volume(...): mount_path must be an absolute path, got 'rel'"),
-        (lambda: ml.Toleration(operator="Maybe"), "Toleration(...): operator must be 'Equal' or 'Exists', not "
-                                                  "'Maybe'"),
-        (lambda: ml.Toleration(operator="Exists", value="x"), "Toleration(...): operator 'Exists' takes no value"),
+        (
+            lambda: ml.Secret(name="s", key="k", env="1BAD"),
+            "Secret(...): env '1BAD' is not a valid environment variable name",
+        ),
+        (
+            lambda: ml.Volume(mount_path="/x"),
+            "Volume(...): give exactly one of pvc=, config_map=, secret= or empty_dir=True",
+        ),
+        (
+            lambda: ml.Volume(mount_path="rel", pvc="p"),
+            "Volume(...): mount_path must be an absolute path, got 'rel'",
+        ),
+        (
+            lambda: ml.Toleration(operator="Maybe"),
+            "Toleration(...): operator must be 'Equal' or 'Exists', not 'Maybe'",
+        ),
+        (
+            lambda: ml.Toleration(operator="Exists", value="x"),
+            "Toleration(...): operator 'Exists' takes no value",
+        ),
     ],
 )
 def test_bad_options_fail_at_the_users_line(make: object, message: str) -> None:
@@ -138,7 +158,7 @@ def test_decorator_problems_are_reported_by_the_build_not_the_import() -> None:
 
 
 def test_code_digest_follows_helpers(user_module) -> None:  # type: ignore[no-untyped-def]
-    source = '''
+    source = """
         import mlopsdsl as ml
 
         FACTOR = {factor}
@@ -153,7 +173,8 @@ def test_code_digest_follows_helpers(user_module) -> None:  # type: ignore[no-un
         @ml.step
         def unrelated(x: int) -> int:
             return x
-    '''
+    """
+
     def digest(module, name: str = "work") -> str:  # type: ignore[no-untyped-def]
         return getattr(module, name).spec()[0].code.digest  # type: ignore[no-any-return]
 
@@ -225,5 +246,5 @@ def test_step_wrapping_a_step_keeps_the_function() -> None:
 
 
 def test_decorating_a_non_callable_is_a_definition_error() -> None:
-    with pytest.raises(ml.DefinitionError, match="@ml.step decorates functions"):
+    with pytest.raises(ml.DefinitionError, match=r"@ml\.step decorates functions"):
         ml.step(3)  # type: ignore[call-overload]

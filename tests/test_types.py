@@ -65,11 +65,28 @@ def spec(tp: Any) -> TypeSpec:
 @pytest.mark.parametrize(
     ("annotation", "kind"),
     [
-        (str, "str"), (int, "int"), (float, "float"), (bool, "bool"), (type(None), "null"), (Any, "json"),
-        (list[int], "list"), (dict[str, float], "dict"), (Optional[int], "optional"), (int | None, "optional"),
-        (Color, "enum"), (Literal["a", "b"], "enum"), (Config, "model"), (Point, "dataclass"),
-        (ml.Dataset, "artifact"), (ml.Artifact, "artifact"), (Blob, "object"), (list[Blob], "object"),
-        (Holder, "object"), (tuple[int, ...], "list"), (list, "list"), (dict, "dict"),
+        (str, "str"),
+        (int, "int"),
+        (float, "float"),
+        (bool, "bool"),
+        (type(None), "null"),
+        (Any, "json"),
+        (list[int], "list"),
+        (dict[str, float], "dict"),
+        (Optional[int], "optional"),
+        (int | None, "optional"),
+        (Color, "enum"),
+        (Literal["a", "b"], "enum"),
+        (Config, "model"),
+        (Point, "dataclass"),
+        (ml.Dataset, "artifact"),
+        (ml.Artifact, "artifact"),
+        (Blob, "object"),
+        (list[Blob], "object"),
+        (Holder, "object"),
+        (tuple[int, ...], "list"),
+        (list, "list"),
+        (dict, "dict"),
     ],
 )
 def test_kinds(annotation: Any, kind: str) -> None:
@@ -85,7 +102,7 @@ def test_details() -> None:
     assert spec(Blob).name == f"{__name__}.Blob"
     assert spec(ml.Model).name == "Model"
     assert not spec(Blob).is_parameter and not spec(ml.Dataset).is_parameter and spec(Config).is_parameter
-    assert spec(Optional[Optional[int]]) == spec(Optional[int])
+    assert spec(Optional[int | None]) == spec(Optional[int])
 
 
 @pytest.mark.parametrize(
@@ -105,14 +122,34 @@ def test_unsupported(annotation: Any, message: str) -> None:
 @pytest.mark.parametrize(
     ("src", "dst", "ok"),
     [
-        (int, float, True), (bool, int, True), (int, int, True), (float, int, False), (str, int, False),
-        (list[int], list[str], False), (list[int], list[float], True), (Config, Other, False),
-        (Config, Config, True), (Point, Point2, False), (Optional[int], int, False), (int, Optional[int], True),
-        (type(None), Optional[str], True), (Color, Color, True), (Shape, Color, False), (str, Color, False),
-        (ml.Dataset, ml.Artifact, True), (ml.Artifact, ml.Dataset, False), (ml.Model, ml.Dataset, False),
-        (Blob, Blob, True), (Blob, Config, False), (Any, int, True), (int, Any, True), (Blob, Any, False),
-        (Literal["a"], Literal["a", "b"], True), (Literal["c"], Literal["a", "b"], False),
-        (dict[str, int], dict[str, float], True), (dict[str, str], dict[str, int], False),
+        (int, float, True),
+        (bool, int, True),
+        (int, int, True),
+        (float, int, False),
+        (str, int, False),
+        (list[int], list[str], False),
+        (list[int], list[float], True),
+        (Config, Other, False),
+        (Config, Config, True),
+        (Point, Point2, False),
+        (Optional[int], int, False),
+        (int, Optional[int], True),
+        (type(None), Optional[str], True),
+        (Color, Color, True),
+        (Shape, Color, False),
+        (str, Color, False),
+        (ml.Dataset, ml.Artifact, True),
+        (ml.Artifact, ml.Dataset, False),
+        (ml.Model, ml.Dataset, False),
+        (Blob, Blob, True),
+        (Blob, Config, False),
+        (Any, int, True),
+        (int, Any, True),
+        (Blob, Any, False),
+        (Literal["a"], Literal["a", "b"], True),
+        (Literal["c"], Literal["a", "b"], False),
+        (dict[str, int], dict[str, float], True),
+        (dict[str, str], dict[str, int], False),
     ],
 )
 def test_assignable(src: Any, dst: Any, ok: bool) -> None:
@@ -122,13 +159,21 @@ def test_assignable(src: Any, dst: Any, ok: bool) -> None:
 @pytest.mark.parametrize(
     ("value", "annotation", "problem"),
     [
-        (1, float, None), (True, int, "must be int, got bool True"), ("x", int, "must be int, got str 'x'"),
-        ([1, 2], list[int], None), ([1, "a"], list[int], "value[1] must be int, got str 'a'"),
-        (None, Optional[int], None), (None, int, "must be int, got NoneType None"),
-        ("red", Color, None), ("green", Color, "must be one of 'red', 'blue', got 'green'"),
-        ({"lr": 0.1}, Config, None), ({"lr": 0.1, "bad": 1}, Config, "unknown field(s) bad"),
-        ({"x": 1, "y": "2"}, Point, "value.y must be int"), ({"a": 1}, dict[str, int], None),
-        (1.5, str, "must be str, got float 1.5"), (float("nan"), float, "must be a finite number"),
+        (1, float, None),
+        (True, int, "must be int, got bool True"),
+        ("x", int, "must be int, got str 'x'"),
+        ([1, 2], list[int], None),
+        ([1, "a"], list[int], "value[1] must be int, got str 'a'"),
+        (None, Optional[int], None),
+        (None, int, "must be int, got NoneType None"),
+        ("red", Color, None),
+        ("green", Color, "must be one of 'red', 'blue', got 'green'"),
+        ({"lr": 0.1}, Config, None),
+        ({"lr": 0.1, "bad": 1}, Config, "unknown field(s) bad"),
+        ({"x": 1, "y": "2"}, Point, "value.y must be int"),
+        ({"a": 1}, dict[str, int], None),
+        (1.5, str, "must be str, got float 1.5"),
+        (float("nan"), float, "must be a finite number"),
     ],
 )
 def test_check_value(value: Any, annotation: Any, problem: str | None) -> None:
@@ -152,7 +197,7 @@ def test_to_json_value() -> None:
 
 def test_type_str_reads_like_python() -> None:
     assert str(spec(list[int])) == "list[int]"
-    assert str(spec(dict[str, Optional[float]])) == "dict[str, float | None]"
+    assert str(spec(dict[str, float | None])) == "dict[str, float | None]"
     assert str(spec(Config)) == "Config"
     assert str(spec(Literal["a", "b"])) == 'Literal["a", "b"]'
     assert str(spec(ml.Dataset)) == "Dataset"

@@ -12,13 +12,25 @@ import pytest
 SAMPLE = Path(__file__).parent / "typing" / "sample.py"
 
 
-@pytest.mark.skipif(subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True).returncode != 0,
-                    reason="mypy is part of the test extra")
+@pytest.mark.skipif(
+    subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True).returncode != 0,
+    reason="mypy is part of the test extra",
+)
 def test_decorated_functions_keep_their_signatures(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--hide-error-context",
-         "--cache-dir", str(tmp_path), str(SAMPLE)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--cache-dir",
+            str(tmp_path),
+            str(SAMPLE),
+        ],
+        capture_output=True,
+        text=True,
     )
     lines = [
         re.sub(r"^.*sample\.py:(\d+): ", r"\1: ", line)

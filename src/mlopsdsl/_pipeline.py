@@ -254,7 +254,9 @@ def _parameters(pipeline: Pipeline[Any, Any], trace: Trace) -> list[ir.Param]:
             if not ok and type_.is_parameter:  # a non-JSON type is reported as such by validation
                 kind = type(param.default).__name__
                 trace.problem(
-                    "bad-default", f"{label}: default of {param.name!r} is a {kind}, which is not a JSON value", ref
+                    "bad-default",
+                    f"{label}: default of {param.name!r} is a {kind}, which is not a JSON value",
+                    ref,
                 )
             if not ok:
                 optional, default = False, None

@@ -136,7 +136,7 @@ def load_pipeline(target: str) -> Pipeline[Any, Any]:
 
 
 def raised_by_us(exc: BaseException) -> bool:
-    """True when the innermost frame of the traceback is mlopsdsl's own code: a bug of ours, not the user's."""
+    """True when the traceback's innermost frame is mlopsdsl's own code: a bug of ours, not the user's."""
     frames = list(traceback.walk_tb(exc.__traceback__))
     return bool(frames) and frames[-1][0].f_code.co_filename.startswith(_PACKAGE_DIR)
 

@@ -450,7 +450,7 @@ class Poisoned:
         return self
 
 
-class after:  # noqa: N801 - used as `with ml.after(...)`, like a statement
+class after:
     """Run the steps called inside the block only after ``tasks`` finished, though no data flows.
 
     ::
@@ -476,7 +476,9 @@ class after:  # noqa: N801 - used as `with ml.after(...)`, like a statement
         for task in self._tasks:
             task_id = getattr(task, "_task_id", None)
             if task_id is None or getattr(task, "_trace", None) is not trace:
-                trace.problem("bad-after", f"ml.after() takes step outputs of this pipeline, got {task!r}", ref)
+                trace.problem(
+                    "bad-after", f"ml.after() takes step outputs of this pipeline, got {task!r}", ref
+                )
             else:
                 ids.append(task_id)
         trace.after_stack.append(ids)

@@ -185,7 +185,8 @@ class StepOptions(_Model):
         if bad:
             names = ", ".join(map(repr, bad))
             raise ValueError(
-                f"{names} is not a valid environment variable name (letters, digits and _, not starting with a digit)"
+                f"{names} is not a valid environment variable name "
+                "(letters, digits and _, not starting with a digit)"
             )
         return value
 

@@ -71,7 +71,9 @@ def check_root(ctx: Context) -> None:
     if not names or names[0] != ctx.doc.root:
         first = ctx.doc.pipelines[0].location if ctx.doc.pipelines else None
         known = ", ".join(names) or "none"
-        ctx.report("bad-root", f"the document's root {ctx.doc.root!r} is not one of its pipelines ({known})", first)
+        ctx.report(
+            "bad-root", f"the document's root {ctx.doc.root!r} is not one of its pipelines ({known})", first
+        )
 
 
 def check_not_empty(ctx: Context) -> None:
@@ -99,7 +101,9 @@ def _repeats(
     seen: set[str] = set()
     for name, where in names:
         if name in seen:
-            ctx.report("duplicate-name", f"two {what} are named {name!r} in pipeline {pipeline!r}; {advice}", where)
+            ctx.report(
+                "duplicate-name", f"two {what} are named {name!r} in pipeline {pipeline!r}; {advice}", where
+            )
         seen.add(name)
 
 
