@@ -108,8 +108,8 @@ def parameter_lines(fn: object) -> dict[str, int]:
     import textwrap
 
     try:
-        lines, first = inspect.getsourcelines(fn)  # type: ignore[arg-type]
-        tree = ast.parse(textwrap.dedent("".join(lines)))
+        source, first = inspect.getsourcelines(fn)  # type: ignore[arg-type]
+        tree = ast.parse(textwrap.dedent("".join(source)))
     except (OSError, TypeError, SyntaxError):
         return {}
     for node in ast.walk(tree):

@@ -172,9 +172,7 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
         if param.kind is param.POSITIONAL_ONLY:
             message = f"{label}: parameter {param.name!r} is positional-only; steps bind by name"
             problem("positional-only", message, param.name)
-        inputs.append(
-            _input(param, hints, label, lambda code, message, p=param.name: problem(code, message, p))
-        )
+        inputs.append(_input(param, hints, label, functools.partial(_at_param, problem, param.name)))
 
     outputs: list[ir.Output] = []
     returns = ir.ReturnShape(kind="none")
@@ -214,6 +212,10 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     )
     digest = ir.digest_of(spec.model_dump(mode="json", exclude={"location", "digest", "description"}))
     return spec.model_copy(update={"digest": digest}), problems, files
+
+
+def _at_param(problem: Callable[[str, str, str | None], None], param: str, code: str, message: str) -> None:
+    problem(code, message, param)
 
 
 def _input(

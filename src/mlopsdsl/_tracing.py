@@ -216,7 +216,7 @@ class _Misuse:
         )
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
     __hash__ = object.__hash__
 
     def _arithmetic(self, *other: object) -> Poisoned:
@@ -272,7 +272,7 @@ class Handle(_Misuse):
             return None
         return self._source_binding()
 
-    def __getattr__(self, field: str) -> Handle:
+    def __getattr__(self, field: str) -> Any:
         if field.startswith("_"):
             raise AttributeError(field)
         fields = self._type.fields or {}
@@ -393,8 +393,11 @@ class StructHandle(_Misuse):
     def __len__(self) -> int:
         return len(self._fields)
 
-    def __getitem__(self, index: int) -> OutputHandle:
-        return list(self._fields.values())[index]
+    def __getitem__(self, index: object) -> Any:
+        outputs = list(self._fields.values())
+        if isinstance(index, int) and -len(outputs) <= index < len(outputs):
+            return outputs[index]
+        return super().__getitem__(index)
 
     def __repr__(self) -> str:
         return f"<{self._label}>"
@@ -467,10 +470,11 @@ class after:
         self._trace: Trace | None = None
 
     def __enter__(self) -> None:
-        trace = current_trace()
-        self._trace = trace
-        if trace is None:
-            return
+        self._trace = current_trace()
+        if self._trace is not None:
+            self._enter(self._trace)
+
+    def _enter(self, trace: Trace) -> None:
         ref = caller()
         ids = []
         for task in self._tasks:
