@@ -20,6 +20,7 @@ def compile(
     backend: str | Backend = "ir",
     output: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> str:
     """Compile a pipeline for a backend, and write it to ``output`` when given.
 
@@ -28,6 +29,7 @@ def compile(
         backend: A backend name (``"ir"``, ``"kfp"``, ``"argo"``) or a backend object.
         output: A file to write; written whole or not at all.
         params: New default values for pipeline parameters, checked against their types.
+        **options: Backend-specific options (Argo: ``kind="cron"``, ``schedule="0 3 * * *"``).
 
     Returns:
         The compiled document, exactly as written.
@@ -44,7 +46,7 @@ def compile(
     if params:
         document = with_defaults(document, params, pipeline.locate)
     chosen = backends.load(backend)
-    text = chosen.compile(document)
+    text = chosen.compile(document, **options)
     if output is not None and os.fspath(output) != "-":
         write_atomic(output, text)
     return text

@@ -29,7 +29,9 @@ R_co = TypeVar("R_co", covariant=True)
 class Pipeline(Generic[P, R_co]):
     """A pipeline function. Created by :func:`pipeline`."""
 
-    def __init__(self, fn: Callable[P, R_co], name: str | None, description: str | None) -> None:
+    def __init__(
+        self, fn: Callable[P, R_co], name: str | None, description: str | None, schedule: str | None = None
+    ) -> None:
         self.fn = fn
         self.__wrapped__ = fn
         self.__doc__ = fn.__doc__
@@ -40,6 +42,7 @@ class Pipeline(Generic[P, R_co]):
         self.description = (
             description if description is not None else (inspect.cleandoc(fn.__doc__) if fn.__doc__ else None)
         )
+        self.schedule = schedule
         self.defined_at = _source.definition(fn) or _source.caller()
         self._built: _Build | None = None
 
@@ -149,6 +152,7 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
     spec = ir.PipelineSpec(
         name=pipeline.name,
         description=pipeline.description,
+        schedule=pipeline.schedule,
         params=params,
         outputs=outputs,
         tasks=tasks,
@@ -364,12 +368,17 @@ def pipeline(fn: Callable[P, R], /) -> Pipeline[P, R]: ...
 
 @overload
 def pipeline(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, schedule: str | None = None
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
 
 
 def pipeline(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    schedule: str | None = None,
 ) -> Any:
     """Make a typed function a pipeline.
 
@@ -381,6 +390,8 @@ def pipeline(
         fn: The function, when used bare.
         name: The pipeline's name; the function's name by default.
         description: Shown by backends; the docstring by default.
+        schedule: A cron schedule (``"0 3 * * *"``, ``"@daily"``) for backends that run pipelines on a timer
+            (Argo compiles a CronWorkflow from it).
 
     Returns:
         A :class:`Pipeline`.
@@ -389,7 +400,7 @@ def pipeline(
     def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
         if isinstance(func, Pipeline):
             func = func.fn
-        return Pipeline(func, name, description)
+        return Pipeline(func, name, description, schedule)
 
     if fn is not None:
         return wrap(fn)

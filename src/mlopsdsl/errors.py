@@ -12,7 +12,8 @@ traceback::
     ├── TargetError               ``path/file.py:name`` or ``module:name`` does not name a pipeline
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
-    └── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+    ├── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+    └── RemoteError               a cluster's API refused a request or could not be reached
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "MlopsDslError",
     "ParameterError",
     "PluginError",
+    "RemoteError",
     "Problem",
     "RunError",
     "TargetError",
@@ -121,3 +123,14 @@ class ParameterError(MlopsDslError):
 
 class RunError(MlopsDslError):
     """Running a pipeline failed."""
+
+
+class RemoteError(MlopsDslError):
+    """A cluster's API refused a request (401, 404, 409...) or could not be reached.
+
+    ``status`` is the HTTP status when there was one. The message never holds a token.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -299,6 +299,8 @@ class PipelineSpec(_Model):
 
     name: str
     description: str | None = None
+    schedule: str | None = None
+    """A cron schedule (``"0 3 * * *"``) for backends that run pipelines on a timer."""
     params: list[Param]
     outputs: list[PipelineOutput] = []
     tasks: list[Task]

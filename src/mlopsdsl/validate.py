@@ -8,6 +8,7 @@ graph has no cycle. Problems carry the IR's locations; :func:`validate` returns 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -74,6 +75,29 @@ def check_root(ctx: Context) -> None:
         ctx.report(
             "bad-root", f"the document's root {ctx.doc.root!r} is not one of its pipelines ({known})", first
         )
+
+
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_CRON_FIELD = re.compile(
+    r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
+)
+
+
+def check_schedule(ctx: Context) -> None:
+    for pipeline in ctx.doc.pipelines:
+        schedule = pipeline.schedule
+        if schedule is None:
+            continue
+        fields = schedule.split()
+        ok = schedule.strip() in _CRON_MACROS or schedule.startswith("@every ")
+        ok = ok or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields))
+        if not ok:
+            ctx.report(
+                "bad-schedule",
+                f"schedule {schedule!r} of pipeline {pipeline.name!r} is not a cron schedule "
+                "(five fields such as '0 3 * * *', or @daily, @hourly...)",
+                pipeline.location,
+            )
 
 
 def check_not_empty(ctx: Context) -> None:
@@ -377,6 +401,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 CHECKS: list[Check] = [
     check_root,
     check_not_empty,
+    check_schedule,
     check_names,
     check_unique_definitions,
     check_references,

@@ -5,14 +5,16 @@ backends under the entry-point group ``mlopsdsl.backends``; a backend module is 
 chosen, so core never imports a compiler and ``mlopsdsl --help`` stays fast. Passing a backend object
 instead of a name works everywhere a name does, which keeps tests and experiments simple.
 
-Optional abilities are separate protocols (:class:`Validates`); a backend has them when it has the methods.
+Optional abilities are separate protocols (:class:`Validates`, :class:`Submits`, :class:`Publishes`); a
+backend has them when it has the methods. The CLI's ``submit`` and ``publish`` hand every backend the same
+:class:`RemoteOptions`; a backend uses what applies to it and says clearly what it is missing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mlopsdsl.errors import PluginError
 
@@ -22,7 +24,19 @@ if TYPE_CHECKING:
 
 GROUP = "mlopsdsl.backends"
 
-__all__ = ["GROUP", "Backend", "BackendInfo", "Validates", "available", "load"]
+__all__ = [
+    "GROUP",
+    "Backend",
+    "BackendInfo",
+    "PublishResult",
+    "Publishes",
+    "RemoteOptions",
+    "SubmitResult",
+    "Submits",
+    "Validates",
+    "available",
+    "load",
+]
 
 
 @runtime_checkable
@@ -34,8 +48,12 @@ class Backend(Protocol):
     file_suffix: str
     """The suffix of the file it writes (``.yaml``, ``.json``)."""
 
-    def compile(self, document: ir.Document) -> str:
-        """The compiled document, deterministic for the same IR."""
+    def compile(self, document: ir.Document, **options: Any) -> str:
+        """The compiled document, deterministic for the same IR.
+
+        ``options`` are backend-specific (Argo's ``kind="cron"``, say); a backend raises
+        :class:`~mlopsdsl.errors.CompileError` for one it does not know.
+        """
         ...
 
 
@@ -45,6 +63,76 @@ class Validates(Protocol):
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem found in a compiled document."""
+        ...
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """What ``mlopsdsl submit`` and ``mlopsdsl publish`` were told, for every remote backend alike.
+
+    ``token`` is a secret: backends send it and never print or log it (``repr`` hides it).
+    """
+
+    host: str
+    """The API endpoint: the KFP host, or the Argo Server URL."""
+    token: str | None = field(default=None, repr=False)
+    namespace: str | None = None
+    experiment: str | None = None
+    run_name: str | None = None
+    version: str | None = None
+    """The version name to publish; the backend derives one from the content digest when left out."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Parameter values for this run (already checked against the pipeline's types)."""
+    wait: bool = False
+    """Follow the run to its end."""
+    timeout: float | None = None
+    """Seconds ``wait`` may take before giving up."""
+    compile_options: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific compile options (``kind``, ``schedule``)."""
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """A run created on a cluster, and how it ended when it was followed (``wait``)."""
+
+    run_id: str
+    url: str | None = None
+    status: str | None = None
+    """The final state when waited for (``Succeeded``, ``Failed``...), else the state at creation."""
+    succeeded: bool | None = None
+    """``None`` when not waited for."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What publishing did: created, added a version, or nothing because the content was unchanged."""
+
+    name: str
+    version: str | None
+    changed: bool
+    message: str
+
+
+@runtime_checkable
+class Submits(Protocol):
+    """A backend that starts runs on a cluster (``mlopsdsl submit``)."""
+
+    def submit(self, document: ir.Document, options: RemoteOptions) -> SubmitResult:
+        """Create a run; with ``options.wait``, follow it to the end.
+
+        Raises:
+            RemoteError: The server refused or could not be reached; the message says which, plainly.
+        """
+        ...
+
+
+@runtime_checkable
+class Publishes(Protocol):
+    """A backend that keeps named, versioned pipelines on a cluster (``mlopsdsl publish``)."""
+
+    def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
+        """Create or update the pipeline; unchanged content changes nothing and says so."""
         ...
 
 

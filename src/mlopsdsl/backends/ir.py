@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlopsdsl import ir
+from mlopsdsl.errors import CompileError
 
 
 class IRBackend:
@@ -11,5 +14,7 @@ class IRBackend:
     name = "ir"
     file_suffix = ".json"
 
-    def compile(self, document: ir.Document) -> str:
+    def compile(self, document: ir.Document, **options: Any) -> str:
+        if options:
+            raise CompileError(f"takes no options, got {', '.join(sorted(options))}", backend=self.name)
         return document.to_json()

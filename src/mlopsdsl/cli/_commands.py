@@ -32,6 +32,20 @@ Params = Annotated[
     ),
 ]
 BackendName = Annotated[str, typer.Option("--backend", "-b", help="Backend name (see `mlopsdsl backends`).")]
+Kind = Annotated[
+    str | None,
+    typer.Option(
+        "--kind", help="What to compile, for backends that offer several (argo: workflow, template, cron)."
+    ),
+]
+Schedule = Annotated[
+    str | None, typer.Option("--schedule", help="Cron schedule, for scheduled kinds (argo: --kind cron).")
+]
+
+
+def compile_options(kind: str | None, schedule: str | None) -> dict[str, Any]:
+    """The backend-specific compile options that were given."""
+    return {k: v for k, v in (("kind", kind), ("schedule", schedule)) if v is not None}
 
 
 def load_document(target: str, params: list[str] | None) -> Any:
@@ -60,14 +74,19 @@ def emit(text: str, output: str | None) -> None:
 @app.command("compile")
 @report_errors
 def compile_command(
-    target: Target, backend: BackendName = "ir", output: Output = None, param: Params = None
+    target: Target,
+    backend: BackendName = "ir",
+    output: Output = None,
+    param: Params = None,
+    kind: Kind = None,
+    schedule: Schedule = None,
 ) -> None:
     """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
     from mlopsdsl import backends
 
     document = load_document(target, param)
     chosen = backends.load(backend)
-    emit(chosen.compile(document), output)
+    emit(chosen.compile(document, **compile_options(kind, schedule)), output)
 
 
 @app.command("validate")

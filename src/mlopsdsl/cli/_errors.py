@@ -16,6 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED = 1
 EXIT_USER = 2
 EXIT_INTERNAL = 3
+EXIT_REMOTE = 4
 
 
 def report_errors(fn: F) -> F:
@@ -24,7 +25,7 @@ def report_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from mlopsdsl._target import UserCodeError
-        from mlopsdsl.errors import MlopsDslError, RunError, ValidationError
+        from mlopsdsl.errors import MlopsDslError, RemoteError, RunError, ValidationError
 
         try:
             return fn(*args, **kwargs)
@@ -42,6 +43,9 @@ def report_errors(fn: F) -> F:
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(EXIT_FAILED) from None
+        except RemoteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_REMOTE) from None
         except MlopsDslError as exc:
             print(str(exc) if exc.location else f"error: {exc}", file=sys.stderr)
             raise typer.Exit(EXIT_USER) from None
