@@ -61,7 +61,8 @@ def test_parameters_come_from_the_signature() -> None:
     root = doc.pipeline
     assert root.name == "outer-pipe" and root.description == "Outer."
     assert [(p.name, str(p.type), p.optional, p.default) for p in root.params] == [
-        ("x", "int", True, 3), ("scale", "int", True, 2)
+        ("x", "int", True, 3),
+        ("scale", "int", True, 2),
     ]
 
 
@@ -131,7 +132,10 @@ def test_positional_arguments_bind_in_order() -> None:
         return mul(inc(x), 5)
 
     task = positional.build().pipeline.task("mul")
-    assert task.inputs == {"a": ir.TaskOutputBinding(task="inc", output="output"), "b": ir.ConstantBinding(value=5)}
+    assert task.inputs == {
+        "a": ir.TaskOutputBinding(task="inc", output="output"),
+        "b": ir.ConstantBinding(value=5),
+    }
 
 
 def test_build_is_cached_and_problems_do_not_raise() -> None:
@@ -174,7 +178,9 @@ def test_same_source_gives_byte_identical_ir_from_anywhere(tmp_path: Path) -> No
     examples = str(ROOT / "examples")
     outputs = set()
     for cwd in (ROOT, tmp_path):
-        result = subprocess.run([sys.executable, "-c", code, examples], cwd=cwd, capture_output=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code, examples], cwd=cwd, capture_output=True, check=True
+        )
         outputs.add(result.stdout)
     assert len(outputs) == 1
     text = outputs.pop().decode()
@@ -195,3 +201,44 @@ def test_a_pipeline_built_twice_through_a_sub_pipeline_is_consistent() -> None:
     doc = twice.build()
     assert [t.id for t in doc.pipeline.tasks] == ["inner", "inner-2"]
     assert [p.name for p in doc.pipelines] == ["twice", "inner"]
+
+
+def test_after_block_orders_every_call_inside_it() -> None:
+    @ml.pipeline
+    def ordered(x: int = 1) -> int:
+        first = inc(x=x)
+        second = mul(a=x)
+        with ml.after(first, second):
+            log(message="both done")
+            with ml.after(log(message="nested")):
+                third = inc(x=x)
+        return third
+
+    tasks = {t.id: t.after for t in ordered.build().pipeline.tasks}
+    assert tasks == {
+        "inc": [],
+        "mul": [],
+        "log": ["inc", "mul"],
+        "log-2": ["inc", "mul"],
+        "inc-2": ["inc", "log-2", "mul"],
+    }
+    # Outside a build it does nothing: the pipeline still runs as plain Python.
+    assert ordered(x=1) == 2
+
+
+def test_after_takes_step_outputs_only() -> None:
+    @ml.pipeline
+    def wrong(x: int = 1) -> int:
+        with ml.after(x, "text"):
+            y = inc(x=x)
+        x.after(y)
+        return inc(x=y).after(x)
+
+    messages = sorted(p.message for p in wrong.problems())
+    assert messages == [
+        ".after() orders steps, but pipeline parameter x is not a step's output (parameters are there from "
+        "the start)",
+        ".after() takes step outputs of this pipeline, got <pipeline parameter x: int>",
+        "ml.after() takes step outputs of this pipeline, got 'text'",
+        "ml.after() takes step outputs of this pipeline, got <pipeline parameter x: int>",
+    ]

@@ -14,29 +14,31 @@
 
     ml.compile(twice, backend="ir", output="twice.json")
 
-Only the authoring layer is imported up front; the IR (pydantic), the backends and the CLI load when first
-used, so that ``import mlopsdsl`` stays cheap inside every step's container.
+Nothing is imported up front: the authoring layer, the IR (pydantic), the local runner, the backends and
+the CLI load when first used, so that ``import mlopsdsl`` stays cheap inside every step's container.
 """
 
 import typing as _typing
 
-from mlopsdsl._pipeline import Pipeline, pipeline
-from mlopsdsl._step import Step, step
-from mlopsdsl.artifacts import Artifact, Dataset, Model
-from mlopsdsl.errors import (
-    CompileError,
-    DefinitionError,
-    MlopsDslError,
-    ParameterError,
-    PluginError,
-    RunError,
-    TargetError,
-    ValidationError,
-)
-
 if _typing.TYPE_CHECKING:
     from mlopsdsl._compile import compile
-    from mlopsdsl.ir import Resources, Retry, Secret, Toleration, Volume
+    from mlopsdsl._pipeline import Pipeline, pipeline
+    from mlopsdsl._step import Step, step
+    from mlopsdsl._tracing import after
+    from mlopsdsl.artifacts import Artifact, Dataset, Model
+    from mlopsdsl.errors import (
+        CompileError,
+        DefinitionError,
+        IRError,
+        MlopsDslError,
+        ParameterError,
+        PluginError,
+        RunError,
+        TargetError,
+        ValidationError,
+    )
+    from mlopsdsl.local import RunResult, run
+    from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
 
 __version__ = "0.1.0"
 
@@ -45,6 +47,7 @@ __all__ = [
     "CompileError",
     "Dataset",
     "DefinitionError",
+    "IRError",
     "MlopsDslError",
     "Model",
     "ParameterError",
@@ -53,6 +56,7 @@ __all__ = [
     "Resources",
     "Retry",
     "RunError",
+    "RunResult",
     "Secret",
     "Step",
     "TargetError",
@@ -60,18 +64,41 @@ __all__ = [
     "ValidationError",
     "Volume",
     "__version__",
+    "after",
     "compile",
     "pipeline",
+    "run",
     "step",
 ]
 
+# Everything loads on first use: the step runtime (``python -m mlopsdsl.runtime``) imports this package
+# in every step's process, and must not pay there for the authoring layer, pydantic or the runner.
 _LAZY = {
+    "Artifact": "mlopsdsl.artifacts",
+    "Dataset": "mlopsdsl.artifacts",
+    "Model": "mlopsdsl.artifacts",
+    "CompileError": "mlopsdsl.errors",
+    "DefinitionError": "mlopsdsl.errors",
+    "IRError": "mlopsdsl.errors",
+    "MlopsDslError": "mlopsdsl.errors",
+    "ParameterError": "mlopsdsl.errors",
+    "PluginError": "mlopsdsl.errors",
+    "RunError": "mlopsdsl.errors",
+    "TargetError": "mlopsdsl.errors",
+    "ValidationError": "mlopsdsl.errors",
+    "Pipeline": "mlopsdsl._pipeline",
+    "pipeline": "mlopsdsl._pipeline",
+    "Step": "mlopsdsl._step",
+    "step": "mlopsdsl._step",
+    "RunResult": "mlopsdsl.local",
+    "run": "mlopsdsl.local",
     "compile": "mlopsdsl._compile",
-    "Resources": "mlopsdsl.ir",
-    "Retry": "mlopsdsl.ir",
-    "Secret": "mlopsdsl.ir",
-    "Toleration": "mlopsdsl.ir",
-    "Volume": "mlopsdsl.ir",
+    "after": "mlopsdsl._tracing",
+    "Resources": "mlopsdsl.options",
+    "Retry": "mlopsdsl.options",
+    "Secret": "mlopsdsl.options",
+    "Toleration": "mlopsdsl.options",
+    "Volume": "mlopsdsl.options",
 }
 
 

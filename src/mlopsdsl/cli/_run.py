@@ -1,0 +1,71 @@
+"""``mlopsdsl run``: run a pipeline on this machine and print its outputs.
+
+Progress goes to standard error (a live table on a terminal, log lines otherwise); standard output gets
+one ``name: value`` line per pipeline output (JSON for JSON values), so that scripts can read it. A failed
+run exits 1 with the failing step's call site and traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from mlopsdsl.cli import app
+from mlopsdsl.cli._commands import Params, Target, load_document
+from mlopsdsl.cli._errors import report_errors
+
+
+@app.command("run")
+@report_errors
+def run_command(
+    target: Target,
+    param: Params = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option("--max-parallel", "-j", min=1, help="Most steps at once (default: CPU count)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step; reuse nothing.")] = False,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Run steps in this process (a debugger's breakpoints work).")
+    ] = False,
+    code: Annotated[
+        str, typer.Option("--code", help="Ship step code by 'value' (cloudpickle) or by 'import'.")
+    ] = "value",
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
+    ] = None,
+) -> None:
+    """Run a pipeline locally and print its outputs."""
+    from mlopsdsl._compile import parse_params
+    from mlopsdsl._target import load_pipeline
+    from mlopsdsl.local import run_document
+
+    document = load_document(target, None)
+    pipeline = load_pipeline(target)
+    # Values stay separate from the document so that, on --resume, they override the recorded ones.
+    values = parse_params(document, param or [], pipeline.locate)
+    result = run_document(
+        document,
+        values,
+        functions=pipeline.step_functions(),
+        locate=pipeline.locate,
+        max_parallel=max_parallel,
+        cache=not no_cache,
+        in_process=in_process,
+        code=code,
+        resume=resume,
+    )
+    for name, value in result.outputs.items():
+        print(f"{name}: {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    from mlopsdsl.runtime._values import OutputError, to_json
+
+    try:
+        return json.dumps(to_json(value, "output"), ensure_ascii=False)
+    except OutputError:
+        return repr(value)

@@ -1,0 +1,304 @@
+"""``ml.run``: run a pipeline on this machine and get its outputs back as Python values.
+
+This is the only place the runner touches authoring objects: it asks the pipeline for its IR
+(``build()``) and, to ship code by value, for its step functions. Everything after that reads the IR.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl.errors import Location, RunError
+from mlopsdsl.local import _progress
+from mlopsdsl.local._cache import Cache
+from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
+from mlopsdsl.local._plan import Const, Plan, Source, build_plan
+from mlopsdsl.local._records import DONE, RunFolder, home, new_run_id, now, write_json
+from mlopsdsl.local._result import RunResult, StepRun, python_value
+from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
+from mlopsdsl.local._store import BlobStore
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl._pipeline import Pipeline
+
+Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
+
+
+def run(
+    pipeline: Pipeline[..., Any],
+    /,
+    *,
+    params: Mapping[str, Any] | None = None,
+    max_parallel: int | None = None,
+    cache: bool = True,
+    in_process: bool = False,
+    code: str = "value",
+    resume: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    progress: bool | _progress.Progress | None = None,
+    check: bool = True,
+    **values: Any,
+) -> RunResult:
+    """Run a pipeline locally and return its outputs.
+
+    Parameter values are keyword arguments (``ml.run(train, lr=0.1)``); ``params={...}`` does the same
+    for a parameter whose name is also an option of this function.
+
+    Args:
+        pipeline: An ``@ml.pipeline`` function.
+        params: Parameter values, merged with the keyword arguments.
+        max_parallel: Most steps running at once; the number of CPUs by default.
+        cache: Reuse the outputs of earlier runs of the same code on the same inputs. ``False`` runs every
+            step (results are still recorded for later runs). Steps with ``cache=False`` never reuse.
+        in_process: Run steps in this process (breakpoints work) instead of one subprocess per step.
+        code: How step code reaches the step's process: ``"value"`` (cloudpickle; works for code in
+            ``__main__`` and notebooks) or ``"import"`` (by ``module:qualname``).
+        resume: A run id: run again only the steps of that run that did not succeed, reusing the rest.
+        home: Where runs, outputs and the cache live; ``$MLOPSDSL_HOME`` or ``./.mlopsdsl`` by default.
+        progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
+        check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
+
+    Returns:
+        A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
+
+    Raises:
+        ValidationError: The pipeline has problems.
+        ParameterError: A value does not fit its parameter, or a required one is missing.
+        RunError: A step failed (with its call site and traceback), or the run could not start.
+    """
+    document = pipeline.build()
+    return run_document(
+        document,
+        {**(params or {}), **values},
+        functions=pipeline.step_functions(),
+        locate=pipeline.locate,
+        max_parallel=max_parallel,
+        cache=cache,
+        in_process=in_process,
+        code=code,
+        resume=resume,
+        home=home,
+        progress=progress,
+        check=check,
+    )
+
+
+def _portable(where: ir.SourceLocation | None) -> Location | None:
+    return Location(where.file, where.line) if where is not None else None
+
+
+def run_document(
+    document: ir.Document,
+    values: Mapping[str, Any] | None = None,
+    *,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+    locate: Locate = _portable,
+    max_parallel: int | None = None,
+    cache: bool = True,
+    in_process: bool = False,
+    code: str = "value",
+    resume: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    progress: bool | _progress.Progress | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
+    without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
+    from mlopsdsl._compile import with_defaults
+
+    if code not in ("value", "import"):
+        raise RunError(f"code must be 'value' or 'import', not {code!r}")
+    if max_parallel is not None and max_parallel < 1:
+        raise RunError(f"max_parallel must be at least 1, got {max_parallel}")
+    root = _home(home)
+    values = dict(values or {})
+    previous: dict[str, dict[str, Any]] = {}
+    if resume is not None:
+        folder = RunFolder.existing(root, resume)
+        old = folder.read_run()
+        if old.get("pipeline") != document.root:
+            raise RunError(f"run {resume} ran pipeline {old.get('pipeline')!r}, not {document.root!r}")
+        values = {**old.get("params", {}), **values}
+        previous = folder.read_steps()
+    else:
+        folder = RunFolder(root, new_run_id(document.root))
+    if values:
+        document = with_defaults(document, values, locate)
+    plan = build_plan(document, {})
+    needed = {node.step.name for node in plan.nodes.values()}
+    funcs = dict(functions or {})
+    executor: Executor = InProcessExecutor() if in_process else SubprocessExecutor()
+    folder.create()
+    specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
+    if in_process:
+        _ensure_functions(document, funcs, needed)
+    blobs = BlobStore(root / "blobs")
+    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code)
+    shown = _progress.choose(progress)
+    started = time.monotonic()
+    run_record: dict[str, Any] = {
+        "run_id": folder.run_id,
+        "pipeline": document.root,
+        "document_digest": document.digest,
+        "params": plan.params,
+        "status": "running",
+        "started": now(),
+        "executor": executor.name,
+        "code": "live function" if in_process else code,
+        "max_parallel": settings.max_parallel,
+        "cache": cache,
+    }
+    if resume is not None:
+        old_record = folder.read_run()
+        run_record["started"] = old_record.get("started", run_record["started"])
+        run_record["resumed"] = [*old_record.get("resumed", []), now()]
+    write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
+    folder.write_run(run_record)
+    scheduler = Scheduler(
+        plan,
+        folder,
+        blobs,
+        Cache(root / "cache", blobs),
+        executor,
+        shown,
+        settings,
+        specs,
+        funcs,
+        locate,
+        previous,
+    )
+    shown.start(folder.run_id, document.root, list(plan.nodes), resume is not None)
+    try:
+        scheduler.run()
+    except BaseException:
+        run_record.update(status="interrupted", ended=now())
+        folder.write_run(run_record)
+        shown.finish("interrupted", time.monotonic() - started)
+        raise
+    seconds = time.monotonic() - started
+    ok = all(s in DONE for s in scheduler.status.values())
+    status = "succeeded" if ok else "failed"
+    output_records = _output_records(plan, scheduler.outputs) if ok else {}
+    run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
+    folder.write_run(run_record)
+    shown.finish(status, seconds)
+    result = RunResult(
+        run_id=folder.run_id,
+        pipeline=document.root,
+        status=status,
+        outputs={
+            name: python_value(rec, plan.output_types.get(name), _blob(blobs, rec))
+            for name, rec in output_records.items()
+        },
+        steps=[_step_run(node_id, scheduler) for node_id in plan.nodes],
+        run_dir=folder.path,
+        seconds=seconds,
+    )
+    if not ok and check:
+        raise _failure(result, scheduler, plan, locate)
+    return result
+
+
+def _home(path: str | os.PathLike[str] | None) -> Path:
+    return home(path)
+
+
+def _ensure_functions(document: ir.Document, funcs: dict[str, Callable[..., Any]], needed: set[str]) -> None:
+    from mlopsdsl.local._scheduler import _resolve
+
+    for step in document.steps:
+        if step.name in needed and step.name not in funcs:
+            fn = _resolve(step.code)
+            if fn is None:
+                raise RunError(
+                    f"step {step.name!r}: its function {step.code.module}:{step.code.qualname} is not loaded "
+                    "in this process; run the pipeline object with ml.run()"
+                )
+            funcs[step.name] = fn
+
+
+def _blob(blobs: BlobStore, record: dict[str, Any]) -> Path | None:
+    return blobs.path(record["sha256"]) if record.get("kind") != "json" else None
+
+
+def _output_records(plan: Plan, outputs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    from mlopsdsl.local._plan import select_json
+
+    records: dict[str, dict[str, Any]] = {}
+    for name, source in plan.outputs.items():
+        records[name] = _record_of(source, outputs, select_json)
+    return records
+
+
+def _record_of(source: Source, outputs: dict[str, dict[str, dict[str, Any]]], select: Any) -> dict[str, Any]:
+    if isinstance(source, Const):
+        return {"kind": "json", "value": source.value}
+    record = dict(outputs[source.node][source.output])
+    if source.path:
+        if record["kind"] == "json":
+            record["value"] = select(record["value"], source.path)
+        else:
+            record["select"] = list(source.path)
+    return record
+
+
+def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
+    node = scheduler.plan.nodes[node_id]
+    record = scheduler.records.get(node_id, {})
+    error = record.get("error")
+    return StepRun(
+        task=node_id,
+        step=node.step.name,
+        status=record.get("status", scheduler.status[node_id]),
+        attempts=len(record.get("attempts", [])),
+        cache_hit=bool(record.get("cache_hit")),
+        seconds=record.get("seconds"),
+        location=record.get("location"),
+        error=_error_text(error) if error else None,
+        outputs=record.get("outputs", {}),
+    )
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    trace = str(error.get("traceback") or "").rstrip()
+    return trace or f"{error.get('type')}: {error.get('message')}"
+
+
+def _failure(result: RunResult, scheduler: Scheduler, plan: Plan, locate: Locate) -> RunError:
+    failed = [s for s in result.steps if s.status == "failed"]
+    skipped = [s for s in result.steps if s.status == "skipped"]
+    parts = []
+    first: Location | None = None
+    for index, step in enumerate(failed):
+        where = locate(plan.nodes[step.task].task.location)
+        if index == 0:
+            first = where
+        tries = f" after {step.attempts} attempts" if step.attempts > 1 else ""
+        record = scheduler.records[step.task]
+        error = record.get("error") or {}
+        head = f"step {step.task!r} failed{tries}: {error.get('type')}: {_first(error.get('message'))}"
+        if index > 0 and where is not None:
+            head = f"{where}: {head}"
+        parts.append(head + "\n" + _indent(step.error or ""))
+    summary = f"{len(failed)} step{'s' if len(failed) != 1 else ''} failed"
+    if skipped:
+        summary += f", {len(skipped)} not run (" + ", ".join(s.task for s in skipped) + ")"
+    parts.append(
+        f"run {result.run_id}: {summary}; records in {result.run_dir}; "
+        f"rerun what did not succeed with --resume {result.run_id}"
+    )
+    return RunError("\n".join(parts), first)
+
+
+def _first(text: Any) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())

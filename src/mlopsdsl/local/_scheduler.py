@@ -1,0 +1,455 @@
+"""The local run loop: start every step whose inputs are ready, up to ``max_parallel`` at once.
+
+For each step: resolve its inputs from upstream outputs, compute its cache key, reuse a resumed or
+cached result when one is trustworthy, else run attempts through the executor with retries, backoff and
+timeouts, move its stored outputs into the blob store, and record it. A failed step marks its dependents
+``skipped``; independent branches run to their end; then the run fails with every failure listed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlopsdsl import ir
+from mlopsdsl._types import check_value
+from mlopsdsl.errors import Location
+from mlopsdsl.local._cache import Cache, cache_key, outputs_available
+from mlopsdsl.local._executors import Attempt, Executor, Outcome
+from mlopsdsl.local._plan import Const, Node, Plan, dependents, select_json
+from mlopsdsl.local._progress import Progress
+from mlopsdsl.local._records import DONE, RunFolder, now
+from mlopsdsl.local._store import BlobStore
+
+Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
+
+
+@dataclass
+class Settings:
+    max_parallel: int
+    cache: bool
+    code_mode: str
+    """``value`` (cloudpickle payloads) or ``import`` (``module:qualname``)."""
+
+
+@dataclass
+class StepOutcome:
+    status: str
+    record: dict[str, Any]
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Runs a plan; one instance per run."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        folder: RunFolder,
+        blobs: BlobStore,
+        cache: Cache,
+        executor: Executor,
+        progress: Progress,
+        settings: Settings,
+        code: dict[str, dict[str, Any]],
+        functions: dict[str, Callable[..., Any]],
+        locate: Locate,
+        previous: dict[str, dict[str, Any]],
+    ) -> None:
+        self.plan = plan
+        self.folder = folder
+        self.blobs = blobs
+        self.cache = cache
+        self.executor = executor
+        self.progress = progress
+        self.settings = settings
+        self.code = code
+        self.functions = functions
+        self.locate = locate
+        self.previous = previous
+        self.status: dict[str, str] = {n: "pending" for n in plan.nodes}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, dict[str, Any]]] = {}
+        self._stopping = threading.Event()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Run every node that can run; fills :attr:`status`, :attr:`records` and :attr:`outputs`."""
+        running: dict[Future[StepOutcome], str] = {}
+        with ThreadPoolExecutor(self.settings.max_parallel, thread_name_prefix="mlopsdsl-step") as pool:
+            try:
+                while True:
+                    for node in self._ready(running):
+                        self.status[node.id] = "running"
+                        running[pool.submit(self._run_node, node)] = node.id
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        node_id = running.pop(future)
+                        self._finish(node_id, future.result())
+            except BaseException:
+                self._stopping.set()
+                self.executor.stop()
+                for future in running:
+                    future.cancel()
+                raise
+
+    def _ready(self, running: dict[Future[StepOutcome], str]) -> list[Node]:
+        ready = []
+        for node in self.plan.nodes.values():
+            if self.status[node.id] != "pending":
+                continue
+            states = [self.status[d] for d in node.deps]
+            if all(s in DONE for s in states):
+                ready.append(node)
+        return ready
+
+    def _finish(self, node_id: str, outcome: StepOutcome) -> None:
+        self.status[node_id] = outcome.status
+        self.records[node_id] = outcome.record
+        if outcome.status in DONE:
+            self.outputs[node_id] = outcome.outputs
+            return
+        for other in sorted(dependents(self.plan, node_id)):
+            if self.status[other] == "pending":
+                self.status[other] = "skipped"
+                node = self.plan.nodes[other]
+                record = self._base_record(node)
+                record.update(status="skipped", reason=f"upstream step {node_id!r} failed")
+                self.records[other] = record
+                self.folder.write_step(other, record)
+                self.progress.update(other, "skipped", f"(upstream {node_id} failed)")
+
+    # ------------------------------------------------------------------ one step
+
+    def _base_record(self, node: Node) -> dict[str, Any]:
+        where = self.locate(node.task.location)
+        return {
+            "task": node.id,
+            "step": node.step.name,
+            "pipeline": node.pipeline,
+            "location": str(where) if where else None,
+            "status": "pending",
+            "attempts": [],
+            "cache_hit": False,
+            "outputs": {},
+        }
+
+    def _inputs(self, node: Node) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The call spec's inputs, and their part of the cache key."""
+        types = {p.name: p.type for p in node.step.inputs}
+        spec_inputs: list[dict[str, Any]] = []
+        key: dict[str, Any] = {}
+        for name, source in sorted(node.inputs.items()):
+            type_ = types.get(name)
+            if isinstance(source, Const):
+                record: dict[str, Any] = {"kind": "json", "value": source.value}
+                path: tuple[str | int, ...] = ()
+            else:
+                record = self.outputs[source.node][source.output]
+                path = source.path
+            if record["kind"] == "json":
+                value = select_json(record["value"], path)
+                entry = {"name": name, "kind": "json", "value": value}
+                if type_ is not None and _needs_convert(type_):
+                    entry["convert"] = True
+                spec_inputs.append(entry)
+                key[name] = {"value": value}
+                continue
+            blob = str(self.blobs.path(record["sha256"]))
+            entry = {"name": name, "kind": record["kind"], "file": blob, "sha256": record["sha256"]}
+            if record["kind"] == "object":
+                entry["select"] = list(path)
+            else:
+                entry.update(
+                    type=type_.name if type_ is not None and type_.name else "Artifact",
+                    metadata=record.get("metadata") or {},
+                    uri=Path(blob).as_uri(),
+                )
+            spec_inputs.append(entry)
+            key[name] = {"sha256": record["sha256"], "select": list(path)}
+        return spec_inputs, key
+
+    def _run_node(self, node: Node) -> StepOutcome:
+        record = self._base_record(node)
+        try:
+            spec_inputs, key_inputs = self._inputs(node)
+        except Exception as exc:  # a field path that does not exist in the value produced upstream
+            return self._failed(
+                node, record, {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
+            )
+        key = cache_key(node.step.digest, key_inputs)
+        record["cache_key"] = key
+        reused = self._reuse(node, key)
+        if reused is not None:
+            record.update(reused)
+            self.folder.write_step(node.id, record)
+            source = reused.get("reused_from") or "cache"
+            self.progress.update(node.id, "cached", f"(from {source})")
+            return StepOutcome("cached", record, reused["outputs"])
+        record.update(status="running", started=now())
+        self.folder.write_step(node.id, record)
+        self.progress.update(node.id, "running")
+        options = node.step.options
+        retry = options.retry
+        total = retry.attempts if retry is not None else 1
+        started = time.monotonic()
+        for number in range(1, total + 1):
+            attempt, error = self._attempt(node, spec_inputs, number)
+            record["attempts"].append(attempt)
+            if error is None:
+                record.update(status="succeeded", ended=now(), seconds=round(time.monotonic() - started, 6))
+                record["outputs"] = attempt.pop("outputs")
+                self.folder.write_step(node.id, record)
+                if self.settings.cache and options.cache:
+                    self.cache.put(
+                        key, {"outputs": record["outputs"], "run_id": self.folder.run_id, "task": node.id}
+                    )
+                tries = f" after {number} attempts" if number > 1 else ""
+                self.progress.update(node.id, "succeeded", f"in {record['seconds']:.2f}s{tries}")
+                return StepOutcome("succeeded", record, record["outputs"])
+            if number == total or not error.get("retry", True) or self._stopping.is_set():
+                record["seconds"] = round(time.monotonic() - started, 6)
+                return self._failed(node, record, error)
+            delay = retry.delay(number) if retry is not None else 0.0
+            self.progress.update(
+                node.id, "retrying", f"attempt {number}/{total} failed ({error['type']}); next in {delay:g}s"
+            )
+            self.folder.write_step(node.id, record)
+            if self._stopping.wait(delay):
+                return self._failed(node, record, error)
+        raise AssertionError("unreachable")
+
+    def _failed(self, node: Node, record: dict[str, Any], error: dict[str, Any]) -> StepOutcome:
+        record.update(status="failed", ended=now(), error=error)
+        self.folder.write_step(node.id, record)
+        count = len(record["attempts"])
+        self.progress.update(
+            node.id,
+            "failed",
+            f"{error['type']}: {_first_line(error['message'])}"
+            + (f" (after {count} attempts)" if count > 1 else ""),
+        )
+        return StepOutcome("failed", record)
+
+    def _reuse(self, node: Node, key: str) -> dict[str, Any] | None:
+        old = self.previous.get(node.id)
+        if (
+            old is not None
+            and old.get("status") in DONE
+            and old.get("cache_key") == key
+            and outputs_available(old.get("outputs", {}), self.blobs)
+        ):
+            return {
+                "status": "cached",
+                "cache_hit": True,
+                "reused_from": f"run {self.folder.run_id} (resumed)",
+                "outputs": old["outputs"],
+                "seconds": 0.0,
+            }
+        if not (self.settings.cache and node.step.options.cache):
+            return None
+        entry = self.cache.get(key)
+        if entry is None:
+            return None
+        return {
+            "status": "cached",
+            "cache_hit": True,
+            "reused_from": f"run {entry.get('run_id')} task {entry.get('task')}",
+            "outputs": entry["outputs"],
+            "seconds": 0.0,
+        }
+
+    def _attempt(
+        self, node: Node, spec_inputs: list[dict[str, Any]], number: int
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        in_process = self.executor.name == "in-process"
+        stored = any(_kind(out.type) != "json" for out in node.step.outputs)
+        # In process, a step with JSON outputs only writes nothing: it needs no folder.
+        folder = self.folder.attempt_dir(node.id, number) if stored or not in_process else None
+        outputs = []
+        for out in node.step.outputs:
+            kind = _kind(out.type)
+            entry: dict[str, Any] = {"name": out.name, "kind": kind}
+            if kind != "json":
+                assert folder is not None
+                entry["file"] = str(folder / "outputs" / out.name)
+            outputs.append(entry)
+        spec: dict[str, Any] = {
+            "version": 1,
+            "step": node.step.name,
+            "code": self.code[node.step.name],
+            "sys_path": self.code[node.step.name].get("sys_path", []),
+            "inputs": spec_inputs,
+            "outputs": outputs,
+            "returns": node.step.returns.kind,
+        }
+        spec["code"] = {k: v for k, v in spec["code"].items() if k != "sys_path"}
+        if folder is not None and not in_process:
+            spec["result"] = str(folder / "result.json")
+        options = node.step.options
+        attempt = Attempt(
+            spec=spec,
+            folder=folder,
+            function=self.functions.get(node.step.name) if in_process else None,
+            timeout=options.timeout,
+            env=dict(options.env),
+            on_line=lambda text: self.progress.line(node.id, text),
+        )
+        record: dict[str, Any] = {"attempt": number, "started": now()}
+        if folder is not None:
+            record["folder"] = str(folder)
+        outcome = self.executor.run(attempt)
+        record["ended"] = now()
+        error = self._error_of(node, outcome)
+        if error is None:
+            assert outcome.result is not None
+            try:
+                record["outputs"] = self._commit(node, outcome.result["outputs"])
+            except _BadOutput as exc:
+                error = {"type": "TypeError", "message": str(exc), "traceback": "", "retry": False}
+        if error is not None:
+            record["error"] = error
+        return record, error
+
+    def _error_of(self, node: Node, outcome: Outcome) -> dict[str, Any] | None:
+        if outcome.timed_out:
+            return {
+                "type": "Timeout",
+                "message": f"the attempt ran longer than its timeout of {node.step.options.timeout:g}s and "
+                "was stopped",
+                "traceback": "",
+                "retry": True,
+            }
+        if outcome.result is None:
+            return {
+                "type": "Crash",
+                "message": f"the step's process ended with exit status {outcome.exit_code} without a result",
+                "traceback": outcome.log_tail,
+                "retry": True,
+            }
+        if not outcome.result.get("ok"):
+            error: dict[str, Any] = outcome.result["error"]
+            return error
+        return None
+
+    def _commit(self, node: Node, produced: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Check JSON outputs against their declared types; move stored ones into the blob store."""
+        types = {o.name: o.type for o in node.step.outputs}
+        committed: dict[str, dict[str, Any]] = {}
+        for name, record in produced.items():
+            if record["kind"] == "json":
+                problem = check_value(record["value"], types[name], f"output {name!r}")
+                if problem:
+                    raise _BadOutput(f"step {node.step.name!r} returned a value that does not fit: {problem}")
+                committed[name] = record
+                continue
+            self.blobs.put(record["file"], record["sha256"])
+            committed[name] = {k: v for k, v in record.items() if k != "file"}
+        return committed
+
+
+class _BadOutput(Exception):
+    pass
+
+
+def _kind(type_: ir.TypeSpec) -> str:
+    return type_.kind if type_.kind in ("object", "artifact") else "json"
+
+
+def _needs_convert(type_: ir.TypeSpec) -> bool:
+    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
+    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
+        return True
+    return type_.items is not None and _needs_convert(type_.items)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def code_specs(
+    document: ir.Document,
+    functions: dict[str, Callable[..., Any]],
+    mode: str,
+    code_dir: Path,
+    needed: set[str],
+) -> dict[str, dict[str, Any]]:
+    """The ``code`` part of each step's call spec; by-value payloads are written to ``code_dir``."""
+    from mlopsdsl._files import write_atomic
+    from mlopsdsl.errors import RunError
+
+    specs: dict[str, dict[str, Any]] = {}
+    for step in document.steps:
+        if step.name not in needed:
+            continue
+        fn = functions.get(step.name) or _resolve(step.code)
+        if mode == "live":  # in process: the function itself is passed; the spec only names it
+            specs[step.name] = {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
+            continue
+        if mode == "import":
+            if step.code.module == "__main__" or "<locals>" in step.code.qualname:
+                raise RunError(
+                    f"step {step.name!r} ({step.code.module}:{step.code.qualname}) cannot be shipped in "
+                    "import mode: it is not importable by name; use by-value mode"
+                )
+            module = sys.modules.get(step.code.module)
+            specs[step.name] = {
+                "mode": "import",
+                "module": step.code.module,
+                "qualname": step.code.qualname,
+                "sys_path": _import_roots(module),
+            }
+            continue
+        if fn is None:
+            raise RunError(
+                f"step {step.name!r}: its function {step.code.module}:{step.code.qualname} is not loaded in "
+                "this process, so it cannot be shipped by value; run the pipeline object with ml.run()"
+            )
+        from mlopsdsl.runtime.payload import pickle_function, python_version
+
+        try:
+            payload = pickle_function(fn)
+        except Exception as exc:
+            raise RunError(
+                f"step {step.name!r} cannot be pickled by value: {type(exc).__name__}: {exc} (a module-level "
+                "object it uses is not picklable; create it inside the step, or use import mode)"
+            ) from exc
+        path = code_dir / f"{step.name}-{step.digest[:16]}.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, payload)
+        specs[step.name] = {"mode": "value", "file": str(path), "python": python_version()}
+    return specs
+
+
+def _resolve(code: ir.CodeRef) -> Callable[..., Any] | None:
+    obj: Any = sys.modules.get(code.module)
+    for part in code.qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    fn = getattr(obj, "fn", obj)
+    return fn if callable(fn) else None
+
+
+def _import_roots(module: Any) -> list[str]:
+    """The folder a module is imported from, so that a fresh interpreter imports it the same way."""
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return []
+    depth = module.__name__.count(".") + 1
+    if os.path.basename(filename) == "__init__.py":
+        depth += 1
+    root = os.path.abspath(filename)
+    for _ in range(depth):
+        root = os.path.dirname(root)
+    return [root]

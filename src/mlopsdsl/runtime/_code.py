@@ -1,0 +1,104 @@
+"""Loading the step's function: unpickling a by-value payload, or importing ``module:qualname``.
+
+By-value payloads are cloudpickle pickles; loading one needs ``cloudpickle`` importable (the runtime
+bundle carries a copy) and the Python minor version that wrote it, which the call spec records: bytecode
+is not portable across minor versions, so a mismatch fails here, before anything runs, with advice.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._spec import CodeSpec, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class LoadError(Exception):
+    """The function could not be loaded. ``retry`` is False when trying again cannot help."""
+
+    def __init__(self, message: str, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+def python_version() -> str:
+    """This interpreter's ``major.minor``, as recorded in by-value call specs."""
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
+    """The step's function as ``code`` describes it."""
+    if code.mode == "import":
+        return _imported(code.module, code.qualname, step)
+    if code.python != python_version():
+        raise LoadError(
+            f"step {step!r} was pickled by Python {code.python}, but this is Python {python_version()} "
+            f"({sys.executable}); by-value code only loads on the same Python minor version. Run it on a "
+            f"python:{code.python} image, or ship the code in import mode with an image that contains "
+            "your package.",
+            retry=False,
+        )
+    if code.file is not None:
+        with open(code.file, "rb") as handle:
+            data = handle.read()
+    else:
+        import base64
+
+        assert code.payload is not None
+        data = base64.b64decode(code.payload)
+    import pickle
+
+    try:
+        fn = pickle.loads(data)
+    except ModuleNotFoundError as exc:
+        if exc.name == "cloudpickle":
+            raise LoadError(
+                f"step {step!r} is shipped by value, which needs cloudpickle in this environment "
+                "(the mlopsdsl runtime bundle includes it; or pip install cloudpickle)",
+                retry=False,
+            ) from None
+        raise LoadError(
+            f"step {step!r} uses module {exc.name!r}, which is not installed here; declare it in the "
+            "step's packages= or use an image that has it",
+            retry=False,
+        ) from None
+    if not callable(fn):
+        raise SpecError(f"code: the payload of step {step!r} is a {type(fn).__name__}, not a function")
+    return unwrap_step(fn)
+
+
+def _imported(module: str, qualname: str, step: str) -> Callable[..., Any]:
+    import importlib
+
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise LoadError(
+                f"step {step!r} is shipped by import, but module {module!r} is not importable here "
+                f"(sys.path: {sys.path}); use an image that contains your package, or by-value mode",
+                retry=False,
+            ) from None
+        raise
+    for part in qualname.split("."):
+        if part == "<locals>" or not hasattr(obj, part):
+            raise LoadError(
+                f"step {step!r}: {module}:{qualname} cannot be imported by name (functions defined inside "
+                "other functions only ship by value)",
+                retry=False,
+            )
+        obj = getattr(obj, part)
+    return unwrap_step(obj)
+
+
+def unwrap_step(obj: Any) -> Callable[..., Any]:
+    """The plain function of an ``@ml.step`` object (found by name, so the authoring layer stays unloaded)."""
+    if type(obj).__module__ == "mlopsdsl._step" and hasattr(obj, "fn"):
+        return obj.fn  # type: ignore[no-any-return]
+    if not callable(obj):
+        raise LoadError(f"{obj!r} is not callable", retry=False)
+    return obj  # type: ignore[no-any-return]

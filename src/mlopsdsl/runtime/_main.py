@@ -1,0 +1,266 @@
+"""Running one step: load the function, read the inputs, call it, write the outputs, report.
+
+:func:`execute` never raises for a failing step: it returns a *result record* (and writes it where the spec
+says) holding the outputs, or the error with the step's own traceback, the runtime's frames removed. The
+phase that failed (``spec``, ``load``, ``inputs``, ``call``, ``outputs``) and whether a retry can help are
+part of it. :func:`main` is the command line; its exit status is 0 on success, 1 when the step failed and
+2 when it must not be retried (a malformed spec, a Python version mismatch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from ._code import LoadError, load_function
+from ._io import check_digest, copy_into, read_text, write_bytes, write_json_output
+from ._spec import CallSpec, InputSpec, OutputSpec, SpecError
+from ._values import annotations_of, dump_object, from_json, load_object, select, to_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+CALL_SPEC_VERSION = 1
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _Failure(Exception):
+    def __init__(self, phase: str, exc: BaseException, retry: bool = True) -> None:
+        super().__init__(str(exc))
+        self.phase = phase
+        self.exc = exc
+        self.retry = retry
+
+
+def execute(
+    spec: dict[str, Any],
+    *,
+    function: Callable[..., Any] | None = None,
+    args: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run the step that ``spec`` describes and return its result record.
+
+    Args:
+        spec: A call spec (``docs/runtime.md``).
+        function: The step's function, when the caller has it already (the in-process executor); the
+            spec's ``code`` is then not loaded, and everything else happens exactly as in a subprocess.
+        args: Values for inputs whose source is ``arg`` (``--arg NAME=TEXT`` on the command line).
+
+    Returns:
+        ``{"ok": True, "outputs": {...}}`` or ``{"ok": False, "error": {...}}``, plus ``step``,
+        ``python`` and ``seconds``.
+    """
+    started = time.perf_counter()
+    record: dict[str, Any] = {"version": CALL_SPEC_VERSION, "python": sys.version.split()[0]}
+    result_path = spec.get("result") if isinstance(spec, dict) else None
+    try:
+        record["step"] = spec.get("step") if isinstance(spec, dict) else None
+        record["outputs"] = _run(spec, function, args or {})
+        record["ok"] = True
+    except _Failure as failure:
+        record["ok"] = False
+        record["error"] = _describe(failure)
+    record["seconds"] = round(time.perf_counter() - started, 6)
+    if isinstance(result_path, str):
+        write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
+    return record
+
+
+def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+    try:
+        spec = CallSpec(data)
+    except SpecError as exc:
+        raise _Failure("spec", exc, retry=False) from None
+    for folder in reversed(spec.sys_path):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    if function is None:
+        try:
+            function = load_function(spec.code, spec.step)
+        except LoadError as exc:
+            raise _Failure("load", exc, retry=exc.retry) from None
+        except SpecError as exc:
+            raise _Failure("spec", exc, retry=False) from None
+        except Exception as exc:  # the user's module raised while it was imported or unpickled
+            raise _Failure("load", exc) from None
+    try:
+        kwargs = _inputs(spec, function, args)
+    except Exception as exc:
+        raise _Failure("inputs", exc) from None
+    try:
+        value = function(**kwargs)
+    except Exception as exc:
+        raise _Failure("call", exc) from None
+    try:
+        return _outputs(spec, value)
+    except Exception as exc:
+        raise _Failure("outputs", exc) from None
+
+
+def _inputs(spec: CallSpec, fn: Callable[..., Any], args: dict[str, str]) -> dict[str, Any]:
+    hints: dict[str, Any] | None = None
+    kwargs: dict[str, Any] = {}
+    for item in spec.inputs:
+        value = _read(item, args)
+        if item.convert:
+            if hints is None:
+                hints = annotations_of(fn)
+            value = from_json(hints.get(item.name), value)
+        kwargs[item.name] = value
+    return kwargs
+
+
+def _read(item: InputSpec, args: dict[str, str]) -> Any:
+    if item.kind == "json":
+        if item.has_value:
+            value = item.value
+        else:
+            text = read_text(item, args)
+            value = text if item.raw else json.loads(text)
+        return select(value, item.select)
+    assert item.file is not None
+    check_digest(item, item.file)
+    if item.kind == "object":
+        with open(item.file, "rb") as handle:
+            return select(load_object(handle.read()), item.select)
+    from mlopsdsl import artifacts
+
+    cls = getattr(artifacts, item.artifact_type)
+    return cls(path=item.file, uri=item.uri, metadata=item.metadata)
+
+
+def _outputs(spec: CallSpec, value: Any) -> dict[str, Any]:
+    if spec.returns == "none":
+        return {}
+    values = {spec.outputs[0].name: value} if spec.returns == "single" else _fields(spec, value)
+    return {out.name: _write(out, values[out.name]) for out in spec.outputs}
+
+
+def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
+    names = [o.name for o in spec.outputs]
+    if not isinstance(value, tuple) or len(value) != len(names):
+        raise TypeError(
+            f"step {spec.step!r} must return its outputs ({', '.join(names)}) as a NamedTuple, "
+            f"got {type(value).__name__}"
+        )
+    fields = getattr(value, "_fields", None)
+    if fields is not None and set(fields) == set(names):
+        return {name: getattr(value, name) for name in names}
+    return dict(zip(names, value, strict=True))
+
+
+def _write(out: OutputSpec, value: Any) -> dict[str, Any]:
+    where = f"output {out.name!r}"
+    if out.kind == "json":
+        return write_json_output(out, to_json(value, where))
+    assert out.file is not None
+    if out.kind == "object":
+        data, fmt = dump_object(value)
+        digest, size = write_bytes(out.file, data)
+        return {"kind": "object", "file": out.file, "sha256": digest, "size": size, "format": fmt}
+    path = getattr(value, "path", None)
+    if not isinstance(path, str):
+        raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
+    digest, size, is_dir = copy_into(path, out.file)
+    metadata = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+    return {
+        "kind": "artifact",
+        "file": out.file,
+        "sha256": digest,
+        "size": size,
+        "dir": is_dir,
+        "type": type(value).__name__,
+        "metadata": metadata,
+    }
+
+
+def _describe(failure: _Failure) -> dict[str, Any]:
+    exc = failure.exc
+    if failure.phase in ("spec",) or isinstance(exc, LoadError):
+        trace = f"{type(exc).__name__}: {exc}\n"
+    else:
+        trace = format_user_traceback(exc)
+    return {
+        "phase": failure.phase,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": trace,
+        "retry": failure.retry,
+    }
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without the runtime's own frames: what the user's code did."""
+    import traceback
+
+    te = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo = [te]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        frames = [f for f in item.stack if not f.filename.startswith(_HERE)]
+        item.stack = traceback.StackSummary.from_list(frames)
+        todo.extend(x for x in (item.__cause__, item.__context__) if x is not None)
+    return "".join(te.format())
+
+
+# --------------------------------------------------------------------------- command line
+
+_USAGE = """usage: python -m mlopsdsl.runtime SPEC.json [--arg NAME=TEXT ...]
+       python -m mlopsdsl.runtime --spec-json TEXT [--arg NAME=TEXT ...]
+
+Run one mlopsdsl step as the call spec describes (SPEC '-' reads it from standard input).
+Exit status: 0 success, 1 the step failed, 2 it must not be retried (bad spec, Python version mismatch)."""
+
+
+def main(argv: list[str]) -> int:
+    """The command line. Returns the exit status."""
+    spec_text: str | None = None
+    args: dict[str, str] = {}
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        if item in ("-h", "--help"):
+            print(_USAGE)
+            return 0
+        if item in ("--arg", "--spec-json") and items:
+            value = items.pop(0)
+            if item == "--spec-json":
+                spec_text = value
+                continue
+            name, sep, text = value.partition("=")
+            if not sep:
+                print(f"--arg takes NAME=TEXT, got {value!r}", file=sys.stderr)
+                return 2
+            args[name] = text
+        elif spec_text is None and not item.startswith("--"):
+            if item == "-":
+                spec_text = sys.stdin.read()
+            else:
+                with open(item, encoding="utf-8") as handle:
+                    spec_text = handle.read()
+        else:
+            print(_USAGE, file=sys.stderr)
+            return 2
+    if spec_text is None:
+        print(_USAGE, file=sys.stderr)
+        return 2
+    try:
+        spec = json.loads(spec_text)
+    except ValueError as exc:
+        print(f"mlopsdsl runtime: the call spec is not JSON: {exc}", file=sys.stderr)
+        return 2
+    record = execute(spec, args=args)
+    if record["ok"]:
+        return 0
+    error = record["error"]
+    print(f"mlopsdsl runtime: step {record.get('step')!r} failed ({error['phase']}):", file=sys.stderr)
+    print(error["traceback"].rstrip(), file=sys.stderr)
+    return 1 if error["retry"] else 2

@@ -1,0 +1,175 @@
+"""Reading the call spec: the JSON document that tells the runtime what to run and where data lives.
+
+Whoever writes a call spec (the local runner, a compiler) is a program, so a malformed spec is a bug in
+that program: it raises :class:`SpecError` naming the offending key, and the step is not retried. The
+contract itself is documented in ``docs/runtime.md``; this module is its executable form.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+KINDS = ("json", "object", "artifact")
+ARTIFACT_TYPES = ("Artifact", "Dataset", "Model")
+
+
+class SpecError(Exception):
+    """The call spec is malformed. Never retried: running it again cannot help."""
+
+
+class CodeSpec:
+    """Where the step's function comes from: a pickled payload (``value``) or an import (``import``)."""
+
+    __slots__ = ("file", "mode", "module", "payload", "python", "qualname")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.mode: str = _choice(data, "mode", ("value", "import"), "code")
+        self.module: str = ""
+        self.qualname: str = ""
+        self.file: str | None = None
+        self.payload: str | None = None
+        self.python: str = ""
+        if self.mode == "import":
+            self.module = _str(data, "module", "code")
+            self.qualname = _str(data, "qualname", "code")
+        else:
+            self.python = _str(data, "python", "code")
+            self.file = _opt_str(data, "file", "code")
+            self.payload = _opt_str(data, "payload", "code")
+            if (self.file is None) == (self.payload is None):
+                raise SpecError("code: a by-value step needs exactly one of 'file' or 'payload'")
+
+
+class InputSpec:
+    """One argument of the step function and where its value comes from."""
+
+    __slots__ = (
+        "arg",
+        "artifact_type",
+        "convert",
+        "env",
+        "file",
+        "has_value",
+        "kind",
+        "metadata",
+        "name",
+        "raw",
+        "select",
+        "sha256",
+        "uri",
+        "value",
+    )
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.name: str = _str(data, "name", where)
+        where = f"inputs.{self.name}"
+        self.kind: str = _choice(data, "kind", KINDS, where)
+        self.has_value = "value" in data
+        self.value: Any = data.get("value")
+        self.file = _opt_str(data, "file", where)
+        self.env = _opt_str(data, "env", where)
+        self.arg = _opt_str(data, "arg", where)
+        sources = [s for s in ("value", "file", "env", "arg") if s in data]
+        if len(sources) != 1:
+            raise SpecError(f"{where}: give exactly one of value, file, env or arg (got {sources or 'none'})")
+        if self.kind != "json" and self.file is None:
+            raise SpecError(f"{where}: an {self.kind} input is read from a file; give 'file'")
+        self.raw = bool(data.get("raw", False))
+        self.convert = bool(data.get("convert", False))
+        select = data.get("select", [])
+        if not isinstance(select, list) or not all(isinstance(p, str | int) for p in select):
+            raise SpecError(f"{where}.select: a list of field names and indexes, got {select!r}")
+        self.select: list[str | int] = select
+        self.sha256 = _opt_str(data, "sha256", where)
+        self.artifact_type = "Artifact"
+        if self.kind == "artifact":
+            self.artifact_type = _choice(data, "type", ARTIFACT_TYPES, where, default="Artifact")
+        self.uri = _opt_str(data, "uri", where)
+        metadata = data.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise SpecError(f"{where}.metadata: an object, got {metadata!r}")
+        self.metadata: dict[str, Any] = metadata
+
+
+class OutputSpec:
+    """One output of the step and where to write it."""
+
+    __slots__ = ("file", "kind", "name", "raw")
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.name: str = _str(data, "name", where)
+        where = f"outputs.{self.name}"
+        self.kind: str = _choice(data, "kind", KINDS, where)
+        self.file = _opt_str(data, "file", where)
+        self.raw = bool(data.get("raw", False))
+        if self.kind != "json" and self.file is None:
+            raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file'")
+
+
+class CallSpec:
+    """A parsed call spec."""
+
+    __slots__ = ("code", "inputs", "outputs", "result", "returns", "step", "sys_path", "version")
+
+    def __init__(self, data: object) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(f"a call spec is a JSON object, got {type(data).__name__}")
+        version = data.get("version")
+        if version != 1:
+            raise SpecError(f"call spec version {version!r} is not readable by this runtime (reads 1)")
+        self.version = 1
+        self.step: str = _str(data, "step", "spec")
+        code = data.get("code")
+        if not isinstance(code, dict):
+            raise SpecError("code: an object with 'mode' is required")
+        self.code = CodeSpec(code)
+        self.inputs = [InputSpec(_obj(item, "inputs"), "inputs") for item in _list(data, "inputs")]
+        self.outputs = [OutputSpec(_obj(item, "outputs"), "outputs") for item in _list(data, "outputs")]
+        self.returns: str = _choice(data, "returns", ("single", "fields", "none"), "spec")
+        if self.returns == "single" and len(self.outputs) != 1:
+            raise SpecError(f"returns 'single' needs exactly one output, got {len(self.outputs)}")
+        if self.returns == "none" and self.outputs:
+            raise SpecError("returns 'none' takes no outputs")
+        sys_path = data.get("sys_path", [])
+        if not isinstance(sys_path, list) or not all(isinstance(p, str) for p in sys_path):
+            raise SpecError("sys_path: a list of folders")
+        self.sys_path: list[str] = sys_path
+        self.result = _opt_str(data, "result", "spec")
+
+
+def _obj(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: each entry is an object, got {value!r}")
+    return value
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise SpecError(f"{key}: a list, got {type(value).__name__}")
+    return value
+
+
+def _str(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where}.{key}: a non-empty string is required, got {value!r}")
+    return value
+
+
+def _opt_str(data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"{where}.{key}: a string, got {value!r}")
+    return value
+
+
+def _choice(
+    data: dict[str, Any], key: str, allowed: tuple[str, ...], where: str, default: str | None = None
+) -> str:
+    value = data.get(key, default)
+    if value not in allowed:
+        raise SpecError(f"{where}.{key}: one of {', '.join(allowed)}, got {value!r}")
+    return str(value)

@@ -1,0 +1,154 @@
+"""Making by-value code payloads: the producing side of the runtime's ``code`` contract.
+
+The local runner and the compilers call :func:`pickle_function` to ship a step's function by value. Plain
+cloudpickle pickles a function *by reference* when its module is importable, which breaks in an image that
+does not contain the user's project; so the step's own module, and every module of the user's code it
+reaches (helpers in sibling files included), is registered for pickling by value while the payload is
+made. Installed packages and the standard library stay references: the image provides them. This module
+runs where the pipeline is built, never inside a step, and is the only part of the runtime that imports
+cloudpickle eagerly.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import sys
+import sysconfig
+import threading
+import types
+from collections import ChainMap
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle  # type: ignore[import-untyped]
+
+from ._code import python_version
+
+__all__ = ["pickle_function", "python_version", "user_modules"]
+
+_LOCK = threading.Lock()
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots.add(os.path.dirname(os.__file__))
+    return tuple(os.path.normcase(os.path.abspath(r)) + os.sep for r in roots)
+
+
+def _is_user_module(name: str, roots: tuple[str, ...]) -> bool:
+    if name == "__main__" or name.split(".")[0] in ("mlopsdsl", "cloudpickle"):
+        return False
+    module = sys.modules.get(name)
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return False
+    return not os.path.normcase(os.path.abspath(filename)).startswith(roots)
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def user_modules(fn: Callable[..., Any]) -> list[str]:
+    """The modules of the user's code that ``fn`` reaches: its own, and those of the helpers it uses."""
+    roots = _library_roots()
+    found: set[str] = set()
+    seen: set[int] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.ModuleType):
+            if _is_user_module(obj.__name__, roots):
+                found.add(obj.__name__)
+            continue
+        module = getattr(obj, "__module__", None)
+        if not isinstance(module, str) or not (module == "__main__" or _is_user_module(module, roots)):
+            continue
+        if module != "__main__":
+            found.add(module)
+        if isinstance(obj, types.FunctionType):
+            globals_ = obj.__globals__
+            todo.extend(globals_[n] for n in _names(obj.__code__) if n in globals_)
+            for cell in obj.__closure__ or ():
+                try:
+                    todo.append(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    continue
+        elif isinstance(obj, type):
+            todo.extend(vars(obj).values())
+        elif isinstance(obj, staticmethod | classmethod):
+            todo.append(obj.__func__)
+    return sorted(found)
+
+
+def pickle_function(fn: Callable[..., Any], filename: Callable[[str], str] | None = None) -> bytes:
+    """``fn`` pickled by value, with the user's modules it reaches; loads on the same Python minor version.
+
+    Args:
+        fn: The step's function.
+        filename: Maps each source file name kept in the code objects (for the step's tracebacks) to
+            the name to record; compilers pass one that makes them portable. Kept as they are by default.
+    """
+    with _LOCK:
+        already = set(cloudpickle.list_registry_pickle_by_value())
+        added = []
+        for name in user_modules(fn):
+            if name not in already:
+                cloudpickle.register_pickle_by_value(sys.modules[name])
+                added.append(name)
+        try:
+            buffer = io.BytesIO()
+            _Pickler(buffer, filename or (lambda name: name)).dump(_with_resolved_annotations(fn))
+            return buffer.getvalue()
+        finally:
+            for name in added:
+                cloudpickle.unregister_pickle_by_value(sys.modules[name])
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, keeping code objects' file names (it blanks them) so tracebacks name the user's file."""
+
+    def __init__(self, file: io.BytesIO, filename: Callable[[str], str]) -> None:
+        self._filename = filename
+        # The C pickler reads ``dispatch_table`` once, in ``__init__``: set it first.
+        table = cloudpickle.Pickler.dispatch_table
+        self.dispatch_table = ChainMap({types.CodeType: self._reduce_code}, table)
+        super().__init__(file, protocol=pickle.DEFAULT_PROTOCOL)
+
+    def _reduce_code(self, code: types.CodeType) -> Any:
+        constructor, args = cloudpickle.cloudpickle._code_reduce(code)
+        name = self._filename(code.co_filename)
+        return constructor, tuple(name if arg == "<dynamic-code>" else arg for arg in args)
+
+
+def _with_resolved_annotations(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of ``fn`` whose string annotations (``from __future__ import annotations``) are the types
+    they name, so that the classes travel with the payload and the runtime can rebuild inputs from them."""
+    if not isinstance(fn, types.FunctionType) or not any(
+        isinstance(a, str) for a in fn.__annotations__.values()
+    ):
+        return fn
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # a name that does not resolve: the runtime leaves that input as JSON
+        return fn
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__qualname__ = fn.__qualname__
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    copy.__dict__.update(fn.__dict__)
+    copy.__annotations__ = hints
+    return copy

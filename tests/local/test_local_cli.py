@@ -1,0 +1,56 @@
+"""``mlopsdsl run``: outputs on standard output, progress on standard error, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CLI = [sys.executable, "-c", "from mlopsdsl.cli import main; main()"]
+
+FAILING = """
+import mlopsdsl as ml
+
+@ml.step
+def boom(x: int) -> int:
+    return 1 // x
+
+@ml.pipeline
+def p(x: int = 0) -> int:
+    return boom(x=x)
+"""
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLOPSDSL_HOME": str(cwd / "home")}
+    return subprocess.run([*CLI, "run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_run_prints_outputs_and_exits_0(tmp_path: Path) -> None:
+    done = _run(str(EXAMPLES / "quickstart.py"), "-p", "n=10", "--max-parallel", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == 'output: "y = 3.03x + 0.86"\n'
+    assert "fit: succeeded" in done.stderr  # plain progress lines: stderr is not a terminal
+    again = _run(str(EXAMPLES / "quickstart.py"), "-p", "n=10", "--in-process", cwd=tmp_path)
+    assert again.stdout == done.stdout and "fit: cached" in again.stderr
+
+
+def test_a_failed_run_exits_1_with_the_call_site_and_traceback(tmp_path: Path) -> None:
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = _run("failing.py", cwd=tmp_path)
+    assert done.returncode == 1
+    assert (
+        "error: failing.py:10: step 'boom' failed: ZeroDivisionError: integer division or modulo by zero"
+        in done.stderr
+    )
+    assert 'failing.py", line 6, in boom' in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_bad_parameter_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = _run("failing.py", "-p", "x=abc", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "parameter 'x'" in done.stderr
