@@ -161,3 +161,51 @@ def test_a_step_defined_in_main_runs_by_value(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "result 7"
+
+
+PARALLEL = """
+import time
+from pathlib import Path
+import mlopsdsl as ml
+
+@ml.step(cache=False)
+def hold(folder: str, name: str) -> str:
+    # Each step marks itself running, counts how many are, and stays a moment.
+    running = Path(folder) / "running"
+    running.mkdir(exist_ok=True)
+    mine = running / name
+    mine.touch()
+    seen = len(list(running.iterdir()))
+    time.sleep(0.3)
+    seen = max(seen, len(list(running.iterdir())))
+    (Path(folder) / f"{name}.seen").write_text(str(seen))
+    mine.unlink()
+    return name
+
+@ml.pipeline
+def p(folder: str) -> str:
+    for name in ("b", "c", "d"):
+        hold(folder=folder, name=name)
+    return hold(folder=folder, name="a")
+"""
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "subprocess"])
+@pytest.mark.parametrize("limit", [1, 2])
+def test_independent_steps_run_together_up_to_max_parallel(
+    tmp_path: Path, user_module, in_process: bool, limit: int
+) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(PARALLEL, name=f"parallel{limit}{int(in_process)}")
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    result = ml.run(
+        mod.p,
+        folder=str(folder),
+        home=tmp_path / "home",
+        progress=False,
+        in_process=in_process,
+        max_parallel=limit,
+    )
+    assert result.outputs == {"output": "a"}
+    seen = [int((folder / f"{name}.seen").read_text()) for name in "abcd"]
+    assert max(seen) == limit
