@@ -44,6 +44,7 @@ class Trace:
         self.unbound: dict[str, set[str]] = {}
         self.after_stack: list[list[str]] = []
         self._ids: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
         self._labels: set[str] = set()
         self._token: Any = None
 
@@ -98,10 +99,12 @@ class Trace:
         """``base``, or ``base-2``, ``base-3``...: unique here, and still unique as Kubernetes names."""
         from mlopsdsl.naming import k8s_name
 
-        task_id, n = base, 1
+        n = self._next_suffix.get(base, 1)
+        task_id = base if n == 1 else f"{base}-{n}"
         while task_id in self._ids or k8s_name(task_id) in self._labels:
             n += 1
             task_id = f"{base}-{n}"
+        self._next_suffix[base] = n + 1
         self._ids.add(task_id)
         self._labels.add(k8s_name(task_id))
         return task_id

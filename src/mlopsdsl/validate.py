@@ -35,6 +35,7 @@ class Context:
     def __post_init__(self) -> None:
         self.steps = {s.name: s for s in self.doc.steps}
         self.pipelines = {p.name: p for p in self.doc.pipelines}
+        self.tasks = {p.name: {t.id: t for t in p.tasks} for p in self.doc.pipelines}
 
     def callee_inputs(self, task: ir.Task) -> list[ir.Param] | None:
         """The inputs of what a task calls; ``None`` when that does not exist (reported elsewhere)."""
@@ -248,7 +249,7 @@ def binding_type(
             return None
         base, label = param.type, f"parameter {binding.name!r}"
     else:
-        task = next((t for t in pipeline.tasks if t.id == binding.task), None)
+        task = ctx.tasks.get(pipeline.name, {}).get(binding.task)
         if task is None:
             ctx.report("unknown-task", f"no task {binding.task!r} in pipeline {pipeline.name!r}", where)
             return None
