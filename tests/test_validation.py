@@ -592,7 +592,7 @@ def test_other_major_version_is_refused() -> None:
     data["ir_version"] = "2.0"
     with pytest.raises(
         (ValueError, ml.MlopsDslError),
-        match=r"IR version 2\.0 is not readable by this mlopsdsl \(reads 1\.0\)",
+        match=r"IR version 2\.0 is not readable by this mlopsdsl \(reads 1\.1\)",
     ):
         ir.Document.from_json(json.dumps(data))
 

@@ -22,6 +22,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from mlopsdsl._compile import compile
+    from mlopsdsl._control import one_of, otherwise, when
     from mlopsdsl._pipeline import Pipeline, pipeline
     from mlopsdsl._step import Step, step
     from mlopsdsl._tracing import after
@@ -33,6 +34,7 @@ if _typing.TYPE_CHECKING:
         MlopsDslError,
         ParameterError,
         PluginError,
+        RemoteError,
         RunError,
         TargetError,
         ValidationError,
@@ -53,6 +55,7 @@ __all__ = [
     "ParameterError",
     "Pipeline",
     "PluginError",
+    "RemoteError",
     "Resources",
     "Retry",
     "RunError",
@@ -66,9 +69,12 @@ __all__ = [
     "__version__",
     "after",
     "compile",
+    "one_of",
+    "otherwise",
     "pipeline",
     "run",
     "step",
+    "when",
 ]
 
 # Everything loads on first use: the step runtime (``python -m mlopsdsl.runtime``) imports this package
@@ -83,6 +89,7 @@ _LAZY = {
     "MlopsDslError": "mlopsdsl.errors",
     "ParameterError": "mlopsdsl.errors",
     "PluginError": "mlopsdsl.errors",
+    "RemoteError": "mlopsdsl.errors",
     "RunError": "mlopsdsl.errors",
     "TargetError": "mlopsdsl.errors",
     "ValidationError": "mlopsdsl.errors",
@@ -94,6 +101,9 @@ _LAZY = {
     "run": "mlopsdsl.local",
     "compile": "mlopsdsl._compile",
     "after": "mlopsdsl._tracing",
+    "one_of": "mlopsdsl._control",
+    "otherwise": "mlopsdsl._control",
+    "when": "mlopsdsl._control",
     "Resources": "mlopsdsl.options",
     "Retry": "mlopsdsl.options",
     "Secret": "mlopsdsl.options",

@@ -8,14 +8,15 @@ function, so running it with real values runs every step in process, as plain Py
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from mlopsdsl import _source
-from mlopsdsl._step import bind_arguments, output_handles
-from mlopsdsl._tracing import Handle, ParamHandle, StructHandle, Trace, current_trace
+from mlopsdsl._step import Step, bind_arguments, listed, map_of, output_handles
+from mlopsdsl._tracing import Handle, ParamHandle, Poisoned, StructHandle, Trace, current_trace
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -30,7 +31,12 @@ class Pipeline(Generic[P, R_co]):
     """A pipeline function. Created by :func:`pipeline`."""
 
     def __init__(
-        self, fn: Callable[P, R_co], name: str | None, description: str | None, schedule: str | None = None
+        self,
+        fn: Callable[P, R_co],
+        name: str | None,
+        description: str | None,
+        schedule: str | None = None,
+        on_exit: Step[..., Any] | None = None,
     ) -> None:
         self.fn = fn
         self.__wrapped__ = fn
@@ -43,14 +49,51 @@ class Pipeline(Generic[P, R_co]):
             description if description is not None else (inspect.cleandoc(fn.__doc__) if fn.__doc__ else None)
         )
         self.schedule = schedule
+        self.on_exit = on_exit
         self.defined_at = _source.definition(fn) or _source.caller()
         self._built: _Build | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         trace = current_trace()
         if trace is None:
-            return self.fn(*args, **kwargs)
+            return typing.cast(R_co, self._call_plain(args, kwargs))
         return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
+
+    def map(self, *args: Any, max_parallel: int | None = None, **kwargs: Any) -> list[R_co]:
+        """Run the pipeline once per element of the one argument that is a list of what it takes.
+
+        As :meth:`Step.map`; inside another pipeline this nests a mapped sub-pipeline (nested fan-out).
+        """
+        from mlopsdsl._step import plain_map
+
+        trace = current_trace()
+        if trace is None:
+            params = self._build(None).document.pipeline.params
+            run_one = functools.partial(self._call_plain, ())
+            return plain_map(
+                lambda **values: run_one(values), params, f"pipeline {self.name!r}", args, kwargs
+            )
+        return typing.cast(
+            list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
+        )
+
+    def _call_plain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The function as plain Python; the exit handler runs afterwards, told how it ended."""
+        if self.on_exit is None:
+            return self.fn(*args, **kwargs)
+        bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        status = "Failed"
+        try:
+            result = self.fn(*args, **kwargs)
+            status = "Succeeded"
+            return result
+        finally:
+            wanted = inspect.signature(self.on_exit.fn).parameters
+            values = {k: v for k, v in bound.arguments.items() if k in wanted}
+            if "status" in wanted:
+                values["status"] = status
+            self.on_exit(**values)
 
     def build(self) -> ir.Document:
         """The validated IR. Raises :class:`~mlopsdsl.errors.ValidationError` listing every problem."""
@@ -145,10 +188,13 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
             pipeline=t.get("pipeline"),
             inputs=t["inputs"],
             after=sorted(t["after"]),
+            group=t["group"],
+            map=t["map"],
             location=t["location"],
         )
         for t in trace.tasks
     ]
+    on_exit = _exit_task(pipeline, trace, params) if pipeline.on_exit is not None else None
     spec = ir.PipelineSpec(
         name=pipeline.name,
         description=pipeline.description,
@@ -156,6 +202,8 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
         params=params,
         outputs=outputs,
         tasks=tasks,
+        groups=trace.groups,
+        on_exit=on_exit,
         location=location,
     )
     steps = _unique(trace, "step", trace.steps)
@@ -186,6 +234,43 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
     for name, fn in trace.sub_functions.items():
         functions.setdefault(name, fn)
     return _Build(document, list(dict.fromkeys(problems)), trace.portable, functions)
+
+
+def _exit_task(pipeline: Pipeline[Any, Any], trace: Trace, params: list[ir.Param]) -> ir.Task | None:
+    """The exit handler's task: its ``status`` input gets how the pipeline ended, and inputs named like a
+    pipeline parameter get that parameter."""
+    from mlopsdsl import ir
+    from mlopsdsl._step import _call_in_trace as record_step
+
+    step = pipeline.on_exit
+    ref = pipeline.defined_at
+    if not isinstance(step, Step):
+        trace.problem("bad-exit-handler", f"on_exit must be an @ml.step, not {step!r}", ref)
+        return None
+    spec = step.spec()[0]
+    known = {p.name for p in params}
+    kwargs: dict[str, Any] = {}
+    missing = set()
+    for param in spec.inputs:
+        if param.name in known:
+            kwargs[param.name] = ParamHandle(trace, param.name, param.type, ref)
+        elif param.name != "status" and not param.optional:
+            missing.add(param.name)
+            trace.problem(
+                "bad-exit-handler",
+                f"exit handler {spec.name!r}: input {param.name!r} has no value; an exit handler's inputs "
+                "are `status` (how the pipeline ended) and parameters of the pipeline, by name",
+                ref,
+            )
+    before = len(trace.tasks)
+    record_step(step, trace, (), kwargs)
+    task = trace.tasks.pop(before)
+    trace.unbound[task["id"]] |= missing  # reported above, not again as missing
+    inputs = dict(task["inputs"])
+    if any(p.name == "status" for p in spec.inputs):
+        inputs["status"] = ir.StatusBinding()
+    where = trace.remember(ref)
+    return ir.Task(id=task["id"], step=spec.name, inputs=dict(sorted(inputs.items())), location=where)
 
 
 def _unique(trace: Trace, kind: str, found: Mapping[str, list[tuple[Any, Any]]]) -> dict[str, Any]:
@@ -313,7 +398,8 @@ def _pipeline_outputs(pipeline: Pipeline[Any, Any], trace: Trace, result: Any) -
                 trace.problem("unsupported-type", f"pipeline {pipeline.name!r}: output {name!r}: {exc}", ref)
         if type_ is None:
             type_ = value._type if isinstance(value, Handle) else ir.TypeSpec(kind="json")
-        outputs.append(ir.PipelineOutput(name=name, type=type_, source=binding))
+        made = trace.remember(value._ref) if isinstance(value, Handle) else None
+        outputs.append(ir.PipelineOutput(name=name, type=type_, source=binding, location=made))
     return outputs
 
 
@@ -326,7 +412,12 @@ def _annotations_ok(fn: Callable[..., Any]) -> bool:
 
 
 def _call_in_trace(
-    pipeline: Pipeline[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]
+    pipeline: Pipeline[Any, Any],
+    trace: Trace,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    mapped: bool = False,
+    limit: int | None = None,
 ) -> Any:
     ref = _source.caller()
     task_id = trace.new_task_id(pipeline.name)
@@ -349,10 +440,18 @@ def _call_in_trace(
         trace.subpipelines[pipeline.name].append((pipeline, doc))
     spec = doc.pipeline
     names = [p.name for p in spec.params]
-    inputs, failed = bind_arguments(trace, f"pipeline {spec.name!r}", names, args, kwargs, ref)
-    trace.add_task(task_id, "pipeline", spec.name, inputs, failed, ref)
+    label = f"pipeline {spec.name!r}"
+    inputs, failed = bind_arguments(trace, label, names, args, kwargs, ref)
+    map_spec = (
+        map_of(trace, label, spec.params, inputs, failed, names, args, kwargs, ref, limit) if mapped else None
+    )
+    trace.add_task(task_id, "pipeline", spec.name, inputs, failed, ref, map_spec)
+    if mapped and map_spec is None:
+        return Poisoned()
     outs = [_as_output(o) for o in spec.outputs]
     shape = "single" if len(outs) == 1 and outs[0].name == "output" else "fields"
+    if mapped:
+        outs = listed(outs)
     return output_handles(trace, task_id, f"pipeline {spec.name!r}", outs, shape, ref)
 
 
@@ -368,7 +467,11 @@ def pipeline(fn: Callable[P, R], /) -> Pipeline[P, R]: ...
 
 @overload
 def pipeline(
-    *, name: str | None = None, description: str | None = None, schedule: str | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    schedule: str | None = None,
+    on_exit: Step[..., Any] | None = None,
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
 
 
@@ -379,6 +482,7 @@ def pipeline(
     name: str | None = None,
     description: str | None = None,
     schedule: str | None = None,
+    on_exit: Step[..., Any] | None = None,
 ) -> Any:
     """Make a typed function a pipeline.
 
@@ -392,6 +496,8 @@ def pipeline(
         description: Shown by backends; the docstring by default.
         schedule: A cron schedule (``"0 3 * * *"``, ``"@daily"``) for backends that run pipelines on a timer
             (Argo compiles a CronWorkflow from it).
+        on_exit: A step that runs when the pipeline ends, whether it succeeded or failed. Its ``status``
+            input gets ``"Succeeded"`` or ``"Failed"``; inputs named like pipeline parameters get them.
 
     Returns:
         A :class:`Pipeline`.
@@ -400,7 +506,7 @@ def pipeline(
     def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
         if isinstance(func, Pipeline):
             func = func.fn
-        return Pipeline(func, name, description, schedule)
+        return Pipeline(func, name, description, schedule, on_exit)
 
     if fn is not None:
         return wrap(fn)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from mlopsdsl import _source
-from mlopsdsl._tracing import OutputHandle, StructHandle, Trace, current_trace
+from mlopsdsl._tracing import OutputHandle, Poisoned, StructHandle, Trace, current_trace
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -51,6 +51,24 @@ class Step(Generic[P, R_co]):
             return self.fn(*args, **kwargs)
         return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
 
+    def map(self, *args: Any, max_parallel: int | None = None, **kwargs: Any) -> list[R_co]:
+        """Run the step once per element of the one argument that is a list of what its input takes.
+
+        The other arguments go to every run as they are. Returns the outputs as a list, in input order;
+        inside a pipeline, a handle to that list, which later steps take as a whole (fan-in).
+
+        Args:
+            *args: Arguments, as for a call.
+            max_parallel: Most runs at once (on backends that can limit it).
+            **kwargs: Arguments, as for a call.
+        """
+        trace = current_trace()
+        if trace is None:
+            return plain_map(self.fn, self.spec()[0].inputs, f"step {self.name!r}", args, kwargs)
+        return typing.cast(
+            list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
+        )
+
     def __repr__(self) -> str:
         return f"<mlopsdsl step {self.name!r}>"
 
@@ -61,7 +79,14 @@ class Step(Generic[P, R_co]):
         return self._spec
 
 
-def _call_in_trace(step: Step[Any, Any], trace: Trace, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _call_in_trace(
+    step: Step[Any, Any],
+    trace: Trace,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    mapped: bool = False,
+    limit: int | None = None,
+) -> Any:
     spec, problems, files = step.spec()
     for problem in problems:
         if problem not in trace.problems:
@@ -77,9 +102,79 @@ def _call_in_trace(step: Step[Any, Any], trace: Trace, args: tuple[Any, ...], kw
         # *args / **kwargs were reported with the definition; do not report their arguments again here.
         args = args[: len(names)]
         kwargs = {k: v for k, v in kwargs.items() if k in names}
-    inputs, failed = bind_arguments(trace, f"step {spec.name!r}", names, args, kwargs, ref)
-    trace.add_task(task_id, "step", spec.name, inputs, failed, ref)
-    return output_handles(trace, task_id, f"step {spec.name!r}", spec.outputs, spec.returns.kind, ref)
+    label = f"step {spec.name!r}"
+    inputs, failed = bind_arguments(trace, label, names, args, kwargs, ref)
+    map_spec = (
+        map_of(trace, label, spec.inputs, inputs, failed, names, args, kwargs, ref, limit) if mapped else None
+    )
+    trace.add_task(task_id, "step", spec.name, inputs, failed, ref, map_spec)
+    if mapped and map_spec is None:
+        return Poisoned()  # reported; what uses the result is not reported again
+    outputs = listed(spec.outputs) if mapped else spec.outputs
+    return output_handles(trace, task_id, label, outputs, spec.returns.kind, ref)
+
+
+def map_of(
+    trace: Trace,
+    label: str,
+    params: list[ir.Param],
+    inputs: dict[str, ir.Binding],
+    failed: set[str],
+    names: Sequence[str],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    ref: _source.SourceRef | None,
+    limit: int | None,
+) -> ir.MapSpec | None:
+    """The map of a ``.map(...)`` call: which input takes one element per run, and the parallelism.
+
+    When no single input can be mapped (reported), the candidate lists are left unbound, so that they are
+    not reported again as type mismatches.
+    """
+    from mlopsdsl import ir
+    from mlopsdsl._control import mapped_input
+
+    values = {**dict(zip(names, args, strict=False)), **kwargs}
+    which, candidates = mapped_input(trace, label, params, inputs, values, ref)
+    if which is None:
+        for name in candidates:
+            inputs.pop(name, None)
+            failed.add(name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        trace.problem(
+            "bad-max-parallel", f"max_parallel of {label}.map() must be a whole number of at least 1", ref
+        )
+        limit = None
+    return ir.MapSpec(input=which, max_parallel=limit) if which is not None else None
+
+
+def listed(outputs: Sequence[ir.Output]) -> list[ir.Output]:
+    """The outputs of a mapped task: a list of each output, one element per run."""
+    from mlopsdsl import ir
+
+    return [ir.Output(name=o.name, type=ir.TypeSpec(kind="list", items=o.type)) for o in outputs]
+
+
+def plain_map(
+    fn: Callable[..., Any], params: list[ir.Param], label: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[Any]:
+    """``.map`` outside a pipeline: call ``fn`` once per element of the one list argument."""
+    from mlopsdsl.errors import DefinitionError
+
+    names = [p.name for p in params]
+    values = {**dict(zip(names, args, strict=False)), **kwargs}
+    kinds = {p.name: p.type.kind for p in params}
+    lists = [
+        name
+        for name, value in values.items()
+        if isinstance(value, list | tuple)
+        and (kinds.get(name) not in ("list", "json") or all(isinstance(v, list | tuple) for v in value))
+    ]
+    if len(lists) != 1:
+        where = _source.caller_location()
+        raise DefinitionError(f"{label}.map() needs exactly one argument that is a list to run over", where)
+    name = lists[0]
+    return [fn(**{**values, name: item}) for item in values[name]]
 
 
 def bind_arguments(
@@ -210,7 +305,8 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
         options=options,
         location=location,
     )
-    digest = ir.digest_of(spec.model_dump(mode="json", exclude={"location", "digest", "description"}))
+    body = spec.model_dump(mode="json", exclude={"location", "digest", "description"}, exclude_defaults=True)
+    digest = ir.digest_of(body)
     return spec.model_copy(update={"digest": digest}), problems, files
 
 

@@ -43,6 +43,10 @@ class Trace:
         """Portable IR file name -> the path shown to the user, for problems found on the IR."""
         self.unbound: dict[str, set[str]] = {}
         self.after_stack: list[list[str]] = []
+        self.groups: list[ir.Group] = []
+        self.group_stack: list[str] = []
+        self.last_when: dict[str | None, str] = {}
+        """Per enclosing group: the ``when`` block that just closed there, for an ``otherwise`` to follow."""
         self._ids: set[str] = set()
         self._next_suffix: dict[str, int] = {}
         self._labels: set[str] = set()
@@ -78,6 +82,11 @@ class Trace:
         """Tasks that every task recorded now must follow (from enclosing ``with ml.after(...)`` blocks)."""
         return [task for block in self.after_stack for task in block]
 
+    @property
+    def group(self) -> str | None:
+        """The innermost open ``when``/``otherwise`` block; ``None`` is the pipeline body."""
+        return self.group_stack[-1] if self.group_stack else None
+
     def add_task(
         self,
         task_id: str,
@@ -86,14 +95,28 @@ class Trace:
         inputs: dict[str, ir.Binding],
         unbound: set[str],
         ref: SourceRef | None,
+        map_spec: ir.MapSpec | None = None,
     ) -> None:
         """Record a task. ``unbound`` names inputs whose value was bad (already reported), so that
         validation does not report them missing as well."""
         after = list(dict.fromkeys(self.after_block()))
         self.tasks.append(
-            {"id": task_id, kind: callee, "inputs": inputs, "after": after, "location": self.remember(ref)}
+            {
+                "id": task_id,
+                kind: callee,
+                "inputs": inputs,
+                "after": after,
+                "group": self.group,
+                "map": map_spec,
+                "location": self.remember(ref),
+            }
         )
         self.unbound[task_id] = unbound
+        self.last_when.pop(self.group, None)
+
+    def new_group_id(self, kind: str) -> str:
+        count = sum(1 for g in self.groups if g.kind == kind) + 1
+        return f"{kind}-{count}"
 
     def new_task_id(self, base: str) -> str:
         """``base``, or ``base-2``, ``base-3``...: unique here, and still unique as Kubernetes names."""
@@ -211,15 +234,29 @@ class _Misuse:
     def __str__(self) -> str:
         return self.__format__("")
 
-    def _compare(self, other: object) -> bool:
-        self._misuse(
-            "handle-compare",
-            f"{self._label} has no value while the pipeline is built, so it cannot be compared in Python; "
-            "use `with ml.when(...)` for a condition that is decided when the pipeline runs",
-        )
-        return False
+    def _compare(self, op: str, other: object) -> Any:
+        from mlopsdsl._control import compare
 
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
+        return compare(self._trace, self, op, other)
+
+    def __lt__(self, other: object) -> Any:
+        return self._compare("<", other)
+
+    def __le__(self, other: object) -> Any:
+        return self._compare("<=", other)
+
+    def __gt__(self, other: object) -> Any:
+        return self._compare(">", other)
+
+    def __ge__(self, other: object) -> Any:
+        return self._compare(">=", other)
+
+    def __eq__(self, other: object) -> Any:
+        return self._compare("==", other)
+
+    def __ne__(self, other: object) -> Any:
+        return self._compare("!=", other)
+
     __hash__ = object.__hash__
 
     def _arithmetic(self, *other: object) -> Poisoned:

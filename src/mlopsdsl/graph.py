@@ -883,6 +883,10 @@ def _binding_text(binding: ir.Binding) -> str:
     if isinstance(binding, ir.TaskOutputBinding):
         name = "" if binding.output == "output" else "." + binding.output
         return binding.task + name + _path_text(binding.path)
+    if isinstance(binding, ir.OneOfBinding):
+        return "one_of(" + ", ".join(_binding_text(s) for s in binding.sources) + ")"
+    if isinstance(binding, ir.StatusBinding):
+        return "status"
     return _value_text(binding.value, 24)
 
 

@@ -25,11 +25,19 @@ from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
 
 __all__ = [
     "IR_VERSION",
+    "AllOf",
+    "AnyOf",
     "Binding",
     "CodeRef",
+    "Compare",
+    "Condition",
     "ConstantBinding",
     "Document",
+    "Group",
     "Kubernetes",
+    "MapSpec",
+    "Not",
+    "OneOfBinding",
     "Output",
     "Param",
     "ParameterBinding",
@@ -40,6 +48,7 @@ __all__ = [
     "ReturnShape",
     "Secret",
     "SourceLocation",
+    "StatusBinding",
     "StepOptions",
     "StepSpec",
     "Task",
@@ -52,7 +61,7 @@ __all__ = [
     "json_schema",
 ]
 
-IR_VERSION = "1.0"
+IR_VERSION = "1.1"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
@@ -260,10 +269,88 @@ class TaskOutputBinding(_Model):
     """Fields to select from the value, for ``metrics.accuracy`` on a dataclass or model output."""
 
 
+class OneOfBinding(_Model):
+    """The output of whichever branch ran: one source per branch of a ``when``/``otherwise`` pair."""
+
+    kind: Literal["one_of"] = "one_of"
+    sources: list[TaskOutputBinding]
+
+
+class StatusBinding(_Model):
+    """How the pipeline ended, ``"Succeeded"`` or ``"Failed"``: only for the exit handler's inputs."""
+
+    kind: Literal["pipeline_status"] = "pipeline_status"
+
+
 Binding = Annotated[
-    Union[ConstantBinding, ParameterBinding, TaskOutputBinding],  # noqa: UP007 - discriminated union
+    Union[ConstantBinding, ParameterBinding, TaskOutputBinding, OneOfBinding, StatusBinding],  # noqa: UP007
     Field(discriminator="kind"),
 ]
+"""Where an input's value comes from."""
+
+
+# --------------------------------------------------------------------------- control flow
+
+
+class Compare(_Model):
+    """``left op right``, decided when the pipeline runs."""
+
+    kind: Literal["compare"] = "compare"
+    op: Literal["==", "!=", "<", "<=", ">", ">="]
+    left: Binding
+    right: Binding
+
+
+class AllOf(_Model):
+    """All of the conditions hold (``a & b``)."""
+
+    kind: Literal["all"] = "all"
+    conditions: list[Condition]
+
+
+class AnyOf(_Model):
+    """At least one of the conditions holds (``a | b``)."""
+
+    kind: Literal["any"] = "any"
+    conditions: list[Condition]
+
+
+class Not(_Model):
+    """The condition does not hold (``~a``)."""
+
+    kind: Literal["not"] = "not"
+    condition: Condition
+
+
+Condition = Annotated[
+    Union[Compare, AllOf, AnyOf, Not],  # noqa: UP007 - discriminated union
+    Field(discriminator="kind"),
+]
+"""A boolean expression over bindings."""
+
+
+class Group(_Model):
+    """A block of tasks that runs only when its condition holds (``with ml.when(...)``/``ml.otherwise()``).
+
+    ``condition`` is the effective one: an ``otherwise`` group holds the negation of its ``when``'s.
+    """
+
+    id: str
+    kind: Literal["when", "otherwise"]
+    condition: Condition
+    parent: str | None = None
+    """The enclosing group; ``None`` is the pipeline body."""
+    else_of: str | None = None
+    """For ``otherwise``: the ``when`` group it is the else of."""
+    location: SourceLocation | None = None
+
+
+class MapSpec(_Model):
+    """A task run once per element of a list (``step.map(...)``); its outputs are lists, in input order."""
+
+    input: str
+    """The input that takes one element per run; its binding delivers the whole list."""
+    max_parallel: int | None = Field(default=None, ge=1)
 
 
 class Task(_Model):
@@ -278,6 +365,8 @@ class Task(_Model):
     """Tasks that must finish first although no data flows from them (``.after(...)``)."""
     group: str | None = None
     """The control-flow group the task is in; ``None`` is the pipeline body."""
+    map: MapSpec | None = None
+    """Set when the task runs once per element of a list."""
     location: SourceLocation | None = None
 
     @property
@@ -292,6 +381,8 @@ class PipelineOutput(_Model):
     name: str
     type: TypeSpec
     source: Binding
+    location: SourceLocation | None = None
+    """Where the returned value was made: the step call, or the ``ml.one_of`` call."""
 
 
 class PipelineSpec(_Model):
@@ -304,6 +395,10 @@ class PipelineSpec(_Model):
     params: list[Param]
     outputs: list[PipelineOutput] = []
     tasks: list[Task]
+    groups: list[Group] = []
+    """The ``when``/``otherwise`` blocks, in the order they were opened."""
+    on_exit: Task | None = None
+    """A step that runs when the pipeline ends, whether it succeeded or failed."""
     location: SourceLocation | None = None
     digest: str = ""
     """sha256 over the pipeline's structure and the digests of every step and sub-pipeline it uses."""
@@ -357,16 +452,18 @@ class Document(_Model):
             if spec.name in done:
                 return done[spec.name]
             uses: dict[str, str] = {}
-            for task in spec.tasks:
+            for task in [*spec.tasks, *([spec.on_exit] if spec.on_exit else [])]:
                 if task.step is not None:
                     uses["step:" + task.step] = steps.get(task.step, "")
                 elif task.pipeline in specs and task.pipeline not in stack:
                     uses["pipeline:" + task.pipeline] = digest(
                         specs[task.pipeline], (*stack, spec.name)
                     ).digest
-            body = spec.model_dump(mode="json", exclude={"location", "digest", "description"})
-            for item in (*body["tasks"], *body["params"]):
-                item.pop("location", None)
+            # Fields at their defaults are left out, so that a field added to the IR later does not change
+            # the digest (and the cache keys) of pipelines that do not use it.
+            body = _without_locations(
+                spec.model_dump(mode="json", exclude={"digest", "description"}, exclude_defaults=True)
+            )
             done[spec.name] = spec.model_copy(update={"digest": digest_of({"body": body, "uses": uses})})
             return done[spec.name]
 
@@ -404,6 +501,18 @@ class Document(_Model):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise IRError(f"not a valid IR {version} document: {exc}") from None
+
+
+for _recursive in (AllOf, AnyOf, Not, Group):
+    _recursive.model_rebuild()
+
+
+def _without_locations(value: JsonValue) -> JsonValue:
+    if isinstance(value, dict):
+        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
+    if isinstance(value, list):
+        return [_without_locations(v) for v in value]
+    return value
 
 
 def canonical_json(value: JsonValue, indent: int | None = 2) -> str:

@@ -13,5 +13,5 @@ def deploy(n: int) -> str:
 
 @ml.pipeline
 def gated(n: int = 3) -> None:
-    if score(n=n) > 0.5:  # error: the output of score has no value while the pipeline is built, so it cannot be compared in Python; use `with ml.when(...)` for a condition that is decided when the pipeline runs
+    if score(n=n) > 0.5:  # error: a condition on step outputs or parameters is decided when the pipeline runs, so Python's `if`, `while`, `and`, `or` and `not` cannot use it; write `with ml.when(condition):` (and `&`, `|`, `~` to combine conditions)
         deploy(n=n)

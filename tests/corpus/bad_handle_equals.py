@@ -8,6 +8,6 @@ def double(n: int) -> int:
 
 @ml.pipeline
 def doubling(n: int = 1) -> int:
-    if n == 0:  # error: pipeline parameter n has no value while the pipeline is built, so it cannot be compared in Python; use `with ml.when(...)` for a condition that is decided when the pipeline runs
+    if n == 0:  # error: a condition on step outputs or parameters is decided when the pipeline runs, so Python's `if`, `while`, `and`, `or` and `not` cannot use it; write `with ml.when(condition):` (and `&`, `|`, `~` to combine conditions)
         return double(n=1)
     return double(n=n)

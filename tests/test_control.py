@@ -1,0 +1,220 @@
+"""Control flow in the IR: maps (fan-out and fan-in), conditions, one_of, exit handlers."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+import mlopsdsl as ml
+from mlopsdsl import ir
+
+
+@ml.step
+def shards(n: int) -> list[str]:
+    return [f"s{i}" for i in range(n)]
+
+
+@ml.step
+def process(shard: str, lr: float = 0.1) -> float:
+    return len(shard) * lr
+
+
+@ml.step
+def total(values: list[float]) -> float:
+    return sum(values)
+
+
+@ml.step
+def score(x: float) -> float:
+    return x
+
+
+@ml.step
+def deploy(x: float) -> str:
+    return f"deployed {x}"
+
+
+@ml.step
+def retrain(x: float) -> str:
+    return f"retrained {x}"
+
+
+@ml.step
+def notify(status: str, n: int) -> None:
+    print(status, n)
+
+
+class Stats(NamedTuple):
+    low: float
+    high: float
+
+
+@ml.step
+def bounds(shard: str) -> Stats:
+    return Stats(0.0, float(len(shard)))
+
+
+def test_map_over_a_step_output_and_fan_in() -> None:
+    @ml.pipeline
+    def fan(n: int = 3, lr: float = 0.5) -> float:
+        results = process.map(shard=shards(n=n), lr=lr, max_parallel=2)
+        return total(values=results)
+
+    doc = fan.build()
+    task = doc.pipeline.task("process")
+    assert task.map == ir.MapSpec(input="shard", max_parallel=2)
+    assert task.inputs["shard"] == ir.TaskOutputBinding(task="shards", output="output")
+    assert task.inputs["lr"] == ir.ParameterBinding(name="lr")
+    assert doc.pipeline.task("total").inputs["values"] == ir.TaskOutputBinding(
+        task="process", output="output"
+    )
+
+
+def test_map_over_a_literal_and_a_parameter() -> None:
+    @ml.pipeline
+    def fan(names: list[str] = ["a", "bb"]) -> list[float]:  # noqa: B006 - a JSON default
+        process.map(shard=["x", "yy", "zzz"])
+        return process.map(shard=names, lr=2.0)
+
+    doc = fan.build()
+    assert doc.pipeline.task("process").map == ir.MapSpec(input="shard")
+    assert doc.pipeline.task("process-2").inputs["shard"] == ir.ParameterBinding(name="names")
+    assert str(doc.pipeline.outputs[0].type) == "list[float]"
+
+
+def test_mapped_named_outputs_are_lists() -> None:
+    @ml.pipeline
+    def fan(n: int = 2) -> float:
+        stats = bounds.map(shard=shards(n=n))
+        return total(values=stats.high)
+
+    doc = fan.build()
+    assert doc.pipeline.task("total").inputs["values"] == ir.TaskOutputBinding(task="bounds", output="high")
+
+
+def test_nested_fan_out_through_a_mapped_sub_pipeline() -> None:
+    @ml.step
+    def split(group: str) -> list[str]:
+        return [group + "1", group + "2"]
+
+    @ml.pipeline
+    def per_group(group: str) -> float:
+        return total(values=process.map(shard=split(group=group)))
+
+    @ml.pipeline
+    def outer(groups: list[str] = ["a", "b"]) -> float:  # noqa: B006
+        return total(values=per_group.map(group=groups))
+
+    doc = outer.build()
+    assert doc.pipeline.task("per_group").map == ir.MapSpec(input="group")
+    assert doc.sub_pipeline("per_group").task("process").map == ir.MapSpec(input="shard")
+    assert outer() == pytest.approx((2 + 2) * 0.1 * 2)
+
+
+def test_map_outside_a_pipeline_runs_per_element() -> None:
+    assert process.map(shard=["a", "bb"], lr=1.0) == [1.0, 2.0]
+
+
+def test_when_otherwise_and_one_of() -> None:
+    @ml.pipeline
+    def gate(x: float = 0.9, floor: float = 0.5) -> str:
+        s = score(x=x)
+        with ml.when((s > 0.8) & ~(s == floor)):
+            done = deploy(x=s)
+        with ml.otherwise():
+            redo = retrain(x=s)
+        return ml.one_of(done, redo)
+
+    doc = gate.build()
+    root = doc.pipeline
+    when, other = root.groups
+    assert (when.id, when.kind, when.parent, when.else_of) == ("when-1", "when", None, None)
+    assert (other.id, other.kind, other.else_of) == ("otherwise-1", "otherwise", "when-1")
+    s = ir.TaskOutputBinding(task="score", output="output")
+    expected = ir.AllOf(
+        conditions=[
+            ir.Compare(op=">", left=s, right=ir.ConstantBinding(value=0.8)),
+            ir.Not(condition=ir.Compare(op="==", left=s, right=ir.ParameterBinding(name="floor"))),
+        ]
+    )
+    assert when.condition == expected
+    assert other.condition == ir.Not(condition=expected)
+    assert root.task("deploy").group == "when-1" and root.task("retrain").group == "otherwise-1"
+    assert root.outputs[0].source == ir.OneOfBinding(
+        sources=[
+            ir.TaskOutputBinding(task="deploy", output="output"),
+            ir.TaskOutputBinding(task="retrain", output="output"),
+        ]
+    )
+    assert ir.Document.from_json(doc.to_json()) == doc
+
+
+def test_nested_conditions_and_bool_outputs() -> None:
+    @ml.step
+    def ok(x: float) -> bool:
+        return x > 0
+
+    @ml.pipeline
+    def nested(x: float = 1.0) -> None:
+        passed = ok(x=x)
+        with ml.when(passed):  # noqa: SIM117 - two blocks, the inner opened inside the outer
+            with ml.when(score(x=x) >= 0.5):
+                deploy(x=x)
+
+    root = nested.build().pipeline
+    outer, inner = root.groups
+    assert outer.condition == ir.Compare(
+        op="==", left=ir.TaskOutputBinding(task="ok", output="output"), right=ir.ConstantBinding(value=True)
+    )
+    assert inner.parent == "when-1" and root.task("score").group == "when-1"
+    assert root.task("deploy").group == "when-2"
+
+
+def test_exit_handler_gets_status_and_parameters() -> None:
+    @ml.pipeline(on_exit=notify)
+    def watched(n: int = 2) -> float:
+        return total(values=process.map(shard=shards(n=n)))
+
+    root = watched.build().pipeline
+    assert root.on_exit == ir.Task(
+        id="notify",
+        step="notify",
+        inputs={"n": ir.ParameterBinding(name="n"), "status": ir.StatusBinding()},
+        location=root.location,
+    )
+    assert [s.name for s in watched.build().steps] == ["notify", "process", "shards", "total"]
+
+
+def test_exit_handler_runs_in_plain_python_with_the_status(capsys: pytest.CaptureFixture[str]) -> None:
+    @ml.step
+    def boom(n: int) -> int:
+        raise ValueError("boom")
+
+    @ml.pipeline(on_exit=notify)
+    def failing(n: int = 1) -> int:
+        return boom(n=n)
+
+    with pytest.raises(ValueError, match="boom"):
+        failing(n=4)
+    assert capsys.readouterr().out == "Failed 4\n"
+
+
+def test_conditions_are_rejected_outside_a_pipeline() -> None:
+    block = ml.when(True)
+    with pytest.raises(ml.DefinitionError, match=r"ml\.when is decided when the pipeline runs"), block:
+        pass
+
+
+def test_control_flow_changes_the_digest() -> None:
+    @ml.pipeline(name="same")
+    def a(x: float = 1.0) -> None:
+        with ml.when(score(x=x) > 0.5):
+            deploy(x=x)
+
+    @ml.pipeline(name="same")
+    def b(x: float = 1.0) -> None:
+        with ml.when(score(x=x) > 0.6):
+            deploy(x=x)
+
+    assert a.build().digest != b.build().digest
