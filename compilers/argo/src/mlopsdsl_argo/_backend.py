@@ -1,0 +1,80 @@
+"""``ArgoBackend``: the object the ``mlopsdsl.backends`` entry point ``argo`` names.
+
+It only wires the parts together: :mod:`._manifest` compiles, :mod:`._check` validates compiled text,
+:mod:`._client` talks to an Argo Server (and is imported only when asked to).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl import ir
+from mlopsdsl_argo._manifest import dump, manifest
+from mlopsdsl_argo._options import CompileOptions
+
+if TYPE_CHECKING:
+    from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+    from mlopsdsl.errors import Problem
+
+__all__ = ["ArgoBackend"]
+
+
+class ArgoBackend:
+    """Compiles pipelines to Argo Workflows YAML, checks it, and submits or publishes it.
+
+    Args:
+        poll_interval: Seconds between status checks while ``submit`` waits for a workflow.
+    """
+
+    name = "argo"
+    file_suffix = ".yaml"
+
+    def __init__(self, poll_interval: float = 2.0) -> None:
+        self.poll_interval = poll_interval
+
+    def compile(self, document: ir.Document, **options: Any) -> str:
+        """The Argo manifest of ``document`` as YAML; byte-identical for the same IR.
+
+        Args:
+            document: A validated IR document.
+            **options: ``kind`` (``workflow``, ``template`` or ``cron``), ``schedule`` (cron; the pipeline's
+                own schedule by default), ``service_account``, ``artifact_repository``
+                (:class:`~mlopsdsl_argo.S3Repository`; the cluster's default when left out), ``image``
+                (for steps that set none), ``code`` (``value`` or ``import``), ``non_root`` (default
+                ``True``), ``functions`` (step functions by step name).
+
+        Raises:
+            CompileError: An unknown option, a bad value, or something Argo cannot express.
+        """
+        return dump(manifest(document, CompileOptions.parse(options)))
+
+    def manifest(self, document: ir.Document, **options: Any) -> dict[str, Any]:
+        """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
+        return manifest(document, CompileOptions.parse(options))
+
+    def validate_compiled(self, text: str) -> list[Problem]:
+        """Every problem in a compiled document that a schema cannot see (references, cycles)."""
+        from mlopsdsl_argo._check import check_text
+
+        return check_text(text)
+
+    def submit(self, document: ir.Document, options: RemoteOptions) -> SubmitResult:
+        """Create a Workflow on the Argo Server; with ``options.wait``, follow it to its end.
+
+        Raises:
+            RemoteError: The server refused the request or could not be reached.
+        """
+        from mlopsdsl_argo._client import submit
+
+        return submit(self, document, options)
+
+    def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
+        """Create or update the WorkflowTemplate (and the CronWorkflow when scheduled); unchanged content
+        changes nothing.
+
+        Raises:
+            RemoteError: The server refused the request or could not be reached.
+        """
+        from mlopsdsl_argo._client import publish
+
+        return publish(self, document, options)

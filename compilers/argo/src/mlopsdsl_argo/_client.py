@@ -1,0 +1,228 @@
+"""Submitting and publishing through the official Argo Server client (``argo-workflows``).
+
+Imported only by ``submit`` and ``publish``, so compiling never loads the client. Requests go through the
+client's API classes (its endpoints, authentication and transport); bodies are the compiled manifests as
+plain data and responses are read as JSON, so a client generated for another Argo version than the
+server's never rejects a field it does not know.
+
+Publishing is idempotent: the manifest's sha256 is stored in the ``mlopsdsl.dev/content-digest``
+annotation, and a template (or cron workflow) whose stored digest matches is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+from mlopsdsl.errors import RemoteError
+from mlopsdsl_argo._values import armor
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl_argo._backend import ArgoBackend
+
+__all__ = ["publish", "submit"]
+
+ANNOTATION_CONTENT = "mlopsdsl.dev/content-digest"
+ANNOTATION_VERSION = "mlopsdsl.dev/version"
+DONE = {"Succeeded": True, "Failed": False, "Error": False}
+
+
+class _Api:
+    """The three Argo Server services, with errors turned into :class:`RemoteError`."""
+
+    def __init__(self, options: RemoteOptions) -> None:
+        import argo_workflows  # type: ignore[import-untyped]
+        from argo_workflows.api import (  # type: ignore[import-untyped]
+            cron_workflow_service_api,
+            workflow_service_api,
+            workflow_template_service_api,
+        )
+
+        config = argo_workflows.Configuration(host=options.host.rstrip("/"))
+        config.verify_ssl = options.verify_tls
+        config.retries = 0  # a refused connection is reported at once, not after urllib3's retries
+        if options.token:
+            config.api_key = {"BearerToken": options.token}
+            config.api_key_prefix = {"BearerToken": "Bearer"}
+        self.host = options.host.rstrip("/")
+        self.namespace = options.namespace or "default"
+        self._token = options.token
+        client = argo_workflows.ApiClient(config)
+        self.workflows = workflow_service_api.WorkflowServiceApi(client)
+        self.templates = workflow_template_service_api.WorkflowTemplateServiceApi(client)
+        self.crons = cron_workflow_service_api.CronWorkflowServiceApi(client)
+
+    def call(
+        self, what: str, endpoint: Any, name: str | None = None, body: Any = None, missing_ok: bool = False
+    ) -> Any:
+        """Call one of the client's endpoints; the decoded JSON response, or ``None`` for a 404 when
+        ``missing_ok``.
+
+        The endpoint's path, method and authentication come from the client; the body is sent as the
+        JSON it is (the generated models' type checks are skipped, see the module docstring).
+        """
+        import urllib3
+        from argo_workflows.exceptions import ApiException  # type: ignore[import-untyped]
+
+        settings = endpoint.settings
+        path_params = (
+            {"namespace": self.namespace} if name is None else {"namespace": self.namespace, "name": name}
+        )
+        try:
+            response = endpoint.api_client.call_api(
+                settings["endpoint_path"],
+                settings["http_method"],
+                path_params=path_params,
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
+                auth_settings=settings["auth"],
+                _return_http_data_only=True,
+                _preload_content=False,
+                _request_timeout=30,
+                _check_type=False,
+            )
+        except ApiException as exc:
+            if exc.status == 404 and missing_ok:
+                return None
+            raise RemoteError(f"{what}: {self._explain(exc)}", status=exc.status) from None
+        except urllib3.exceptions.HTTPError as exc:  # refused, DNS, TLS...
+            reason = getattr(exc, "reason", None) or exc
+            raise RemoteError(
+                f"{what}: cannot reach the Argo Server at {self.host}: {self._hide(str(reason))}"
+            ) from None
+        return json.loads(response.data or b"{}")
+
+    def _explain(self, exc: Any) -> str:
+        message = ""
+        try:
+            body = json.loads(exc.body or b"{}")
+            message = body.get("message") or ""
+        except (ValueError, AttributeError):
+            message = (exc.body or b"").decode("utf-8", "replace") if isinstance(exc.body, bytes) else ""
+        hint = {
+            401: " (check --token or MLOPSDSL_TOKEN)",
+            403: " (the token may not do this in this namespace)",
+        }
+        text = f"the Argo Server answered {exc.status} {exc.reason}" + (f": {message}" if message else "")
+        return self._hide(text + hint.get(exc.status, ""))
+
+    def _hide(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+
+def _with_params(document: ir.Document, manifest: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    arguments = manifest["spec"]["arguments"]["parameters"]
+    for entry in arguments:
+        if entry["name"] in params:
+            entry["value"] = armor(params[entry["name"]])
+    missing = [e["name"] for e in arguments if "value" not in e]
+    if missing:
+        raise RemoteError(
+            f"pipeline {document.root!r} needs a value for {', '.join(missing)} (-p name=value)"
+        )
+    return manifest
+
+
+def submit(backend: ArgoBackend, document: ir.Document, options: RemoteOptions) -> SubmitResult:
+    """Create a Workflow and, with ``options.wait``, poll it until it ends."""
+    manifest = _with_params(document, backend.manifest(document, **options.compile_options), options.params)
+    if options.run_name:
+        manifest["metadata"].pop("generateName", None)
+        manifest["metadata"] = {"name": options.run_name, **manifest["metadata"]}
+    api = _Api(options)
+    created = api.call(
+        "creating the workflow", api.workflows.create_workflow_endpoint, body={"workflow": manifest}
+    )
+    name = created["metadata"]["name"]
+    url = f"{api.host}/workflows/{api.namespace}/{name}"
+    phase = (created.get("status") or {}).get("phase") or "Pending"
+    if not options.wait:
+        return SubmitResult(run_id=name, url=url, status=phase)
+    deadline = None if options.timeout is None else time.monotonic() + options.timeout
+    while phase not in DONE:
+        if deadline is not None and time.monotonic() > deadline:
+            raise RemoteError(f"workflow {name} is still {phase} after {options.timeout:g}s; stopped waiting")
+        time.sleep(backend.poll_interval)
+        current = api.call(f"reading workflow {name}", api.workflows.get_workflow_endpoint, name)
+        phase = (current.get("status") or {}).get("phase") or "Pending"
+    return SubmitResult(run_id=name, url=url, status=phase, succeeded=DONE[phase])
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _put(
+    api: _Api, kind: str, manifest: dict[str, Any], version: str, get: Any, create: Any, update: Any, key: str
+) -> bool:
+    """Create or update one object; ``False`` when the stored one has the same content."""
+    name = manifest["metadata"]["name"]
+    digest = _digest(manifest)
+    annotations = manifest["metadata"].setdefault("annotations", {})
+    annotations[ANNOTATION_CONTENT] = digest
+    annotations[ANNOTATION_VERSION] = version
+    current = api.call(f"reading {kind} {name}", get, name, missing_ok=True)
+    if current is None:
+        api.call(f"creating {kind} {name}", create, body={key: manifest})
+        return True
+    stored = (current.get("metadata") or {}).get("annotations") or {}
+    if stored.get(ANNOTATION_CONTENT) == digest:
+        return False
+    manifest["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
+    api.call(f"updating {kind} {name}", update, name, body={key: manifest})
+    return True
+
+
+def publish(backend: ArgoBackend, document: ir.Document, options: RemoteOptions) -> PublishResult:
+    """Create or update the WorkflowTemplate, and the CronWorkflow that runs it when there is a schedule."""
+    compile_options = dict(options.compile_options)
+    kind = compile_options.pop("kind", "template")
+    schedule = compile_options.pop("schedule", None) or document.pipeline.schedule
+    if kind not in ("template", "cron"):
+        raise RemoteError(
+            f"publish makes a WorkflowTemplate (and a CronWorkflow); --kind {kind} does not apply"
+        )
+    if kind == "cron" and not schedule:
+        raise RemoteError(
+            "--kind cron needs a schedule: --schedule '0 3 * * *' or @ml.pipeline(schedule=...)"
+        )
+    template = backend.manifest(document, kind="template", **compile_options)
+    name = template["metadata"]["name"]
+    version = options.version or _digest(template)[:12]
+    api = _Api(options)
+    changed = _put(
+        api,
+        "workflow template",
+        template,
+        version,
+        api.templates.get_workflow_template_endpoint,
+        api.templates.create_workflow_template_endpoint,
+        api.templates.update_workflow_template_endpoint,
+        "template",
+    )
+    done = [f"workflow template {name}"]
+    if schedule:
+        cron = backend.manifest(document, kind="cron", schedule=schedule, **compile_options)
+        cron["spec"]["workflowSpec"] = {"workflowTemplateRef": {"name": name}}
+        changed = (
+            _put(
+                api,
+                "cron workflow",
+                cron,
+                version,
+                api.crons.get_cron_workflow_endpoint,
+                api.crons.create_cron_workflow_endpoint,
+                api.crons.update_cron_workflow_endpoint,
+                "cronWorkflow",
+            )
+            or changed
+        )
+        done.append(f"cron workflow {cron['metadata']['name']} ({schedule})")
+    where = f"in namespace {api.namespace} at {api.host}"
+    if not changed:
+        return PublishResult(name, version, False, f"unchanged: {' and '.join(done)} {where}; nothing to do")
+    return PublishResult(name, version, True, f"published {' and '.join(done)} {where} (version {version})")

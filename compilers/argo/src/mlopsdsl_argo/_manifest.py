@@ -1,0 +1,64 @@
+"""The compiled document: a ``Workflow``, ``WorkflowTemplate`` or ``CronWorkflow`` around the lowered spec,
+as deterministic YAML.
+
+Key order is fixed by construction (``apiVersion``, ``kind``, ``metadata``, ``spec``, then each object's
+fields in the order Argo's own examples use), YAML is written by :mod:`mlopsdsl_argo._yaml`, lines are never
+folded, and the multi-line launcher program is a literal block. The same IR gives byte-identical text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlopsdsl import ir
+from mlopsdsl.errors import CompileError
+from mlopsdsl_argo._lower import lower
+from mlopsdsl_argo._naming import CRON_NAME_LENGTH, GENERATE_NAME_LENGTH, object_name
+from mlopsdsl_argo._options import BACKEND, CompileOptions
+from mlopsdsl_argo._yaml import dump
+
+__all__ = ["API_VERSION", "dump", "manifest"]
+
+API_VERSION = "argoproj.io/v1alpha1"
+LABEL_PIPELINE = "mlopsdsl.dev/pipeline"
+ANNOTATION_DIGEST = "mlopsdsl.dev/ir-digest"
+
+
+def _metadata(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
+    root = document.pipeline
+    meta: dict[str, Any] = {}
+    if options.kind == "workflow":
+        meta["generateName"] = object_name(root.name, GENERATE_NAME_LENGTH) + "-"
+    elif options.kind == "cron":
+        meta["name"] = object_name(root.name, CRON_NAME_LENGTH)
+    else:
+        meta["name"] = object_name(root.name)
+    meta["labels"] = {LABEL_PIPELINE: object_name(root.name)}
+    annotations = {ANNOTATION_DIGEST: document.digest}
+    if root.description and "{{" not in root.description:
+        annotations["workflows.argoproj.io/description"] = root.description
+    meta["annotations"] = annotations
+    return meta
+
+
+def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
+    """The Argo object for ``document`` as plain data."""
+    spec = lower(document, options)
+    kind = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}[options.kind]
+    out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": kind, "metadata": _metadata(document, options)}
+    if options.kind != "cron":
+        out["spec"] = spec
+        if options.schedule is not None:
+            raise CompileError("schedule applies to kind='cron' only", BACKEND)
+        return out
+    schedule = options.schedule or document.pipeline.schedule
+    if not schedule:
+        raise CompileError(
+            "kind='cron' needs a schedule: pass schedule='0 3 * * *' (--schedule) or declare it with "
+            "@ml.pipeline(schedule=...)",
+            BACKEND,
+        )
+    if len(schedule.split()) not in (5, 6) and not schedule.startswith("@"):
+        raise CompileError(f"schedule {schedule!r} is not a cron expression such as '0 3 * * *'", BACKEND)
+    out["spec"] = {"schedules": [schedule], "workflowSpec": spec}
+    return out

@@ -1,0 +1,97 @@
+"""Compile options of the Argo backend, checked once, and the explicit S3 artifact repository.
+
+``ArgoBackend.compile(document, **options)`` takes these as keyword arguments (``ml.compile(p,
+backend="argo", kind="cron", schedule="0 3 * * *")``); an unknown option or a bad value is a
+:class:`~mlopsdsl.errors.CompileError`, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlopsdsl.errors import CompileError
+
+__all__ = ["KINDS", "CompileOptions", "S3Repository", "SecretKey", "default_image"]
+
+BACKEND = "argo"
+KINDS = ("workflow", "template", "cron")
+
+
+def default_image() -> str:
+    """``python:3.X-slim`` for the Python that compiles: by-value code only loads on the same minor."""
+    return f"python:{sys.version_info[0]}.{sys.version_info[1]}-slim"
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """A key of a Kubernetes secret (``name``, ``key``)."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class S3Repository:
+    """An S3 (or S3-compatible) bucket for step outputs that are stored, not passed by value.
+
+    Credentials are never written into the manifest: they are references to Kubernetes secrets that the
+    Argo executor reads in the pod. Leave the repository out to use the cluster's default one.
+
+    Args:
+        bucket: The bucket.
+        endpoint: ``host[:port]`` of the S3 API (``s3.amazonaws.com``, ``minio:9000``).
+        access_key: The secret key holding the access key id.
+        secret_key: The secret key holding the secret access key.
+        region: The bucket's region, when the endpoint needs one.
+        insecure: Talk plain HTTP to the endpoint.
+        key_prefix: Folder inside the bucket; each output goes under ``PREFIX/WORKFLOW/POD/``.
+    """
+
+    bucket: str
+    endpoint: str
+    access_key: SecretKey
+    secret_key: SecretKey
+    region: str | None = None
+    insecure: bool = False
+    key_prefix: str = "mlopsdsl"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Every option of one compilation, with its default."""
+
+    kind: Literal["workflow", "template", "cron"] = "workflow"
+    schedule: str | None = None
+    service_account: str | None = None
+    artifact_repository: S3Repository | None = None
+    image: str | None = None
+    """The image of steps that set none; ``python:<compiling major.minor>-slim`` by default."""
+    code: Literal["value", "import"] = "value"
+    non_root: bool = True
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """Step functions by step name, for steps whose function cannot be found by module and name."""
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any]) -> CompileOptions:
+        """Check ``options`` as given to ``compile``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise CompileError(
+                f"unknown option {', '.join(unknown)}; options are {', '.join(sorted(known))}", BACKEND
+            )
+        parsed = cls(**options)
+        if parsed.kind not in KINDS:
+            raise CompileError(f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND)
+        if parsed.code not in ("value", "import"):
+            raise CompileError(f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND)
+        repo = parsed.artifact_repository
+        if repo is not None and not isinstance(repo, S3Repository):
+            raise CompileError(
+                f"artifact_repository must be an mlopsdsl_argo.S3Repository, not {type(repo).__name__}",
+                BACKEND,
+            )
+        return parsed

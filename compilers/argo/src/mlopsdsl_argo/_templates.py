@@ -1,0 +1,243 @@
+"""Container templates: one per distinct step (per *variant*, see below), reused by every task of it.
+
+A template carries what the step's options say (image, resources, retries, timeout, env and secrets, node
+selector, tolerations, volumes, labels and annotations) and the launcher command of
+:mod:`mlopsdsl_argo._launch`. Tasks of one step share a template as long as they pass the same *kinds* of
+values (by value or stored) with the same field selections; the rare task that differs (an optional
+stored input left out, a different ``path``) gets a variant with its own name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mlopsdsl import ir
+from mlopsdsl.errors import CompileError
+from mlopsdsl_argo._code import RUNTIME_PARAMETER
+from mlopsdsl_argo._launch import (
+    LAUNCHER,
+    PACKAGES_ENV,
+    RUNTIME_ENV,
+    call_spec,
+    container_args,
+    input_path,
+    output_path,
+    stored_kind,
+)
+from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
+from mlopsdsl_argo._values import armor
+
+__all__ = ["Signature", "container_template"]
+
+Signature = tuple[tuple[str, str, tuple[str | int, ...]], ...]
+"""Per input, in the step's order: name, ``json``/``stored``/``omit``, and the field path to select."""
+
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _literal(text: str, what: str, step: ir.StepSpec) -> str:
+    """A user's string for a template field: ``$`` escaped for Kubernetes; ``{{`` refused (Argo has no
+    escape for it, and the local runner would pass it through unchanged)."""
+    if "{{" in text:
+        raise CompileError(
+            f"step {step.name!r}: {what} {text!r} contains '{{{{', which Argo would expand; Argo has no "
+            "escape for it",
+            BACKEND,
+            None,
+        )
+    return text.replace("$", "$$")
+
+
+def _seconds(value: float) -> str:
+    return f"{int(value)}s" if value == int(value) else f"{value:g}s"
+
+
+def _retry(retry: ir.Retry | None, step: ir.StepSpec) -> dict[str, Any] | None:
+    if retry is None or retry.attempts <= 1:
+        return None
+    strategy: dict[str, Any] = {
+        "limit": str(retry.attempts - 1),  # the IR counts attempts, Argo counts retries
+        "retryPolicy": "Always",
+        # Exit status 2 from the runtime means retrying cannot help (bad spec, wrong Python).
+        "expression": "lastRetry.exitCode != '2'",
+    }
+    if retry.backoff > 0:
+        if retry.factor != int(retry.factor):
+            raise CompileError(
+                f"step {step.name!r}: Argo's backoff factor is a whole number, got {retry.factor:g}", BACKEND
+            )
+        backoff: dict[str, Any] = {"duration": _seconds(retry.backoff), "factor": str(int(retry.factor))}
+        if retry.max_backoff is not None:
+            backoff["cap"] = _seconds(retry.max_backoff)
+        strategy["backoff"] = backoff
+    return strategy
+
+
+def _resources(res: ir.Resources) -> dict[str, Any]:
+    requests = {k: v for k, v in (("cpu", res.cpu), ("memory", res.memory)) if v is not None}
+    limits = {
+        k: v
+        for k, v in (("cpu", res.cpu_limit or res.cpu), ("memory", res.memory_limit or res.memory))
+        if v is not None
+    }
+    if res.gpu:
+        kind = res.gpu_type if res.gpu_type and "/" in res.gpu_type else "nvidia.com/gpu"
+        limits[kind] = str(res.gpu)
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _env(step: ir.StepSpec) -> list[dict[str, Any]]:
+    options = step.options
+    env: list[dict[str, Any]] = [
+        {"name": RUNTIME_ENV, "value": f"{{{{workflow.parameters.{RUNTIME_PARAMETER}}}}}"}
+    ]
+    if options.packages:
+        env.append({"name": PACKAGES_ENV, "value": armor(list(options.packages))})
+    for name in sorted(options.env):
+        env.append({"name": name, "value": _literal(options.env[name], f"env {name}", step)})
+    for secret in options.secrets:
+        env.append(
+            {"name": secret.env, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}
+        )
+    return env
+
+
+def _volumes(step: ir.StepSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for n, vol in enumerate(step.options.kubernetes.volumes, 1):
+        name = f"volume-{n}"
+        if vol.pvc is not None:
+            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": vol.pvc}})
+        elif vol.config_map is not None:
+            volumes.append({"name": name, "configMap": {"name": vol.config_map}})
+        elif vol.secret is not None:
+            volumes.append({"name": name, "secret": {"secretName": vol.secret}})
+        else:
+            volumes.append({"name": name, "emptyDir": {}})
+        mount: dict[str, Any] = {"name": name, "mountPath": vol.mount_path}
+        if vol.read_only:
+            mount["readOnly"] = True
+        mounts.append(mount)
+    return volumes, mounts
+
+
+def _toleration(t: ir.Toleration) -> dict[str, Any]:
+    out: dict[str, Any] = {"operator": t.operator}
+    for key, value in (
+        ("key", t.key),
+        ("value", t.value),
+        ("effect", t.effect),
+        ("tolerationSeconds", t.seconds),
+    ):
+        if value is not None:
+            out[key] = value
+    return dict(sorted(out.items()))
+
+
+def _s3(repo: S3Repository, output: str) -> dict[str, Any]:
+    s3: dict[str, Any] = {
+        "endpoint": repo.endpoint,
+        "bucket": repo.bucket,
+        "key": f"{repo.key_prefix.strip('/')}/{{{{workflow.name}}}}/{{{{pod.name}}}}/{output}",
+        "accessKeySecret": {"name": repo.access_key.name, "key": repo.access_key.key},
+        "secretKeySecret": {"name": repo.secret_key.name, "key": repo.secret_key.key},
+    }
+    if repo.region:
+        s3["region"] = repo.region
+    if repo.insecure:
+        s3["insecure"] = True
+    return s3
+
+
+def container_template(
+    name: str,
+    step: ir.StepSpec,
+    signature: Signature,
+    code: dict[str, Any],
+    options: CompileOptions,
+) -> dict[str, Any]:
+    """The container template for ``step`` with the given input signature."""
+    params = {p.name: p for p in step.inputs}
+    passed = [(params[n], source, list(path)) for n, source, path in signature if source != "omit"]
+    spec = call_spec(step, code, passed)
+    json_inputs = [p.name for p, source, _ in passed if source == "json"]
+    stored_inputs = [p.name for p, source, _ in passed if source == "stored"]
+
+    inputs: dict[str, Any] = {}
+    if json_inputs:
+        inputs["parameters"] = [{"name": n} for n in json_inputs]
+    if stored_inputs:
+        inputs["artifacts"] = [{"name": n, "path": input_path(n)} for n in stored_inputs]
+    outputs: dict[str, Any] = {}
+    out_params = [o for o in step.outputs if stored_kind(o.type) is None]
+    out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
+    if out_params:
+        outputs["parameters"] = [
+            {"name": o.name, "valueFrom": {"path": output_path(o.name, stored=False)}} for o in out_params
+        ]
+    if out_stored:
+        artifacts = []
+        for o in out_stored:
+            artifact: dict[str, Any] = {"name": o.name, "path": output_path(o.name, stored=True)}
+            if stored_kind(o.type) == "object":
+                artifact["archive"] = {"none": {}}  # one file: store it as it is
+            if options.artifact_repository is not None:
+                artifact["s3"] = _s3(options.artifact_repository, o.name)
+            artifacts.append(artifact)
+        outputs["artifacts"] = artifacts
+
+    opts = step.options
+    kube = opts.kubernetes
+    volumes, mounts = _volumes(step)
+    container: dict[str, Any] = {
+        "image": opts.image or options.image or default_image(),
+        "command": ["python", "-c", LAUNCHER],
+        "args": container_args(spec, json_inputs),
+        "env": _env(step),
+    }
+    resources = _resources(opts.resources)
+    if resources:
+        container["resources"] = resources
+    if options.non_root:
+        container["securityContext"] = CONTAINER_SECURITY
+    if mounts:
+        container["volumeMounts"] = mounts
+
+    template: dict[str, Any] = {"name": name}
+    if inputs:
+        template["inputs"] = inputs
+    if outputs:
+        template["outputs"] = outputs
+    metadata: dict[str, Any] = {}
+    if kube.labels:
+        metadata["labels"] = dict(sorted(kube.labels.items()))
+    if kube.annotations:
+        metadata["annotations"] = {
+            k: _literal(v, f"annotation {k}", step).replace("$$", "$")
+            for k, v in sorted(kube.annotations.items())
+        }
+    if metadata:
+        template["metadata"] = metadata
+    if kube.node_selector:
+        template["nodeSelector"] = dict(sorted(kube.node_selector.items()))
+    if kube.tolerations:
+        template["tolerations"] = [_toleration(t) for t in kube.tolerations]
+    if volumes:
+        template["volumes"] = volumes
+    if opts.timeout is not None:
+        template["activeDeadlineSeconds"] = str(max(1, math.ceil(opts.timeout)))
+    retry = _retry(opts.retry, step)
+    if retry is not None:
+        template["retryStrategy"] = retry
+    template["container"] = container
+    return template

@@ -1,0 +1,117 @@
+"""Pipelines the Argo backend tests compile and run: every option, value kind and hostile string."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import mlopsdsl as ml
+
+HOSTILE = "{{workflow.name}} {{=sprig.env('HOME')}} $(HOME) $$ 'q' \"dq\" \\ \nline2 ünï 日本 `id` ; rm -rf /"
+"""A string Argo, Kubernetes or a shell would all like to interpret."""
+
+
+@dataclasses.dataclass
+class Metrics:
+    accuracy: float
+    label: str
+
+
+class Point:
+    """A plain class: its instances travel as stored objects (Argo artifacts)."""
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x = x
+        self.y = y
+
+
+class Pair(NamedTuple):
+    first: str
+    second: str
+
+
+@ml.step
+def echo(text: str, suffix: str = "!") -> str:
+    return text + suffix
+
+
+@ml.step
+def pair(a: str, b: str) -> Pair:
+    return Pair(first=a, second=b)
+
+
+@ml.step
+def measure(text: str) -> Metrics:
+    return Metrics(accuracy=len(text) / 100, label=text)
+
+
+@ml.step
+def make_point(x: float, y: float) -> Point:
+    return Point(x, y)
+
+
+@ml.step
+def norm(p: Point, scale: float = 1.0) -> float:
+    return round((p.x**2 + p.y**2) ** 0.5 * scale, 6)
+
+
+@ml.step(
+    image="python:3.11-slim",
+    packages=["six==1.16.0"],
+    resources=ml.Resources(cpu="500m", memory="1Gi", gpu=1, memory_limit="2Gi"),
+    retry=ml.Retry(attempts=4, backoff="10s", factor=3, max_backoff="5m"),
+    timeout="1h30m",
+    cache=False,
+    env={"MODE": "fast", "PRICE": "$(HOME) costs $5"},
+    secrets=[ml.Secret(name="db", key="password", env="DB_PASSWORD")],
+    node_selector={"disktype": "ssd"},
+    tolerations=[ml.Toleration(key="gpu", operator="Exists", effect="NoSchedule")],
+    volumes=[
+        ml.Volume(mount_path="/data", pvc="data-claim", read_only=True),
+        ml.Volume(mount_path="/scratch", empty_dir=True),
+    ],
+    labels={"team": "ml"},
+    annotations={"owner": "ann@example.com"},
+)
+def heavy(x: float) -> float:
+    return x * 2
+
+
+@ml.pipeline
+def inner(text: str, mark: str = "?") -> Pair:
+    """A sub-pipeline: a parameter passed straight through, and a computed output."""
+    shouted = echo(text=text, suffix=mark)
+    return Pair(first=text, second=shouted)
+
+
+@ml.pipeline(schedule="0 3 * * *")
+def hostile(text: str = HOSTILE, n: int = 3) -> tuple[str, str, float, str]:
+    """Hostile strings as a default, a constant and a step's output; a sub-pipeline; objects; ordering."""
+    first = echo(text=text)
+    constant = echo(text=HOSTILE, suffix=" {{tasks.x.outputs.result}}")
+    both = pair(a=first, b=constant)
+    metrics = measure(text=both.second)
+    nested = inner(text=both.first)
+    again = echo(text=nested.first, suffix=metrics.label)
+    length = norm(p=make_point(x=3.0, y=4.0))
+    with ml.after(again):
+        last = echo(text=nested.second)
+    return again, last, length, metrics.label
+
+
+@ml.pipeline
+def options(x: float = 1.5) -> float:
+    """A step with every option."""
+    return heavy(x=heavy(x=x))
+
+
+CHAIN = 5
+
+
+@ml.pipeline
+def chain(start: str = "start") -> str:
+    """A small chain of one step function."""
+    value = echo(text=start)
+    for _ in range(CHAIN):
+        value = echo(text=value)
+    return value
