@@ -41,11 +41,34 @@ Kind = Annotated[
 Schedule = Annotated[
     str | None, typer.Option("--schedule", help="Cron schedule, for scheduled kinds (argo: --kind cron).")
 ]
+Options = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        "-O",
+        help="A backend option as name=value (value read as JSON when it parses, else as text); repeat for "
+        "more. See the backend's docs for its options.",
+    ),
+]
 
 
-def compile_options(kind: str | None, schedule: str | None) -> dict[str, Any]:
-    """The backend-specific compile options that were given."""
-    return {k: v for k, v in (("kind", kind), ("schedule", schedule)) if v is not None}
+def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | None = None) -> dict[str, Any]:
+    """The backend-specific compile options that were given: ``--kind``, ``--schedule`` and ``-O name=value``."""
+    import json
+
+    from mlopsdsl.errors import ParameterError
+
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"-O takes name=value, got {pair!r}")
+        try:
+            options[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            options[name.strip()] = text
+    options.update({k: v for k, v in (("kind", kind), ("schedule", schedule)) if v is not None})
+    return options
 
 
 def load_document(target: str, params: list[str] | None) -> Any:
@@ -80,13 +103,14 @@ def compile_command(
     param: Params = None,
     kind: Kind = None,
     schedule: Schedule = None,
+    option: Options = None,
 ) -> None:
     """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
     from mlopsdsl import backends
 
     document = load_document(target, param)
     chosen = backends.load(backend)
-    emit(chosen.compile(document, **compile_options(kind, schedule)), output)
+    emit(chosen.compile(document, **compile_options(kind, schedule, option)), output)
 
 
 @app.command("validate")

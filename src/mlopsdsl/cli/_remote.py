@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from mlopsdsl.cli import app
-from mlopsdsl.cli._commands import BackendName, Kind, Params, Schedule, Target, compile_options
+from mlopsdsl.cli._commands import BackendName, Kind, Options, Params, Schedule, Target, compile_options
 from mlopsdsl.cli._errors import EXIT_FAILED, report_errors
 
 Host = Annotated[
@@ -102,6 +102,7 @@ def publish_command(
     ] = None,
     kind: Kind = None,
     schedule: Schedule = None,
+    option: Options = None,
     insecure: Insecure = False,
 ) -> None:
     """Create or update a pipeline on a cluster; unchanged content publishes nothing."""
@@ -116,7 +117,7 @@ def publish_command(
         None,
         namespace=namespace,
         version=version,
-        compile_options=compile_options(kind, schedule),
+        compile_options=compile_options(kind, schedule, option),
         verify_tls=not insecure,
     )
     if not isinstance(chosen, backends.Publishes):

@@ -1,0 +1,123 @@
+"""The Kubeflow Pipelines backend of mlopsdsl: IR to a KFP v2 pipeline package, checked, submitted, published.
+
+Installed as the distribution ``mlopsdsl-kfp``, registered under the ``mlopsdsl.backends`` entry point
+``kfp``; core never imports it. The work is split by job: :mod:`._lower` turns the IR into kfp-pipeline-spec
+protobuf messages, :mod:`._executors` builds each step's container command, :mod:`._platform` its
+Kubernetes settings, :mod:`._yaml` writes the package deterministically, :mod:`._validate` checks a compiled
+package, and :mod:`._client` talks to a KFP API server through the official ``kfp.Client``. See
+``docs/kfp.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mlopsdsl.errors import CompileError
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
+    from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+    from mlopsdsl.errors import Problem
+
+__all__ = ["KfpBackend"]
+
+_CHOICES = {"code": ("value", "import"), "runtime": ("bundle", "image")}
+
+
+def default_image() -> str:
+    """``python:<major.minor>-slim`` of this interpreter: by-value code loads on the same minor version."""
+    return f"python:{sys.version_info[0]}.{sys.version_info[1]}-slim"
+
+
+class KfpBackend:
+    """Compiles to Kubeflow Pipelines v2, validates the result, submits runs and publishes pipelines.
+
+    Compile options (``ml.compile(p, backend="kfp", code="import")``):
+
+    * ``code``: ``"value"`` (default) ships each step function pickled in its executor; ``"import"`` imports
+      it by ``module:qualname`` from the image.
+    * ``runtime``: ``"bundle"`` (default) ships the step runtime once per document through the
+      ``mlopsdsl-runtime`` task; ``"image"`` expects mlopsdsl installed in every image.
+    * ``image``: the image of steps that set none (default ``python:<this major.minor>-slim``).
+    * ``functions``: step name to function (``pipeline.step_functions()``), for by-value steps that cannot
+      be found by their import path (functions defined inside other functions).
+
+    Args:
+        poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
+    """
+
+    name = "kfp"
+    file_suffix = ".yaml"
+
+    def __init__(self, poll_interval: float = 10.0) -> None:
+        self.poll_interval = poll_interval
+
+    def compile(self, document: ir.Document, **options: Any) -> str:
+        """The KFP pipeline package (YAML) for ``document``; byte-identical for the same IR.
+
+        Raises:
+            CompileError: An unknown option, or something in the IR that KFP cannot express.
+        """
+        from ._lower import lower
+        from ._yaml import dump
+
+        settings = self._settings(options)
+        return dump(lower(document, settings), document.digest)
+
+    def _settings(self, options: dict[str, Any]) -> Any:
+        from ._lower import Settings
+
+        unknown = sorted(set(options) - {"code", "runtime", "image", "functions"})
+        if unknown:
+            raise CompileError(
+                f"unknown compile option(s) {', '.join(unknown)}; "
+                "the KFP backend takes code, runtime, image, functions",
+                "kfp",
+            )
+        for key, allowed in _CHOICES.items():
+            if key in options and options[key] not in allowed:
+                raise CompileError(
+                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}", "kfp"
+                )
+        image = options.get("image") or default_image()
+        if not isinstance(image, str):
+            raise CompileError(f"image={image!r}: give an image name", "kfp")
+        functions = options.get("functions") or {}
+        if not isinstance(functions, Mapping):
+            raise CompileError("functions= takes a mapping of step name to function", "kfp")
+        return Settings(
+            code=options.get("code", "value"),
+            runtime=options.get("runtime", "bundle"),
+            image=image,
+            functions=dict(functions),
+        )
+
+    def validate_compiled(self, text: str) -> list[Problem]:
+        """Every problem in a compiled package: strict schema, references, types and cycles."""
+        from ._validate import validate
+
+        return validate(text)
+
+    def submit(self, document: ir.Document, options: RemoteOptions) -> SubmitResult:
+        """Create a run through ``kfp.Client``; with ``options.wait``, follow it to its end.
+
+        Raises:
+            RemoteError: The server refused the request or could not be reached.
+        """
+        from ._client import submit
+
+        text = self.compile(document, **options.compile_options)
+        return submit(document, text, options, self.poll_interval)
+
+    def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
+        """Create the pipeline, or upload a new version; unchanged content uploads nothing.
+
+        Raises:
+            RemoteError: The server refused the request or could not be reached.
+        """
+        from ._client import publish
+
+        text = self.compile(document, **options.compile_options)
+        return publish(document, text, options)

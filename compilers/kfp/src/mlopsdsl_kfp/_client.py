@@ -1,0 +1,253 @@
+"""Talking to a KFP API server through the official ``kfp.Client``: submit runs, publish pipelines.
+
+The token goes to the client as ``existing_token`` and nowhere else: it is never printed, logged, or put in
+an error message. Server errors become :class:`~mlopsdsl.errors.RemoteError` with a plain message (401,
+403, 404, 409, connection refused) and the HTTP status. kfp prints links to stdout and warns on every
+client it makes; both are kept out of our output.
+
+Publishing is idempotent for CI: each version's description records the sha256 of the compiled package
+(``mlopsdsl-sha256:...``). When the pipeline's latest version has the same digest, nothing is uploaded.
+A version name is derived from that digest unless ``--version`` gives one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, TypeVar
+
+from mlopsdsl import ir
+from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+from mlopsdsl.errors import RemoteError
+
+from ._types import encode_value, encoding_of
+
+__all__ = ["DIGEST_MARK", "content_digest", "publish", "submit"]
+
+DIGEST_MARK = "mlopsdsl-sha256:"
+_DONE = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "ERROR"}
+_T = TypeVar("_T")
+
+
+def content_digest(text: str) -> str:
+    """The sha256 of a compiled package, as recorded in a published version's description."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _client(options: RemoteOptions) -> Any:
+    with warnings.catch_warnings():
+        # kfp warns about server versions on every client; not our user's concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        import kfp  # type: ignore[import-untyped,unused-ignore]
+
+        class _Client(kfp.Client):  # type: ignore[misc]
+            # kfp retries healthz five times, 5 s apart, on any HTTP error (a 401 included); once is enough.
+            def get_kfp_healthz(self, sleep_duration: int = 5) -> Any:
+                return self._healthz_api.healthz_service_get_healthz()
+
+        return _call(
+            lambda: _Client(
+                host=options.host.rstrip("/"),
+                existing_token=options.token,
+                namespace=options.namespace or "kubeflow",
+                verify_ssl=options.verify_tls,
+            ),
+            options.host,
+        )
+
+
+def _call(fn: Callable[[], _T], host: str) -> _T:
+    """Run a client call with kfp's printed links silenced and its errors made plain."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return fn()
+    except RemoteError:
+        raise
+    except Exception as exc:
+        raise _plain(exc, host) from None
+
+
+def _plain(exc: Exception, host: str) -> RemoteError:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status > 0:
+        detail = _server_message(getattr(exc, "body", None)) or getattr(exc, "reason", "") or ""
+        meaning = {
+            401: "unauthorized: the token is missing, wrong or expired",
+            403: "forbidden: the token may not do this",
+            404: "not found",
+            409: "conflict: it already exists",
+        }.get(status, "the server refused the request")
+        tail = f" ({detail})" if detail else ""
+        return RemoteError(f"KFP server at {host}: HTTP {status} {meaning}{tail}", status)
+    text = f"{type(exc).__name__}: {exc}"
+    if "refused" in text.lower() or "Max retries" in text or "NewConnectionError" in text:
+        return RemoteError(f"cannot reach the KFP server at {host}: connection refused")
+    if isinstance(exc, OSError | TimeoutError):
+        return RemoteError(f"cannot reach the KFP server at {host}: {type(exc).__name__}")
+    return RemoteError(f"KFP server at {host}: {type(exc).__name__}: {exc}")
+
+
+def _server_message(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    if not isinstance(body, str) or not body:
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200]
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("error") or "")[:200]
+    return ""
+
+
+@contextlib.contextmanager
+def _package(text: str, name: str) -> Iterator[str]:
+    folder = tempfile.mkdtemp(prefix="mlopsdsl-kfp-")
+    path = os.path.join(folder, f"{name}.yaml")
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            os.rmdir(folder)
+
+
+def _arguments(document: ir.Document, values: dict[str, Any]) -> dict[str, Any]:
+    """Parameter values as the compiled pipeline declares them (``Optional`` values as JSON text)."""
+    types = {p.name: p.type for p in document.pipeline.params}
+    return {name: encode_value(value, encoding_of(types[name])) for name, value in values.items()}
+
+
+# --------------------------------------------------------------------------- submit
+
+
+def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interval: float) -> SubmitResult:
+    """Create a run of the compiled package ``text``; follow it when ``options.wait``."""
+    from mlopsdsl.naming import k8s_name
+
+    client = _client(options)
+    name = k8s_name(document.root)
+    with _package(text, name) as path:
+        result = _call(
+            lambda: client.create_run_from_pipeline_package(
+                path,
+                arguments=_arguments(document, options.params),
+                run_name=options.run_name or name,
+                experiment_name=options.experiment,
+                namespace=options.namespace,
+            ),
+            options.host,
+        )
+    run_id = str(result.run_id)
+    url = f"{options.host.rstrip('/')}/#/runs/details/{run_id}"
+    state = str(getattr(result.run_info, "state", None) or "PENDING")
+    if not options.wait:
+        return SubmitResult(run_id=run_id, url=url, status=state.capitalize())
+    state = _wait(client, run_id, options, poll_interval)
+    return SubmitResult(run_id=run_id, url=url, status=state.capitalize(), succeeded=state == "SUCCEEDED")
+
+
+def _wait(client: Any, run_id: str, options: RemoteOptions, poll_interval: float) -> str:
+    started = time.monotonic()
+    delay = min(0.2, poll_interval)
+    while True:
+        run = _call(lambda: client.get_run(run_id), options.host)
+        state = str(getattr(run, "state", "") or "").upper()
+        if state in _DONE:
+            return state
+        if options.timeout is not None and time.monotonic() - started + delay > options.timeout:
+            raise RemoteError(
+                f"run {run_id} is still {state or 'pending'} after {options.timeout:g} s; gave up waiting"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, poll_interval)
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def publish(document: ir.Document, text: str, options: RemoteOptions) -> PublishResult:
+    """Create the pipeline, or add a version when the compiled content changed."""
+    from mlopsdsl.naming import k8s_name
+
+    client = _client(options)
+    name = k8s_name(document.root)
+    digest = content_digest(text)
+    mark = f"{DIGEST_MARK}{digest} ir-sha256:{document.digest}"
+    pipeline_id = _call(lambda: client.get_pipeline_id(name), options.host)
+    with _package(text, name) as path:
+        if pipeline_id is None:
+            description = document.pipeline.description or f"mlopsdsl pipeline {document.root}"
+            created = _call(
+                lambda: client.upload_pipeline(
+                    path,
+                    pipeline_name=name,
+                    description=f"{description}\n{mark}",
+                    namespace=options.namespace,
+                ),
+                options.host,
+            )
+            return PublishResult(
+                name=name,
+                version=None,
+                changed=True,
+                message=f"created pipeline {name} ({created.pipeline_id})",
+            )
+        versions = _versions(client, str(pipeline_id), options.host)
+        latest = versions[0] if versions else None
+        if latest is not None and digest in (latest.description or ""):
+            return PublishResult(
+                name=name,
+                version=str(latest.display_name),
+                changed=False,
+                message=(
+                    f"unchanged: pipeline {name} version {latest.display_name} already has this content; "
+                    "nothing published"
+                ),
+            )
+        version = options.version or _derived_version(digest, {str(v.display_name) for v in versions})
+        _call(
+            lambda: client.upload_pipeline_version(
+                path, pipeline_version_name=version, pipeline_id=pipeline_id, description=mark
+            ),
+            options.host,
+        )
+    return PublishResult(
+        name=name, version=version, changed=True, message=f"published pipeline {name} version {version}"
+    )
+
+
+def _versions(client: Any, pipeline_id: str, host: str) -> list[Any]:
+    """The pipeline's versions, newest first."""
+    found: list[Any] = []
+    token = ""
+    while True:
+        page = _call(
+            partial(client.list_pipeline_versions, pipeline_id, page_token=token, page_size=100), host
+        )
+        found.extend(page.pipeline_versions or [])
+        token = page.next_page_token or ""
+        if not token:
+            break
+    found.sort(key=lambda v: str(getattr(v, "created_at", "") or ""), reverse=True)
+    return found
+
+
+def _derived_version(digest: str, taken: set[str]) -> str:
+    base = f"sha256-{digest[:12]}"
+    candidate, number = base, 1
+    while candidate in taken:  # the same content published before, then replaced: publish it again
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate

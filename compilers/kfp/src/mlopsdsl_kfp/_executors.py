@@ -1,0 +1,165 @@
+"""Executors: the container that runs a step, and the one that hands the runtime bundle to the others.
+
+Every step runs the step runtime (``docs/runtime.md``) with a JSON call spec as one argv item
+(``--spec-json``). User values never pass through a shell or through the spec: each parameter input is a
+separate ``--arg NAME={{$.inputs.parameters['NAME']}}`` item that KFP fills in, and the spec reads it with
+the ``arg`` source (``raw`` for strings), so quotes, newlines, ``{{``, ``$(...)`` and non-ASCII text reach
+the step unchanged. Only KFP-made paths (artifact and output-file placeholders) sit inside the spec.
+
+Two ways to get the runtime into the pod (``runtime=`` compile option):
+
+* ``bundle`` (default): the runtime zip travels once per document, in the command of the ``mlopsdsl-runtime``
+  task, which writes it as an artifact; every step receives it as the input artifact ``mlopsdsl_runtime``
+  and runs ``python -c BOOTSTRAP ZIP ...``. Works on a stock ``python:3.X-slim`` image with no network.
+* ``image``: the image has mlopsdsl installed; steps run ``python -m mlopsdsl.runtime`` and there is no
+  extra task.
+
+Steps with ``packages=`` first run ``pip install`` through a small Python prelude (no shell); no other step
+installs anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlopsdsl import ir
+
+from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT
+from ._types import Encoding, needs_convert
+
+__all__ = [
+    "PIP_PRELUDE",
+    "WRITE_BUNDLE",
+    "Container",
+    "InputPlan",
+    "runtime_container",
+    "step_container",
+]
+
+WRITE_BUNDLE = (
+    "import base64, os, sys; os.makedirs(os.path.dirname(sys.argv[1]) or '.', exist_ok=True); "
+    "open(sys.argv[1], 'wb').write(base64.b64decode(sys.argv[2]))"
+)
+"""``python -c WRITE_BUNDLE PATH BASE64``: the runtime task's whole program."""
+
+PIP_PRELUDE = (
+    "import subprocess, sys; n = int(sys.argv.pop(1)); packages = sys.argv[1:n + 1]; del sys.argv[1:n + 1]; "
+    "subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-input', "
+    "'--disable-pip-version-check', '--no-warn-script-location', *packages])\n"
+)
+"""Put before the runtime's bootstrap for steps with ``packages``: ``N PKG... `` come first in argv."""
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """How one bound input of a step reaches it: its wire encoding and the fields to select."""
+
+    param: ir.Param
+    encoding: Encoding
+    select: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Container:
+    """The ``command``, ``args`` and ``image`` of an executor."""
+
+    image: str
+    command: list[str]
+    args: list[str]
+
+
+def _parameter(name: str) -> str:
+    return f"{{{{$.inputs.parameters['{name}']}}}}"
+
+
+def _artifact(name: str, attribute: str) -> str:
+    return f"{{{{$.inputs.artifacts['{name}'].{attribute}}}}}"
+
+
+def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Encoding], code: Any) -> str:
+    """The call spec of one step component, as compact JSON with KFP placeholders for paths."""
+    spec_inputs: list[dict[str, Any]] = []
+    for plan in inputs:
+        name, enc = plan.param.name, plan.encoding
+        item: dict[str, Any] = {"name": name, "kind": enc.kind}
+        if enc.kind == "json":
+            item["arg"] = name
+            if enc.raw:
+                item["raw"] = True
+        else:
+            item["file"] = _artifact(name, "path")
+        if enc.kind == "artifact":
+            item["uri"] = _artifact(name, "uri")
+            type_ = plan.param.type
+            item["type"] = type_.name if type_.kind == "artifact" and type_.name else enc.type.split(".")[-1]
+        if plan.select:
+            item["select"] = list(plan.select)
+        if needs_convert(plan.param.type):
+            item["convert"] = True
+        spec_inputs.append(item)
+    spec_outputs: list[dict[str, Any]] = []
+    for out in step.outputs:
+        enc = outputs[out.name]
+        entry: dict[str, Any] = {"name": out.name, "kind": enc.kind}
+        if enc.kind == "json":
+            entry["file"] = f"{{{{$.outputs.parameters['{out.name}'].output_file}}}}"
+            if enc.raw:
+                entry["raw"] = True
+        else:
+            entry["file"] = f"{{{{$.outputs.artifacts['{out.name}'].path}}}}"
+        spec_outputs.append(entry)
+    spec = {
+        "version": 1,
+        "step": step.name,
+        "code": code,
+        "inputs": spec_inputs,
+        "outputs": spec_outputs,
+        "returns": step.returns.kind,
+    }
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def step_container(
+    step: ir.StepSpec,
+    inputs: list[InputPlan],
+    outputs: dict[str, Encoding],
+    code: Any,
+    image: str,
+    bundled: bool,
+) -> Container:
+    """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
+    from mlopsdsl.runtime.bundle import BOOTSTRAP
+
+    args: list[str] = []
+    packages = list(step.options.packages)
+    if bundled:
+        program = BOOTSTRAP
+        if packages:
+            program = PIP_PRELUDE + BOOTSTRAP
+            args += [str(len(packages)), *packages]
+        command = ["python", "-c", program]
+        args.append(_artifact(RUNTIME_INPUT, "path"))
+    else:
+        command = ["python", "-m", "mlopsdsl.runtime"]
+        if packages:
+            command = ["python", "-c", PIP_PRELUDE + "import runpy; runpy.run_module('mlopsdsl.runtime', "
+                       "run_name='__main__', alter_sys=True)"]  # fmt: skip
+            args += [str(len(packages)), *packages]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code)]
+    for plan in inputs:
+        if plan.encoding.kind == "json":
+            args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]
+    return Container(image=step.options.image or image, command=command, args=args)
+
+
+def runtime_container(bundle: bytes, image: str) -> Container:
+    """The container of the ``mlopsdsl-runtime`` task, which writes the runtime bundle as its artifact."""
+    path = f"{{{{$.outputs.artifacts['{RUNTIME_OUTPUT}'].path}}}}"
+    return Container(
+        image=image,
+        command=["python", "-c", WRITE_BUNDLE],
+        args=[path, base64.b64encode(bundle).decode()],
+    )

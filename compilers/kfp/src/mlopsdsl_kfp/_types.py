@@ -1,0 +1,90 @@
+"""How IR types travel through Kubeflow Pipelines: KFP parameter types, artifact schemas, and text.
+
+KFP renders a parameter into a command line by the *value's* kind: a string as its own text, anything else
+as JSON text. So a ``str`` input reads its argument raw (``raw: true`` in the call spec) and every other
+JSON input parses it. Types KFP cannot name (``Optional``, ``Any``, mixed enums) travel as a ``STRING``
+holding JSON text, which parses the same way. ``artifact`` values are KFP artifacts with their schema title
+(``system.Dataset``); ``object`` values (pickled Python objects) are ``system.Artifact`` files.
+
+An :class:`Encoding` is what one value looks like on the wire; a consumer declares the encoding of what it
+is bound to, so both ends of an edge always agree (see ``_lower.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlopsdsl import ir
+
+__all__ = ["ARTIFACT_SCHEMA_VERSION", "Encoding", "encode_value", "encoding_of", "needs_convert"]
+
+ARTIFACT_SCHEMA_VERSION = "0.0.1"
+
+Kind = Literal["json", "object", "artifact"]
+
+
+@dataclass(frozen=True, order=True)
+class Encoding:
+    """One value on the wire.
+
+    ``type`` is a KFP parameter type (``NUMBER_DOUBLE``) for ``json`` values, a schema title
+    (``system.Dataset``) for ``object`` and ``artifact`` values. ``raw`` marks a ``STRING`` that is the
+    value itself rather than JSON text.
+    """
+
+    kind: Kind
+    type: str
+    raw: bool = False
+
+    @property
+    def is_parameter(self) -> bool:
+        """True for values KFP passes by value (parameters), False for artifacts."""
+        return self.kind == "json"
+
+
+_SCALARS = {"int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "bool": "BOOLEAN"}
+_JSON_TEXT = Encoding("json", "STRING")
+
+
+def encoding_of(type_: ir.TypeSpec) -> Encoding:
+    """The encoding a value of ``type_`` has when nothing upstream decides otherwise."""
+    kind = type_.kind
+    if kind == "str":
+        return Encoding("json", "STRING", raw=True)
+    if kind in _SCALARS:
+        return Encoding("json", _SCALARS[kind])
+    if kind == "list":
+        return Encoding("json", "LIST")
+    if kind in ("dict", "model", "dataclass"):
+        return Encoding("json", "STRUCT")
+    if kind == "enum":
+        values = type_.values or []
+        if values and all(isinstance(v, str) for v in values):
+            return Encoding("json", "STRING", raw=True)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return Encoding("json", "NUMBER_INTEGER")
+        return _JSON_TEXT
+    if kind == "artifact":
+        name = type_.name if type_.name in ("Artifact", "Dataset", "Model") else "Artifact"
+        return Encoding("artifact", f"system.{name}")
+    if kind == "object":
+        return Encoding("object", "system.Artifact")
+    return _JSON_TEXT  # optional, json (Any), null
+
+
+def encode_value(value: Any, encoding: Encoding) -> Any:
+    """``value`` as KFP holds it for ``encoding``: JSON text for ``STRING`` that is not raw."""
+    if encoding.type == "STRING" and not (encoding.raw and isinstance(value, str)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if encoding.type == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def needs_convert(type_: ir.TypeSpec) -> bool:
+    """True when the runtime must rebuild the JSON value from the annotation (enum, dataclass, model)."""
+    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
+        return True
+    return type_.items is not None and needs_convert(type_.items)

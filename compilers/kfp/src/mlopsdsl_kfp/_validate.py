@@ -1,0 +1,294 @@
+"""Checking a compiled KFP package: strict schema first, then what the schema cannot say.
+
+kfp checks the shape of a document (its protobuf models) but not that its parts fit together. This module
+does both, collecting every problem before it reports: the PipelineSpec, its deployment config and each
+Kubernetes executor config parse strictly into their generated models; every ``componentRef``,
+``executorLabel``, ``producerTask``, ``producerSubtask`` and ``dependentTasks`` entry exists; every task input
+is declared by its component and has the type of what feeds it; every required input is bound; and no DAG
+(nor the nesting of components) has a cycle. ``mlopsdsl validate --backend kfp`` runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlopsdsl.errors import Problem
+
+__all__ = ["validate"]
+
+_VALUE_KINDS = {
+    "STRING": (str,),
+    "NUMBER_INTEGER": (int,),
+    "NUMBER_DOUBLE": (int, float),
+    "BOOLEAN": (bool,),
+    "LIST": (list,),
+    "STRUCT": (dict,),
+}
+
+
+def _problem(code: str, message: str) -> Problem:
+    return Problem(None, code, message)
+
+
+def validate(text: str) -> list[Problem]:
+    """Every problem found in the package ``text``."""
+    from ._yaml import load_documents
+
+    try:
+        docs = load_documents(text)
+    except Exception as exc:
+        return [_problem("kfp-yaml", f"not YAML: {exc}")]
+    if not docs or not isinstance(docs[0], dict):
+        return [_problem("kfp-yaml", "the package holds no PipelineSpec document")]
+    problems = _schema(docs)
+    if problems:
+        return problems
+    return _Checker(docs[0]).run() + _platform_refs(docs)
+
+
+def _schema(docs: list[Any]) -> list[Problem]:
+    from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+    from kfp.pipeline_spec import pipeline_spec_pb2 as pb  # type: ignore[import-untyped,unused-ignore]
+
+    problems: list[Problem] = []
+
+    def parse(data: Any, message: Any, what: str) -> None:
+        try:
+            json_format.ParseDict(data, message, ignore_unknown_fields=False)
+        except json_format.ParseError as exc:
+            problems.append(_problem("kfp-schema", f"{what}: {exc}"))
+
+    parse(docs[0], pb.PipelineSpec(), "PipelineSpec")
+    parse(docs[0].get("deploymentSpec", {}), pb.PipelineDeploymentConfig(), "deploymentSpec")
+    for extra in docs[1:]:
+        parse(extra, pb.PlatformSpec(), "PlatformSpec")
+        for name, config in _platform_executors(extra).items():
+            try:
+                from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s  # type: ignore[import-untyped,unused-ignore]
+            except ImportError:  # pragma: no cover - kfp-kubernetes is a dependency
+                break
+            parse(config, k8s.KubernetesExecutorConfig(), f"PlatformSpec executor {name!r}")
+    return problems
+
+
+def _platform_executors(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        return {}
+    kube = doc.get("platforms", {}).get("kubernetes", {})
+    executors: dict[str, Any] = kube.get("deploymentSpec", {}).get("executors", {})
+    return executors
+
+
+def _platform_refs(docs: list[Any]) -> list[Problem]:
+    known = set(docs[0].get("deploymentSpec", {}).get("executors", {}))
+    return [
+        _problem("unknown-executor", f"PlatformSpec configures executor {name!r}, which the pipeline lacks")
+        for doc in docs[1:]
+        for name in sorted(_platform_executors(doc))
+        if name not in known
+    ]
+
+
+class _Checker:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.components: dict[str, Any] = spec.get("components", {})
+        self.executors: dict[str, Any] = spec.get("deploymentSpec", {}).get("executors", {})
+        self.root: dict[str, Any] = spec.get("root", {})
+        self.problems: list[Problem] = []
+
+    def add(self, code: str, message: str) -> None:
+        self.problems.append(_problem(code, message))
+
+    def run(self) -> list[Problem]:
+        if "dag" not in self.root:
+            self.add("no-root-dag", "the root component has no DAG")
+        for name, component in sorted(self.components.items()):
+            if "executorLabel" in component:
+                if component["executorLabel"] not in self.executors:
+                    self.add(
+                        "unknown-executor",
+                        f"component {name!r}: executorLabel {component['executorLabel']!r} is not in "
+                        "deploymentSpec.executors",
+                    )
+            elif "dag" not in component:
+                self.add("empty-component", f"component {name!r} has neither an executorLabel nor a DAG")
+        for where, component in [("root", self.root), *sorted(self.components.items())]:
+            if "dag" in component:
+                self._dag(where, component)
+        self._component_cycles()
+        return self.problems
+
+    # ------------------------------------------------------------------ one DAG
+
+    def _dag(self, where: str, component: dict[str, Any]) -> None:
+        tasks: dict[str, Any] = component["dag"].get("tasks", {})
+        own_inputs = component.get("inputDefinitions", {})
+        edges: dict[str, set[str]] = {name: set() for name in tasks}
+        for name, task in sorted(tasks.items()):
+            label = f"{where}: task {name!r}"
+            ref = task.get("componentRef", {}).get("name")
+            callee = self.components.get(ref) if ref else None
+            if callee is None:
+                self.add("unknown-component", f"{label}: componentRef {ref!r} is not a component")
+            for dep in task.get("dependentTasks", []):
+                if dep not in tasks:
+                    self.add("unknown-task", f"{label}: dependentTasks names {dep!r}, not a task of this DAG")
+                else:
+                    edges[name].add(dep)
+            inputs = task.get("inputs", {})
+            declared = (callee or {}).get("inputDefinitions", {})
+            for kind in ("parameters", "artifacts"):
+                for input_name, binding in sorted(inputs.get(kind, {}).items()):
+                    producer = self._input(label, kind, input_name, binding, declared, own_inputs, tasks)
+                    if producer is not None:
+                        edges[name].add(producer)
+            if callee is not None:
+                self._required(label, declared, inputs)
+        self._dag_outputs(where, component, tasks)
+        cycle = _find_cycle(edges)
+        if cycle:
+            self.add("cycle", f"{where}: the tasks form a cycle: {' -> '.join(cycle)}")
+
+    def _input(
+        self,
+        label: str,
+        kind: str,
+        name: str,
+        binding: dict[str, Any],
+        declared: dict[str, Any],
+        own_inputs: dict[str, Any],
+        tasks: dict[str, Any],
+    ) -> str | None:
+        """Check one task input; the producing task's name when it comes from one."""
+        what = f"{label}: input {name!r}"
+        spec = declared.get(kind, {}).get(name)
+        if spec is None:
+            self.add("undeclared-input", f"{what} is not declared by its component")
+        expected = _type_of(kind, spec)
+        if "componentInputParameter" in binding or "componentInputArtifact" in binding:
+            source = binding.get("componentInputParameter") or binding.get("componentInputArtifact")
+            parent = own_inputs.get(kind, {}).get(source)
+            if parent is None:
+                self.add(
+                    "unknown-input",
+                    f"{what} reads {source!r}, which the enclosing component does not declare",
+                )
+                return None
+            self._match(what, expected, _type_of(kind, parent), f"input {source!r}")
+            return None
+        if "taskOutputParameter" in binding or "taskOutputArtifact" in binding:
+            ref = binding.get("taskOutputParameter") or binding.get("taskOutputArtifact") or {}
+            producer = ref.get("producerTask")
+            key = ref.get("outputParameterKey") or ref.get("outputArtifactKey")
+            if producer not in tasks:
+                self.add("unknown-task", f"{what}: producerTask {producer!r} is not a task of this DAG")
+                return None
+            outputs = self._outputs_of(tasks[producer]).get(kind, {})
+            if key not in outputs:
+                self.add("unknown-output", f"{what}: task {producer!r} has no output {key!r}")
+                return str(producer)
+            self._match(what, expected, _type_of(kind, outputs[key]), f"output {producer}.{key}")
+            return str(producer)
+        if "runtimeValue" in binding:
+            value = binding["runtimeValue"].get("constant")
+            allowed = _VALUE_KINDS.get(expected or "")
+            wrong = bool(allowed) and (
+                not isinstance(value, allowed or ())
+                or (isinstance(value, bool) and bool not in (allowed or ()))
+            )
+            whole = expected == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer()
+            if wrong and not whole:
+                self.add("type-mismatch", f"{what} is {expected} but its constant is {value!r}")
+        return None
+
+    def _match(self, what: str, expected: str | None, actual: str | None, source: str) -> None:
+        if expected is not None and actual is not None and expected != actual:
+            self.add("type-mismatch", f"{what} is {expected} but {source} is {actual}")
+
+    def _outputs_of(self, task: dict[str, Any]) -> dict[str, Any]:
+        component = self.components.get(task.get("componentRef", {}).get("name", ""), {})
+        outputs: dict[str, Any] = component.get("outputDefinitions", {})
+        return outputs
+
+    def _required(self, label: str, declared: dict[str, Any], inputs: dict[str, Any]) -> None:
+        for kind in ("parameters", "artifacts"):
+            for name, spec in sorted(declared.get(kind, {}).items()):
+                optional = spec.get("isOptional") or "defaultValue" in spec
+                if not optional and name not in inputs.get(kind, {}):
+                    self.add("missing-input", f"{label}: required input {name!r} is not bound")
+
+    def _dag_outputs(self, where: str, component: dict[str, Any], tasks: dict[str, Any]) -> None:
+        outputs = component["dag"].get("outputs", {})
+        declared = component.get("outputDefinitions", {})
+        for kind, field in (("parameters", "valueFromParameter"), ("artifacts", "artifactSelectors")):
+            for name, spec in sorted(outputs.get(kind, {}).items()):
+                what = f"{where}: output {name!r}"
+                refs = spec.get(field)
+                refs = [refs] if isinstance(refs, dict) else (refs or [])
+                if name not in declared.get(kind, {}):
+                    self.add("undeclared-output", f"{what} is not in outputDefinitions")
+                for ref in refs:
+                    producer = ref.get("producerSubtask")
+                    key = ref.get("outputParameterKey") or ref.get("outputArtifactKey")
+                    if producer not in tasks:
+                        self.add(
+                            "unknown-task", f"{what}: producerSubtask {producer!r} is not a task of this DAG"
+                        )
+                        continue
+                    produced = self._outputs_of(tasks[producer]).get(kind, {})
+                    if key not in produced:
+                        self.add("unknown-output", f"{what}: task {producer!r} has no output {key!r}")
+                        continue
+                    self._match(
+                        what,
+                        _type_of(kind, declared.get(kind, {}).get(name)),
+                        _type_of(kind, produced[key]),
+                        f"output {producer}.{key}",
+                    )
+
+    def _component_cycles(self) -> None:
+        edges: dict[str, set[str]] = {}
+        for name, component in self.components.items():
+            tasks = component.get("dag", {}).get("tasks", {})
+            edges[name] = {t.get("componentRef", {}).get("name", "") for t in tasks.values()} & set(
+                self.components
+            )
+        cycle = _find_cycle(edges)
+        if cycle:
+            self.add("cycle", f"components call themselves: {' -> '.join(cycle)}")
+
+
+def _type_of(kind: str, spec: dict[str, Any] | None) -> str | None:
+    if spec is None:
+        return None
+    if kind == "parameters":
+        value = spec.get("parameterType")
+        return str(value) if value is not None else None
+    title = spec.get("artifactType", {}).get("schemaTitle")
+    return str(title) if title is not None else None
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str]:
+    """A cycle in the graph ``node -> nodes it depends on``, or ``[]``."""
+    state: dict[str, int] = {}
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, list[str]]] = [(start, sorted(edges[start]))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, todo = stack[-1]
+            if not todo:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+                continue
+            nxt = todo.pop(0)
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if not state.get(nxt) and nxt in edges:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, sorted(edges[nxt])))
+    return []
