@@ -53,7 +53,7 @@ Options = Annotated[
 
 
 def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | None = None) -> dict[str, Any]:
-    """The backend-specific compile options that were given: ``--kind``, ``--schedule`` and ``-O name=value``."""
+    """The backend options that were given: ``--kind``, ``--schedule`` and ``-O name=value``."""
     import json
 
     from mlopsdsl.errors import ParameterError
