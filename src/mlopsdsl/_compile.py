@@ -46,6 +46,7 @@ def compile(
     if params:
         document = with_defaults(document, params, pipeline.locate)
     chosen = backends.load(backend)
+    options.setdefault("functions", pipeline.step_functions())
     text = chosen.compile(document, **options)
     if output is not None and os.fspath(output) != "-":
         write_atomic(output, text)

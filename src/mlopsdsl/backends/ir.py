@@ -15,6 +15,7 @@ class IRBackend:
     file_suffix = ".json"
 
     def compile(self, document: ir.Document, **options: Any) -> str:
+        options.pop("functions", None)  # the IR names code; it does not ship it
         if options:
             raise CompileError(f"takes no options, got {', '.join(sorted(options))}", backend=self.name)
         return document.to_json()

@@ -73,6 +73,11 @@ def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | N
 
 def load_document(target: str, params: list[str] | None) -> Any:
     """The validated IR of ``target``, with ``-p`` values applied as parameter defaults."""
+    return load(target, params)[1]
+
+
+def load(target: str, params: list[str] | None) -> tuple[Any, Any]:
+    """The pipeline ``target`` names and its validated IR, with ``-p`` values applied as defaults."""
     from mlopsdsl._compile import parse_params, with_defaults
     from mlopsdsl._target import build, load_pipeline
 
@@ -80,7 +85,7 @@ def load_document(target: str, params: list[str] | None) -> Any:
     document = build(pipeline)
     if params:
         document = with_defaults(document, parse_params(document, params, pipeline.locate), pipeline.locate)
-    return document
+    return pipeline, document
 
 
 def emit(text: str, output: str | None) -> None:
@@ -108,9 +113,10 @@ def compile_command(
     """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
     from mlopsdsl import backends
 
-    document = load_document(target, param)
+    pipeline, document = load(target, param)
     chosen = backends.load(backend)
-    emit(chosen.compile(document, **compile_options(kind, schedule, option)), output)
+    options = compile_options(kind, schedule, option)
+    emit(chosen.compile(document, functions=pipeline.step_functions(), **options), output)
 
 
 @app.command("validate")
@@ -127,11 +133,11 @@ def validate_command(
     from mlopsdsl import backends
     from mlopsdsl.errors import ValidationError
 
-    document = load_document(target, param)
+    pipeline, document = load(target, param)
     checked = "the IR"
     if backend is not None:
         chosen = backends.load(backend)
-        text = chosen.compile(document)
+        text = chosen.compile(document, functions=pipeline.step_functions())
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
             if problems:

@@ -1,0 +1,150 @@
+"""``mlopsdsl runs list`` and ``mlopsdsl runs show RUN_ID``: what ran, and the lineage of its artifacts.
+
+Both read only the run records under ``.mlopsdsl/`` (or ``--home``, ``$MLOPSDSL_HOME``). ``show`` prints,
+per step, its status and each input and output: JSON values as they are, stored objects and artifacts with
+their URI, sha256 digest, size and the step output they came from, so that a file can be traced back to
+the step and the inputs that made it. ``--json`` prints the records themselves, for tools.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlopsdsl.cli import app
+from mlopsdsl.cli._errors import EXIT_USER, report_errors
+
+runs_app = typer.Typer(
+    name="runs",
+    help="List local runs, and show a run's steps with their input and output artifacts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(runs_app)
+
+Home = Annotated[
+    str | None,
+    typer.Option("--home", help="The runs folder's parent (default: $MLOPSDSL_HOME or ./.mlopsdsl)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the records as JSON.")]
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@runs_app.command("list")
+@report_errors
+def list_command(home: Home = None, as_json: AsJson = False) -> None:
+    """List runs, oldest first: id, pipeline, status, start time, duration."""
+    from mlopsdsl.local._records import home as home_folder
+
+    folder = home_folder(home) / "runs"
+    records = [r for r in (_read(p / "run.json") for p in sorted(folder.glob("*"))) if r is not None]
+    records.sort(key=lambda r: (str(r.get("started", "")), str(r.get("run_id", ""))))
+    if as_json:
+        print(json.dumps(records, indent=1, ensure_ascii=False))
+        return
+    if not records:
+        print(f"no runs in {folder}", file=sys.stderr)
+        return
+    width = max(len(str(r.get("run_id"))) for r in records)
+    for r in records:
+        seconds = r.get("seconds")
+        took = f"{seconds:.2f}s" if isinstance(seconds, int | float) else ""
+        print(
+            f"{str(r.get('run_id')).ljust(width)}  {r.get('status')!s:<11} {took:>9}  "
+            f"{r.get('started', '')}  {r.get('pipeline')}"
+        )
+
+
+@runs_app.command("show")
+@report_errors
+def show_command(
+    run_id: Annotated[str, typer.Argument(help="A run id.")], home: Home = None, as_json: AsJson = False
+) -> None:
+    """Show a run: each step's status, and its input and output artifacts with URIs and digests."""
+    from mlopsdsl.errors import RunError
+    from mlopsdsl.local._records import RunFolder
+    from mlopsdsl.local._records import home as home_folder
+
+    try:
+        folder = RunFolder.existing(home_folder(home), run_id)
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USER) from None
+    run = folder.read_run()
+    steps = folder.read_steps()
+    order = _step_order(folder.path, steps)
+    if as_json:
+        print(json.dumps({"run": run, "steps": [steps[t] for t in order]}, indent=1, ensure_ascii=False))
+        return
+    seconds = run.get("seconds")
+    took = f" in {seconds:.2f}s" if isinstance(seconds, int | float) else ""
+    print(f"run {run.get('run_id')}: {run.get('status')}{took}")
+    print(f"  pipeline       {run.get('pipeline')}")
+    print(f"  started        {run.get('started')}")
+    if run.get("params"):
+        print(f"  parameters     {json.dumps(run['params'], ensure_ascii=False, sort_keys=True)}")
+    print(f"  artifact root  {run.get('artifact_root', '(default)')}")
+    for task in order:
+        record = steps[task]
+        status = str(record.get("status"))
+        extra = ""
+        if record.get("cache_hit"):
+            extra = f" ({record.get('reused_from', 'cache')})"
+        elif isinstance(record.get("seconds"), int | float):
+            extra = f" in {record['seconds']:.2f}s"
+        print(f"\nstep {task}: {status}{extra}")
+        if record.get("location"):
+            print(f"  at {record['location']}")
+        for name, item in sorted((record.get("inputs") or {}).items()):
+            print(_line("in ", name, item))
+        for name, item in sorted((record.get("outputs") or {}).items()):
+            print(_line("out", name, item))
+        if status == "failed" and isinstance(record.get("error"), dict):
+            error = record["error"]
+            print(f"  error {error.get('type')}: {str(error.get('message', '')).strip().splitlines()[:1]}")
+
+
+def _step_order(run_dir: Path, steps: dict[str, dict[str, Any]]) -> list[str]:
+    """The steps in the order the run started them (then by name)."""
+    return sorted(steps, key=lambda t: (str(steps[t].get("started") or "~"), t))
+
+
+def _line(direction: str, name: str, item: dict[str, Any]) -> str:
+    kind = item.get("kind")
+    source = f"  <- {item['from']}" if item.get("from") else ""
+    if kind == "json":
+        return f"  {direction} {name} = {json.dumps(item.get('value'), ensure_ascii=False)}{source}"
+    size = item.get("size")
+    shown = f"  {_size(size)}" if isinstance(size, int) else ""
+    what = str(kind)
+    if item.get("type"):
+        what += f" {item['type']}"
+    if item.get("format"):
+        what += f" ({item['format']})"
+    select = f"  select {'.'.join(map(str, item['select']))}" if item.get("select") else ""
+    return (
+        f"  {direction} {name}: {what}  sha256:{item.get('sha256')}{shown}\n"
+        f"      {item.get('uri', '')}{source}{select}"
+    )
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
