@@ -64,7 +64,9 @@ class Step(Generic[P, R_co]):
         """
         trace = current_trace()
         if trace is None:
-            return plain_map(self.fn, self.spec()[0].inputs, f"step {self.name!r}", args, kwargs)
+            spec = self.spec()[0]
+            fields = typing.get_type_hints(self.fn).get("return") if spec.returns.kind == "fields" else None
+            return plain_map(self.fn, spec.inputs, f"step {self.name!r}", args, kwargs, fields)
         return typing.cast(
             list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
         )
@@ -156,9 +158,18 @@ def listed(outputs: Sequence[ir.Output]) -> list[ir.Output]:
 
 
 def plain_map(
-    fn: Callable[..., Any], params: list[ir.Param], label: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> list[Any]:
-    """``.map`` outside a pipeline: call ``fn`` once per element of the one list argument."""
+    fn: Callable[..., Any],
+    params: list[ir.Param],
+    label: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fields: Any = None,
+) -> Any:
+    """``.map`` outside a pipeline: call ``fn`` once per element of the one list argument.
+
+    With ``fields`` (the NamedTuple class of the outputs), the result is that NamedTuple holding a list
+    per field, as a mapped task's outputs are inside a pipeline: ``pairs.low`` means the same everywhere.
+    """
     from mlopsdsl.errors import DefinitionError
 
     names = [p.name for p in params]
@@ -174,7 +185,10 @@ def plain_map(
         where = _source.caller_location()
         raise DefinitionError(f"{label}.map() needs exactly one argument that is a list to run over", where)
     name = lists[0]
-    return [fn(**{**values, name: item}) for item in values[name]]
+    results = [fn(**{**values, name: item}) for item in values[name]]
+    if fields is None:
+        return results
+    return fields(*([getattr(r, f) for r in results] for f in fields._fields))
 
 
 def bind_arguments(
