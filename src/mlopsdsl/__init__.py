@@ -41,6 +41,7 @@ if _typing.TYPE_CHECKING:
     )
     from mlopsdsl.local import RunResult, run
     from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+    from mlopsdsl.runtime.serializers import register_serializer
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,7 @@ __all__ = [
     "one_of",
     "otherwise",
     "pipeline",
+    "register_serializer",
     "run",
     "step",
     "when",
@@ -109,6 +111,7 @@ _LAZY = {
     "Secret": "mlopsdsl.options",
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",
+    "register_serializer": "mlopsdsl.runtime.serializers",
 }
 
 

@@ -70,9 +70,8 @@ class Pipeline(Generic[P, R_co]):
         if trace is None:
             params = self._build(None).document.pipeline.params
             run_one = functools.partial(self._call_plain, ())
-            return plain_map(
-                lambda **values: run_one(values), params, f"pipeline {self.name!r}", args, kwargs
-            )
+            label = f"pipeline {self.name!r}"
+            return typing.cast(list[R_co], plain_map(lambda **v: run_one(v), params, label, args, kwargs))
         return typing.cast(
             list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
         )

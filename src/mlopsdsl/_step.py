@@ -66,7 +66,9 @@ class Step(Generic[P, R_co]):
         if trace is None:
             spec = self.spec()[0]
             fields = typing.get_type_hints(self.fn).get("return") if spec.returns.kind == "fields" else None
-            return plain_map(self.fn, spec.inputs, f"step {self.name!r}", args, kwargs, fields)
+            return typing.cast(
+                list[R_co], plain_map(self.fn, spec.inputs, f"step {self.name!r}", args, kwargs, fields)
+            )
         return typing.cast(
             list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
         )

@@ -211,8 +211,10 @@ def sub_pipelines(x: int = 1) -> int:
 
 
 @ml.pipeline
-def hostile(text: str = "{{workflow.name}} $(HOME) \"q\" 'q'\nzweite Zeile ünïcødé 🚀 {{inputs.parameters.x}}",
-            n: int = 1) -> str:
+def hostile(
+    text: str = "{{workflow.name}} $(HOME) \"q\" 'q'\nzweite Zeile ünïcødé 🚀 {{inputs.parameters.x}}",
+    n: int = 1,
+) -> str:
     return describe(text=echo(text=text), n=n)
 
 

@@ -27,4 +27,4 @@ def main() -> None:
     app()
 
 
-from mlopsdsl.cli import _run  # noqa: E402,F401  - registers `mlopsdsl run`
+from mlopsdsl.cli import _run, _runs  # noqa: E402,F401  - registers `mlopsdsl run` and `mlopsdsl runs`

@@ -37,6 +37,15 @@ def run_command(
         str | None,
         typer.Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
     ] = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root",
+            metavar="URL",
+            help="Where stored objects and artifacts go: a folder or an fsspec URL (s3://bucket/prefix). "
+            "Default: $MLOPSDSL_ARTIFACT_ROOT, the config files, then .mlopsdsl/blobs.",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
     from mlopsdsl._compile import parse_params
@@ -57,6 +66,7 @@ def run_command(
         in_process=in_process,
         code=code,
         resume=resume,
+        artifact_root=artifact_root,
     )
     for name, value in result.outputs.items():
         print(f"{name}: {_shown(value)}")

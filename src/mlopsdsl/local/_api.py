@@ -6,6 +6,7 @@ This is the only place the runner touches authoring objects: it asks the pipelin
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from mlopsdsl.errors import Location, RunError
 from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
+from mlopsdsl.local._config import ENV_OPTIONS
+from mlopsdsl.local._config import resolve as resolve_storage
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Const, Plan, Source, build_plan
 from mlopsdsl.local._records import DONE, RunFolder, home, new_run_id, now, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
-from mlopsdsl.local._store import BlobStore
+from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -40,6 +43,7 @@ def run(
     code: str = "value",
     resume: str | None = None,
     home: str | os.PathLike[str] | None = None,
+    artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
     **values: Any,
@@ -60,6 +64,9 @@ def run(
             ``__main__`` and notebooks) or ``"import"`` (by ``module:qualname``).
         resume: A run id: run again only the steps of that run that did not succeed, reusing the rest.
         home: Where runs, outputs and the cache live; ``$MLOPSDSL_HOME`` or ``./.mlopsdsl`` by default.
+        artifact_root: Where stored objects and artifacts go: a folder, or an fsspec URL such as
+            ``s3://bucket/prefix``. By default ``$MLOPSDSL_ARTIFACT_ROOT``, then the config files, then
+            ``<home>/blobs`` (see ``docs/storage.md``).
         progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
         check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
 
@@ -83,6 +90,7 @@ def run(
         code=code,
         resume=resume,
         home=home,
+        artifact_root=artifact_root,
         progress=progress,
         check=check,
     )
@@ -104,6 +112,7 @@ def run_document(
     code: str = "value",
     resume: str | None = None,
     home: str | os.PathLike[str] | None = None,
+    artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
 ) -> RunResult:
@@ -137,8 +146,10 @@ def run_document(
     specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
     if in_process:
         _ensure_functions(document, funcs, needed)
-    blobs = BlobStore(root / "blobs")
-    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code)
+    storage = resolve_storage(artifact_root, root)
+    blobs = open_store(storage, root)
+    step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
+    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
     shown = _progress.choose(progress)
     started = time.monotonic()
     run_record: dict[str, Any] = {
@@ -152,6 +163,7 @@ def run_document(
         "code": "live function" if in_process else code,
         "max_parallel": settings.max_parallel,
         "cache": cache,
+        "artifact_root": storage.root,
     }
     if resume is not None:
         old_record = folder.read_run()
@@ -222,8 +234,8 @@ def _ensure_functions(document: ir.Document, funcs: dict[str, Callable[..., Any]
             funcs[step.name] = fn
 
 
-def _blob(blobs: BlobStore, record: dict[str, Any]) -> Path | None:
-    return blobs.path(record["sha256"]) if record.get("kind") != "json" else None
+def _blob(blobs: BlobStore | RemoteStore, record: dict[str, Any]) -> Path | None:
+    return blobs.local_path(record) if record.get("kind") != "json" else None
 
 
 def _output_records(plan: Plan, outputs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

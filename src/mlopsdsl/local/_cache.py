@@ -2,7 +2,8 @@
 
 A step's cache key is the sha256 of its ``StepSpec.digest`` (which covers its code and every helper the
 code reaches, its options and its interface) together with its input values: JSON values as they are,
-stored objects and artifacts by their sha256. Equal keys mean the same code ran on the same data, so the
+stored objects and artifacts by their sha256 (never by where they are stored: the same bytes in another
+store, or moved, are the same input). Equal keys mean the same code ran on the same data, so the
 recorded outputs are reused. An entry is trusted only if every blob it names is still in the store with
 its recorded size; otherwise it is a miss and the step runs.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from mlopsdsl.ir import digest_of
 from mlopsdsl.local._records import read_json, write_json
-from mlopsdsl.local._store import BlobStore
+from mlopsdsl.local._store import BlobStore, RemoteStore
 
 KEY_VERSION = 1
 
@@ -24,10 +25,12 @@ def cache_key(step_digest: str, inputs: dict[str, dict[str, Any]]) -> str:
     return digest_of({"v": KEY_VERSION, "step": step_digest, "inputs": inputs})
 
 
-def outputs_available(outputs: dict[str, dict[str, Any]], blobs: BlobStore) -> bool:
-    """True when every stored output a record names is in the blob store."""
+def outputs_available(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> bool:
+    """True when every stored output a record names is in the store this run uses."""
     for record in outputs.values():
-        if record.get("kind") != "json" and not blobs.has(record["sha256"], record.get("size")):
+        if record.get("kind") != "json" and not blobs.has(
+            record["sha256"], record.get("size"), bool(record.get("dir"))
+        ):
             return False
     return True
 
@@ -35,7 +38,7 @@ def outputs_available(outputs: dict[str, dict[str, Any]], blobs: BlobStore) -> b
 class Cache:
     """Cache entries under ``root``: one small JSON file per key."""
 
-    def __init__(self, root: Path, blobs: BlobStore) -> None:
+    def __init__(self, root: Path, blobs: BlobStore | RemoteStore) -> None:
         self.root = root
         self.blobs = blobs
 

@@ -113,18 +113,21 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def python_value(record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: Path | None) -> Any:
     """The Python value of an output record, as its declared type asks."""
-    from mlopsdsl.runtime._values import load_object, select
-
     kind = record.get("kind")
     if kind == "json":
         return _rebuild(type_, record.get("value"))
     assert blob_path is not None
     if kind == "object":
-        return select(load_object(blob_path.read_bytes()), list(record.get("select", [])))
+        from mlopsdsl.runtime import serializers
+
+        select = list(record.get("select", []))
+        annotation = _import_type(type_.name) if type_ is not None and type_.name and not select else None
+        return serializers.load(str(blob_path), str(record.get("format", "pickle")), annotation, select)
     from mlopsdsl import artifacts
 
     cls = getattr(artifacts, str(record.get("type", "Artifact")), artifacts.Artifact)
-    return cls(path=str(blob_path), uri=blob_path.as_uri(), metadata=dict(record.get("metadata") or {}))
+    uri = record.get("uri") or blob_path.as_uri()
+    return cls(path=str(blob_path), uri=uri, metadata=dict(record.get("metadata") or {}))
 
 
 def _rebuild(type_: ir.TypeSpec | None, value: Any) -> Any:

@@ -23,10 +23,11 @@ from mlopsdsl._types import check_value
 from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, outputs_available
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
-from mlopsdsl.local._plan import Const, Node, Plan, dependents, select_json
+from mlopsdsl.local._plan import Const, Node, Plan, Ref, dependents, select_json
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
-from mlopsdsl.local._store import BlobStore
+from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.runtime._io import stamp
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
 
@@ -37,6 +38,8 @@ class Settings:
     cache: bool
     code_mode: str
     """``value`` (cloudpickle payloads) or ``import`` (``module:qualname``)."""
+    step_env: dict[str, str] = field(default_factory=dict)
+    """Environment for every step: the store's options (never written into a call spec or record)."""
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Scheduler:
         self,
         plan: Plan,
         folder: RunFolder,
-        blobs: BlobStore,
+        blobs: BlobStore | RemoteStore,
         cache: Cache,
         executor: Executor,
         progress: Progress,
@@ -144,11 +147,12 @@ class Scheduler:
             "outputs": {},
         }
 
-    def _inputs(self, node: Node) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The call spec's inputs, and their part of the cache key."""
+    def _inputs(self, node: Node) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """The call spec's inputs, their part of the cache key, and their lineage record."""
         types = {p.name: p.type for p in node.step.inputs}
         spec_inputs: list[dict[str, Any]] = []
         key: dict[str, Any] = {}
+        lineage: dict[str, Any] = {}
         for name, source in sorted(node.inputs.items()):
             type_ = types.get(name)
             if isinstance(source, Const):
@@ -164,25 +168,46 @@ class Scheduler:
                     entry["convert"] = True
                 spec_inputs.append(entry)
                 key[name] = {"value": value}
+                lineage[name] = {"kind": "json", "value": value}
+                if not isinstance(source, Const):
+                    lineage[name]["from"] = f"{source.node}.{source.output}"
                 continue
-            blob = str(self.blobs.path(record["sha256"]))
-            entry = {"name": name, "kind": record["kind"], "file": blob, "sha256": record["sha256"]}
+            assert isinstance(source, Ref)  # only step outputs are stored
+            digest = record["sha256"]
+            uri = self.blobs.uri(digest)
+            entry = {"name": name, "kind": record["kind"], "sha256": digest}
+            if self.blobs.is_remote:
+                entry.update(uri=uri, dir=bool(record.get("dir")))
+            else:
+                entry["file"] = str(self.blobs.local_path(record))
+                if record.get("stamp"):
+                    entry["verified"] = record["stamp"]
             if record["kind"] == "object":
                 entry["select"] = list(path)
+                entry["format"] = record.get("format", "pickle")
             else:
                 entry.update(
                     type=type_.name if type_ is not None and type_.name else "Artifact",
                     metadata=record.get("metadata") or {},
-                    uri=Path(blob).as_uri(),
+                    uri=uri,
                 )
             spec_inputs.append(entry)
-            key[name] = {"sha256": record["sha256"], "select": list(path)}
-        return spec_inputs, key
+            key[name] = {"sha256": digest, "select": list(path)}
+            lineage[name] = {
+                "kind": record["kind"],
+                "from": f"{source.node}.{source.output}",
+                "sha256": digest,
+                "size": record.get("size"),
+                "uri": uri,
+            }
+            if path:
+                lineage[name]["select"] = list(path)
+        return spec_inputs, key, lineage
 
     def _run_node(self, node: Node) -> StepOutcome:
         record = self._base_record(node)
         try:
-            spec_inputs, key_inputs = self._inputs(node)
+            spec_inputs, key_inputs, record["inputs"] = self._inputs(node)
         except Exception as exc:  # a field path that does not exist in the value produced upstream
             return self._failed(
                 node, record, {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
@@ -282,7 +307,12 @@ class Scheduler:
             entry: dict[str, Any] = {"name": out.name, "kind": kind}
             if kind != "json":
                 assert folder is not None
-                entry["file"] = str(folder / "outputs" / out.name)
+                if self.blobs.is_remote:
+                    entry["store"] = self.blobs.url  # the step uploads it; nothing is left locally
+                else:
+                    entry["file"] = str(folder / "outputs" / out.name)
+                if kind == "object" and out.type.name:
+                    entry["type"] = out.type.name
             outputs.append(entry)
         spec: dict[str, Any] = {
             "version": 1,
@@ -296,13 +326,15 @@ class Scheduler:
         spec["code"] = {k: v for k, v in spec["code"].items() if k != "sys_path"}
         if folder is not None and not in_process:
             spec["result"] = str(folder / "result.json")
+        if folder is not None and self.blobs.is_remote:
+            spec["scratch"] = str(folder / "scratch")
         options = node.step.options
         attempt = Attempt(
             spec=spec,
             folder=folder,
             function=self.functions.get(node.step.name) if in_process else None,
             timeout=options.timeout,
-            env=dict(options.env),
+            env={**self.settings.step_env, **options.env},
             on_line=lambda text: self.progress.line(node.id, text),
         )
         record: dict[str, Any] = {"attempt": number, "started": now()}
@@ -353,8 +385,13 @@ class Scheduler:
                     raise _BadOutput(f"step {node.step.name!r} returned a value that does not fit: {problem}")
                 committed[name] = record
                 continue
-            self.blobs.put(record["file"], record["sha256"])
             committed[name] = {k: v for k, v in record.items() if k != "file"}
+            if isinstance(self.blobs, BlobStore):
+                target = self.blobs.put(record["file"], record["sha256"])
+                if not record.get("dir"):
+                    # Hashed by the step just before; readers may trust it while this stamp holds.
+                    committed[name]["stamp"] = stamp(str(target))
+            committed[name]["uri"] = self.blobs.uri(record["sha256"])
         return committed
 
 

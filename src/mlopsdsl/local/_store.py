@@ -1,10 +1,15 @@
-"""Where the local runner keeps stored objects and artifacts: a content-addressed folder.
+"""Where the local runner keeps stored objects and artifacts by default: a content-addressed folder.
 
 Each stored output lives at ``blobs/sha256/<ab>/<digest>`` (a file, or a folder for folder artifacts),
 moved there in one rename from the step's attempt folder, so a blob that exists is whole and its name is
 its digest. Equal outputs share one blob, which is also what lets cached and resumed steps hand their
-outputs on without copying. This is the local end of the artifact store of issue 7, which grows it to
-any fsspec URL behind the same three operations.
+outputs on without copying.
+
+Any fsspec URL (``s3://bucket/prefix``, ``gs://...``) gives a :class:`RemoteStore` instead, with the same
+content addressing: the steps upload their outputs and download their inputs themselves
+(``mlopsdsl.runtime._remote``, where the layout and the atomicity argument are), so the runner never
+holds an artifact's bytes; it only checks what exists and, for ``RunResult.outputs``, downloads a blob into
+a local cache. fsspec is imported on first use, never by ``import mlopsdsl``.
 """
 
 from __future__ import annotations
@@ -12,19 +17,49 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mlopsdsl.local._config import StorageConfig
+
+
+class Store(Protocol):
+    """What the runner needs of a store."""
+
+    url: str
+    is_remote: bool
+
+    def uri(self, digest: str) -> str:
+        """The URI of the blob ``digest``."""
+        ...
+
+    def has(self, digest: str, size: int | None = None, is_dir: bool = False) -> bool:
+        """True when the blob exists whole (a file of ``size`` bytes, or a folder)."""
+        ...
+
+    def local_path(self, record: dict[str, Any]) -> Path:
+        """A local path holding the blob an output record names (downloaded if need be)."""
+        ...
 
 
 class BlobStore:
     """Content-addressed blobs under ``root``."""
 
+    is_remote = False
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.url = str(root)
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives (whether or not it exists)."""
         return self.root / "sha256" / digest[:2] / digest
 
-    def has(self, digest: str, size: int | None = None) -> bool:
+    def uri(self, digest: str) -> str:
+        """The ``file://`` URI of the blob ``digest``."""
+        return self.path(digest).absolute().as_uri()
+
+    def has(self, digest: str, size: int | None = None, is_dir: bool = False) -> bool:
         """True when the blob exists (and, for a file, has ``size`` bytes): safe to hand to a step."""
         path = self.path(digest)
         if path.is_dir():
@@ -34,13 +69,25 @@ class BlobStore:
         except FileNotFoundError:
             return False
 
+    def local_path(self, record: dict[str, Any]) -> Path:
+        """The blob an output record names."""
+        return self.path(str(record["sha256"]))
+
     def put(self, source: str | os.PathLike[str], digest: str) -> Path:
-        """Move the file or folder ``source``, whose digest the runtime computed, into the store."""
+        """Move the file or folder ``source``, whose digest the runtime computed, into the store.
+
+        A file replaces a blob of the same name (in one rename; readers that have it open keep the old
+        one), so storing fresh bytes also repairs a blob that was damaged since; a folder that is there
+        already is kept.
+        """
         target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(source):
+            os.replace(source, target)
+            return target
         if target.exists():
             _remove(Path(source))
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(source, target)
         except OSError:
@@ -55,3 +102,52 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+class RemoteStore:
+    """Blobs under an fsspec URL; the layout and the atomicity argument are in ``runtime/_remote.py``."""
+
+    is_remote = True
+
+    def __init__(self, url: str, options: dict[str, Any], downloads: Path) -> None:
+        self.url = url.rstrip("/")
+        self.options = options
+        self.downloads = BlobStore(downloads)
+        self._fs: tuple[Any, str] | None = None
+
+    def _filesystem(self) -> tuple[Any, str]:
+        from mlopsdsl.runtime._remote import filesystem
+
+        if self._fs is None:
+            self._fs = filesystem(self.url, self.options)
+        fs, base = self._fs
+        return fs, str(base).rstrip("/")
+
+    def uri(self, digest: str) -> str:
+        from mlopsdsl.runtime._remote import blob_uri
+
+        return blob_uri(self.url, digest)
+
+    def has(self, digest: str, size: int | None = None, is_dir: bool = False) -> bool:
+        fs, base = self._filesystem()
+        try:
+            info = fs.info(f"{base}/sha256/{digest[:2]}/{digest}")
+        except FileNotFoundError:
+            return False
+        return bool(is_dir or size is None or info.get("size") == size)
+
+    def local_path(self, record: dict[str, Any]) -> Path:
+        from mlopsdsl.runtime._remote import fetch
+
+        digest = str(record["sha256"])
+        target = self.downloads.path(digest)
+        if not target.exists():
+            fetch(self.uri(digest), digest, str(target), bool(record.get("dir")), self.options)
+        return target
+
+
+def open_store(config: StorageConfig, home: Path) -> BlobStore | RemoteStore:
+    """The store ``config`` names; remote stores download into ``<home>/downloads``."""
+    if config.is_remote:
+        return RemoteStore(config.root, config.options, home / "downloads")
+    return BlobStore(Path(config.root))

@@ -95,8 +95,29 @@ def _imported(module: str, qualname: str, step: str) -> Callable[..., Any]:
     return unwrap_step(obj)
 
 
+class Shipped:
+    """A by-value payload that carries the serialisers registered where it was pickled with the function.
+
+    Only made when there are registrations, so that a plain payload stays a plain function.
+    """
+
+    __slots__ = ("fn", "serializers")
+
+    def __init__(self, fn: Callable[..., Any], serializers: list[Any]) -> None:
+        self.fn = fn
+        self.serializers = serializers
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
 def unwrap_step(obj: Any) -> Callable[..., Any]:
     """The plain function of an ``@ml.step`` object (found by name, so the authoring layer stays unloaded)."""
+    if isinstance(obj, Shipped):
+        from .serializers import install
+
+        install(obj.serializers)
+        obj = obj.fn
     if type(obj).__module__ == "mlopsdsl._step" and hasattr(obj, "fn"):
         return obj.fn  # type: ignore[no-any-return]
     if not callable(obj):

@@ -30,10 +30,12 @@ def sha256_file(path: str) -> tuple[str, int]:
 
     hasher = hashlib.sha256()
     size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
-            size += len(chunk)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            hasher.update(view[:count])
+            size += count
     return hasher.hexdigest(), size
 
 
@@ -71,27 +73,125 @@ def write_bytes(path: str, data: bytes) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def copy_into(src: str, dst: str) -> tuple[str, int, bool]:
-    """Copy the file or folder ``src`` to ``dst`` atomically; its digest, size and whether it is a folder."""
-    import shutil
+def copy_into(src: str, dst: str, owned: str | None = None) -> tuple[str, int, bool]:
+    """Put the file or folder ``src`` at ``dst`` atomically; its digest, size and whether it is a folder.
 
+    When ``src`` lies under ``owned`` (the runtime's staging folder, where ``Artifact.new`` paths live) it
+    is moved, in one rename; otherwise it is copied (a reflink where the file system can, else an
+    in-kernel copy) while a second thread hashes it, so that a large file is read once by us and never
+    held in memory.
+    """
     if not os.path.exists(src):
         raise FileNotFoundError(f"the returned artifact's path {src!r} does not exist; write it first")
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
     tmp = f"{dst}.{os.getpid()}.tmp"
-    if os.path.isdir(src):
-        shutil.copytree(src, tmp)
-        digest, size = sha256_tree(tmp)
+    try:
+        if owned is not None and _inside(src, owned):
+            os.replace(src, tmp)
+            digest, size = sha256_path(tmp)
+        elif os.path.isdir(src):
+            import shutil
+
+            shutil.copytree(src, tmp, copy_function=_copy_file_only)
+            digest, size = sha256_tree(tmp)
+        else:
+            digest, size = copy_file_hashing(src, tmp)
+        is_dir = os.path.isdir(tmp)
         os.replace(tmp, dst)
-        return digest, size, True
-    shutil.copyfile(src, tmp)
-    digest, size = sha256_file(tmp)
-    os.replace(tmp, dst)
-    return digest, size, False
+    except BaseException:
+        remove(tmp)
+        raise
+    return digest, size, is_dir
+
+
+def _inside(path: str, folder: str) -> bool:
+    path = os.path.realpath(path)
+    folder = os.path.realpath(folder)
+    return path.startswith(folder + os.sep)
+
+
+def _copy_file_only(src: str, dst: str) -> str:
+    _fast_copy(src, dst)
+    return dst
+
+
+def _fast_copy(src: str, dst: str) -> None:
+    """Copy a file's bytes without passing them through Python: a reflink when the file system shares
+    blocks (btrfs, xfs), else ``shutil.copyfile`` (``sendfile`` on Linux)."""
+    import shutil
+
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        try:
+            import fcntl
+
+            fcntl.ioctl(target.fileno(), 0x40049409, source.fileno())  # FICLONE
+            return
+        except (ImportError, OSError):
+            pass
+    shutil.copyfile(src, dst)
+
+
+def copy_file_hashing(src: str, dst: str) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` and hash it at the same time (two threads: the copy runs in the kernel and
+    the hash in C, both without the GIL); the sha256 and size of what was copied."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            _fast_copy(src, dst)
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=copy, name="mlopsdsl-copy")
+    worker.start()
+    try:
+        digest, size = sha256_file(src)
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+    if os.path.getsize(dst) != size:
+        raise OSError(f"{src} changed while it was copied")
+    return digest, size
+
+
+def remove(path: str) -> None:
+    """Remove a file or folder if it exists."""
+    import shutil
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def stamp(path: str) -> list[int]:
+    """What changes whenever a file's bytes change through the file system: inode, size, mtime, ctime.
+
+    ctime cannot be set back by a user (unlike mtime), so an unchanged stamp means the file was not
+    written since the stamp was taken (git's index trusts the same facts).
+    """
+    st = os.stat(path)
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def check_digest(spec: InputSpec, path: str) -> None:
+    """Fail unless ``path`` has the digest recorded when it was written.
+
+    A local file whose ``verified`` stamp (taken by the store right after the file was hashed and
+    stored) still matches was not written since, and is not read again; ``MLOPSDSL_VERIFY=always``
+    rehashes regardless. Everything else is hashed in full.
+    """
     if spec.sha256 is None:
+        return
+    if (
+        spec.verified is not None
+        and os.environ.get("MLOPSDSL_VERIFY") != "always"
+        and os.path.isfile(path)
+        and stamp(path) == spec.verified
+    ):
         return
     digest, _ = sha256_path(path)
     if digest != spec.sha256:

@@ -15,9 +15,9 @@ import sys
 import time
 
 from ._code import LoadError, load_function
-from ._io import check_digest, copy_into, read_text, write_bytes, write_json_output
+from ._io import check_digest, copy_into, read_text, remove, sha256_path, write_bytes, write_json_output
 from ._spec import CallSpec, InputSpec, OutputSpec, SpecError
-from ._values import annotations_of, dump_object, from_json, load_object, select, to_json
+from ._values import annotations_of, from_json, select, to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,25 +87,93 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
             raise _Failure("spec", exc, retry=False) from None
         except Exception as exc:  # the user's module raised while it was imported or unpickled
             raise _Failure("load", exc) from None
+    scratch = _Scratch(spec)
     try:
-        kwargs = _inputs(spec, function, args)
-    except Exception as exc:
-        raise _Failure("inputs", exc) from None
-    try:
-        value = function(**kwargs)
-    except Exception as exc:
-        raise _Failure("call", exc) from None
-    try:
-        return _outputs(spec, value)
-    except Exception as exc:
-        raise _Failure("outputs", exc) from None
+        try:
+            kwargs = _inputs(spec, function, args, scratch)
+        except Exception as exc:
+            raise _Failure("inputs", exc) from None
+        token = scratch.open_staging()
+        try:
+            value = function(**kwargs)
+        except Exception as exc:
+            raise _Failure("call", exc) from None
+        finally:
+            scratch.close_staging(token)
+        try:
+            return _outputs(spec, value, scratch)
+        except Exception as exc:
+            raise _Failure("outputs", exc) from None
+    finally:
+        scratch.cleanup()
 
 
-def _inputs(spec: CallSpec, fn: Callable[..., Any], args: dict[str, str]) -> dict[str, Any]:
+class _Scratch:
+    """Local room for one execution: downloaded inputs, and the staging folder of ``Artifact.new``.
+
+    The staging folder is made next to the first stored output's file (the same file system, so a
+    returned ``Artifact.new`` path is moved into place, not copied), else in a temporary folder, under
+    ``scratch`` when the spec gives it. Everything here is removed when the step ends.
+    """
+
+    def __init__(self, spec: CallSpec) -> None:
+        self.spec = spec
+        self._temp: str | None = None
+        self.staging: str | None = None
+        self._made: list[str] = []
+
+    def temp(self) -> str:
+        if self._temp is None:
+            import tempfile
+
+            base = self.spec.scratch
+            if base is not None:
+                os.makedirs(base, exist_ok=True)
+            self._temp = tempfile.mkdtemp(prefix="mlopsdsl-", dir=base)
+            self._made.append(self._temp)
+        return self._temp
+
+    def open_staging(self) -> Any:
+        if not any(out.kind == "artifact" for out in self.spec.outputs):
+            return None
+        from mlopsdsl import artifacts
+
+        beside = next((o.file for o in self.spec.outputs if o.kind != "json" and o.file), None)
+        if beside is not None:
+            import tempfile
+
+            folder = os.path.dirname(os.path.abspath(beside))
+            os.makedirs(folder, exist_ok=True)
+            self.staging = tempfile.mkdtemp(prefix=".staging-", dir=folder)
+            self._made.append(self.staging)
+        else:
+            self.staging = os.path.join(self.temp(), "staging")
+            os.makedirs(self.staging)
+        return artifacts._STAGING.set(self.staging)
+
+    def close_staging(self, token: Any) -> None:
+        if token is not None:
+            from mlopsdsl import artifacts
+
+            artifacts._STAGING.reset(token)
+
+    def cleanup(self) -> None:
+        for folder in self._made:
+            remove(folder)
+
+
+def _inputs(
+    spec: CallSpec, fn: Callable[..., Any], args: dict[str, str], scratch: _Scratch
+) -> dict[str, Any]:
     hints: dict[str, Any] | None = None
     kwargs: dict[str, Any] = {}
     for item in spec.inputs:
-        value = _read(item, args)
+        if item.meta is not None:
+            source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
+            item.apply_meta(json.loads(read_text(source, args)))
+        if item.kind == "object" and item.format == "json" and hints is None:
+            hints = annotations_of(fn)
+        value = _read(item, args, scratch, hints)
         if item.convert:
             if hints is None:
                 hints = annotations_of(fn)
@@ -114,7 +182,7 @@ def _inputs(spec: CallSpec, fn: Callable[..., Any], args: dict[str, str]) -> dic
     return kwargs
 
 
-def _read(item: InputSpec, args: dict[str, str]) -> Any:
+def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any] | None) -> Any:
     if item.kind == "json":
         if item.has_value:
             value = item.value
@@ -122,22 +190,42 @@ def _read(item: InputSpec, args: dict[str, str]) -> Any:
             text = read_text(item, args)
             value = text if item.raw else json.loads(text)
         return select(value, item.select)
-    assert item.file is not None
-    check_digest(item, item.file)
+    path = _local_copy(item, scratch)
     if item.kind == "object":
-        with open(item.file, "rb") as handle:
-            return select(load_object(handle.read()), item.select)
+        from . import serializers
+
+        annotation = (hints or {}).get(item.name)
+        return serializers.load(path, item.format, annotation, item.select)
     from mlopsdsl import artifacts
 
     cls = getattr(artifacts, item.artifact_type)
-    return cls(path=item.file, uri=item.uri, metadata=item.metadata)
+    return cls(path=path, uri=item.uri, metadata=item.metadata)
 
 
-def _outputs(spec: CallSpec, value: Any) -> dict[str, Any]:
+def _local_copy(item: InputSpec, scratch: _Scratch) -> str:
+    """A local path holding the input's bytes, checked against the recorded digest."""
+    if item.file is not None:
+        check_digest(item, item.file)
+        return item.file
+    assert item.uri is not None
+    if item.uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(item.uri).path)
+        check_digest(item, path)
+        return path
+    from ._remote import fetch
+
+    path = os.path.join(scratch.temp(), "inputs", item.name)
+    fetch(item.uri, item.sha256, path, item.is_dir)
+    return path
+
+
+def _outputs(spec: CallSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     if spec.returns == "none":
         return {}
     values = {spec.outputs[0].name: value} if spec.returns == "single" else _fields(spec, value)
-    return {out.name: _write(out, values[out.name]) for out in spec.outputs}
+    return {out.name: _write(out, values[out.name], scratch) for out in spec.outputs}
 
 
 def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
@@ -153,29 +241,45 @@ def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
     return dict(zip(names, value, strict=True))
 
 
-def _write(out: OutputSpec, value: Any) -> dict[str, Any]:
+def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     where = f"output {out.name!r}"
     if out.kind == "json":
         return write_json_output(out, to_json(value, where))
-    assert out.file is not None
+    target = out.file or os.path.join(scratch.temp(), "outputs", out.name)
+    record: dict[str, Any] = {"kind": out.kind}
     if out.kind == "object":
-        data, fmt = dump_object(value)
-        digest, size = write_bytes(out.file, data)
-        return {"kind": "object", "file": out.file, "sha256": digest, "size": size, "format": fmt}
-    path = getattr(value, "path", None)
-    if not isinstance(path, str):
-        raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
-    digest, size, is_dir = copy_into(path, out.file)
-    metadata = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
-    return {
-        "kind": "artifact",
-        "file": out.file,
-        "sha256": digest,
-        "size": size,
-        "dir": is_dir,
-        "type": type(value).__name__,
-        "metadata": metadata,
-    }
+        from . import serializers
+
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        tmp = f"{target}.{os.getpid()}.tmp"
+        try:
+            record["format"] = serializers.dump(value, tmp, out.declared)
+            digest, size = sha256_path(tmp)
+            is_dir = os.path.isdir(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            remove(tmp)
+            raise
+    else:
+        path = getattr(value, "path", None)
+        if not isinstance(path, str):
+            raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
+        digest, size, is_dir = copy_into(path, target, owned=scratch.staging)
+        record["type"] = type(value).__name__
+        record["metadata"] = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+    record.update(sha256=digest, size=size, dir=is_dir)
+    if out.store is not None:
+        from ._remote import store
+
+        record["uri"] = store(target, out.store, None if is_dir else digest)[0]
+    if out.file is not None:
+        record["file"] = out.file
+    else:
+        remove(target)
+    if out.meta_file is not None:
+        meta = {k: v for k, v in record.items() if k != "file"}
+        write_bytes(out.meta_file, json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
+    return record
 
 
 def _describe(failure: _Failure) -> dict[str, Any]:

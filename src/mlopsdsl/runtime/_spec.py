@@ -51,8 +51,11 @@ class InputSpec:
         "convert",
         "env",
         "file",
+        "format",
         "has_value",
+        "is_dir",
         "kind",
+        "meta",
         "metadata",
         "name",
         "raw",
@@ -60,6 +63,7 @@ class InputSpec:
         "sha256",
         "uri",
         "value",
+        "verified",
     )
 
     def __init__(self, data: dict[str, Any], where: str) -> None:
@@ -71,11 +75,12 @@ class InputSpec:
         self.file = _opt_str(data, "file", where)
         self.env = _opt_str(data, "env", where)
         self.arg = _opt_str(data, "arg", where)
+        self.uri = _opt_str(data, "uri", where)
         sources = [s for s in ("value", "file", "env", "arg") if s in data]
-        if len(sources) != 1:
+        if self.kind != "json" and ((self.file is None and self.uri is None) or len(sources) > 1):
+            raise SpecError(f"{where}: an {self.kind} input is read from a file; give 'file' (or 'uri')")
+        if self.kind == "json" and len(sources) != 1:
             raise SpecError(f"{where}: give exactly one of value, file, env or arg (got {sources or 'none'})")
-        if self.kind != "json" and self.file is None:
-            raise SpecError(f"{where}: an {self.kind} input is read from a file; give 'file'")
         self.raw = bool(data.get("raw", False))
         self.convert = bool(data.get("convert", False))
         select = data.get("select", [])
@@ -86,17 +91,47 @@ class InputSpec:
         self.artifact_type = "Artifact"
         if self.kind == "artifact":
             self.artifact_type = _choice(data, "type", ARTIFACT_TYPES, where, default="Artifact")
-        self.uri = _opt_str(data, "uri", where)
         metadata = data.get("metadata", {})
         if not isinstance(metadata, dict):
             raise SpecError(f"{where}.metadata: an object, got {metadata!r}")
         self.metadata: dict[str, Any] = metadata
+        self.format: str = _opt_str(data, "format", where) or "pickle"
+        self.is_dir = bool(data.get("dir", False))
+        verified = data.get("verified")
+        if verified is not None and (
+            not isinstance(verified, list)
+            or len(verified) != 4
+            or not all(isinstance(v, int) for v in verified)
+        ):
+            raise SpecError(f"{where}.verified: [inode, size, mtime_ns, ctime_ns], got {verified!r}")
+        self.verified: list[int] | None = verified
+        meta = data.get("meta")
+        if meta is not None and (
+            not isinstance(meta, dict)
+            or len(meta) != 1
+            or next(iter(meta)) not in ("file", "env", "arg")
+            or not isinstance(next(iter(meta.values())), str)
+        ):
+            raise SpecError(f"{where}.meta: one of {{'file': PATH}}, {{'env': NAME}} or {{'arg': NAME}}")
+        self.meta: dict[str, str] | None = meta
+
+    def apply_meta(self, record: dict[str, Any]) -> None:
+        """Take the facts of the producer's output record (its digest, format, type, metadata, URI)."""
+        if not isinstance(record, dict):
+            raise SpecError(f"inputs.{self.name}.meta: the output record is an object, got {record!r}")
+        self.sha256 = record.get("sha256", self.sha256)
+        self.format = record.get("format", self.format)
+        self.is_dir = bool(record.get("dir", self.is_dir))
+        if self.uri is None:
+            self.uri = record.get("uri")
+        if self.kind == "artifact":
+            self.metadata = dict(record.get("metadata") or self.metadata)
 
 
 class OutputSpec:
     """One output of the step and where to write it."""
 
-    __slots__ = ("file", "kind", "name", "raw")
+    __slots__ = ("declared", "file", "kind", "meta_file", "name", "raw", "store")
 
     def __init__(self, data: dict[str, Any], where: str) -> None:
         self.name: str = _str(data, "name", where)
@@ -104,14 +139,17 @@ class OutputSpec:
         self.kind: str = _choice(data, "kind", KINDS, where)
         self.file = _opt_str(data, "file", where)
         self.raw = bool(data.get("raw", False))
-        if self.kind != "json" and self.file is None:
-            raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file'")
+        self.store = _opt_str(data, "store", where)
+        self.declared = _opt_str(data, "type", where)
+        self.meta_file = _opt_str(data, "meta_file", where)
+        if self.kind != "json" and self.file is None and self.store is None:
+            raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file' (or 'store')")
 
 
 class CallSpec:
     """A parsed call spec."""
 
-    __slots__ = ("code", "inputs", "outputs", "result", "returns", "step", "sys_path", "version")
+    __slots__ = ("code", "inputs", "outputs", "result", "returns", "scratch", "step", "sys_path", "version")
 
     def __init__(self, data: object) -> None:
         if not isinstance(data, dict):
@@ -137,6 +175,7 @@ class CallSpec:
             raise SpecError("sys_path: a list of folders")
         self.sys_path: list[str] = sys_path
         self.result = _opt_str(data, "result", "spec")
+        self.scratch = _opt_str(data, "scratch", "spec")
 
 
 def _obj(value: object, where: str) -> dict[str, Any]:

@@ -11,6 +11,9 @@ cloudpickle eagerly.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import inspect
 import io
 import os
 import pickle
@@ -19,14 +22,15 @@ import sysconfig
 import threading
 import types
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
-from ._code import python_version
+from ._code import Shipped, python_version
+from .serializers import registrations
 
-__all__ = ["pickle_function", "python_version", "user_modules"]
+__all__ = ["pickle_function", "portable_path", "python_version", "user_modules"]
 
 _LOCK = threading.Lock()
 
@@ -91,28 +95,121 @@ def user_modules(fn: Callable[..., Any]) -> list[str]:
     return sorted(found)
 
 
-def pickle_function(fn: Callable[..., Any], filename: Callable[[str], str] | None = None) -> bytes:
+def pickle_function(
+    fn: Callable[..., Any], filename: Callable[[str], str] | None = None, portable: bool = False
+) -> bytes:
     """``fn`` pickled by value, with the user's modules it reaches; loads on the same Python minor version.
+
+    Serialisers registered with ``ml.register_serializer`` for the classes the function's annotations
+    name (or their subclasses and bases) travel in the same payload, with the user's code their ``dump``,
+    ``load`` and class use, and are registered in the step's process when it loads.
 
     Args:
         fn: The step's function.
         filename: Maps each source file name kept in the code objects (for the step's tracebacks) to
-            the name to record; compilers pass one that makes them portable. Kept as they are by default.
+            the name to record. Kept as they are by default; :func:`portable_path` with ``portable``.
+        portable: Make the bytes depend only on the code, as compiled documents must: no absolute path
+            (module ``__file__`` values and file names are recorded relative to their import root) and no
+            random id (cloudpickle tags each class it ships with a ``uuid4``; here the tag is derived from
+            the class's module and qualified name).
     """
+    shipped = _relevant(registrations(), fn)
+    reached = set(user_modules(fn))
+    for item in shipped:
+        parts: tuple[Any, ...] = (item.dump, item.load, item.type)
+        for obj in parts:
+            reached.update(user_modules(obj))
     with _LOCK:
         already = set(cloudpickle.list_registry_pickle_by_value())
         added = []
-        for name in user_modules(fn):
+        for name in sorted(reached):
             if name not in already:
                 cloudpickle.register_pickle_by_value(sys.modules[name])
                 added.append(name)
         try:
             buffer = io.BytesIO()
-            _Pickler(buffer, filename or (lambda name: name)).dump(_with_resolved_annotations(fn))
+            target: Any = _with_resolved_annotations(fn)
+            if shipped:
+                target = Shipped(target, shipped)
+            names = filename or (portable_path if portable else (lambda name: name))
+            with _portable_ids() if portable else contextlib.nullcontext():
+                _Pickler(buffer, names).dump(target)
             return buffer.getvalue()
         finally:
             for name in added:
                 cloudpickle.unregister_pickle_by_value(sys.modules[name])
+
+
+def portable_path(path: str) -> str:
+    """``path`` relative to the ``sys.path`` entry it was imported from, so no absolute path is recorded."""
+    if not os.path.isabs(path):
+        return path
+    best = ""
+    for entry in sys.path:
+        root = os.path.abspath(entry or os.curdir)
+        if path.startswith(root + os.sep) and len(root) > len(best):
+            best = root
+    rel = os.path.relpath(path, best) if best else os.path.basename(path)
+    return rel.replace(os.sep, "/")
+
+
+@contextlib.contextmanager
+def _portable_ids() -> Iterator[None]:
+    """While pickling (under :data:`_LOCK`): class tags from names, module files relative to their roots.
+
+    cloudpickle offers no option for either, so its two helpers are swapped for the duration and put back.
+    """
+    impl: Any = sys.modules[cloudpickle.Pickler.__module__]
+    original_tracker = impl._get_or_create_tracker_id
+    original_newargs = cloudpickle.Pickler._function_getnewargs
+
+    def tracker(class_def: type) -> str:
+        name = f"{class_def.__module__}.{class_def.__qualname__}"
+        return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+    def newargs(self: Any, func: Any) -> Any:
+        args = original_newargs(self, func)
+        base_globals = args[1]
+        if isinstance(base_globals.get("__file__"), str):
+            base_globals["__file__"] = portable_path(base_globals["__file__"])
+        if isinstance(base_globals.get("__path__"), list):
+            base_globals["__path__"] = [portable_path(p) for p in base_globals["__path__"]]
+        return args
+
+    impl._get_or_create_tracker_id = tracker
+    cloudpickle.Pickler._function_getnewargs = newargs
+    try:
+        yield
+    finally:
+        impl._get_or_create_tracker_id = original_tracker
+        cloudpickle.Pickler._function_getnewargs = original_newargs
+
+
+def _relevant(shipped: list[Any], fn: Callable[..., Any]) -> list[Any]:
+    """The registrations for classes the function's annotations name (or their subclasses or bases).
+
+    Only these travel, so that a payload does not depend on unrelated registrations made in the process.
+    """
+    if not shipped:
+        return []
+    import typing
+
+    try:
+        hints = typing.get_type_hints(inspect.unwrap(fn))
+    except Exception:
+        hints = dict(getattr(fn, "__annotations__", {}))
+    named: set[type] = set()
+    todo = list(hints.values())
+    while todo:
+        hint = todo.pop()
+        if isinstance(hint, type) and hint is not object:
+            named.add(hint)
+        todo.extend(typing.get_args(hint))
+    return [
+        item
+        for item in shipped
+        if item.type is not None and any(issubclass(c, item.type) or issubclass(item.type, c) for c in named)
+    ]
 
 
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]

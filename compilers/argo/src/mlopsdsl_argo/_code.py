@@ -15,10 +15,8 @@ cannot be found by name).
 from __future__ import annotations
 
 import base64
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -52,66 +50,6 @@ def _resolve(code: ir.CodeRef) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
-def _portable(filename: str) -> str:
-    """A source file name relative to the ``sys.path`` entry it was imported from, for tracebacks."""
-    if not os.path.isabs(filename):
-        return filename
-    best = ""
-    for entry in sys.path:
-        root = os.path.abspath(entry or os.getcwd())
-        if filename.startswith(root + os.sep) and len(root) > len(best):
-            best = root
-    return os.path.relpath(filename, best).replace(os.sep, "/") if best else os.path.basename(filename)
-
-
-@contextmanager
-def _portable_module_files(fn: Callable[..., Any]) -> Iterator[None]:
-    """Give the user's modules portable ``__file__`` values while ``fn`` is pickled.
-
-    cloudpickle stores a by-value function's module ``__file__`` with it; an absolute path would make the
-    compiled document depend on where the project is checked out. (``pickle_function`` maps code objects'
-    file names but not this one; see docs/argo.md.)
-    """
-    from mlopsdsl.runtime.payload import user_modules
-
-    names = {getattr(fn, "__module__", None) or "__main__", *user_modules(fn)}
-    saved: list[tuple[Any, str]] = []
-    try:
-        for name in sorted(names):
-            module = sys.modules.get(name)
-            filename = getattr(module, "__file__", None)
-            if isinstance(filename, str) and os.path.isabs(filename):
-                saved.append((module, filename))
-                module.__file__ = _portable(filename)  # type: ignore[union-attr]
-        _stable_class_ids(sorted(names))
-        yield
-    finally:
-        for module, filename in saved:
-            module.__file__ = filename
-
-
-def _stable_class_ids(modules: list[str]) -> None:
-    """Give the user's classes tracker ids derived from their names, not random ones.
-
-    cloudpickle tags each class it pickles by value with ``uuid4().hex`` (so that unpickling twice in one
-    process gives one class); a random tag would make every compilation differ. Classes defined inside
-    functions are not reachable here and keep random tags.
-    """
-    import hashlib
-
-    import cloudpickle  # type: ignore[import-untyped]
-
-    impl = cloudpickle.cloudpickle
-    with impl._DYNAMIC_CLASS_TRACKER_LOCK:
-        for name in modules:
-            module = sys.modules.get(name)
-            for value in list(vars(module).values()) if module is not None else []:
-                if isinstance(value, type) and value.__module__ == name:
-                    tag = hashlib.sha256(f"{name}:{value.__qualname__}".encode()).hexdigest()[:32]
-                    impl._DYNAMIC_CLASS_TRACKER_BY_CLASS[value] = tag
-                    impl._DYNAMIC_CLASS_TRACKER_BY_ID[tag] = value
-
-
 def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[..., Any]]) -> dict[str, Any]:
     """The ``code`` part of the step's call spec.
 
@@ -136,8 +74,7 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
     from mlopsdsl.runtime.payload import pickle_function, python_version
 
     try:
-        with _portable_module_files(fn):
-            payload = pickle_function(fn, filename=_portable)
+        payload = pickle_function(fn, portable=True)
     except Exception as exc:
         raise CompileError(
             f"{where} cannot be pickled by value: {type(exc).__name__}: {exc} (a module-level object it "

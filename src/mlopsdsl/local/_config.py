@@ -1,0 +1,133 @@
+"""Choosing the artifact root and the file-system options of a run.
+
+Precedence, first found wins: the explicit value (``mlopsdsl run --artifact-root``, ``ml.run(...,
+artifact_root=...)``), ``$MLOPSDSL_ARTIFACT_ROOT``, ``artifact_root`` in ``<home>/config.toml`` (the
+machine's or user's own settings, never committed), ``[tool.mlopsdsl] artifact_root`` in the nearest
+``pyproject.toml`` from the working directory up (the project's shared default), and last
+``<home>/blobs``. File-system options (``storage_options``: an endpoint, a region, a profile name) merge in
+the same order, ``$MLOPSDSL_STORAGE_OPTIONS`` (JSON) over the config files. Credentials belong in the
+usual environment variables (``AWS_ACCESS_KEY_ID``...), profiles or instance roles: nothing here writes
+them into a call spec, a record or compiled output; the runner passes options to its steps in their
+environment only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlopsdsl.errors import RunError
+
+ENV_ROOT = "MLOPSDSL_ARTIFACT_ROOT"
+ENV_OPTIONS = "MLOPSDSL_STORAGE_OPTIONS"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where a run stores its blobs, and how to reach it."""
+
+    root: str
+    """A local folder (absolute) or an fsspec URL."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the fsspec file system (``endpoint_url``, ``profile``, ``client_kwargs``)."""
+    source: str = "default"
+    """Where ``root`` came from, for messages: ``argument``, ``environment``, a config file, ``default``."""
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.root and not self.root.startswith("file://")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RunError(f"{path}: cannot read the mlopsdsl settings: {exc}") from None
+
+
+def _pyproject(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _section(path: Path | None, pyproject: bool) -> tuple[dict[str, Any], Path | None]:
+    if path is None:
+        return {}, None
+    data = _read_toml(path)
+    if pyproject:
+        data = data.get("tool", {}).get("mlopsdsl", {})
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the mlopsdsl settings must be a table")
+    return data, path
+
+
+def _local(root: str, base: Path) -> str:
+    if root.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        root = unquote(urlparse(root).path)
+    return str((base / os.path.expanduser(root)).resolve())
+
+
+def resolve(
+    explicit: str | os.PathLike[str] | None,
+    home: Path,
+    cwd: Path | None = None,
+) -> StorageConfig:
+    """The storage of a run, by the precedence in this module's docstring.
+
+    Raises:
+        RunError: A config file cannot be read, or its settings have the wrong shape.
+    """
+    cwd = cwd or Path.cwd()
+    layers = [
+        _section(home / "config.toml", pyproject=False),
+        _section(_pyproject(cwd), pyproject=True),
+    ]
+    options: dict[str, Any] = {}
+    for data, path in reversed(layers):
+        extra = data.get("storage_options", {})
+        if not isinstance(extra, dict):
+            raise RunError(f"{path}: storage_options must be a table")
+        options.update(extra)
+    env_options = os.environ.get(ENV_OPTIONS)
+    if env_options:
+        try:
+            parsed = json.loads(env_options)
+        except ValueError as exc:
+            raise RunError(f"${ENV_OPTIONS} is not JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise RunError(f"${ENV_OPTIONS} must be a JSON object")
+        options.update(parsed)
+    root: str | None = None
+    source = "default"
+    base = cwd
+    if explicit is not None and str(explicit):
+        root, source = str(explicit), "argument"
+    elif os.environ.get(ENV_ROOT):
+        root, source = os.environ[ENV_ROOT], f"${ENV_ROOT}"
+    else:
+        for data, path in layers:
+            value = data.get("artifact_root")
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                raise RunError(f"{path}: artifact_root must be a non-empty string")
+            assert path is not None
+            root, source, base = value, str(path), path.parent
+            break
+    if root is None:
+        return StorageConfig(str(home.resolve() / "blobs"), options, "default")
+    if "://" not in root or root.startswith("file://"):
+        root = _local(root, base)
+    return StorageConfig(root.rstrip("/") if "://" in root else root, options, source)
