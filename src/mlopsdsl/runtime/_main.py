@@ -91,6 +91,8 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
     try:
         try:
             kwargs = _inputs(spec, function, args, scratch)
+        except SpecError as exc:  # a record handed over at run time is malformed: a bug, not bad luck
+            raise _Failure("inputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("inputs", exc) from None
         token = scratch.open_staging()
@@ -171,7 +173,7 @@ def _inputs(
         if item.meta is not None:
             source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
             item.apply_meta(json.loads(read_text(source, args)))
-        if item.kind == "object" and item.format == "json" and hints is None:
+        if item.kind in ("object", "collected") and hints is None:
             hints = annotations_of(fn)
         value = _read(item, args, scratch, hints)
         if item.convert:
@@ -183,6 +185,12 @@ def _inputs(
 
 
 def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any] | None) -> Any:
+    if item.kind == "collected":
+        if item.records is not None:
+            source = item.records
+            item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
+        element = _element_hint((hints or {}).get(item.name))
+        return [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
     if item.kind == "json":
         if item.has_value:
             value = item.value
@@ -200,6 +208,12 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
 
     cls = getattr(artifacts, item.artifact_type)
     return cls(path=path, uri=item.uri, metadata=item.metadata)
+
+
+def _element_hint(annotation: Any) -> Any:
+    """``T`` of a ``list[T]`` annotation (what each collected element is read as), else ``None``."""
+    args = getattr(annotation, "__args__", None)
+    return args[0] if args else None
 
 
 def _local_copy(item: InputSpec, scratch: _Scratch) -> str:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 KINDS = ("json", "object", "artifact")
+INPUT_KINDS = (*KINDS, "collected")
 ARTIFACT_TYPES = ("Artifact", "Dataset", "Model")
 
 
@@ -54,11 +55,14 @@ class InputSpec:
         "format",
         "has_value",
         "is_dir",
+        "item_kind",
+        "items",
         "kind",
         "meta",
         "metadata",
         "name",
         "raw",
+        "records",
         "select",
         "sha256",
         "uri",
@@ -69,7 +73,14 @@ class InputSpec:
     def __init__(self, data: dict[str, Any], where: str) -> None:
         self.name: str = _str(data, "name", where)
         where = f"inputs.{self.name}"
-        self.kind: str = _choice(data, "kind", KINDS, where)
+        self.kind: str = _choice(data, "kind", INPUT_KINDS, where)
+        self.items: list[InputSpec] | None = None
+        self.records: InputSpec | None = None
+        self.item_kind = "json"
+        if self.kind == "collected":
+            self._collected(data, where)
+            data = {"name": self.name, "kind": "json", "value": None}
+        kind = "json" if self.kind == "collected" else self.kind  # what the fields below describe
         self.has_value = "value" in data
         self.value: Any = data.get("value")
         self.file = _opt_str(data, "file", where)
@@ -77,9 +88,9 @@ class InputSpec:
         self.arg = _opt_str(data, "arg", where)
         self.uri = _opt_str(data, "uri", where)
         sources = [s for s in ("value", "file", "env", "arg") if s in data]
-        if self.kind != "json" and ((self.file is None and self.uri is None) or len(sources) > 1):
-            raise SpecError(f"{where}: an {self.kind} input is read from a file; give 'file' (or 'uri')")
-        if self.kind == "json" and len(sources) != 1:
+        if kind != "json" and ((self.file is None and self.uri is None) or len(sources) > 1):
+            raise SpecError(f"{where}: an {kind} input is read from a file; give 'file' (or 'uri')")
+        if kind == "json" and len(sources) != 1:
             raise SpecError(f"{where}: give exactly one of value, file, env or arg (got {sources or 'none'})")
         self.raw = bool(data.get("raw", False))
         self.convert = bool(data.get("convert", False))
@@ -89,7 +100,7 @@ class InputSpec:
         self.select: list[str | int] = select
         self.sha256 = _opt_str(data, "sha256", where)
         self.artifact_type = "Artifact"
-        if self.kind == "artifact":
+        if kind == "artifact":
             self.artifact_type = _choice(data, "type", ARTIFACT_TYPES, where, default="Artifact")
         metadata = data.get("metadata", {})
         if not isinstance(metadata, dict):
@@ -114,6 +125,45 @@ class InputSpec:
         ):
             raise SpecError(f"{where}.meta: one of {{'file': PATH}}, {{'env': NAME}} or {{'arg': NAME}}")
         self.meta: dict[str, str] | None = meta
+
+    def _collected(self, data: dict[str, Any], where: str) -> None:
+        """A list of stored values (fan-in): ``items`` known when the spec is written, or ``records``, a
+        source (``value``/``file``/``env``/``arg``) of a JSON list of the producers' output records."""
+        self.item_kind = _choice(data, "item_kind", ("object", "artifact"), where)
+        items = data.get("items")
+        records = data.get("records")
+        if (items is None) == (records is None):
+            raise SpecError(f"{where}: a collected input needs exactly one of 'items' or 'records'")
+        extra: dict[str, Any] = {k: data[k] for k in ("type", "format") if k in data}
+        if items is not None:
+            if not isinstance(items, list):
+                raise SpecError(f"{where}.items: a list of inputs, got {items!r}")
+            self.items = [
+                InputSpec(
+                    {**extra, **_obj(item, where), "name": f"{self.name}[{i}]", "kind": self.item_kind}, where
+                )
+                for i, item in enumerate(items)
+            ]
+        else:
+            source = _obj(records, f"{where}.records")
+            self.records = InputSpec({**source, "name": f"{self.name}.records", "kind": "json"}, where)
+
+    def expand(self, records: list[Any]) -> None:
+        """Turn ``records`` (the producers' output records) into one input per element."""
+        if not isinstance(records, list):
+            raise SpecError(f"inputs.{self.name}.records: a JSON list of output records, got {records!r}")
+        items = []
+        for i, record in enumerate(records):
+            record = _obj(record, f"inputs.{self.name}.records[{i}]")
+            location = {k: record[k] for k in ("file", "uri") if record.get(k)}
+            if not location:
+                raise SpecError(f"inputs.{self.name}.records[{i}]: a record names its 'file' or 'uri'")
+            item = InputSpec(
+                {**location, "name": f"{self.name}[{i}]", "kind": self.item_kind}, f"inputs.{self.name}"
+            )
+            item.apply_meta(record)
+            items.append(item)
+        self.items = items
 
     def apply_meta(self, record: dict[str, Any]) -> None:
         """Take the facts of the producer's output record (its digest, format, type, metadata, URI)."""
