@@ -1,0 +1,67 @@
+"""Emulators that run compiled KFP and Argo documents on this machine, for smoke tests in your own CI.
+
+``run_kfp(text, params, workdir=...)`` and ``run_argo(text, params, workdir=...)`` read a document that
+``mlopsdsl compile`` wrote and execute it the way the orchestrator would for the constructs mlopsdsl
+emits: DAG order, parameters, artifacts, loops and the collection of their outputs, conditions, retries
+and exit handlers. Every container's command runs as a local subprocess with the real step runtime, so a
+pipeline that passes here has run the same code, with the same arguments, as it will in the pod.
+
+They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
+Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and
+Argo that mlopsdsl's compilers produce. A document written by hand or by another tool may use features
+they do not know; they refuse it with an error naming the feature rather than guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlopsdsl.testing._argo import run_argo
+    from mlopsdsl.testing._kfp import run_kfp
+
+__all__ = ["EmulatedRun", "EmulatorError", "run_argo", "run_kfp"]
+
+
+class EmulatorError(Exception):
+    """The document uses something the emulator does not cover, or is malformed."""
+
+
+@dataclass
+class EmulatedRun:
+    """How an emulated run ended.
+
+    Attributes:
+        status: ``"Succeeded"`` or ``"Failed"``.
+        outputs: The pipeline's outputs as Python values (JSON values decoded, stored values loaded).
+        tasks: Every task that was considered, by its path in the document (``loop-1/process[2]``), and how
+            it ended: ``Succeeded``, ``Failed``, ``Skipped`` (a condition did not hold) or ``Omitted``
+            (something it needed failed).
+        failed: The tasks that failed, in the order they failed.
+        attempts: Attempts made, by task path, for the tasks that ran.
+        logs: Standard error of each failed attempt's process, by task path.
+    """
+
+    status: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_kfp":
+        from mlopsdsl.testing._kfp import run_kfp
+
+        return run_kfp
+    if name == "run_argo":
+        from mlopsdsl.testing._argo import run_argo
+
+        return run_argo
+    raise AttributeError(f"module 'mlopsdsl.testing' has no attribute {name!r}")

@@ -1,0 +1,115 @@
+"""Every conformance case, through every path: plain Python (where it can run), the local runner, and the
+KFP and Argo documents executed by ``mlopsdsl.testing``'s emulators. All must agree with the case.
+
+The compiled documents are also checked by the backends' own validators, so what runs here is what the
+strict checks accept.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlopsdsl as ml
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pipelines
+from pipelines import CASES, Case
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    outputs: dict[str, Any]
+    failed: list[str]
+
+
+def _params(case: Case, tmp_path: Path) -> dict[str, Any]:
+    params = dict(case.params)
+    if case.folder:
+        folder = tmp_path / "state"
+        folder.mkdir()
+        params["folder"] = str(folder)
+    return params
+
+
+def run_local(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
+    result = ml.run(
+        case.pipeline, params=params, home=tmp_path / "home", progress=False, check=False, cache=False
+    )
+    failed = [s.task for s in result.steps if s.status == "failed"]
+    return Outcome(result.ok, dict(result.outputs) if result.ok else {}, failed)
+
+
+def _emulated(backend: str, runner: Callable[..., Any]) -> Callable[[Case, dict[str, Any], Path], Outcome]:
+    def run(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
+        from mlopsdsl import backends
+
+        text = ml.compile(case.pipeline, backend=backend)
+        chosen = backends.load(backend)
+        assert isinstance(chosen, backends.Validates)
+        assert chosen.validate_compiled(text) == []
+        result = runner(text, params, workdir=tmp_path / backend)
+        return Outcome(
+            result.succeeded, dict(result.outputs) if result.succeeded else {}, list(result.failed)
+        )
+
+    return run
+
+
+def run_kfp(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
+    from mlopsdsl.testing import run_kfp as emulate
+
+    return _emulated("kfp", emulate)(case, params, tmp_path)
+
+
+def run_argo(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
+    from mlopsdsl.testing import run_argo as emulate
+
+    return _emulated("argo", emulate)(case, params, tmp_path)
+
+
+PATHS = {"local": run_local, "kfp": run_kfp, "argo": run_argo}
+
+
+def _failed_step(task: str) -> str:
+    """The step name in a task path (``loop-1/explode[0]``, ``explode-2``)."""
+    name = task.rsplit("/", 1)[-1].split("[", 1)[0]
+    return name
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_conformance(case: Case, path: str, tmp_path: Path) -> None:
+    params = _params(case, tmp_path)
+    outcome = PATHS[path](case, params, tmp_path)
+    if case.fails is None:
+        assert outcome.ok, f"{path}: the run failed ({outcome.failed})"
+        assert outcome.outputs == case.outputs
+    else:
+        assert not outcome.ok, f"{path}: the run should fail"
+        assert [_failed_step(t) for t in outcome.failed] == [case.fails]
+    if case.exit_status is not None:
+        assert (Path(params["folder"]) / "exit-status").read_text() == case.exit_status
+    if case.attempts is not None:
+        assert (Path(params["folder"]) / "flaky-attempts").read_text() == str(case.attempts)
+
+
+PLAIN = [c for c in CASES if c.fails is None and not c.folder and not c.pipeline.build().pipeline.groups]
+
+
+@pytest.mark.parametrize("case", PLAIN, ids=[c.name for c in PLAIN])
+def test_plain_python_agrees(case: Case) -> None:
+    """The expected outputs are what the pipeline function computes as plain Python."""
+    assert {"output": case.pipeline(**case.params)} == case.outputs
+
+
+def test_every_case_builds_without_problems() -> None:
+    for case in CASES:
+        assert case.pipeline.problems() == [], case.name
+    assert pipelines.HOSTILE  # the hostile value is used by a case
