@@ -145,6 +145,10 @@ def assignable(src: TypeSpec, dst: TypeSpec) -> bool:
         return assignable(src, dst.items)
     if src.kind == "optional":
         return False
+    if src.kind == "list" and dst.kind == "object" and src.items is not None and not src.items.is_parameter:
+        # The collected outputs of a map (stored values) into a ``list[T]`` input (one stored object).
+        wanted = str(dst)
+        return wanted == f"list[{src.items}]" or (src.items.kind == "artifact" and wanted == "list[Artifact]")
     if dst.kind == "float" and src.kind in ("int", "bool"):
         return True
     if dst.kind == "int" and src.kind == "bool":

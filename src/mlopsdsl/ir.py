@@ -134,6 +134,8 @@ class TypeSpec(_Model):
             return "None"
         if self.kind == "json":
             return "Any"
+        if self.name and "[" in self.name:  # a container of stored values: list[pkg.Box] reads list[Box]
+            return re.sub(r"[\w.]+\.(\w+)", r"\1", self.name)
         if self.name:
             return self.name.rsplit(".", 1)[-1] if self.kind != "enum" or "." in self.name else self.name
         if self.kind == "enum" and self.values is not None:

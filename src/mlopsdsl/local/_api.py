@@ -19,10 +19,10 @@ from mlopsdsl.local._cache import Cache
 from mlopsdsl.local._config import ENV_OPTIONS
 from mlopsdsl.local._config import resolve as resolve_storage
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
-from mlopsdsl.local._plan import Const, Plan, Source, build_plan
-from mlopsdsl.local._records import DONE, RunFolder, home, new_run_id, now, write_json
+from mlopsdsl.local._plan import Plan, build_plan
+from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
-from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
+from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def run_document(
     if values:
         document = with_defaults(document, values, locate)
     plan = build_plan(document, {})
-    needed = {node.step.name for node in plan.nodes.values()}
+    needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})
     executor: Executor = InProcessExecutor() if in_process else SubprocessExecutor()
     folder.create()
@@ -187,15 +187,16 @@ def run_document(
     shown.start(folder.run_id, document.root, list(plan.nodes), resume is not None)
     try:
         scheduler.run()
+        scheduler.run_exit()
     except BaseException:
         run_record.update(status="interrupted", ended=now())
         folder.write_run(run_record)
         shown.finish("interrupted", time.monotonic() - started)
         raise
     seconds = time.monotonic() - started
-    ok = all(s in DONE for s in scheduler.status.values())
+    ok = all(s in FINISHED for s in scheduler.status.values())
     status = "succeeded" if ok else "failed"
-    output_records = _output_records(plan, scheduler.outputs) if ok else {}
+    output_records = {name: scheduler._record(source) for name, source in plan.outputs.items()} if ok else {}
     run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
     folder.write_run(run_record)
     shown.finish(status, seconds)
@@ -204,8 +205,7 @@ def run_document(
         pipeline=document.root,
         status=status,
         outputs={
-            name: python_value(rec, plan.output_types.get(name), _blob(blobs, rec))
-            for name, rec in output_records.items()
+            name: _python(blobs, rec, plan.output_types.get(name)) for name, rec in output_records.items()
         },
         steps=[_step_run(node_id, scheduler) for node_id in plan.nodes],
         run_dir=folder.path,
@@ -238,25 +238,12 @@ def _blob(blobs: BlobStore | RemoteStore, record: dict[str, Any]) -> Path | None
     return blobs.local_path(record) if record.get("kind") != "json" else None
 
 
-def _output_records(plan: Plan, outputs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    from mlopsdsl.local._plan import select_json
-
-    records: dict[str, dict[str, Any]] = {}
-    for name, source in plan.outputs.items():
-        records[name] = _record_of(source, outputs, select_json)
-    return records
-
-
-def _record_of(source: Source, outputs: dict[str, dict[str, dict[str, Any]]], select: Any) -> dict[str, Any]:
-    if isinstance(source, Const):
-        return {"kind": "json", "value": source.value}
-    record = dict(outputs[source.node][source.output])
-    if source.path:
-        if record["kind"] == "json":
-            record["value"] = select(record["value"], source.path)
-        else:
-            record["select"] = list(source.path)
-    return record
+def _python(blobs: BlobStore | RemoteStore, record: dict[str, Any], type_: ir.TypeSpec | None) -> Any:
+    """An output record as the Python value the pipeline declares; a collected list element by element."""
+    if record.get("kind") == "collected":
+        element = type_.items if type_ is not None and type_.kind == "list" else None
+        return [_python(blobs, item, element) for item in record["items"]]
+    return python_value(record, type_, _blob(blobs, record))
 
 
 def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
@@ -265,7 +252,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
     error = record.get("error")
     return StepRun(
         task=node_id,
-        step=node.step.name,
+        step=node.label,
         status=record.get("status", scheduler.status[node_id]),
         attempts=len(record.get("attempts", [])),
         cache_hit=bool(record.get("cache_hit")),

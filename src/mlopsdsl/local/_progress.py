@@ -21,6 +21,7 @@ _SYMBOLS = {
     "cached": "≡",
     "failed": "✗",
     "skipped": "-",
+    "not-run": "○",
 }
 
 
@@ -118,7 +119,7 @@ class Live:
             row = self._rows.setdefault(task, ["pending", None, None, ""])
             if status == "running" and row[1] is None:
                 row[1] = time.monotonic()
-            if status in ("succeeded", "cached", "failed", "skipped"):
+            if status in ("succeeded", "cached", "failed", "skipped", "not-run"):
                 row[2] = time.monotonic()
             row[0], row[3] = status, detail
             self._live.update(self._table())

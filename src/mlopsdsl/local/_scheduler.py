@@ -4,10 +4,17 @@ For each step: resolve its inputs from upstream outputs, compute its cache key, 
 cached result when one is trustworthy, else run attempts through the executor with retries, backoff and
 timeouts, move its stored outputs into the blob store, and record it. A failed step marks its dependents
 ``skipped``; independent branches run to their end; then the run fails with every failure listed.
+
+Control flow is decided here, in the loop's own thread, when a node's dependencies are done: a node whose
+block's condition does not hold is ``not-run`` (which its block's other nodes follow, and which
+``ml.one_of`` reads past); a map node expands into one node per element of its list, at most
+``max_parallel`` of them running at once, and then collects their outputs into lists; the exit handler
+runs last, told whether everything else succeeded.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import threading
@@ -23,13 +30,38 @@ from mlopsdsl._types import check_value
 from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, outputs_available
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
-from mlopsdsl.local._plan import Const, Node, Plan, Ref, dependents, select_json
+from mlopsdsl.local._plan import (
+    Const,
+    Guard,
+    Node,
+    OneOf,
+    Plan,
+    Ref,
+    Source,
+    Status,
+    dependents,
+    expand,
+    select_json,
+    sub_environment,
+)
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.runtime._io import stamp
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
+
+FINISHED = (*DONE, "not-run")
+"""States after which dependents may go on (a node that did not run because of a condition counts)."""
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 @dataclass
@@ -78,6 +110,7 @@ class Scheduler:
         self.locate = locate
         self.previous = previous
         self.status: dict[str, str] = {n: "pending" for n in plan.nodes}
+        self.pipeline_status = "Succeeded"
         self.records: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, dict[str, Any]]] = {}
         self._stopping = threading.Event()
@@ -90,9 +123,14 @@ class Scheduler:
         with ThreadPoolExecutor(self.settings.max_parallel, thread_name_prefix="mlopsdsl-step") as pool:
             try:
                 while True:
-                    for node in self._ready(running):
-                        self.status[node.id] = "running"
-                        running[pool.submit(self._run_node, node)] = node.id
+                    ready = self._ready(running)
+                    while ready:
+                        for node in ready:
+                            if self._decided_here(node):
+                                continue
+                            self.status[node.id] = "running"
+                            running[pool.submit(self._run_node, node)] = node.id
+                        ready = self._ready(running)
                     if not running:
                         break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -108,17 +146,181 @@ class Scheduler:
 
     def _ready(self, running: dict[Future[StepOutcome], str]) -> list[Node]:
         ready = []
-        for node in self.plan.nodes.values():
+        busy: dict[str, int] = {}
+        for node_id in running.values():
+            owner = self.plan.nodes[node_id].parent_map
+            if owner is not None:
+                busy[owner] = busy.get(owner, 0) + 1
+        for node in list(self.plan.nodes.values()):
             if self.status[node.id] != "pending":
                 continue
-            states = [self.status[d] for d in node.deps]
-            if all(s in DONE for s in states):
-                ready.append(node)
+            if not all(self.status[d] in FINISHED for d in node.deps):
+                continue
+            parent = self.plan.nodes.get(node.parent_map or "")
+            limit = parent.task.map.max_parallel if parent is not None and parent.task.map else None
+            if limit is not None and parent is not None and node.step is not None:
+                if busy.get(parent.id, 0) >= limit:
+                    continue
+                busy[parent.id] = busy.get(parent.id, 0) + 1
+            ready.append(node)
         return ready
+
+    # ------------------------------------------------------------------ control flow
+
+    def _decided_here(self, node: Node) -> bool:
+        """Settle a node that needs no process: a condition that does not hold, or a map's own work."""
+        if node.guards and not all(self._holds(g) for g in node.guards):
+            self._not_run(node)
+            return True
+        if node.task.map is None:
+            return False
+        if node.expanded is None:
+            self._expand(node)
+        else:
+            self._collect(node)
+        return True
+
+    def _not_run(self, node: Node) -> None:
+        self.status[node.id] = "not-run"
+        record = self._base_record(node)
+        record.update(status="not-run", reason="the condition of its block did not hold")
+        self.records[node.id] = record
+        self.folder.write_step(node.id, record)
+        self.progress.update(node.id, "not-run", "(condition not met)")
+
+    def _holds(self, guard: Guard) -> bool:
+        kind = guard[0]
+        if kind == "not":
+            return not self._holds(guard[1])
+        if kind == "all":
+            return all(self._holds(g) for g in guard[1])
+        if kind == "any":
+            return any(self._holds(g) for g in guard[1])
+        left, right = self._json(guard[2]), self._json(guard[3])
+        try:
+            return bool(_COMPARE[guard[1]](left, right))
+        except TypeError:  # None against a number, say: the comparison does not hold
+            return False
+
+    def _json(self, source: Source) -> Any:
+        """The JSON value a source delivers (operands of conditions, lists to map over)."""
+        source = self._chosen(source)
+        if isinstance(source, Const):
+            return source.value
+        assert isinstance(source, Ref)
+        record = self.outputs[source.node][source.output]
+        if record["kind"] == "collected":
+            return record["items"]
+        return select_json(record["value"], source.path)
+
+    def _chosen(self, source: Source) -> Source:
+        """For ``ml.one_of``: the source whose task ran."""
+        if isinstance(source, OneOf):
+            for option in source.sources:
+                if isinstance(option, Const) or self.status.get(option.node) in DONE:
+                    return option
+            raise RuntimeError("ml.one_of(): no branch ran")
+        if isinstance(source, Status):
+            return Const(self.pipeline_status)
+        return source
+
+    def _expand(self, node: Node) -> None:
+        """Add one node per element of the map's list; the map node then waits for them all."""
+        assert node.task.map is not None
+        name = node.task.map.input
+        base = self._chosen(node.inputs[name])
+        elements = self._json(base)
+        if not isinstance(elements, list):
+            error = {"type": "TypeError", "message": f"{node.id} maps over {name!r}, which is not a list"}
+            self._finish(node.id, StepOutcome("failed", {**self._base_record(node), "error": error}))
+            return
+        added: list[str] = []
+        outputs: list[dict[str, Source]] = []
+        for index in range(len(elements)):
+            element: Source = (
+                Const(elements[index])
+                if isinstance(base, Const)
+                else Ref(base.node, base.output, (*base.path, index))  # type: ignore[union-attr]
+            )
+            inputs = {**node.inputs, name: element}
+            child = f"{node.id}[{index}]"
+            if node.step is not None:
+                task = node.task.model_copy(update={"map": None})
+                self.plan.nodes[child] = Node(
+                    child, node.step, task, node.pipeline, inputs, parent_map=node.id
+                )
+                added.append(child)
+                outputs.append({o.name: Ref(child, o.name) for o in node.step.outputs})
+            else:
+                assert node.sub is not None
+                before = set(self.plan.nodes)
+                env = sub_environment(node.sub, inputs)
+                outputs.append(
+                    expand(
+                        self.plan.document, node.sub, child + "/", env, set(), [], self.plan.nodes, node.id
+                    )
+                )
+                added.extend(n for n in self.plan.nodes if n not in before)
+        for child in added:
+            self.status[child] = "pending"
+            self.progress.update(child, "pending")
+        node.expanded = outputs
+        node.deps = set(added)
+        self.status[node.id] = "pending"
+        self.progress.update(node.id, "running", f"({len(outputs)} elements)")
+
+    def _collect(self, node: Node) -> None:
+        """The map's outputs: a list per output, one element per run, in input order."""
+        assert node.expanded is not None
+        declared = node.step.outputs if node.step is not None else (node.sub.outputs if node.sub else [])
+        collected: dict[str, dict[str, Any]] = {}
+        for out in declared:
+            records = [self._record(element[out.name]) for element in node.expanded]
+            if out.type.is_parameter:
+                collected[out.name] = {"kind": "json", "value": [r["value"] for r in records]}
+            else:
+                collected[out.name] = {"kind": "collected", "items": records}
+        record = self._base_record(node)
+        record.update(status="succeeded", outputs=collected, elements=len(node.expanded))
+        self.folder.write_step(node.id, record)
+        self.progress.update(node.id, "succeeded", f"({len(node.expanded)} elements)")
+        self._finish(node.id, StepOutcome("succeeded", record, collected))
+
+    def _record(self, source: Source) -> dict[str, Any]:
+        """The output record a source delivers (JSON values as records too)."""
+        source = self._chosen(source)
+        if isinstance(source, Const):
+            return {"kind": "json", "value": source.value}
+        assert isinstance(source, Ref)
+        record = self.outputs[source.node][source.output]
+        if not source.path:
+            return record
+        if record["kind"] == "json":
+            return {"kind": "json", "value": select_json(record["value"], source.path)}
+        if record["kind"] == "collected" and isinstance(source.path[0], int):
+            item = dict(record["items"][source.path[0]])
+            if source.path[1:]:
+                item["select"] = [*item.get("select", []), *source.path[1:]]
+            return item
+        return {**record, "select": [*record.get("select", []), *source.path]}
+
+    def run_exit(self) -> None:
+        """Run the exit handler, told how everything else ended."""
+        node = self.plan.exit
+        if node is None:
+            return
+        finished = all(s in FINISHED for s in self.status.values())
+        self.pipeline_status = "Succeeded" if finished else "Failed"
+        self.plan.nodes[node.id] = node
+        self.status[node.id] = "running"
+        self.progress.update(node.id, "running", f"(exit handler, pipeline {self.pipeline_status.lower()})")
+        self._finish(node.id, self._run_node(node))
 
     def _finish(self, node_id: str, outcome: StepOutcome) -> None:
         self.status[node_id] = outcome.status
         self.records[node_id] = outcome.record
+        if outcome.status == "failed":
+            self.folder.write_step(node_id, outcome.record)
         if outcome.status in DONE:
             self.outputs[node_id] = outcome.outputs
             return
@@ -138,7 +340,7 @@ class Scheduler:
         where = self.locate(node.task.location)
         return {
             "task": node.id,
-            "step": node.step.name,
+            "step": node.label,
             "pipeline": node.pipeline,
             "location": str(where) if where else None,
             "status": "pending",
@@ -149,62 +351,75 @@ class Scheduler:
 
     def _inputs(self, node: Node) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         """The call spec's inputs, their part of the cache key, and their lineage record."""
+        assert node.step is not None
         types = {p.name: p.type for p in node.step.inputs}
         spec_inputs: list[dict[str, Any]] = []
         key: dict[str, Any] = {}
         lineage: dict[str, Any] = {}
-        for name, source in sorted(node.inputs.items()):
+        for name, given in sorted(node.inputs.items()):
             type_ = types.get(name)
-            if isinstance(source, Const):
-                record: dict[str, Any] = {"kind": "json", "value": source.value}
-                path: tuple[str | int, ...] = ()
-            else:
-                record = self.outputs[source.node][source.output]
-                path = source.path
+            source = self._chosen(given)
+            record = self._record(source)
+            origin = f"{source.node}.{source.output}" if isinstance(source, Ref) else None
             if record["kind"] == "json":
-                value = select_json(record["value"], path)
+                value = record["value"]
                 entry = {"name": name, "kind": "json", "value": value}
                 if type_ is not None and _needs_convert(type_):
                     entry["convert"] = True
                 spec_inputs.append(entry)
                 key[name] = {"value": value}
-                lineage[name] = {"kind": "json", "value": value}
-                if not isinstance(source, Const):
-                    lineage[name]["from"] = f"{source.node}.{source.output}"
+                lineage[name] = {"kind": "json", "value": value, **({"from": origin} if origin else {})}
                 continue
-            assert isinstance(source, Ref)  # only step outputs are stored
-            digest = record["sha256"]
-            uri = self.blobs.uri(digest)
-            entry = {"name": name, "kind": record["kind"], "sha256": digest}
-            if self.blobs.is_remote:
-                entry.update(uri=uri, dir=bool(record.get("dir")))
-            else:
-                entry["file"] = str(self.blobs.local_path(record))
-                if record.get("stamp"):
-                    entry["verified"] = record["stamp"]
-            if record["kind"] == "object":
-                entry["select"] = list(path)
-                entry["format"] = record.get("format", "pickle")
-            else:
-                entry.update(
-                    type=type_.name if type_ is not None and type_.name else "Artifact",
-                    metadata=record.get("metadata") or {},
-                    uri=uri,
+            if record["kind"] == "collected":
+                element = type_.items if type_ is not None and type_.kind == "list" else None
+                items = [self._stored_entry(item, element)[0] for item in record["items"]]
+                item_kind = items[0]["kind"] if items else "object"
+                spec_inputs.append(
+                    {"name": name, "kind": "collected", "item_kind": item_kind, "items": items}
                 )
-            spec_inputs.append(entry)
-            key[name] = {"sha256": digest, "select": list(path)}
+                key[name] = {
+                    "collected": [{"sha256": i["sha256"], "select": i.get("select", [])} for i in items]
+                }
+                lineage[name] = {"kind": "collected", "from": origin, "items": [i["sha256"] for i in items]}
+                continue
+            entry, uri = self._stored_entry(record, type_)
+            spec_inputs.append({"name": name, **entry})
+            key[name] = {"sha256": entry["sha256"], "select": entry.get("select", [])}
             lineage[name] = {
                 "kind": record["kind"],
-                "from": f"{source.node}.{source.output}",
-                "sha256": digest,
+                "from": origin,
+                "sha256": entry["sha256"],
                 "size": record.get("size"),
                 "uri": uri,
             }
-            if path:
-                lineage[name]["select"] = list(path)
+            if entry.get("select"):
+                lineage[name]["select"] = entry["select"]
         return spec_inputs, key, lineage
 
+    def _stored_entry(self, record: dict[str, Any], type_: ir.TypeSpec | None) -> tuple[dict[str, Any], str]:
+        """The call spec's entry (without a name) for a stored value, and its URI."""
+        digest = record["sha256"]
+        uri = self.blobs.uri(digest)
+        entry: dict[str, Any] = {"kind": record["kind"], "sha256": digest}
+        if self.blobs.is_remote:
+            entry.update(uri=uri, dir=bool(record.get("dir")))
+        else:
+            entry["file"] = str(self.blobs.local_path(record))
+            if record.get("stamp"):
+                entry["verified"] = record["stamp"]
+        if record["kind"] == "object":
+            entry["select"] = list(record.get("select", []))
+            entry["format"] = record.get("format", "pickle")
+        else:
+            entry.update(
+                type=type_.name if type_ is not None and type_.name else record.get("type", "Artifact"),
+                metadata=record.get("metadata") or {},
+                uri=uri,
+            )
+        return entry, uri
+
     def _run_node(self, node: Node) -> StepOutcome:
+        assert node.step is not None
         record = self._base_record(node)
         try:
             spec_inputs, key_inputs, record["inputs"] = self._inputs(node)
@@ -267,6 +482,7 @@ class Scheduler:
         return StepOutcome("failed", record)
 
     def _reuse(self, node: Node, key: str) -> dict[str, Any] | None:
+        assert node.step is not None
         old = self.previous.get(node.id)
         if (
             old is not None
@@ -297,6 +513,7 @@ class Scheduler:
     def _attempt(
         self, node: Node, spec_inputs: list[dict[str, Any]], number: int
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        assert node.step is not None
         in_process = self.executor.name == "in-process"
         stored = any(_kind(out.type) != "json" for out in node.step.outputs)
         # In process, a step with JSON outputs only writes nothing: it needs no folder.
@@ -354,6 +571,7 @@ class Scheduler:
         return record, error
 
     def _error_of(self, node: Node, outcome: Outcome) -> dict[str, Any] | None:
+        assert node.step is not None
         if outcome.timed_out:
             return {
                 "type": "Timeout",
@@ -376,6 +594,7 @@ class Scheduler:
 
     def _commit(self, node: Node, produced: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Check JSON outputs against their declared types; move stored ones into the blob store."""
+        assert node.step is not None
         types = {o.name: o.type for o in node.step.outputs}
         committed: dict[str, dict[str, Any]] = {}
         for name, record in produced.items():
