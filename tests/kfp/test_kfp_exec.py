@@ -1,7 +1,8 @@
 """The compiled containers really run: placeholders filled as KFP would, commands run with the real runtime.
 
-Each command runs under ``python -I -S`` (no site-packages), so the step finds only what the package ships:
-the runtime bundle written by the ``mlopsdsl-runtime`` task and the by-value payload in its call spec.
+Each command runs under ``python -I -S`` (no site-packages) through ``mlopsdsl.testing.run_kfp``, so the
+step finds only what the package ships: the runtime bundle written by the ``mlopsdsl-runtime`` task and the
+by-value payload in its call spec.
 """
 
 from __future__ import annotations
@@ -9,24 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import kfp_pipelines as pipelines
-import pytest
-from kfp_emulator import Emulator, StepFailed
+import numpy as np
+import pandas as pd
 
 import mlopsdsl as ml
+from mlopsdsl.testing import run_kfp
 
 
 def test_quickstart_like_chain_runs_from_its_compiled_commands(tmp_path: Path) -> None:
     text = ml.compile(pipelines.chain_of(3), backend="kfp")
-    emulator = Emulator(text, tmp_path)
-    assert emulator.run({"x": 10}) == {"output": 13.0}
-    runtime, *steps = emulator.commands
-    assert runtime[5].endswith("artifacts/bundle")  # the runtime task wrote the bundle here
-    assert all(step[5] == runtime[5] for step in steps)  # ... and every step ran from it
+    run = run_kfp(text, {"x": 10}, workdir=tmp_path)
+    assert run.outputs == {"output": 13}
+    assert list(run.tasks) == ["mlopsdsl-runtime", "one", "one-2", "one-3"]
+    # every step ran from the bundle the runtime task wrote (its folder is the first one)
+    assert (next(tmp_path.glob("001-mlopsdsl-runtime")) / "artifacts" / "bundle").is_file()
 
 
 def test_everything_gives_what_the_local_runner_gives(tmp_path: Path) -> None:
     text = ml.compile(pipelines.everything, backend="kfp")
-    outputs = Emulator(text, tmp_path).run()
+    outputs = run_kfp(text, {}, workdir=tmp_path).outputs
     local = ml.run(pipelines.everything, home=tmp_path / "local", progress=False).outputs
     assert outputs["output_0"] == local["output_0"] == 9
     assert outputs["output_2"] == local["output_2"]
@@ -43,9 +45,9 @@ def test_tricky_strings_reach_the_step_unchanged(tmp_path: Path) -> None:
     def tricky(text: str = "plain") -> str:
         return measure(text=text, extra=pipelines.TRICKY)
 
-    value = pipelines.TRICKY + " {{$.outputs.parameters['output'].output_file}}"
+    value = pipelines.TRICKY + " {{$.outputs.parameters['output'].output_file}} {{$}}"
     text = ml.compile(tricky, backend="kfp", functions=tricky.step_functions())
-    outputs = Emulator(text, tmp_path).run({"text": value})
+    outputs = run_kfp(text, {"text": value}, workdir=tmp_path).outputs
     assert outputs["output"] == f"{len(value)}:{value}|{pipelines.TRICKY}"
 
 
@@ -58,5 +60,35 @@ def test_a_failing_step_fails_its_container(tmp_path: Path) -> None:
     def fails() -> int:
         return boom(x=1)
 
-    with pytest.raises(StepFailed, match="ValueError: bad 1"):
-        Emulator(ml.compile(fails, backend="kfp", functions=fails.step_functions()), tmp_path).run()
+    text = ml.compile(fails, backend="kfp", functions=fails.step_functions())
+    run = run_kfp(text, {}, workdir=tmp_path)
+    assert run.status == "Failed" and run.failed == ["boom"]
+    assert "ValueError: bad 1" in run.logs["boom"]
+
+
+def test_stored_values_keep_their_format_between_steps(tmp_path: Path) -> None:
+    """The issue-7 gap: a numpy array and a data frame written as npy/parquet are read back as such, because
+    the producer's output record (format, digest) travels with the artifact as ``NAME--meta``."""
+
+    @ml.step
+    def make_array(n: int) -> np.ndarray:
+        return np.arange(n, dtype=np.float32)
+
+    @ml.step
+    def make_frame(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"x": list(range(n))})
+
+    @ml.step
+    def describe(a: np.ndarray, f: pd.DataFrame) -> str:
+        return f"{a.dtype}:{a.sum()}:{type(f).__name__}:{int(f['x'].sum())}"
+
+    @ml.pipeline(name="stored")
+    def stored(n: int = 4) -> str:
+        return describe(a=make_array(n=n), f=make_frame(n=n))
+
+    text = ml.compile(stored, backend="kfp", functions=stored.step_functions())
+    assert "a--meta" in text and "meta_file" in text
+    run = run_kfp(text, {}, workdir=tmp_path, isolated=False)  # numpy and pandas from this venv
+    assert run.outputs == {"output": "float32:6.0:DataFrame:6"}, run.logs
+    formats = sorted(p.read_text() for p in tmp_path.glob("*-make-*/parameters/output--meta"))
+    assert '"format": "npy"' in formats[0] and '"format": "parquet"' in formats[1]

@@ -2,10 +2,11 @@
 
 Installed as the distribution ``mlopsdsl-kfp``, registered under the ``mlopsdsl.backends`` entry point
 ``kfp``; core never imports it. The work is split by job: :mod:`._lower` turns the IR into kfp-pipeline-spec
-protobuf messages, :mod:`._executors` builds each step's container command, :mod:`._platform` its
-Kubernetes settings, :mod:`._yaml` writes the package deterministically, :mod:`._validate` checks a compiled
-package, and :mod:`._client` talks to a KFP API server through the official ``kfp.Client``. See
-``docs/kfp.md``.
+protobuf messages (control flow included: loops, conditions, ``OneOf``, exit handlers), :mod:`._wiring`
+moves values between nested DAGs, :mod:`._cel` writes trigger conditions, :mod:`._executors` builds each
+step's container command, :mod:`._platform` its Kubernetes settings, :mod:`._yaml` writes the package
+deterministically, :mod:`._validate` checks a compiled package, and :mod:`._client` talks to a KFP API
+server through the official ``kfp.Client``. See ``docs/kfp.md``.
 """
 
 from __future__ import annotations

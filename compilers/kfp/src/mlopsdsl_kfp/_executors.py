@@ -15,7 +15,14 @@ Two ways to get the runtime into the pod (``runtime=`` compile option):
   extra task.
 
 Steps with ``packages=`` first run ``pip install`` through a small Python prelude (no shell); no other step
-installs anything.
+installs anything. Two more preludes adapt what KFP hands a container to the runtime's contract without a
+runtime change: :data:`STATUS_PRELUDE` turns the exit handler's ``PipelineTaskFinalStatus`` struct into
+``"Succeeded"``/``"Failed"``, and :data:`COLLECT_PRELUDE` turns a collected artifact list (from the executor
+input ``{{$}}``) and its list of output records into the ``records`` of a ``collected`` input.
+
+Every stored value (object or artifact) travels with its producer's output record as a ``STRUCT`` parameter
+``NAME--meta`` (the runtime's ``meta_file`` -> ``meta``), so the reader knows the digest, the serialiser
+(``npy``, ``parquet``, ``json``, ``cloudpickle``...) and the artifact metadata without guessing.
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from typing import Any
 from mlopsdsl import ir
 
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT
-from ._types import Encoding, needs_convert
+from ._types import META, Encoding, needs_convert
 
 __all__ = [
+    "COLLECT_PRELUDE",
     "PIP_PRELUDE",
+    "STATUS_PRELUDE",
     "WRITE_BUNDLE",
     "Container",
     "InputPlan",
@@ -51,6 +60,38 @@ PIP_PRELUDE = (
     "'--disable-pip-version-check', '--no-warn-script-location', *packages])\n"
 )
 """Put before the runtime's bootstrap for steps with ``packages``: ``N PKG... `` come first in argv."""
+
+STATUS_PRELUDE = (
+    "import json, sys; n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
+    "for i in range(1, len(sys.argv)):\n"
+    "    for name in names:\n"
+    "        if sys.argv[i - 1] == '--arg' and sys.argv[i].startswith(name + '='):\n"
+    "            state = json.loads(sys.argv[i][len(name) + 1:]).get('state')\n"
+    "            sys.argv[i] = name + '=' + ('Succeeded' if state == 'SUCCEEDED' else 'Failed')\n"
+)
+"""``N NAME...`` first in argv: rewrites ``--arg NAME=<PipelineTaskFinalStatus JSON>`` to our status strings
+(KFP's ``SUCCEEDED`` is ``Succeeded``; ``FAILED`` and ``CANCELLED`` are ``Failed``)."""
+
+COLLECT_PRELUDE = (
+    "import json, sys; n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
+    "inputs = json.loads(sys.argv.pop(1)).get('inputs', {})\n"
+    "def where(uri):\n"
+    "    for scheme, local in (('gs://', '/gcs/'), ('s3://', '/s3/'), ('minio://', '/minio/')):\n"
+    "        if uri.startswith(scheme):\n"
+    "            return {'file': local + uri[len(scheme):]}\n"
+    "    return {'uri': uri}\n"
+    "for name in names:\n"
+    "    found = inputs.get('artifacts', {}).get(name, {}).get('artifacts', [])\n"
+    "    records = inputs.get('parameterValues', {}).get(name + '--meta') or []\n"
+    "    if len(found) != len(records):\n"
+    "        sys.exit(f'{name}: {len(found)} artifacts but {len(records)} output records')\n"
+    "    merged = [dict(record, **where(a['uri'])) for a, record in zip(found, records)]\n"
+    "    sys.argv += ['--arg', name + '=' + json.dumps(merged)]\n"
+)
+"""``N NAME... EXECUTOR_INPUT`` first in argv: for each collected input NAME, pairs the artifacts of the
+artifact list NAME (their URIs mapped to the launcher's local paths, ``/gcs/``, ``/s3/``, ``/minio/``; other
+URIs are kept, ``file://`` is read in place) with the records of the parameter ``NAME--meta``, in order, and
+passes them as ``--arg NAME=<records>`` for the runtime's ``collected`` input."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +130,14 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
             item["arg"] = name
             if enc.raw:
                 item["raw"] = True
+        elif enc.is_list:
+            item = {"name": name, "kind": "collected", "item_kind": enc.kind[:-1], "records": {"arg": name}}
+            items = plan.param.type.items
+            if enc.kind == "artifacts" and items is not None and items.kind == "artifact" and items.name:
+                item["type"] = items.name
         else:
             item["file"] = _artifact(name, "path")
+            item["meta"] = {"arg": name + META}
         if enc.kind == "artifact":
             item["uri"] = _artifact(name, "uri")
             type_ = plan.param.type
@@ -110,6 +157,9 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
                 entry["raw"] = True
         else:
             entry["file"] = f"{{{{$.outputs.artifacts['{out.name}'].path}}}}"
+            entry["meta_file"] = f"{{{{$.outputs.parameters['{out.name}{META}'].output_file}}}}"
+            if enc.kind == "object" and out.type.name:
+                entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         spec_outputs.append(entry)
     spec = {
         "version": 1,
@@ -133,25 +183,35 @@ def step_container(
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
 
+    preludes = ""
     args: list[str] = []
     packages = list(step.options.packages)
+    if packages:
+        preludes += PIP_PRELUDE
+        args += [str(len(packages)), *packages]
+    statuses = [p.param.name for p in inputs if p.encoding.type == "TASK_FINAL_STATUS"]
+    if statuses:
+        preludes += STATUS_PRELUDE
+        args += [str(len(statuses)), *statuses]
+    collected = [p.param.name for p in inputs if p.encoding.is_list]
+    if collected:
+        preludes += COLLECT_PRELUDE
+        args += [str(len(collected)), *collected, "{{$}}"]
     if bundled:
-        program = BOOTSTRAP
-        if packages:
-            program = PIP_PRELUDE + BOOTSTRAP
-            args += [str(len(packages)), *packages]
-        command = ["python", "-c", program]
+        command = ["python", "-c", preludes + BOOTSTRAP]
         args.append(_artifact(RUNTIME_INPUT, "path"))
+    elif preludes:
+        run = "import runpy; runpy.run_module('mlopsdsl.runtime', run_name='__main__', alter_sys=True)"
+        command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-        if packages:
-            command = ["python", "-c", PIP_PRELUDE + "import runpy; runpy.run_module('mlopsdsl.runtime', "
-                       "run_name='__main__', alter_sys=True)"]  # fmt: skip
-            args += [str(len(packages)), *packages]
     args += ["--spec-json", call_spec(step, inputs, outputs, code)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]
+        elif not plan.encoding.is_list:
+            meta = plan.param.name + META
+            args += ["--arg", f"{meta}={_parameter(meta)}"]
     return Container(image=step.options.image or image, command=command, args=args)
 
 

@@ -11,12 +11,27 @@ sub-pipelines, so both ends of every KFP edge always carry the same type.
 
 Sub-pipelines become KFP sub-DAG components. A sub-pipeline output that just passes an input or a constant
 through is resolved at compile time in the caller, because a KFP DAG output can only come from a task.
+
+Control flow takes the shapes kfp's own compiler gives ``dsl.ParallelFor``, ``dsl.Collected``, ``dsl.If``/
+``dsl.Else``, ``dsl.OneOf`` and ``dsl.ExitHandler`` (see ``docs/kfp.md``):
+
+* a mapped task runs in a ``for-loop-TASK`` sub-DAG whose task carries a ``parameterIterator`` (over a raw
+  literal list or an input parameter) and ``iteratorPolicy.parallelismLimit``; the loop DAG's outputs
+  collect the task's outputs: a ``LIST`` parameter, or an artifact list plus a list of output records;
+* a ``when`` block is a ``condition-ID`` sub-DAG whose task has a ``triggerPolicy.condition`` (``_cel.py``);
+  with an ``otherwise``, both sit in a ``condition-branches-ID`` sub-DAG, whose outputs are the
+  ``ml.one_of`` selections (``valueFromOneof``, or several ``artifactSelectors``);
+* an exit handler wraps the body in an ``exit-handler`` sub-DAG; the handler's task runs after it with
+  ``ALL_UPSTREAM_TASKS_COMPLETED`` and takes its ``taskFinalStatus``.
+
+Values cross these DAG boundaries through ``_wiring.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +39,7 @@ from typing import Any, Literal
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
+from . import _cel
 from ._code import code_spec
 from ._executors import InputPlan, runtime_container, step_container
 from ._naming import (
@@ -37,11 +53,14 @@ from ._naming import (
     task_name,
 )
 from ._platform import executor_config
-from ._types import ARTIFACT_SCHEMA_VERSION, Encoding, encode_value, encoding_of
+from ._types import Encoding, encode_value, encoding_of
+from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
+from ._wiring import Source as _Source
 
 __all__ = ["Lowered", "Settings", "lower"]
 
-Select = tuple[str | int, ...]
+_STATUS = Encoding("json", "TASK_FINAL_STATUS", raw=True)
+EXIT_HANDLER_TASK = "exit-handler"
 
 
 @dataclass(frozen=True)
@@ -64,27 +83,6 @@ class Lowered:
 
 
 @dataclass(frozen=True)
-class _Source:
-    """Where a value comes from inside one DAG: a DAG input, a task's output, or a constant."""
-
-    kind: Literal["input", "task", "constant"]
-    encoding: Encoding | None = None
-    name: str = ""
-    """The DAG input's name, or the producing task's name."""
-    key: str = ""
-    """The producing task's output key."""
-    select: Select = ()
-    value: Any = None
-
-    def then(self, path: list[str | int]) -> _Source:
-        if not path:
-            return self
-        if self.kind == "constant":
-            return _Source("constant", value=_select(self.value, path))
-        return _Source(self.kind, self.encoding, self.name, self.key, (*self.select, *path))
-
-
-@dataclass(frozen=True)
 class _Exposed:
     """A callee's output as its caller sees it: a component output, or a pass-through of an input."""
 
@@ -92,7 +90,7 @@ class _Exposed:
     encoding: Encoding | None = None
     key: str = ""
     """The component output key, or the callee input's name."""
-    select: Select = ()
+    select: tuple[str | int, ...] = ()
     value: Any = None
 
 
@@ -102,10 +100,23 @@ class _Variant:
     outputs: dict[str, _Exposed]
 
 
-def _select(value: Any, path: list[str | int]) -> Any:
-    for part in path:
-        value = value[part]
-    return value
+@dataclass
+class _Flow:
+    """The state of lowering one IR pipeline into one component's DAG (and the DAGs nested in it)."""
+
+    pipeline: ir.PipelineSpec
+    top: Scope
+    body: Scope
+    env: dict[str, _Source]
+    taken: set[str]
+    """KFP task names in use anywhere in this pipeline's DAGs (IR tasks, loops, conditions)."""
+    groups: dict[str, ir.Group] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    """Group id (and ``branches:WHEN`` id) -> its scope."""
+    outputs: dict[str, dict[str, _Source]] = field(default_factory=dict)
+    placed: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """IR task id -> (scope id, KFP task name) of what stands for it there (the loop task for a map)."""
+    one_ofs: dict[str, _Source] = field(default_factory=dict)
 
 
 def lower(document: ir.Document, settings: Settings) -> Lowered:
@@ -129,6 +140,7 @@ class _Lowering:
         self.platform: dict[str, dict[str, Any]] = {}
         self.steps = {s.name: s for s in document.steps}
         self.pipelines = {p.name: p for p in document.pipelines}
+        self.wiring = Wiring(pb, self.bundled)
 
     # ------------------------------------------------------------------ document
 
@@ -157,7 +169,7 @@ class _Lowering:
             if param.optional:
                 definition.is_optional = True
                 if param.default is not None or enc.type == "STRING":
-                    _set_value(definition.default_value, encode_value(param.default, enc))
+                    set_value(definition.default_value, encode_value(param.default, enc))
             if param.name == RUNTIME_INPUT:
                 raise CompileError(
                     f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend", "kfp"
@@ -165,10 +177,8 @@ class _Lowering:
             env[param.name] = _Source("input", enc, param.name)
         if self.bundled:
             self._runtime_task()
-        exposed = self._dag(root, spec.root, env, is_root=True)
-        for name, item in exposed.items():
-            if item.kind == "output" and item.encoding is not None:
-                _declare(spec.root.output_definitions, name, item.encoding, self.pb)
+        self._dag(root, spec.root, env, is_root=True)
+        _sort_dependencies(spec)
         from ._emit import message_to_dict
 
         # The PipelineSpec holds its deployment config as a Struct; it is built as the typed message.
@@ -178,9 +188,7 @@ class _Lowering:
     def _runtime_task(self) -> None:
         component = self.spec.components[RUNTIME_COMPONENT]
         component.executor_label = RUNTIME_EXECUTOR
-        _declare(
-            component.output_definitions, RUNTIME_OUTPUT, Encoding("artifact", "system.Artifact"), self.pb
-        )
+        declare_bundle(component.output_definitions, RUNTIME_OUTPUT)
         types = [p.type for s in self.doc.steps for p in s.inputs] + [
             o.type for s in self.doc.steps for o in s.outputs
         ]
@@ -198,67 +206,296 @@ class _Lowering:
         self, pipeline: ir.PipelineSpec, component: Any, env: dict[str, _Source], is_root: bool
     ) -> dict[str, _Exposed]:
         """Fill ``component.dag`` with the pipeline's tasks; its outputs as the caller sees them."""
-        outputs: dict[str, dict[str, _Source]] = {}
-        dag = component.dag
-        ids = {t.id: task_name(t.id) for t in pipeline.tasks}
-        _no_control_flow(pipeline)
+        top = self.wiring.scope(component)
+        top.has_runtime = is_root and self.bundled
+        env = {
+            k: dataclasses.replace(v, scope=top.id, origin=k) if v.kind != "constant" else v
+            for k, v in env.items()
+        }
+        taken = {task_name(t.id) for t in pipeline.tasks}
+        if is_root and RUNTIME_TASK in taken:
+            raise CompileError(f"the task name {RUNTIME_TASK!r} is reserved by the KFP backend", "kfp")
+        body = top
+        if pipeline.on_exit is not None:
+            if not is_root:
+                raise CompileError(f"sub-pipeline {pipeline.name!r} has an exit handler", "kfp")
+            body = self._child(top, _fresh(EXIT_HANDLER_TASK, taken | {task_name(pipeline.on_exit.id)}))
+        flow = _Flow(pipeline, top, body, env, taken, groups={g.id: g for g in pipeline.groups})
         for task in pipeline.tasks:
-            name = ids[task.id]
-            if is_root and name == RUNTIME_TASK:
-                raise CompileError(f"the task name {RUNTIME_TASK!r} is reserved by the KFP backend", "kfp")
-            sources = {k: self._resolve(b, env, outputs) for k, b in task.inputs.items()}
-            if task.step is not None:
-                variant = self._step_variant(self.steps[task.step], sources)
-                params = self.steps[task.step].inputs
-            else:
-                sub = self.pipelines[task.pipeline or ""]
-                variant = self._pipeline_variant(sub, sources)
-                params = sub.params
-            spec = dag.tasks[name]
-            spec.task_info.name = name
-            spec.component_ref.name = variant.component
-            depends = {ids[a] for a in task.after if a in ids}
-            for param in params:
-                source = sources.get(param.name)
-                if source is not None:
-                    self._bind(spec, param, source)
-                    if source.kind == "task":
-                        depends.add(source.name)
-            if self.bundled:
-                runtime = spec.inputs.artifacts[RUNTIME_INPUT]
-                if is_root:
-                    runtime.task_output_artifact.producer_task = RUNTIME_TASK
-                    runtime.task_output_artifact.output_artifact_key = RUNTIME_OUTPUT
-                    depends.add(RUNTIME_TASK)
-                else:
-                    runtime.component_input_artifact = RUNTIME_INPUT
-            spec.dependent_tasks.extend(sorted(depends))
-            if task.step is not None:
-                self._task_options(spec, self.steps[task.step].options)
-            else:
-                spec.caching_options.enable_cache = True
-            outputs[task.id] = {
-                out: self._expose(item, name, sources, params) for out, item in variant.outputs.items()
-            }
+            self._task(flow, task, self._group_scope(flow, task.group))
         exposed: dict[str, _Exposed] = {}
         for out in pipeline.outputs:
-            source = self._resolve(out.source, env, outputs)
+            source = self._lift(self._resolve(out.source, flow), top)
             if is_root and (source.kind != "task" or source.select):
                 # A KFP DAG output can only name a task's output as it is: a small task picks the value.
-                source = self._pick(dag, out, source)
+                source = self._pick(top, out, source)
             if source.kind == "task" and source.encoding is not None:
-                self._dag_output(component, out.name, source)
+                dag_output(component, out.name, source, self.pb)
                 exposed[out.name] = _Exposed("output", source.encoding, out.name, source.select)
             elif source.kind == "input" and out.source.kind == "parameter":
                 exposed[out.name] = _Exposed("input", key=out.source.name, select=tuple(out.source.path))
             else:
                 exposed[out.name] = _Exposed("constant", value=source.value)
+        if pipeline.on_exit is not None:
+            self._exit_handler(flow, pipeline.on_exit)
         return exposed
 
-    def _pick(self, dag: Any, out: ir.PipelineOutput, source: _Source) -> _Source:
+    def _child(self, parent: Scope, name: str, component_name: str | None = None) -> Scope:
+        """A new sub-DAG component, run by the task ``name`` of ``parent``'s DAG."""
+        component = self.names.component(component_name or name)
+        call = parent.component.dag.tasks[name]
+        call.task_info.name = name
+        call.component_ref.name = component
+        return self.wiring.scope(self.spec.components[component], parent, call, name)
+
+    def _lift(self, source: _Source, top: Scope) -> _Source:
+        """``source`` exported up to ``top``'s DAG (from the exit-handler body)."""
+        while source.kind in ("task", "input") and source.scope != top.id:
+            source = self.wiring.export(source, self.wiring.scopes[source.scope])
+        return source
+
+    def _task(self, flow: _Flow, task: ir.Task, scope: Scope) -> None:
+        sources = {k: self._resolve(b, flow) for k, b in task.inputs.items()}
+        if task.map is not None:
+            self._loop(flow, task, scope, sources)
+            return
+        name = task_name(task.id)
+        flow.placed[task.id] = (scope.id, name)
+        flow.outputs[task.id] = self._call(flow, task, scope, sources, name)
+
+    def _call(
+        self, flow: _Flow, task: ir.Task, scope: Scope, sources: dict[str, _Source], name: str
+    ) -> dict[str, _Source]:
+        """The task ``name`` in ``scope``'s DAG calling ``task``'s step or sub-pipeline; its outputs there."""
+        local = {k: self.wiring.local(s, scope) for k, s in sources.items()}
+        if task.step is not None:
+            variant = self._step_variant(self.steps[task.step], local)
+            params = self.steps[task.step].inputs
+        else:
+            sub = self.pipelines[task.pipeline or ""]
+            variant = self._pipeline_variant(sub, local)
+            params = sub.params
+        spec = scope.component.dag.tasks[name]
+        spec.task_info.name = name
+        spec.component_ref.name = variant.component
+        for other in task.after:
+            self._after(flow, spec, scope, other)
+        for param in params:
+            source = local.get(param.name)
+            if source is not None:
+                self.wiring.bind(spec, param.name, source, encoding_of(param.type))
+        self.wiring.runtime(spec, scope)
+        if task.step is not None:
+            self._task_options(spec, self.steps[task.step].options)
+        return {
+            out: dataclasses.replace(
+                self._expose(item, name, local, params), scope=scope.id, origin=f"{task.id}-{out}"
+            )
+            if item.kind == "output"
+            else self._expose(item, name, local, params)
+            for out, item in variant.outputs.items()
+        }
+
+    def _after(self, flow: _Flow, spec: Any, scope: Scope, other: str) -> None:
+        """``spec`` (in ``scope``) waits for IR task ``other``: the dependency is set in ``other``'s DAG, on
+        the task there that contains ``spec``."""
+        if other not in flow.placed:
+            return
+        owner, name = flow.placed[other]
+        holder, where = spec, scope
+        while where.id != owner:
+            if where.parent is None:
+                return
+            holder, where = where.call, where.parent
+        depend(holder, name)
+
+    # ------------------------------------------------------------------ loops
+
+    def _loop(self, flow: _Flow, task: ir.Task, scope: Scope, sources: dict[str, _Source]) -> None:
+        assert task.map is not None
+        base = task_name(task.id)
+        loop = self._child(scope, _fresh(f"for-loop-{base}", flow.taken))
+        flow.placed[task.id] = (scope.id, loop.call_name)
+        params = self.steps[task.step].inputs if task.step else self.pipelines[task.pipeline or ""].params
+        mapped = next(p for p in params if p.name == task.map.input)
+        item = encoding_of(mapped.type)
+        if not item.is_parameter or (item.type == "STRING" and not item.raw):
+            raise CompileError(
+                f"task {task.id!r} maps over a list of {mapped.type}; on KFP a map runs over a list of str, "
+                "numbers, bools, lists, dicts, dataclasses or models",
+                "kfp",
+            )
+        item_name = f"pipelinechannel--{base}-loop-item"
+        declare(loop.component.input_definitions, item_name, item, self.pb)
+        iterator = loop.call.parameter_iterator
+        iterator.item_input = item_name
+        source = sources[task.map.input]
+        if source.kind == "constant":
+            values = [encode_value(v, item) for v in source.value or []]
+            iterator.items.raw = json.dumps(values, ensure_ascii=False, sort_keys=True)
+        else:
+            assert source.encoding is not None
+            if not source.encoding.is_parameter or source.select:
+                raise CompileError(
+                    f"task {task.id!r} maps over {'a field of a value' if source.select else 'stored values'}"
+                    "; on KFP a map runs over a list parameter or step output as it is (select the field, or "
+                    "make the list, in a step)",
+                    "kfp",
+                )
+            iterator.items.input_parameter = self.wiring.local(source, loop).name
+        if task.map.max_parallel is not None:
+            loop.call.iterator_policy.parallelism_limit = task.map.max_parallel
+        inner = {
+            **sources,
+            task.map.input: _Source("input", item, item_name, scope=loop.id, origin=item_name),
+        }
+        collected: dict[str, _Source] = {}
+        for key, out in self._call(flow, task, loop, inner, base).items():
+            collected[key] = self._collect(task, key, out, loop)
+        flow.outputs[task.id] = collected
+
+    def _collect(self, task: ir.Task, key: str, out: _Source, loop: Scope) -> _Source:
+        """Output ``key`` of every iteration, as one list output of the loop's task."""
+        enc = out.encoding
+        if out.kind != "task" or enc is None or out.select:
+            raise CompileError(
+                f"output {key!r} of mapped task {task.id!r} passes a value through from its inputs; on KFP "
+                "the outputs of a map must be made by a step",
+                "kfp",
+            )
+        if enc.is_list or (enc.type == "STRING" and not enc.raw):
+            what = "lists of stored values" if enc.is_list else "Optional/Any values (JSON text)"
+            raise CompileError(
+                f"output {key!r} of mapped task {task.id!r}: KFP cannot collect {what} from a loop", "kfp"
+            )
+        collected = Encoding("json", "LIST") if enc.is_parameter else Encoding(f"{enc.kind}s", enc.type)  # type: ignore[arg-type]
+        name = f"pipelinechannel--{out.name}-{key}"
+        dag_output(loop.component, name, out, self.pb)
+        declare(loop.component.output_definitions, name, collected, self.pb)
+        assert loop.parent is not None
+        return _Source(
+            "task", collected, loop.call_name, name, scope=loop.parent.id, origin=f"{task.id}-{key}"
+        )
+
+    # ------------------------------------------------------------------ conditions
+
+    def _group_scope(self, flow: _Flow, group_id: str | None) -> Scope:
+        if group_id is None:
+            return flow.body
+        if group_id in flow.scopes:
+            return flow.scopes[group_id]
+        group = flow.groups[group_id]
+        parent = self._group_scope(flow, group.parent)
+        when = group.id if group.kind == "when" else (group.else_of or group.id)
+        host = parent
+        if any(g.else_of == when for g in flow.groups.values()):
+            key = "branches:" + when
+            if key not in flow.scopes:
+                flow.scopes[key] = self._child(parent, _fresh(f"condition-branches-{when}", flow.taken))
+            host = flow.scopes[key]
+        scope = self._child(host, _fresh(f"condition-{group.id}", flow.taken))
+        flow.scopes[group_id] = scope
+        scope.call.trigger_policy.condition = self._condition(flow, group.condition, scope)
+        return scope
+
+    def _condition(self, flow: _Flow, condition: ir.Condition, scope: Scope) -> str:
+        """The CEL text of ``condition``, over inputs of ``scope``'s task (imported as needed)."""
+        if isinstance(condition, ir.Compare):
+            left = self._operand(flow, condition.left, scope)
+            right = self._operand(flow, condition.right, scope)
+            return f"{left} {condition.op} {right}"
+        if isinstance(condition, ir.Not):
+            return f"!({self._condition(flow, condition.condition, scope)})"
+        joiner = " && " if isinstance(condition, ir.AllOf) else " || "
+        return joiner.join(f"({self._condition(flow, part, scope)})" for part in condition.conditions)
+
+    def _operand(self, flow: _Flow, binding: ir.Binding, scope: Scope) -> str:
+        if isinstance(binding, ir.ConstantBinding):
+            return _cel.literal(binding.value)
+        source = self.wiring.local(self._resolve(binding, flow), scope)
+        if source.kind == "constant":
+            return _cel.literal(source.value)
+        enc = source.encoding
+        assert enc is not None
+        if not enc.is_parameter or (enc.type == "STRING" and not enc.raw):
+            raise CompileError(
+                f"a condition reads {source.origin!r}, "
+                f"{'a stored value' if not enc.is_parameter else 'a value held as JSON text (Optional, Any)'}"
+                "; on KFP conditions "
+                "compare str, number and bool values (compute the value in a step)",
+                "kfp",
+            )
+        return _cel.reference(source.name, source.select)
+
+    def _one_of(self, flow: _Flow, binding: ir.OneOfBinding) -> _Source:
+        """The branches DAG's output that takes whichever branch's value exists."""
+        identity = json.dumps(binding.model_dump(mode="json"), sort_keys=True)
+        if identity in flow.one_ofs:
+            return flow.one_ofs[identity]
+        selects = {tuple(s.path) for s in binding.sources}
+        if len(selects) != 1:
+            raise CompileError("ml.one_of() selects different fields of its branches", "kfp")
+        picked: list[_Source] = []
+        for ref in binding.sources:
+            source = flow.outputs[ref.task][ref.output]
+            picked.append(self.wiring.export(source, self.wiring.scopes[source.scope]))
+        encodings = {p.encoding for p in picked}
+        if len(encodings) != 1 or any(p.kind != "task" for p in picked):
+            raise CompileError(
+                "ml.one_of() joins values that travel differently on KFP (e.g. a list parameter and a "
+                "collected list of stored values); make both in the same way",
+                "kfp",
+            )
+        branches = self.wiring.scopes[picked[0].scope]
+        assert branches.parent is not None
+        enc = picked[0].encoding
+        assert enc is not None
+        name = f"pipelinechannel--{branches.call_name}-oneof-{len(flow.one_ofs) + 1}"
+        outputs = branches.component.dag.outputs
+        if enc.is_parameter:
+            selectors = outputs.parameters[name].value_from_oneof.parameter_selectors
+            for p in picked:
+                selectors.add(producer_subtask=p.name, output_parameter_key=p.key)
+        else:
+            for p in picked:
+                outputs.artifacts[name].artifact_selectors.add(
+                    producer_subtask=p.name, output_artifact_key=p.key
+                )
+            records = outputs.parameters[name + "--meta"].value_from_oneof.parameter_selectors
+            for p in picked:
+                records.add(producer_subtask=p.name, output_parameter_key=p.key + "--meta")
+        declare(branches.component.output_definitions, name, enc, self.pb)
+        result = _Source(
+            "task", enc, branches.call_name, name, selects.pop(), scope=branches.parent.id,
+            origin=name.removeprefix("pipelinechannel--"),
+        )  # fmt: skip
+        flow.one_ofs[identity] = result
+        return result
+
+    # ------------------------------------------------------------------ exit handler
+
+    def _exit_handler(self, flow: _Flow, task: ir.Task) -> None:
+        """The exit task: after the body's DAG whatever its end, with its final status for ``status``."""
+        sources: dict[str, _Source] = {}
+        for key, binding in task.inputs.items():
+            if isinstance(binding, ir.StatusBinding):
+                sources[key] = _Source("status", _STATUS, flow.body.call_name, scope=flow.top.id)
+            else:
+                sources[key] = self._resolve(binding, flow)
+        name = task_name(task.id)
+        self._call(flow, task, flow.top, sources, name)
+        spec = flow.top.component.dag.tasks[name]
+        depend(spec, flow.body.call_name)
+        strategy = self.pb.PipelineTaskSpec.TriggerPolicy.TriggerStrategy
+        spec.trigger_policy.strategy = strategy.Value("ALL_UPSTREAM_TASKS_COMPLETED")
+
+    # ------------------------------------------------------------------ values
+
+    def _pick(self, top: Scope, out: ir.PipelineOutput, source: _Source) -> _Source:
         """A root task that returns ``source`` (fields selected) as the pipeline output ``out``."""
         from mlopsdsl.naming import k8s_name
 
+        dag = top.component.dag
         name = base = f"output-{k8s_name(out.name)}"
         while name in dag.tasks:
             name += "-" + base.removeprefix("output-")
@@ -277,28 +514,20 @@ class _Lowering:
         task.task_info.name = name
         task.component_ref.name = variant.component
         task.caching_options.enable_cache = True
-        self._bind(task, pick.inputs[0], source)
-        depends = {source.name} if source.kind == "task" else set()
-        if self.bundled:
-            runtime = task.inputs.artifacts[RUNTIME_INPUT].task_output_artifact
-            runtime.producer_task = RUNTIME_TASK
-            runtime.output_artifact_key = RUNTIME_OUTPUT
-            depends.add(RUNTIME_TASK)
-        task.dependent_tasks.extend(sorted(depends))
-        return _Source("task", encoding_of(out.type), name, "output")
+        self.wiring.bind(task, "x", source, encoding_of(param_type))
+        self.wiring.runtime(task, top)
+        return _Source("task", encoding_of(out.type), name, "output", scope=top.id)
 
-    def _resolve(
-        self, binding: ir.Binding, env: dict[str, _Source], outputs: dict[str, dict[str, _Source]]
-    ) -> _Source:
+    def _resolve(self, binding: ir.Binding, flow: _Flow) -> _Source:
         if isinstance(binding, ir.ConstantBinding):
             return _Source("constant", value=binding.value)
         if isinstance(binding, ir.ParameterBinding):
-            return env[binding.name].then(binding.path)
+            return flow.env[binding.name].then(binding.path)
         if isinstance(binding, ir.TaskOutputBinding):
-            return outputs[binding.task][binding.output].then(binding.path)
-        raise CompileError(
-            f"{binding.kind!r} bindings are control flow, which the KFP backend does not compile yet", "kfp"
-        )
+            return flow.outputs[binding.task][binding.output].then(binding.path)
+        if isinstance(binding, ir.OneOfBinding):
+            return self._one_of(flow, binding)
+        raise CompileError("the pipeline's status is only for the exit handler's inputs", "kfp")
 
     def _expose(
         self, item: _Exposed, task: str, sources: dict[str, _Source], params: list[ir.Param]
@@ -312,47 +541,6 @@ class _Lowering:
             return sources[item.key].then(list(item.select))
         default = next(p.default for p in params if p.name == item.key)
         return _Source("constant", value=default).then(list(item.select))
-
-    def _bind(self, spec: Any, param: ir.Param, source: _Source) -> None:
-        if source.kind == "constant":
-            enc = encoding_of(param.type)
-            if not enc.is_parameter:
-                raise CompileError(
-                    f"input {param.name!r} ({param.type}) is bound to a constant; on KFP stored inputs "
-                    "(artifacts and objects) must come from a step",
-                    "kfp",
-                )
-            _set_value(
-                spec.inputs.parameters[param.name].runtime_value.constant, encode_value(source.value, enc)
-            )
-            return
-        assert source.encoding is not None
-        if source.encoding.is_parameter:
-            target = spec.inputs.parameters[param.name]
-            if source.kind == "input":
-                target.component_input_parameter = source.name
-            else:
-                target.task_output_parameter.producer_task = source.name
-                target.task_output_parameter.output_parameter_key = source.key
-        else:
-            artifact = spec.inputs.artifacts[param.name]
-            if source.kind == "input":
-                artifact.component_input_artifact = source.name
-            else:
-                artifact.task_output_artifact.producer_task = source.name
-                artifact.task_output_artifact.output_artifact_key = source.key
-
-    def _dag_output(self, component: Any, name: str, source: _Source) -> None:
-        assert source.encoding is not None
-        outputs = component.dag.outputs
-        if source.encoding.is_parameter:
-            value = outputs.parameters[name].value_from_parameter
-            value.producer_subtask = source.name
-            value.output_parameter_key = source.key
-        else:
-            outputs.artifacts[name].artifact_selectors.add(
-                producer_subtask=source.name, output_artifact_key=source.key
-            )
 
     # ------------------------------------------------------------------ components
 
@@ -392,16 +580,14 @@ class _Lowering:
             else:
                 assert source.encoding is not None
                 plans.append(InputPlan(param, source.encoding, source.select))
-            _declare(component.input_definitions, param.name, plans[-1].encoding, self.pb)
+            declare(component.input_definitions, param.name, plans[-1].encoding, self.pb)
             if _has_kfp_default(param):
                 self._default(component.input_definitions, param)
         if self.bundled:
-            _declare(
-                component.input_definitions, RUNTIME_INPUT, Encoding("artifact", "system.Artifact"), self.pb
-            )
+            declare_bundle(component.input_definitions)
         outputs = {o.name: encoding_of(o.type) for o in step.outputs}
         for out_name, enc in outputs.items():
-            _declare(component.output_definitions, out_name, enc, self.pb)
+            declare(component.output_definitions, out_name, enc, self.pb)
         code_key = code_key or step.name
         if code_key not in self.codes:
             function = self.settings.functions.get(step.name)
@@ -437,28 +623,26 @@ class _Lowering:
             enc = encoding_of(param.type) if direct or source is None else source.encoding
             assert enc is not None
             select = () if direct or source is None else source.select
-            _declare(component.input_definitions, param.name, enc, self.pb)
+            declare(component.input_definitions, param.name, enc, self.pb)
             if _has_kfp_default(param):
                 self._default(component.input_definitions, param)
             env[param.name] = _Source("input", enc, param.name, select=select)
         if self.bundled:
-            _declare(
-                component.input_definitions, RUNTIME_INPUT, Encoding("artifact", "system.Artifact"), self.pb
-            )
+            declare_bundle(component.input_definitions)
         # Registered before the body is lowered, so that the component order does not depend on recursion.
         variant = _Variant(name, {})
         self.variants[key] = variant
         exposed = self._dag(sub, component, env, is_root=False)
         for out_name, item in exposed.items():
             if item.kind == "output" and item.encoding is not None:
-                _declare(component.output_definitions, out_name, item.encoding, self.pb)
+                declare(component.output_definitions, out_name, item.encoding, self.pb)
         variant.outputs = exposed
         return variant
 
     def _default(self, definitions: Any, param: ir.Param) -> None:
         spec = definitions.parameters[param.name]
         spec.is_optional = True
-        _set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)))
+        set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)))
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
         deployment = self.deployment.executors[executor]
@@ -496,43 +680,6 @@ def _has_kfp_default(param: ir.Param) -> bool:
     return enc.is_parameter and (param.default is not None or (enc.type == "STRING" and not enc.raw))
 
 
-def _no_control_flow(pipeline: ir.PipelineSpec) -> None:
-    """Control flow (maps, conditions, exit handlers) is the next issue; until then it is refused plainly."""
-    found = [
-        f"task {t.id!r} ({'map' if getattr(t, 'map', None) else 'group ' + repr(t.group)})"
-        for t in pipeline.tasks
-        if t.group is not None or getattr(t, "map", None) is not None
-    ]
-    if getattr(pipeline, "on_exit", None) is not None:
-        found.append("an exit handler")
-    if found:
-        raise CompileError(
-            f"pipeline {pipeline.name!r} uses control flow ({', '.join(found)}), which the KFP backend does "
-            "not compile yet",
-            "kfp",
-        )
-
-
-def _declare(definitions: Any, name: str, enc: Encoding, pb: Any) -> None:
-    if enc.is_parameter:
-        definitions.parameters[name].parameter_type = pb.ParameterType.ParameterTypeEnum.Value(enc.type)
-    else:
-        schema = definitions.artifacts[name].artifact_type
-        schema.schema_title = enc.type
-        schema.schema_version = ARTIFACT_SCHEMA_VERSION
-
-
-def _set_value(target: Any, value: Any) -> None:
-    """Set a ``google.protobuf.Value`` from a JSON value."""
-    from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
-
-    if isinstance(value, float) and not math.isfinite(value):
-        raise CompileError(
-            f"{value!r} cannot be written to a KFP document (JSON has no NaN or infinity)", "kfp"
-        )
-    json_format.ParseDict(value, target)
-
-
 def _resources(container: Any, options: ir.StepOptions, pb: Any) -> None:
     res = options.resources
     cpu_limit = res.cpu_limit or res.cpu
@@ -551,3 +698,22 @@ def _resources(container: Any, options: ir.StepOptions, pb: Any) -> None:
     if res.gpu:
         spec.accelerator.resource_type = res.gpu_type or "nvidia.com/gpu"
         spec.accelerator.resource_count = str(res.gpu)
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a task of the same DAG family has it."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}-{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _sort_dependencies(spec: Any) -> None:
+    """``dependentTasks`` in sorted order: they are added as edges are found, in no meaningful order."""
+    for component in [spec.root, *spec.components.values()]:
+        for task in component.dag.tasks.values():
+            names = sorted(set(task.dependent_tasks))
+            del task.dependent_tasks[:]
+            task.dependent_tasks.extend(names)

@@ -18,11 +18,16 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 
-__all__ = ["ARTIFACT_SCHEMA_VERSION", "Encoding", "encode_value", "encoding_of", "needs_convert"]
+__all__ = ["ARTIFACT_SCHEMA_VERSION", "META", "Encoding", "encode_value", "encoding_of", "needs_convert"]
 
 ARTIFACT_SCHEMA_VERSION = "0.0.1"
 
-Kind = Literal["json", "object", "artifact"]
+Kind = Literal["json", "object", "artifact", "objects", "artifacts"]
+"""``objects``/``artifacts``: the collected outputs of a loop, a KFP artifact list (see ``_lower.py``)."""
+
+META = "--meta"
+"""Suffix of the parameter that goes with every stored value: the producer's output record (digest, format,
+metadata), which the consumer's runtime reads through ``meta`` (or ``records`` for a collected list)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +47,11 @@ class Encoding:
     def is_parameter(self) -> bool:
         """True for values KFP passes by value (parameters), False for artifacts."""
         return self.kind == "json"
+
+    @property
+    def is_list(self) -> bool:
+        """True for a collected list of stored values (a KFP artifact list with a list of records)."""
+        return self.kind in ("objects", "artifacts")
 
 
 _SCALARS = {"int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "bool": "BOOLEAN"}

@@ -5,16 +5,23 @@ does both, collecting every problem before it reports: the PipelineSpec, its dep
 Kubernetes executor config parse strictly into their generated models; every ``componentRef``,
 ``executorLabel``, ``producerTask``, ``producerSubtask`` and ``dependentTasks`` entry exists; every task input
 is declared by its component and has the type of what feeds it; every required input is bound; and no DAG
-(nor the nesting of components) has a cycle. ``mlopsdsl validate --backend kfp`` runs it.
+(nor the nesting of components) has a cycle. Control flow too: a loop's ``parameterIterator`` names an input
+of its task and an item input its component declares, and its DAG outputs are lists; a trigger condition
+reads only inputs its task is given; ``valueFromOneof`` and ``taskFinalStatus`` name real tasks; artifact
+lists meet artifact lists. ``mlopsdsl validate --backend kfp`` runs it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from mlopsdsl.errors import Problem
 
 __all__ = ["validate"]
+
+_CONDITION_INPUT = re.compile(r"inputs\.parameter_values\['([^']*)'\]")
 
 _VALUE_KINDS = {
     "STRING": (str,),
@@ -95,6 +102,13 @@ class _Checker:
         self.executors: dict[str, Any] = spec.get("deploymentSpec", {}).get("executors", {})
         self.root: dict[str, Any] = spec.get("root", {})
         self.problems: list[Problem] = []
+        self.loops = {
+            t.get("componentRef", {}).get("name")
+            for c in [self.root, *self.components.values()]
+            for t in c.get("dag", {}).get("tasks", {}).values()
+            if "parameterIterator" in t
+        }
+        """Components run once per item of a list: their DAG outputs are collected into lists."""
 
     def add(self, code: str, message: str) -> None:
         self.problems.append(_problem(code, message))
@@ -143,7 +157,8 @@ class _Checker:
                     if producer is not None:
                         edges[name].add(producer)
             if callee is not None:
-                self._required(label, declared, inputs)
+                self._control(label, task, callee, tasks)
+                self._required(label, declared, inputs, task)
         self._dag_outputs(where, component, tasks)
         cycle = _find_cycle(edges)
         if cycle:
@@ -175,6 +190,10 @@ class _Checker:
                 )
                 return None
             self._match(what, expected, _type_of(kind, parent), f"input {source!r}")
+            if kind == "artifacts" and bool((spec or {}).get("isArtifactList")) != bool(
+                parent.get("isArtifactList")
+            ):
+                self.add("type-mismatch", f"{what}: an artifact list and a single artifact meet")
             return None
         if "taskOutputParameter" in binding or "taskOutputArtifact" in binding:
             ref = binding.get("taskOutputParameter") or binding.get("taskOutputArtifact") or {}
@@ -188,6 +207,10 @@ class _Checker:
                 self.add("unknown-output", f"{what}: task {producer!r} has no output {key!r}")
                 return str(producer)
             self._match(what, expected, _type_of(kind, outputs[key]), f"output {producer}.{key}")
+            if kind == "artifacts" and bool((spec or {}).get("isArtifactList")) != bool(
+                outputs[key].get("isArtifactList")
+            ):
+                self.add("type-mismatch", f"{what}: an artifact list and a single artifact meet")
             return str(producer)
         if "runtimeValue" in binding:
             value = binding["runtimeValue"].get("constant")
@@ -201,6 +224,50 @@ class _Checker:
                 self.add("type-mismatch", f"{what} is {expected} but its constant is {value!r}")
         return None
 
+    def _control(
+        self, label: str, task: dict[str, Any], callee: dict[str, Any], tasks: dict[str, Any]
+    ) -> None:
+        """Loops, conditions and exit-handler statuses of one task."""
+        params = task.get("inputs", {}).get("parameters", {})
+        declared = callee.get("inputDefinitions", {}).get("parameters", {})
+        iterator = task.get("parameterIterator")
+        if iterator is not None:
+            if "dag" not in callee:
+                self.add("bad-loop", f"{label}: a loop must run a DAG component")
+            item = iterator.get("itemInput")
+            if item not in declared:
+                self.add("bad-loop", f"{label}: the loop item {item!r} is not an input of its component")
+            items = iterator.get("items", {})
+            if "inputParameter" in items and items["inputParameter"] not in params:
+                self.add(
+                    "bad-loop", f"{label}: the loop runs over {items['inputParameter']!r}, not an input of it"
+                )
+            elif "raw" in items:
+                try:
+                    ok = isinstance(json.loads(items["raw"]), list)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    self.add("bad-loop", f"{label}: the loop's raw items are not a JSON list")
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if condition is not None:
+            for name in _CONDITION_INPUT.findall(condition):
+                if name not in params:
+                    self.add("bad-condition", f"{label}: its condition reads {name!r}, which it is not given")
+        for name, binding in sorted(params.items()):
+            status = binding.get("taskFinalStatus")
+            if status is None:
+                continue
+            producer = status.get("producerTask")
+            if producer not in tasks:
+                self.add(
+                    "unknown-task", f"{label}: input {name!r} is the final status of unknown {producer!r}"
+                )
+            elif producer not in task.get("dependentTasks", []):
+                self.add(
+                    "bad-exit-handler", f"{label}: it takes the status of {producer!r} without waiting for it"
+                )
+
     def _match(self, what: str, expected: str | None, actual: str | None, source: str) -> None:
         if expected is not None and actual is not None and expected != actual:
             self.add("type-mismatch", f"{what} is {expected} but {source} is {actual}")
@@ -210,20 +277,26 @@ class _Checker:
         outputs: dict[str, Any] = component.get("outputDefinitions", {})
         return outputs
 
-    def _required(self, label: str, declared: dict[str, Any], inputs: dict[str, Any]) -> None:
+    def _required(
+        self, label: str, declared: dict[str, Any], inputs: dict[str, Any], task: dict[str, Any]
+    ) -> None:
+        item = task.get("parameterIterator", {}).get("itemInput")
         for kind in ("parameters", "artifacts"):
             for name, spec in sorted(declared.get(kind, {}).items()):
-                optional = spec.get("isOptional") or "defaultValue" in spec
+                optional = spec.get("isOptional") or "defaultValue" in spec or name == item
                 if not optional and name not in inputs.get(kind, {}):
                     self.add("missing-input", f"{label}: required input {name!r} is not bound")
 
     def _dag_outputs(self, where: str, component: dict[str, Any], tasks: dict[str, Any]) -> None:
         outputs = component["dag"].get("outputs", {})
         declared = component.get("outputDefinitions", {})
+        loop = where in self.loops
         for kind, field in (("parameters", "valueFromParameter"), ("artifacts", "artifactSelectors")):
             for name, spec in sorted(outputs.get(kind, {}).items()):
                 what = f"{where}: output {name!r}"
                 refs = spec.get(field)
+                if refs is None and "valueFromOneof" in spec:
+                    refs = spec["valueFromOneof"].get("parameterSelectors", [])
                 refs = [refs] if isinstance(refs, dict) else (refs or [])
                 if name not in declared.get(kind, {}):
                     self.add("undeclared-output", f"{what} is not in outputDefinitions")
@@ -239,12 +312,13 @@ class _Checker:
                     if key not in produced:
                         self.add("unknown-output", f"{what}: task {producer!r} has no output {key!r}")
                         continue
-                    self._match(
-                        what,
-                        _type_of(kind, declared.get(kind, {}).get(name)),
-                        _type_of(kind, produced[key]),
-                        f"output {producer}.{key}",
-                    )
+                    expected = _type_of(kind, declared.get(kind, {}).get(name))
+                    if loop and kind == "parameters":
+                        expected = None if expected == "LIST" else expected  # one item per iteration
+                    self._match(what, expected, _type_of(kind, produced[key]), f"output {producer}.{key}")
+                    listed = bool(declared.get(kind, {}).get(name, {}).get("isArtifactList"))
+                    if kind == "artifacts" and listed != (loop or bool(produced[key].get("isArtifactList"))):
+                        self.add("type-mismatch", f"{what}: an artifact list and a single artifact meet")
 
     def _component_cycles(self) -> None:
         edges: dict[str, set[str]] = {}
