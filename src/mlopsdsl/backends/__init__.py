@@ -12,6 +12,8 @@ backend has them when it has the methods. The CLI's ``submit`` and ``publish`` h
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -35,6 +37,7 @@ __all__ = [
     "Submits",
     "Validates",
     "available",
+    "find_function",
     "load",
 ]
 
@@ -195,3 +198,16 @@ def load(backend: str | Backend) -> Backend:
             f"entry point {backend!r} ({ep.value}) is not a backend: it needs name, file_suffix and compile()"
         )
     return obj
+
+
+def find_function(code: ir.CodeRef) -> Callable[..., Any] | None:
+    """The step function a ``CodeRef`` names, among the modules loaded in this process (unwrapped from
+    its ``@ml.step``), or ``None``. For backends shipping code by value when they were not handed
+    ``functions``; a function defined inside another function cannot be found this way."""
+    obj: Any = sys.modules.get(code.module)
+    for part in code.qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    fn = getattr(obj, "fn", obj)
+    return fn if callable(fn) else None

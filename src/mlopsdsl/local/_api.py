@@ -221,11 +221,11 @@ def _home(path: str | os.PathLike[str] | None) -> Path:
 
 
 def _ensure_functions(document: ir.Document, funcs: dict[str, Callable[..., Any]], needed: set[str]) -> None:
-    from mlopsdsl.local._scheduler import _resolve
+    from mlopsdsl.backends import find_function
 
     for step in document.steps:
         if step.name in needed and step.name not in funcs:
-            fn = _resolve(step.code)
+            fn = find_function(step.code)
             if fn is None:
                 raise RunError(
                     f"step {step.name!r}: its function {step.code.module}:{step.code.qualname} is not loaded "

@@ -27,6 +27,7 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl._types import check_value
+from mlopsdsl.backends import find_function
 from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, outputs_available
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
@@ -648,7 +649,7 @@ def code_specs(
     for step in document.steps:
         if step.name not in needed:
             continue
-        fn = functions.get(step.name) or _resolve(step.code)
+        fn = functions.get(step.name) or find_function(step.code)
         if mode == "live":  # in process: the function itself is passed; the spec only names it
             specs[step.name] = {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
             continue
@@ -685,16 +686,6 @@ def code_specs(
         write_atomic(path, payload)
         specs[step.name] = {"mode": "value", "file": str(path), "python": python_version()}
     return specs
-
-
-def _resolve(code: ir.CodeRef) -> Callable[..., Any] | None:
-    obj: Any = sys.modules.get(code.module)
-    for part in code.qualname.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    fn = getattr(obj, "fn", obj)
-    return fn if callable(fn) else None
 
 
 def _import_roots(module: Any) -> list[str]:

@@ -9,11 +9,11 @@ byte-identical for the same source wherever they are compiled.
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.backends import find_function
 from mlopsdsl.errors import CompileError
 
 __all__ = ["code_spec"]
@@ -32,7 +32,7 @@ def code_spec(step: ir.StepSpec, mode: str, function: Callable[..., Any] | None 
                 "kfp",
             )
         return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
-    fn = function or _resolve(step.code)
+    fn = function or find_function(step.code)
     if fn is None:
         raise CompileError(
             f"step {step.name!r}: its function {step.code.module}:{step.code.qualname} is not loaded in this "
@@ -51,13 +51,3 @@ def code_spec(step: ir.StepSpec, mode: str, function: Callable[..., Any] | None 
             "kfp",
         ) from exc
     return {"mode": "value", "python": python_version(), "payload": base64.b64encode(payload).decode()}
-
-
-def _resolve(code: ir.CodeRef) -> Callable[..., Any] | None:
-    obj: Any = sys.modules.get(code.module)
-    for part in code.qualname.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    fn = getattr(obj, "fn", obj)
-    return fn if callable(fn) else None
