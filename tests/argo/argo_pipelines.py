@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import numpy as np
+
 import mlopsdsl as ml
 
 HOSTILE = "{{workflow.name}} {{=sprig.env('HOME')}} $(HOME) $$ 'q' \"dq\" \\ \nline2 ünï 日本 `id` ; rm -rf /"
@@ -115,3 +117,93 @@ def chain(start: str = "start") -> str:
     for _ in range(CHAIN):
         value = echo(text=value)
     return value
+
+
+# --------------------------------------------------------------------------- control flow
+
+
+@ml.step
+def join(parts: list[str]) -> str:
+    return "|".join(parts)
+
+
+@ml.step
+def texts_of(text: str) -> list[str]:
+    return [text, text + "!", "{{item}}"]
+
+
+@ml.step
+def spread(n: int) -> list[float]:
+    return [float(i) for i in range(n)]
+
+
+@ml.step
+def norms(points: list[Point]) -> list[float]:
+    return [round((p.x**2 + p.y**2) ** 0.5, 6) for p in points]
+
+
+@ml.step
+def total(values: list[float]) -> float:
+    return sum(values)
+
+
+@ml.pipeline
+def hostile_branch(text: str = HOSTILE, other: str = "x") -> str:
+    """A user's strings inside conditions: compared in Python, never read by Argo's expression language."""
+    with ml.when((text == HOSTILE) & ~(other == "' || true || '")):
+        same = echo(text=text, suffix=" matched")
+    with ml.otherwise():
+        different = echo(text=other, suffix=" {{item}}")
+    return ml.one_of(same, different)
+
+
+@ml.pipeline
+def hostile_items(texts: list[str] = [HOSTILE, "{{item}}", "$(HOME)"]) -> tuple[str, str, str]:  # noqa: B006
+    """Hostile strings as loop items: a parameter, a literal list and a step's output."""
+    from_param = join(parts=echo.map(text=texts))
+    from_literal = join(parts=echo.map(text=[HOSTILE, "{{workflow.name}}"], suffix="$(X)"))
+    from_step = join(parts=echo.map(text=texts_of(text=HOSTILE), max_parallel=2))
+    return from_param, from_literal, from_step
+
+
+@ml.pipeline
+def points_of(n: int) -> float:
+    """Fan-out and fan-in of stored objects inside a sub-pipeline (mapped again below: nested)."""
+    xs = spread(n=n)
+    return total(values=norms(points=make_point.map(x=xs, y=4.0)))
+
+
+@ml.pipeline
+def stored_fan_in(n: int = 3, sizes: list[int] = [2, 0, 1]) -> tuple[list[float], list[float], float]:  # noqa: B006
+    """Objects collected after a map (and after a limited map), nested fan-out, an empty nested map."""
+    flat = norms(points=make_point.map(x=spread(n=n), y=4.0))
+    limited = norms(points=make_point.map(x=spread(n=n), y=0.0, max_parallel=1))
+    return flat, limited, total(values=points_of.map(n=sizes))
+
+
+@ml.step
+def record(folder: str, status: str, text: str) -> None:
+    from pathlib import Path
+
+    (Path(folder) / "status").write_text(status + " " + text)
+
+
+@ml.pipeline(on_exit=record)
+def with_exit(folder: str, text: str = HOSTILE) -> str:
+    return echo(text=text)
+
+
+@ml.step
+def make_array(n: int) -> np.ndarray:
+    return np.arange(n)
+
+
+@ml.step
+def array_size(a: np.ndarray) -> int:
+    return int(a.size)
+
+
+@ml.pipeline
+def arrays(n: int = 3) -> int:
+    """A numpy array between steps: written with ``npy``, so the reader must learn the format."""
+    return array_size(a=make_array(n=n))

@@ -301,7 +301,7 @@ def test_the_validator_reports_broken_references_cycles_and_missing_arguments() 
     assert "names no output parameter of template 'echo'" in joined
     assert "{{inputs.parameters.zzz}} names no input parameter" in joined
     assert "in a cycle: " in joined
-    assert "uses {{tasks.echo-2.outputs.parameters.output}} without depending on it" in joined
+    assert "reads from task 'echo-2' without depending on it" in joined
     assert BACKEND.validate_compiled("kind: [") != []
 
 

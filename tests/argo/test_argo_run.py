@@ -1,21 +1,20 @@
-"""The compiled containers really run: each command, with Argo's substitution and Kubernetes' expansion
-done as they would do them, runs the real step runtime as a subprocess, and hostile strings come out
-exactly as plain Python gives them."""
+"""The compiled containers really run: ``mlopsdsl.testing.run_argo`` substitutes ``{{...}}`` as Argo does
+and expands ``$(...)`` as Kubernetes does, runs each container's command with the real step runtime as a
+subprocess, and hostile strings come out exactly as plain Python gives them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import argo_pipelines as pipes
 import pytest
 import yaml
-from argo_emulator import Emulator, kube_expand, substitute
 from mlopsdsl_argo import ArgoBackend
 from mlopsdsl_argo._launch import LAUNCHER
-from mlopsdsl_argo._values import armor
 
 import mlopsdsl as ml
+from mlopsdsl.testing import EmulatedRun, EmulatorError, run_argo
+from mlopsdsl.testing._argo import kube_expand, substitute
 
 
 def expected(text: str) -> dict[str, object]:
@@ -25,37 +24,31 @@ def expected(text: str) -> dict[str, object]:
     metrics = pipes.measure(text=constant)
     again = pipes.echo(text=first, suffix=metrics.label)
     return {
-        "again": again,
-        "last": pipes.echo(text=pipes.echo(text=first, suffix="?")),
-        "label": metrics.label,
+        "output_0": again,
+        "output_1": pipes.echo(text=pipes.echo(text=first, suffix="?")),
+        "output_2": 5.0,
+        "output_3": metrics.label,
     }
 
 
-def run(tmp_path: Path, text: str | None = None) -> tuple[dict[str, object], Emulator]:
-    manifest = yaml.safe_load(ml.compile(pipes.hostile, backend=ArgoBackend()))
-    if text is not None:  # a value given at submission, as `mlopsdsl submit -p text=...` sends it
-        manifest["spec"]["arguments"]["parameters"][0]["value"] = armor(text)
-    emulator = Emulator(manifest, tmp_path)
-    outputs = emulator.run()
-    return {k: json.loads(v) for k, v in outputs["parameters"].items()}, emulator
+def run(tmp_path: Path, params: dict[str, object]) -> EmulatedRun:
+    return run_argo(ml.compile(pipes.hostile, backend=ArgoBackend()), params, workdir=tmp_path)
 
 
 def test_hostile_default_reaches_the_steps_unchanged(tmp_path: Path) -> None:
-    outputs, emulator = run(tmp_path)
-    want = expected(pipes.HOSTILE)
-    assert outputs["output_0"] == want["again"]  # the label, selected from a dataclass, is part of it
-    assert outputs["output_1"] == want["last"]
-    assert outputs["output_2"] == 5.0  # an object passed as an artifact, read back by the next step
-    assert "output_3" not in outputs  # a field of a value: Argo cannot select it, so it is not declared
-    assert emulator.pods == 9
+    result = run(tmp_path, {})
+    assert result.succeeded, result.logs
+    # output_2 is an object passed as an artifact and read back by the next step; output_3 is a field of a
+    # value, declared whole and selected by the reader (the outputs annotation says which field).
+    assert result.outputs == expected(pipes.HOSTILE)
+    assert len(result.attempts) == 9 and set(result.tasks.values()) == {"Succeeded"}
 
 
 @pytest.mark.parametrize(
     "text", ["plain", "{{inputs.parameters.text}} $(MLOPSDSL_RUNTIME) $$ '\" ünï\n日本\t\\ 😀"]
 )
 def test_submitted_values_reach_the_steps_unchanged(tmp_path: Path, text: str) -> None:
-    outputs, _ = run(tmp_path, text)
-    assert outputs["output_0"] == expected(text)["again"]
+    assert run(tmp_path, {"text": text}).outputs == expected(text)
 
 
 def test_the_launcher_holds_nothing_argo_or_kubernetes_would_expand() -> None:
@@ -63,11 +56,43 @@ def test_the_launcher_holds_nothing_argo_or_kubernetes_would_expand() -> None:
     assert substitute(LAUNCHER, {}) == LAUNCHER and kube_expand(LAUNCHER, {"X": "y"}) == LAUNCHER
 
 
-def test_a_failing_step_fails_its_pod(tmp_path: Path) -> None:
+def test_a_failing_step_fails_the_run_after_its_retries(tmp_path: Path) -> None:
     manifest = yaml.safe_load(ml.compile(pipes.options, backend=ArgoBackend()))
     heavy = next(t for t in manifest["spec"]["templates"] if t["name"] == "heavy")
     env = heavy["container"]["env"]
     env[:] = [e for e in env if e["name"] != "MLOPSDSL_PACKAGES"]  # no network here: skip the pip install
-    manifest["spec"]["arguments"]["parameters"][0]["value"] = "null"
-    with pytest.raises(AssertionError, match="TypeError"):
-        Emulator(manifest, tmp_path).run()
+    result = run_argo(yaml.safe_dump(manifest), {"x": None}, workdir=tmp_path)
+    assert result.status == "Failed" and result.failed == ["heavy"]
+    assert result.attempts["heavy"] == 4  # Retry(attempts=4)
+    assert "TypeError" in result.logs["heavy"]
+    assert result.tasks == {"heavy": "Failed", "heavy-2": "Omitted"}
+
+
+def test_the_emulator_refuses_what_it_does_not_cover(tmp_path: Path) -> None:
+    manifest = yaml.safe_load(ml.compile(pipes.chain, backend=ArgoBackend()))
+    manifest["spec"]["templates"][0]["dag"]["tasks"][0]["when"] = "{{workflow.name}} =~ 'x'"
+    with pytest.raises(EmulatorError, match="outside the subset"):
+        run_argo(yaml.safe_dump(manifest), {}, workdir=tmp_path)
+    manifest["spec"]["templates"][0]["dag"]["tasks"][0]["withSequence"] = {"count": "2"}
+    with pytest.raises(EmulatorError, match="withSequence is not covered"):
+        run_argo(yaml.safe_dump(manifest), {}, workdir=tmp_path)
+    with pytest.raises(EmulatorError, match="no parameter 'nope'"):
+        run_argo(ml.compile(pipes.chain, backend=ArgoBackend()), {"nope": 1}, workdir=tmp_path)
+
+
+def test_the_emulator_module_imports_neither_hera_nor_the_argo_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlopsdsl.testing._argo; "
+        "assert not any(m.split('.')[0] in ('hera', 'argo_workflows', 'mlopsdsl_argo') for m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_helper_program_holds_nothing_argo_or_kubernetes_would_expand() -> None:
+    from mlopsdsl_argo._helpers import HELPER
+
+    assert "{{" not in HELPER and "$(" not in HELPER and "$$" not in HELPER
+    assert substitute(HELPER, {}) == HELPER and kube_expand(HELPER, {"X": "y"}) == HELPER

@@ -5,7 +5,10 @@ compiled. It reads the manifest as Argo will, not the IR, so it also catches a h
 the entrypoint exists; template names are unique; each task names an existing template and passes every
 input it needs and none it does not; each ``depends`` names a task of the same DAG and the DAG has no
 cycle; every ``{{inputs.parameters.x}}``, ``{{inputs.artifacts.x}}``, ``{{workflow.parameters.x}}`` and
-``{{tasks.t.outputs.parameters.y}}`` (or ``artifacts``) resolves in the scope where it is written.
+``{{tasks.t.outputs.parameters.y}}`` (or ``artifacts``) resolves in the scope where it is written, and so
+does every ``tasks['t']...`` in an expression (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``);
+``{{item}}`` appears only in a task with ``withItems`` or ``withParam``; a task's ``when`` and ``withParam``
+refer only to tasks it depends on; ``spec.onExit`` names a template.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = ["check", "check_text"]
 
 _TAG = re.compile(r"{{\s*([^{}]*?)\s*}}")
 _DEPENDS_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_]*(?:\.[A-Za-z]+)?")
+_EXPR_REF = re.compile(r"tasks\['([^']+)'\]\.(?:status\b|outputs\.(parameters|artifacts)\.([-\w]+))")
 _GLOBALS = ("workflow.name", "workflow.namespace", "workflow.uid", "workflow.creationTimestamp", "pod.name")
 
 
@@ -70,6 +74,9 @@ def check(data: Any) -> list[Problem]:
     entry = spec.get("entrypoint")
     if entry not in templates:
         problems.append(_problem("argo-entrypoint", f"the entrypoint {entry!r} is not a template"))
+    on_exit = spec.get("onExit")
+    if on_exit is not None and on_exit not in templates:
+        problems.append(_problem("argo-reference", f"onExit names no template {on_exit!r}"))
     global_params = set(_names((spec.get("arguments") or {}).get("parameters")))
     for name, template in templates.items():
         problems += _check_template(name, template, templates, global_params)
@@ -83,15 +90,63 @@ def _check_template(
     inputs = template.get("inputs") or {}
     params = set(_names(inputs.get("parameters")))
     artifacts = set(_names(inputs.get("artifacts")))
-    tasks = {t.get("name"): t for t in (template.get("dag") or {}).get("tasks") or []}
+    task_list = (template.get("dag") or {}).get("tasks") or []
+    tasks = {t.get("name"): t for t in task_list}
     where = f"template {name!r}"
-    for text in _strings(template):
-        for tag in _TAG.findall(text):
-            problem = _check_tag(tag, params, artifacts, global_params, tasks, templates)
-            if problem:
-                problems.append(_problem("argo-reference", f"{where}: {{{{{tag}}}}} {problem}"))
+
+    def check_strings(value: Any, looped: bool) -> None:
+        for text in _strings(value):
+            for tag in _TAG.findall(text):
+                if tag == "item" and looped:
+                    continue
+                problem = _check_tag(tag, params, artifacts, global_params, tasks, templates)
+                if problem:
+                    problems.append(_problem("argo-reference", f"{where}: {{{{{tag}}}}} {problem}"))
+
+    body = {k: v for k, v in template.items() if k != "dag"}
+    check_strings(body, looped=False)
+    for expr in _expressions(body):
+        problems += [
+            _problem("argo-reference", f"{where}: {p}") for p in _check_expression(expr, tasks, templates)
+        ]
+    for task in task_list:
+        check_strings(task, looped="withItems" in task or "withParam" in task)
     if tasks:
         problems += _check_dag(where, tasks, templates)
+    return problems
+
+
+def _expressions(value: Any) -> Iterator[str]:
+    """Every expression in ``value``: ``{{=...}}`` tags, ``valueFrom.expression``, ``fromExpression``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("expression", "fromExpression") and isinstance(item, str):
+                yield item
+            else:
+                yield from _expressions(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _expressions(item)
+    elif isinstance(value, str):
+        yield from (tag[1:] for tag in _TAG.findall(value) if tag.startswith("="))
+
+
+def _check_expression(expr: str, tasks: dict[str, Any], templates: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    for task_name, section, output in _EXPR_REF.findall(expr):
+        task = tasks.get(task_name)
+        if task is None:
+            problems.append(f"expression {expr!r} names no task {task_name!r} of this DAG")
+            continue
+        callee = templates.get(task.get("template"))
+        if (
+            section
+            and callee is not None
+            and output not in _names((callee.get("outputs") or {}).get(section))
+        ):
+            problems.append(
+                f"expression {expr!r}: template {task.get('template')!r} has no output {output!r}"
+            )
     return problems
 
 
@@ -124,7 +179,23 @@ def _check_tag(
         if parts[4] not in _names((callee.get("outputs") or {}).get(parts[3])):
             return f"names no output {parts[3][:-1]} of template {task.get('template')!r}"
         return None
+    if tag == "item":
+        return "is used in a task without withItems or withParam"
     return "is not a reference this compiler writes or Argo knows"
+
+
+def _task_refs(task: dict[str, Any]) -> set[str]:
+    """The tasks a task's arguments, ``when`` and ``withParam`` read from."""
+    parts = {k: task.get(k) for k in ("arguments", "when", "withParam")}
+    refs = {
+        tag.split(".")[1]
+        for text in _strings(parts)
+        for tag in _TAG.findall(text)
+        if tag.startswith("tasks.")
+    }
+    for expr in _expressions(parts):
+        refs |= {m[0] for m in _EXPR_REF.findall(expr)}
+    return refs
 
 
 def _check_dag(where: str, tasks: dict[str, Any], templates: dict[str, dict[str, Any]]) -> list[Problem]:
@@ -140,26 +211,24 @@ def _check_dag(where: str, tasks: dict[str, Any], templates: dict[str, dict[str,
             )
         else:
             problems += _check_arguments(where, name, task, callee)
+        for expr in _expressions(task):
+            problems += [
+                _problem("argo-reference", f"{where}: task {name!r}: {p}")
+                for p in _check_expression(expr, tasks, templates)
+            ]
         depended = {m.split(".")[0] for m in _DEPENDS_NAME.findall(task.get("depends") or "")}
         for target in sorted(depended - set(tasks)):
             problems.append(
                 _problem("argo-reference", f"{where}: task {name!r} depends on unknown task {target!r}")
             )
-        used = {
-            tag
-            for text in _strings(task.get("arguments"))
-            for tag in _TAG.findall(text)
-            if tag.startswith("tasks.")
-        }
-        for tag in sorted(used):
-            if tag.split(".")[1] not in depended:
-                problems.append(
-                    _problem(
-                        "argo-order", f"{where}: task {name!r} uses {{{{{tag}}}}} without depending on it"
-                    )
+        used = _task_refs(task)
+        for ref in sorted(used - depended):
+            problems.append(
+                _problem(
+                    "argo-order", f"{where}: task {name!r} reads from task {ref!r} without depending on it"
                 )
-        targets = depended | {tag.split(".")[1] for tag in used}
-        edges[name] = targets & set(tasks)
+            )
+        edges[name] = (depended | used) & set(tasks)
     cycle = _cycle(edges)
     if cycle:
         problems.append(

@@ -7,10 +7,18 @@ never a shell. The launcher
    variable (one workflow parameter, so it is in the manifest once), to a zip file and puts it on
    ``sys.path``;
 2. for steps that declare ``packages``, runs ``pip install --target`` into a private folder first;
-3. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
+3. decodes the inputs that are *collected* from a loop: Argo aggregates a looped task's output parameter
+   into a JSON list of each run's text (and into empty text when the loop ran nothing), so an input named
+   by ``--gather NAME`` becomes the JSON list of the decoded values, and one named by ``--records
+   NAME=FOLDER`` becomes the list of the runs' output records, each ``file`` made absolute under FOLDER
+   (the key prefix every run uploaded its stored output to, downloaded as one folder);
+4. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
    Argo substituted;
-4. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
-   (see :mod:`mlopsdsl_argo._values`), where the template's output parameters read it (``valueFrom.path``).
+5. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
+   (see :mod:`mlopsdsl_argo._values`), where the template's output parameters read it (``valueFrom.path``),
+   and each stored output's record (digest, serialiser, metadata: what the consumer's ``meta`` reads) to
+   ``outputs/NAME-meta.json``, armored too, naming in ``file`` the run's key (``MLOPSDSL_ITEM``) when the
+   output is uploaded under a loop's key prefix.
 
 Inputs arrive as armored JSON too, so a step's value never holds ``{{``, ``$`` or non-ASCII text on its way
 through Argo or Kubernetes, and ``json.loads`` restores it exactly.
@@ -26,6 +34,7 @@ from mlopsdsl_argo._values import armor
 __all__ = [
     "LAUNCHER",
     "RUNTIME_ENV",
+    "META",
     "WORK",
     "call_spec",
     "container_args",
@@ -37,6 +46,9 @@ WORK = "/tmp/mlopsdsl"
 """The launcher's folder in the pod: bundle, result record, inputs and outputs."""
 RUNTIME_ENV = "MLOPSDSL_RUNTIME"
 PACKAGES_ENV = "MLOPSDSL_PACKAGES"
+ITEM_ENV = "MLOPSDSL_ITEM"
+META = "-meta"
+"""Suffix of the output parameter (and input parameter) carrying a stored value's output record."""
 
 LAUNCHER = f"""\
 import base64, json, os, re, sys
@@ -53,8 +65,30 @@ if packages:
         sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
     sys.path.insert(0, work + "/site")
 sys.path.insert(0, bundle)
+argv, gather, records = sys.argv[1:], set(), {{}}
+while argv and argv[0] in ("--gather", "--records"):
+    if argv[0] == "--gather":
+        gather.add(argv[1])
+    else:
+        records[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
+    argv = argv[2:]
+
+
+def texts(text):
+    return [json.loads(t) for t in json.loads(text)] if text.strip() else []
+
+
+for i in range(len(argv) - 1):
+    name, _, text = argv[i + 1].partition("=")
+    if argv[i] == "--arg" and name in gather:
+        argv[i + 1] = name + "=" + json.dumps(texts(text))
+    elif argv[i] == "--arg" and name in records:
+        runs = texts(text)
+        for run in runs:
+            run["file"] = records[name] + "/" + run["file"]
+        argv[i + 1] = name + "=" + json.dumps(runs)
 from mlopsdsl.runtime import main
-status = main(sys.argv[1:])
+status = main(argv)
 if status == 0:
     with open(work + "/result.json", encoding="utf-8") as f:
         record = json.load(f)
@@ -63,12 +97,20 @@ if status == 0:
     def armor(string):
         return re.sub(r"[{{}}$]", lambda c: esc[c.group()], string.group())
 
+    def write(name, value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        text = re.sub(r'"(?:[^"\\\\]|\\\\.)*"', armor, text)
+        with open(work + "/outputs/" + name + ".json", "w", encoding="ascii") as f:
+            f.write(text)
+
     for name, out in record["outputs"].items():
         if out["kind"] == "json":
-            text = json.dumps(out["value"], sort_keys=True, separators=(",", ":"))
-            text = re.sub(r'"(?:[^"\\\\]|\\\\.)*"', armor, text)
-            with open(work + "/outputs/" + name + ".json", "w", encoding="ascii") as f:
-                f.write(text)
+            write(name, out["value"])
+        else:
+            meta = {{k: v for k, v in out.items() if k != "file"}}
+            if os.environ.get("{ITEM_ENV}"):
+                meta["file"] = os.environ["{ITEM_ENV}"]
+            write(name + "{META}", meta)
 sys.exit(status)
 """
 """The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``)."""
@@ -105,19 +147,29 @@ def call_spec(
     Args:
         step: The step.
         code: The ``code`` part (by value or by import).
-        inputs: The inputs this template passes: each parameter, ``"json"`` or ``"stored"``, and the
-            field path to select from the value.
+        inputs: The inputs this template passes: each parameter, how it arrives (``json``: armored JSON in
+            ``--arg``; ``gathered``: a loop's aggregated texts; ``stored``: a file plus its producer's
+            record; ``collected``: a loop's stored outputs as records and a folder; ``status``: the
+            workflow's status as plain text), and the field path to select from the value.
     """
     items: list[dict[str, Any]] = []
     for param, source, path in inputs:
         item: dict[str, Any] = {"name": param.name}
         kind = stored_kind(param.type)
-        if source == "stored" and kind is not None:
-            item.update(kind=kind, file=input_path(param.name))
+        if source == "collected":
+            elem = param.type.items or param.type
+            item.update(kind="collected", item_kind=stored_kind(elem) or "object")
+            if elem.kind == "artifact":
+                item["type"] = elem.name or "Artifact"
+            item["records"] = {"arg": param.name + META}
+        elif source == "stored" and kind is not None:
+            item.update(kind=kind, file=input_path(param.name), meta={"arg": param.name + META})
             if kind == "artifact":
                 item["type"] = (param.type.items or param.type).name or "Artifact"
         else:
             item.update(kind="json", arg=param.name)
+            if source == "status":
+                item["raw"] = True
         if path:
             item["select"] = path
         if needs_convert(param.type):
@@ -129,6 +181,8 @@ def call_spec(
         entry: dict[str, Any] = {"name": out.name, "kind": kind or "json"}
         if kind is not None:
             entry["file"] = output_path(out.name, stored=True)
+            if kind == "object" and out.type.name:
+                entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         outputs.append(entry)
     return {
         "version": 1,
@@ -141,13 +195,27 @@ def call_spec(
     }
 
 
-def container_args(spec: dict[str, Any], json_inputs: list[str]) -> list[str]:
-    """The container's ``args``: the armored call spec, then one ``--arg NAME=VALUE`` pair per JSON input.
+def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> list[str]:
+    """The container's ``args``: the launcher's own flags for collected inputs, the armored call spec,
+    then one ``--arg NAME=VALUE`` pair per value passed as a parameter.
 
     Each value is a separate argv item holding exactly what Argo substitutes, so no shell and no quoting
     is involved anywhere.
+
+    Args:
+        spec: The call spec.
+        signature: Each input passed, by name, with how it arrives (see :func:`call_spec`).
     """
-    args = ["--spec-json", armor(spec)]
-    for name in json_inputs:
-        args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]
+    flags: list[str] = []
+    for name, source in signature:
+        if source == "gathered":
+            flags += ["--gather", name]
+        elif source == "collected":
+            flags += ["--records", f"{name}{META}={input_path(name)}"]
+    args = [*flags, "--spec-json", armor(spec)]
+    for name, source in signature:
+        if source in ("json", "gathered", "status"):
+            args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]
+        elif source in ("stored", "collected"):
+            args += ["--arg", f"{name}{META}={{{{inputs.parameters.{name}{META}}}}}"]
     return args

@@ -15,6 +15,7 @@ from mlopsdsl.errors import CompileError
 from mlopsdsl_argo._lower import lower
 from mlopsdsl_argo._naming import CRON_NAME_LENGTH, GENERATE_NAME_LENGTH, object_name
 from mlopsdsl_argo._options import BACKEND, CompileOptions
+from mlopsdsl_argo._values import armor
 from mlopsdsl_argo._yaml import dump
 
 __all__ = ["API_VERSION", "dump", "manifest"]
@@ -22,9 +23,12 @@ __all__ = ["API_VERSION", "dump", "manifest"]
 API_VERSION = "argoproj.io/v1alpha1"
 LABEL_PIPELINE = "mlopsdsl.dev/pipeline"
 ANNOTATION_DIGEST = "mlopsdsl.dev/ir-digest"
+ANNOTATION_OUTPUTS = "mlopsdsl.dev/outputs"
+"""How to read each pipeline output from a finished workflow (armored JSON; see
+``Lowering.outputs_annotation``)."""
 
 
-def _metadata(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
+def _metadata(document: ir.Document, options: CompileOptions, outputs: dict[str, Any]) -> dict[str, Any]:
     root = document.pipeline
     meta: dict[str, Any] = {}
     if options.kind == "workflow":
@@ -35,6 +39,8 @@ def _metadata(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
         meta["name"] = object_name(root.name)
     meta["labels"] = {LABEL_PIPELINE: object_name(root.name)}
     annotations = {ANNOTATION_DIGEST: document.digest}
+    if outputs:
+        annotations[ANNOTATION_OUTPUTS] = armor(outputs)
     if root.description and "{{" not in root.description:
         annotations["workflows.argoproj.io/description"] = root.description
     meta["annotations"] = annotations
@@ -43,9 +49,13 @@ def _metadata(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
 
 def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
     """The Argo object for ``document`` as plain data."""
-    spec = lower(document, options)
+    spec, outputs = lower(document, options)
     kind = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}[options.kind]
-    out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": kind, "metadata": _metadata(document, options)}
+    out: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": _metadata(document, options, outputs),
+    }
     if options.kind != "cron":
         out["spec"] = spec
         if options.schedule is not None:

@@ -16,7 +16,9 @@ from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
+    ITEM_ENV,
     LAUNCHER,
+    META,
     PACKAGES_ENV,
     RUNTIME_ENV,
     call_spec,
@@ -28,10 +30,11 @@ from mlopsdsl_argo._launch import (
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
 from mlopsdsl_argo._values import armor
 
-__all__ = ["Signature", "container_template"]
+__all__ = ["Signature", "container_template", "repository_key", "s3_key"]
 
 Signature = tuple[tuple[str, str, tuple[str | int, ...]], ...]
-"""Per input, in the step's order: name, ``json``/``stored``/``omit``, and the field path to select."""
+"""Per input, in the step's order: name, how it arrives (``json``, ``gathered``, ``stored``, ``collected``,
+``status``, or ``omit`` for an optional stored input left out), and the field path to select."""
 
 CONTAINER_SECURITY: dict[str, Any] = {
     "allowPrivilegeEscalation": False,
@@ -144,11 +147,26 @@ def _toleration(t: ir.Toleration) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def _s3(repo: S3Repository, output: str) -> dict[str, Any]:
+def repository_key(options: CompileOptions, *parts: str) -> str:
+    """A key in the artifact repository under this workflow's folder (``PREFIX/WORKFLOW/...``)."""
+    repo = options.artifact_repository
+    root = repo.key_prefix.strip("/") if repo is not None else "mlopsdsl"
+    return "/".join([root, "{{workflow.name}}", *parts])
+
+
+def s3_key(options: CompileOptions, key: str) -> dict[str, Any]:
+    """An S3 location: the explicit repository's, or key-only (the cluster's default repository fills in
+    the bucket and credentials; Argo >= 3.0)."""
+    if options.artifact_repository is None:
+        return {"key": key}
+    return _s3(options.artifact_repository, key)
+
+
+def _s3(repo: S3Repository, key: str) -> dict[str, Any]:
     s3: dict[str, Any] = {
         "endpoint": repo.endpoint,
         "bucket": repo.bucket,
-        "key": f"{repo.key_prefix.strip('/')}/{{{{workflow.name}}}}/{{{{pod.name}}}}/{output}",
+        "key": key,
         "accessKeySecret": {"name": repo.access_key.name, "key": repo.access_key.key},
         "secretKeySecret": {"name": repo.secret_key.name, "key": repo.secret_key.key},
     }
@@ -165,45 +183,74 @@ def container_template(
     signature: Signature,
     code: dict[str, Any],
     options: CompileOptions,
+    collect: str | None = None,
 ) -> dict[str, Any]:
-    """The container template for ``step`` with the given input signature."""
+    """The container template for ``step`` with the given input signature.
+
+    Args:
+        collect: For a task that runs once per element: the key prefix (under the workflow's folder) that
+            each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
+            them all as one folder (Argo cannot aggregate artifacts of a loop).
+    """
     params = {p.name: p for p in step.inputs}
     passed = [(params[n], source, list(path)) for n, source, path in signature if source != "omit"]
     spec = call_spec(step, code, passed)
-    json_inputs = [p.name for p, source, _ in passed if source == "json"]
-    stored_inputs = [p.name for p, source, _ in passed if source == "stored"]
+    order = [(p.name, source) for p, source, _ in passed]
 
+    in_params: list[dict[str, Any]] = []
+    in_artifacts: list[dict[str, Any]] = []
+    for pname, source in order:
+        if source in ("json", "gathered", "status"):
+            in_params.append({"name": pname})
+        elif source == "stored":
+            in_params.append({"name": pname + META})
+            in_artifacts.append({"name": pname, "path": input_path(pname)})
+        else:  # collected: every run's output under one key prefix, missing when the loop ran nothing
+            in_params += [{"name": pname + META}, {"name": pname + "-key"}]
+            key = f"{{{{inputs.parameters.{pname}-key}}}}"
+            in_artifacts.append(
+                {"name": pname, "path": input_path(pname), "optional": True, "s3": s3_key(options, key)}
+            )
     inputs: dict[str, Any] = {}
-    if json_inputs:
-        inputs["parameters"] = [{"name": n} for n in json_inputs]
-    if stored_inputs:
-        inputs["artifacts"] = [{"name": n, "path": input_path(n)} for n in stored_inputs]
+    if in_params:
+        inputs["parameters"] = in_params
+    if in_artifacts:
+        inputs["artifacts"] = in_artifacts
     outputs: dict[str, Any] = {}
-    out_params = [o for o in step.outputs if stored_kind(o.type) is None]
-    out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
+    out_params: list[dict[str, Any]] = []
+    for o in step.outputs:
+        stored = stored_kind(o.type) is not None
+        pname = o.name + META if stored else o.name
+        out_params.append({"name": pname, "valueFrom": {"path": output_path(pname, stored=False)}})
     if out_params:
-        outputs["parameters"] = [
-            {"name": o.name, "valueFrom": {"path": output_path(o.name, stored=False)}} for o in out_params
-        ]
+        outputs["parameters"] = out_params
+    out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
     if out_stored:
         artifacts = []
         for o in out_stored:
             artifact: dict[str, Any] = {"name": o.name, "path": output_path(o.name, stored=True)}
             if stored_kind(o.type) == "object":
                 artifact["archive"] = {"none": {}}  # one file: store it as it is
-            if options.artifact_repository is not None:
-                artifact["s3"] = _s3(options.artifact_repository, o.name)
+            if collect is not None:
+                artifact["archive"] = {"none": {}}  # read back as a plain file or folder under the prefix
+                artifact["s3"] = s3_key(options, repository_key(options, collect, o.name, "{{pod.name}}"))
+            elif options.artifact_repository is not None:
+                key = repository_key(options, "{{pod.name}}", o.name)
+                artifact["s3"] = _s3(options.artifact_repository, key)
             artifacts.append(artifact)
         outputs["artifacts"] = artifacts
 
     opts = step.options
     kube = opts.kubernetes
     volumes, mounts = _volumes(step)
+    env = _env(step)
+    if collect is not None and out_stored:
+        env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {
         "image": opts.image or options.image or default_image(),
         "command": ["python", "-c", LAUNCHER],
-        "args": container_args(spec, json_inputs),
-        "env": _env(step),
+        "args": container_args(spec, order),
+        "env": env,
     }
     resources = _resources(opts.resources)
     if resources:
