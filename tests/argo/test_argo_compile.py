@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from functools import cache
@@ -26,6 +27,21 @@ ROOT = Path(__file__).parents[2]
 SCHEMA = ROOT.parent / "shared" / "argo" / "workflow-schema.json"
 BACKEND = ArgoBackend()
 KINDS = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}
+
+
+def schema_available() -> bool:
+    """Argo's schema is project data kept beside the repository (``../shared/argo``), not in it.
+
+    On a machine without it the schema check is skipped (``test_argo_schema_is_beside_the_checkout`` says
+    so); CI has it and sets ``MLOPSDSL_REQUIRE_SHARED``, which makes a missing copy an error there.
+    """
+    return SCHEMA.exists() or bool(os.environ.get("MLOPSDSL_REQUIRE_SHARED"))
+
+
+def test_argo_schema_is_beside_the_checkout() -> None:
+    if not schema_available():
+        pytest.skip(f"Argo's JSON schema is not at {SCHEMA}: compiled documents are checked by hera only")
+    assert json.loads(SCHEMA.read_text())["definitions"]
 
 
 @cache
@@ -58,9 +74,10 @@ def assert_valid(text: str) -> dict[str, Any]:
     data = yaml.safe_load(text)
     model = getattr(models, data["kind"])
     model.model_validate(copy.deepcopy(data), strict=True, extra="forbid")
-    errors = sorted(strict_schema(data["kind"]).iter_errors(data), key=lambda e: list(e.path))
-    assert not errors, "\n".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5])
     assert check(data) == []
+    if schema_available():
+        errors = sorted(strict_schema(data["kind"]).iter_errors(data), key=lambda e: list(e.path))
+        assert not errors, "\n".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5])
     return data  # type: ignore[no-any-return]
 
 

@@ -15,12 +15,12 @@ cannot be found by name).
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.backends import find_function
 from mlopsdsl.errors import CompileError
 
 __all__ = ["RUNTIME_PARAMETER", "code_spec", "runtime_bundle"]
@@ -40,16 +40,6 @@ def runtime_bundle(include_cloudpickle: bool) -> str:
     return base64.b64encode(bundle(include_cloudpickle)).decode("ascii")
 
 
-def _resolve(code: ir.CodeRef) -> Callable[..., Any] | None:
-    obj: Any = sys.modules.get(code.module)
-    for part in code.qualname.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    fn = getattr(obj, "fn", obj)
-    return fn if callable(fn) else None
-
-
 def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[..., Any]]) -> dict[str, Any]:
     """The ``code`` part of the step's call spec.
 
@@ -63,7 +53,7 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
                 f"{where} cannot be imported by name in a container; use code='value'", BACKEND
             )
         return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
-    fn = functions.get(step.name) or _resolve(step.code)
+    fn = functions.get(step.name) or find_function(step.code)
     if fn is None:
         raise CompileError(
             f"{where} is not loaded in this process, so it cannot be shipped by value; compile the "
