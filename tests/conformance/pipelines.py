@@ -82,6 +82,18 @@ def label(box: Box) -> str:
 
 
 @ml.step
+def write_rows(n: int) -> ml.Dataset:
+    data = ml.Dataset.new("rows.txt", metadata={"rows": n})
+    Path(data.path).write_text("".join(f"row {i}\n" for i in range(n)))
+    return data
+
+
+@ml.step
+def count_rows(parts: list[ml.Dataset]) -> list[int]:
+    return [len(Path(p.path).read_text().splitlines()) for p in parts]
+
+
+@ml.step
 def echo(text: str) -> str:
     return text
 
@@ -133,6 +145,11 @@ def fan_literal() -> int:
 @ml.pipeline
 def fan_objects(sizes: list[int] = [1, 2, 3]) -> int:  # noqa: B006 - a JSON default
     return weigh(boxes=pack.map(size=sizes))
+
+
+@ml.pipeline
+def fan_artifacts(ns: list[int] = [2, 0, 3]) -> list[int]:  # noqa: B006
+    return count_rows(parts=write_rows.map(n=ns))
 
 
 @ml.pipeline
@@ -249,6 +266,7 @@ CASES = [
     Case("fan-literal", fan_literal, {}, {"output": 12}),
     Case("fan-objects", fan_objects, {}, {"output": 6}),
     Case("fan-fields", fan_fields, {}, {"output": (0 + 4) + (2 + 6)}),
+    Case("fan-artifacts", fan_artifacts, {}, {"output": [2, 0, 3]}),
     Case("nested-map", nested_map, {}, {"output": (0 + 2) + (0 + 2 + 4)}),
     Case("empty-map", empty_map, {"n": 0}, {"output": 0}),
     Case("branch-true", branch, {"x": 5}, {"output": 10}),

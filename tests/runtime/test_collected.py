@@ -102,3 +102,23 @@ def test_malformed_collected_inputs_are_not_retried(entry: dict[str, Any], messa
     result = execute(spec([{"name": "boxes", "kind": "collected", **entry}]), function=total)
     assert not result["ok"] and result["error"]["retry"] is False
     assert message in result["error"]["message"]
+
+
+def test_records_say_what_they_are(tmp_path: Path) -> None:
+    """A producer's record names its kind and artifact type; the consumer's spec need not know them."""
+    path = tmp_path / "rows.txt"
+    path.write_text("abcd")
+    record = {
+        "kind": "artifact",
+        "type": "Dataset",
+        "file": str(path),
+        "sha256": hashlib.sha256(b"abcd").hexdigest(),
+    }
+    inputs = [
+        {"name": "datasets", "kind": "collected", "item_kind": "object", "records": {"value": [record]}}
+    ]
+
+    def kinds(datasets: list[Any]) -> list[str]:
+        return [type(d).__name__ for d in datasets]
+
+    assert execute(spec(inputs), function=kinds)["outputs"]["output"]["value"] == ["Dataset"]

@@ -158,8 +158,15 @@ class InputSpec:
             location = {k: record[k] for k in ("file", "uri") if record.get(k)}
             if not location:
                 raise SpecError(f"inputs.{self.name}.records[{i}]: a record names its 'file' or 'uri'")
+            # A record says what it is (the producer knew); the spec's item_kind is for records that do not.
+            kind = record.get("kind") if record.get("kind") in ("object", "artifact") else self.item_kind
+            extra = (
+                {"type": record["type"]}
+                if kind == "artifact" and record.get("type") in ARTIFACT_TYPES
+                else {}
+            )
             item = InputSpec(
-                {**location, "name": f"{self.name}[{i}]", "kind": self.item_kind}, f"inputs.{self.name}"
+                {**location, **extra, "name": f"{self.name}[{i}]", "kind": kind}, f"inputs.{self.name}"
             )
             item.apply_meta(record)
             items.append(item)
