@@ -314,3 +314,32 @@ def test_console_script_help_and_exit_codes() -> None:
         assert command in result.stdout
     result = subprocess.run([str(exe), "compile", "missing.py"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip() == "error: no such file: missing.py"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-O", "novalue"], "error: -O takes name=value, got 'novalue'"),
+        (["-O", "color=blue"], "error: [ir] takes no options, got color"),
+        (["--kind", "cron"], "error: [ir] takes no options, got kind"),
+    ],
+)
+def test_bad_backend_options_are_user_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    code, _, err = cli("compile", QUICKSTART, *args, "-o", str(target))
+    assert code == 2 and err.strip() == message
+    assert not target.exists()
+
+
+def test_backend_options_reach_the_backend() -> None:
+    from mlopsdsl.cli._commands import compile_options
+
+    assert compile_options(
+        "cron", "0 3 * * *", ['image="python:3.12"', "non_root=false", "name=plain text"]
+    ) == {
+        "image": "python:3.12",
+        "non_root": False,
+        "name": "plain text",
+        "kind": "cron",
+        "schedule": "0 3 * * *",
+    }
