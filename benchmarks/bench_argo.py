@@ -17,30 +17,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
+from _chains import chain
 from mlopsdsl_argo import ArgoBackend
 
 import mlopsdsl as ml
 
 SIZES = (100, 500, 1000)
 REPEAT = 5
-
-
-@ml.step
-def inc(x: int) -> int:
-    return x + 1
-
-
-def chain(n: int) -> Any:
-    @ml.pipeline(name=f"chain-{n}")
-    def pipeline(start: int = 0) -> int:
-        value = inc(x=start)
-        for _ in range(n - 1):
-            value = inc(x=value)
-        return value
-
-    return pipeline
 
 
 def hera_chain(n: int) -> str:

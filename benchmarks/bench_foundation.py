@@ -39,18 +39,9 @@ def have(module: str) -> bool:
 
 def build_chain(n: int) -> float:
     """Seconds to trace, build the IR of and validate an n-step chain (fresh pipeline object)."""
-    import mlopsdsl as ml
+    from _chains import chain
 
-    @ml.step
-    def inc(x: int) -> int:
-        return x + 1
-
-    def chain(x: int = 0) -> int:
-        for _ in range(n):
-            x = inc(x=x)
-        return x
-
-    pipeline = ml.pipeline(name=f"chain-{n}")(chain)
+    pipeline = chain(n)
     start = time.perf_counter()
     doc = pipeline.build()
     elapsed = time.perf_counter() - start

@@ -19,23 +19,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import mlopsdsl as ml
-
-
-@ml.step
-def inc(x: int) -> int:
-    return x + 1
+from _chains import chain
 
 
 def ours(n: int) -> Any:
-    @ml.pipeline(name=f"chain{n}")
-    def chain(x: int = 0) -> int:
-        value = inc(x=x)
-        for _ in range(n - 1):
-            value = inc(x=value)
-        return value
-
-    return chain
+    return chain(n, name=f"chain{n}")
 
 
 def theirs(n: int) -> Any:

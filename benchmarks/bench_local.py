@@ -21,25 +21,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from _chains import chain
+
 import mlopsdsl as ml
 
 LOOPS_PER_SECOND = 0  # calibrated in main(); read by the CPU-bound step through its payload
 
 
-@ml.step(cache=False)
-def inc(x: int) -> int:
-    return x + 1
-
-
 def make_chain(n: int) -> Any:
-    @ml.pipeline(name=f"chain{n}")
-    def chain(x: int = 0) -> int:
-        value = inc(x=x)
-        for _ in range(n - 1):
-            value = inc(x=value)
-        return value
-
-    return chain
+    return chain(n, name=f"chain{n}")
 
 
 @ml.step(cache=False)
@@ -80,7 +70,9 @@ def bench_mlopsdsl(n: int, repeat: int, home: str) -> dict[str, float]:
     for label, in_process in (("in-process", True), ("subprocess", False)):
         result = ml.run(chain, home=home, progress=False, in_process=in_process, cache=False)
         assert result.output == n, result
-        seconds = timed(lambda ip=in_process: ml.run(chain, home=home, progress=False, in_process=ip), repeat)
+        seconds = timed(
+            lambda ip=in_process: ml.run(chain, home=home, progress=False, in_process=ip, cache=False), repeat
+        )
         out[label] = seconds / n
     return out
 
