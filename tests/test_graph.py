@@ -594,3 +594,45 @@ def test_render_dispatches_by_name() -> None:
     assert graph.FORMATS == ("mermaid", "dot", "svg")
     with pytest.raises(ValueError, match="mermaid, dot, svg"):
         graph.render(doc, "png")
+
+
+def test_control_flow_is_drawn() -> None:
+    """Maps say what they run over, tasks in a block the condition they run under, ml.one_of its branches."""
+
+    @ml.step
+    def rows(n: int) -> list[int]:
+        return list(range(n))
+
+    @ml.step
+    def square(x: int) -> int:
+        return x * x
+
+    @ml.step
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @ml.pipeline
+    def flow(n: int = 3, limit: int = 2) -> int:
+        squares = square.map(x=rows(n=n))
+        value = total(values=squares)
+        with ml.when(value > limit):
+            big = square(x=value)
+        with ml.otherwise():
+            small = total(values=squares)
+        return ml.one_of(big, small)
+
+    doc = flow.build()
+    mermaid = graph.to_mermaid(doc)
+    assert "for each x" in mermaid
+    assert "if total #62; limit" in mermaid and "if not (total #62; limit)" in mermaid
+    assert mermaid.count('"(one of)"') == 2
+    summary = graph.summary(doc).splitlines()
+    assert summary[3:] == [
+        "    rows(n=n)",
+        "    square(x=rows)  [for each x]",
+        "    total(values=square)",
+        "    square-2 = square(x=total)  [if total > limit]",
+        "    total-2 = total(values=square)  [if not (total > limit)]",
+        "  outputs: output: int = one_of(square-2, total-2)",
+    ]
+    ET.fromstring(graph.to_svg(doc))

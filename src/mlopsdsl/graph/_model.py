@@ -4,7 +4,7 @@ tasks and outputs as nodes, bindings and ``.after()`` as edges, sub-pipelines as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from mlopsdsl import ir
@@ -94,6 +94,7 @@ def _model(doc: ir.Document) -> _Scope:
             else:
                 kind: _NodeKind = "task" if task.pipeline is None else "pipeline"
                 lines = [*task.id.split("\n"), *([task.callee] if task.callee != task.id else [])]
+                lines += _flow_lines(task, spec)
                 what = "pipeline" if task.pipeline is not None else "step"
                 member = _Node(key(), kind, lines, f"task {path}{task.id}: {what} {task.callee}{where}")
             members.setdefault(task.id, member)
@@ -101,8 +102,7 @@ def _model(doc: ir.Document) -> _Scope:
         for task in spec.tasks:
             dst = members[task.id]
             for name in declared.inputs(task):
-                edge = _edge_from(task.inputs[name], scope, members)
-                if edge is not None:
+                for edge in _edges_from(task.inputs[name], scope, members):
                     edge.dst = dst.key
                     edge.dst_port = name if isinstance(dst, _Scope) else None
                     scope.edges.append(edge)
@@ -113,14 +113,51 @@ def _model(doc: ir.Document) -> _Scope:
             node = _Node(key(), "output", [f"{out.name}: {out.type}"], f"output {out.name}: {out.type}")
             scope.members.append(node)
             scope.outputs.setdefault(out.name, node.key)
-            edge = _edge_from(out.source, scope, members)
-            if edge is not None:
+            for edge in _edges_from(out.source, scope, members):
                 edge.dst = node.key
                 scope.edges.append(edge)
 
     root = _Scope("root", doc.pipeline.name)
     build(doc.pipeline, root, (doc.pipeline.name,), "")
     return root
+
+
+def _edges_from(binding: ir.Binding, scope: _Scope, members: dict[str, _Node | _Scope]) -> list[_Edge]:
+    """The edges a binding draws: one, or one per branch for ``ml.one_of``."""
+    if isinstance(binding, ir.OneOfBinding):
+        edges = [_edge_from(source, scope, members) for source in binding.sources]
+        return [replace(e, label=(e.label + " (one of)").lstrip()) for e in edges if e is not None]
+    edge = _edge_from(binding, scope, members)
+    return [edge] if edge is not None else []
+
+
+def _flow_lines(task: ir.Task, spec: ir.PipelineSpec) -> list[str]:
+    """What a task's node says about control flow: the list it runs over, the condition it runs under."""
+    lines = [f"for each {task.map.input}"] if task.map is not None else []
+    group = next((g for g in spec.groups if g.id == task.group), None)
+    if group is not None:
+        lines.append(f"if {_condition_text(group.condition)}")
+    return lines
+
+
+def _condition_text(condition: ir.Condition) -> str:
+    if isinstance(condition, ir.Compare):
+        return f"{_operand_text(condition.left)} {condition.op} {_operand_text(condition.right)}"
+    if isinstance(condition, ir.Not):
+        return f"not ({_condition_text(condition.condition)})"
+    joiner = " and " if isinstance(condition, ir.AllOf) else " or "
+    return joiner.join(f"({_condition_text(c)})" for c in condition.conditions)
+
+
+def _operand_text(binding: ir.Binding) -> str:
+    if isinstance(binding, ir.ConstantBinding):
+        return _value_text(binding.value, 16)
+    if isinstance(binding, ir.ParameterBinding):
+        return binding.name + _path_text(binding.path)
+    if isinstance(binding, ir.TaskOutputBinding):
+        name = "" if binding.output == "output" else "." + binding.output
+        return binding.task + name + _path_text(binding.path)
+    return "?"
 
 
 def _edge_from(binding: ir.Binding, scope: _Scope, members: dict[str, _Node | _Scope]) -> _Edge | None:

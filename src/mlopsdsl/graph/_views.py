@@ -11,7 +11,7 @@ from mlopsdsl import ir
 
 if TYPE_CHECKING:
     from mlopsdsl.errors import Problem
-from mlopsdsl.graph._model import _Declared, _param_text, _path_text, _value_text
+from mlopsdsl.graph._model import _Declared, _flow_lines, _param_text, _path_text, _value_text
 from mlopsdsl.graph._svg import to_svg
 
 # --------------------------------------------------------------------------- notebook and REPL views
@@ -33,7 +33,7 @@ def _binding_text(binding: ir.Binding) -> str:
     return _value_text(binding.value, 24)
 
 
-def _task_text(task: ir.Task, declared: _Declared) -> str:
+def _task_text(task: ir.Task, declared: _Declared, spec: ir.PipelineSpec | None = None) -> str:
     """``fit-2 = fit(ys=load, lr=lr) after check``: what the task calls and what it reads."""
     args = ", ".join(f"{n}={_binding_text(task.inputs[n])}" for n in declared.inputs(task))
     text = f"{task.callee}({args})" if task.id == task.callee else f"{task.id} = {task.callee}({args})"
@@ -41,6 +41,8 @@ def _task_text(task: ir.Task, declared: _Declared) -> str:
         text += "  [pipeline]"
     if task.after:
         text += "  after " + ", ".join(task.after)
+    if spec is not None:
+        text += "".join(f"  [{line}]" for line in _flow_lines(task, spec))
     return text if len(text) <= 150 else text[:149] + "…"
 
 
@@ -78,7 +80,7 @@ def summary(doc: ir.Document, problems: Sequence[Problem] = ()) -> str:
     lines.append(f"  {_counts(doc)}" + (":" if spec.tasks else ""))
     declared = _Declared(doc)
     for task in spec.tasks[:_MAX_TASK_LINES]:
-        lines.append("    " + _task_text(task, declared))
+        lines.append("    " + _task_text(task, declared, spec))
     if len(spec.tasks) > _MAX_TASK_LINES:
         lines.append(f"    ... and {len(spec.tasks) - _MAX_TASK_LINES} more")
     if spec.outputs:
