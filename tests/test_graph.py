@@ -611,7 +611,11 @@ def test_control_flow_is_drawn() -> None:
     def total(values: list[int]) -> int:
         return sum(values)
 
-    @ml.pipeline
+    @ml.step
+    def notify(status: str) -> None:
+        print(status)
+
+    @ml.pipeline(on_exit=notify)
     def flow(n: int = 3, limit: int = 2) -> int:
         squares = square.map(x=rows(n=n))
         value = total(values=squares)
@@ -626,6 +630,7 @@ def test_control_flow_is_drawn() -> None:
     assert "for each x" in mermaid
     assert "if total #62; limit" in mermaid and "if not (total #62; limit)" in mermaid
     assert mermaid.count('"(one of)"') == 2
+    assert '"notify<br/>on exit"' in mermaid
     summary = graph.summary(doc).splitlines()
     assert summary[3:] == [
         "    rows(n=n)",

@@ -109,6 +109,12 @@ def _model(doc: ir.Document) -> _Scope:
             for other in task.after:
                 if other in members:
                     scope.edges.append(_Edge(members[other].key, dst.key, "after"))
+        if spec.on_exit is not None:
+            handler = spec.on_exit
+            lines = [handler.id, *([handler.callee] if handler.callee != handler.id else []), "on exit"]
+            scope.members.append(
+                _Node(key(), "task", lines, f"exit handler {handler.id}: step {handler.callee}")
+            )
         for out in spec.outputs:
             node = _Node(key(), "output", [f"{out.name}: {out.type}"], f"output {out.name}: {out.type}")
             scope.members.append(node)
