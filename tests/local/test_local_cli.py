@@ -54,3 +54,57 @@ def test_a_bad_parameter_exits_2(tmp_path: Path) -> None:
     done = _run("failing.py", "-p", "x=abc", cwd=tmp_path)
     assert done.returncode == 2
     assert "parameter 'x'" in done.stderr
+
+
+SLOW = """
+import time
+from pathlib import Path
+import mlopsdsl as ml
+
+@ml.step(cache=False)
+def slow(folder: str) -> int:
+    import os
+    (Path(folder) / "pid").write_text(str(os.getpid()))
+    time.sleep(60)
+    return 1
+
+@ml.pipeline
+def p(folder: str) -> int:
+    return slow(folder=folder)
+"""
+
+
+def test_ctrl_c_stops_the_steps_and_records_the_run_interrupted(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(SLOW)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "MLOPSDSL_HOME": str(tmp_path / "home")}
+    runner = subprocess.Popen(
+        [*CLI, "run", "slow.py", "-p", f"folder={marks}"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (marks / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step_pid = int((marks / "pid").read_text())
+    runner.send_signal(signal.SIGINT)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, err
+    assert "interrupted" in err
+    (run_dir,) = (tmp_path / "home" / "runs").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    for _ in range(100):  # the step's whole process group was killed, not left running
+        try:
+            os.kill(step_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"step process {step_pid} is still running after Ctrl-C")
