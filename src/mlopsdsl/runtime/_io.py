@@ -15,6 +15,7 @@ from ._spec import InputSpec, OutputSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 _CHUNK = 1 << 20
@@ -39,21 +40,27 @@ def sha256_file(path: str) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
-def sha256_tree(path: str) -> tuple[str, int]:
-    """The digest of a folder (of its manifest of relative paths and file digests) and its total size."""
-    import hashlib
-
-    lines = []
-    total = 0
+def tree_files(path: str) -> Iterator[tuple[str, str, str, int]]:
+    """Each file of a folder, in manifest order: its path, relative path, sha256 and size."""
     for folder, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(folder, name)
             digest, size = sha256_file(full)
-            total += size
-            rel = os.path.relpath(full, path).replace(os.sep, "/")
-            lines.append(f"{digest}  {rel}\n")
-    return hashlib.sha256("".join(lines).encode()).hexdigest(), total
+            yield full, os.path.relpath(full, path).replace(os.sep, "/"), digest, size
+
+
+def manifest(entries: list[tuple[str, str, str, int]]) -> bytes:
+    """A folder's manifest (``"<sha256>  <relative/path>\n"`` lines); its sha256 is the folder's digest."""
+    return "".join(f"{digest}  {rel}\n" for _, rel, digest, _ in entries).encode()
+
+
+def sha256_tree(path: str) -> tuple[str, int]:
+    """The digest of a folder (of its manifest of relative paths and file digests) and its total size."""
+    import hashlib
+
+    entries = list(tree_files(path))
+    return hashlib.sha256(manifest(entries)).hexdigest(), sum(size for *_, size in entries)
 
 
 def sha256_path(path: str) -> tuple[str, int]:

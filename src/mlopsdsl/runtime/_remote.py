@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._io import IntegrityError, remove, sha256_file
+from ._io import IntegrityError, manifest, remove, sha256_file, tree_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,26 +153,19 @@ def store(local: str, root: str, digest: str | None = None) -> tuple[str, str, i
 def _store_tree(fs: Any, local: str, root: str, base: str) -> tuple[str, str, int]:
     import hashlib
 
-    lines = []
-    total = 0
-    for folder, dirs, files in os.walk(local):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            digest, size = sha256_file(full)
-            total += size
-            _put(fs, full, base, digest, size)
-            rel = os.path.relpath(full, local).replace(os.sep, "/")
-            lines.append(f"{digest}  {rel}\n")
-    manifest = "".join(lines).encode()
-    digest = hashlib.sha256(manifest).hexdigest()  # the folder digest, as sha256_tree defines it
+    entries = list(tree_files(local))
+    for full, _, file_digest, size in entries:
+        _put(fs, full, base, file_digest, size)
+    total = sum(size for *_, size in entries)
+    listing = manifest(entries)
+    digest = hashlib.sha256(listing).hexdigest()  # the folder digest, as sha256_tree defines it
     key = f"{base}/sha256/{digest[:2]}/{digest}"
-    if not _exists(fs, key, len(manifest)):
+    if not _exists(fs, key, len(listing)):
         if _protocol(fs) in ATOMIC_PUT:
-            fs.pipe_file(key, manifest)
+            fs.pipe_file(key, listing)
         else:
             tmp = f"{base}/tmp/{os.getpid()}-{digest}"
-            fs.pipe_file(tmp, manifest)
+            fs.pipe_file(tmp, listing)
             fs.mv(tmp, key)
     return blob_uri(root, digest), digest, total
 
