@@ -19,6 +19,10 @@ traceback::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlopsdsl.ir import SourceLocation
 
 __all__ = [
     "CompileError",
@@ -98,10 +102,21 @@ def _problem_order(problem: Problem) -> tuple[str, int, str]:
 
 
 class CompileError(MlopsDslError):
-    """A backend could not compile a pipeline that passed validation."""
+    """A backend could not compile a pipeline that passed validation.
 
-    def __init__(self, message: str, backend: str, location: Location | None = None) -> None:
-        super().__init__(f"[{backend}] {message}", location)
+    Every compile error is about something the user wrote, so ``location`` is required (keyword-only, no
+    default): the call of the task at fault, else the definition of its step, the ``ml.when`` block, the
+    returned value, the parameter, or for compile options the root pipeline's definition. It is the IR's
+    location (the path relative to the import root) until ``ml.compile`` or the CLI turns it into the path
+    the user sees, as they do for validation problems. ``None`` is only for an IR document that records
+    no location (one written by hand).
+
+    ``str(error)`` is ``file:line: [backend] message``.
+    """
+
+    def __init__(self, message: str, backend: str, *, location: SourceLocation | Location | None) -> None:
+        where = Location(location.file, location.line) if location is not None else None
+        super().__init__(f"[{backend}] {message}", where)
         self.backend = backend
 
 
