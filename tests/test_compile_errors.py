@@ -90,7 +90,7 @@ def test_a_compile_error_cannot_be_made_without_a_location() -> None:
     with pytest.raises(TypeError, match="location"):
         CompileError("no place", "kfp")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        CompileError("no place", "kfp", None)  # type: ignore[misc]
+        CompileError("no place", "kfp", None)  # type: ignore[call-arg]
 
 
 def test_a_compile_error_reads_file_line_backend_message() -> None:

@@ -7,7 +7,7 @@ traceback::
     MlopsDslError                 root: catch this to catch everything we raise on purpose
     ├── DefinitionError           a step, pipeline or option is malformed where it is written
     ├── ValidationError           a pipeline failed validation; ``.problems`` lists every problem found
-    ├── CompileError              a backend could not compile a valid IR; ``.backend`` names it
+    ├── CompileError              a backend refuses a valid IR, at the line at fault; ``.backend`` names it
     ├── PluginError               a backend could not be found, loaded, or is not a backend
     ├── TargetError               ``path/file.py:name`` or ``module:name`` does not name a pipeline
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
