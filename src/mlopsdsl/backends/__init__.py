@@ -55,7 +55,8 @@ class Backend(Protocol):
         """The compiled document, deterministic for the same IR.
 
         ``options`` are backend-specific (Argo's ``kind="cron"``, say); a backend raises
-        :class:`~mlopsdsl.errors.CompileError` for one it does not know. ``ml.compile`` and the CLI always
+        :class:`~mlopsdsl.errors.CompileError` for one it does not know, located at the root pipeline's
+        definition (every ``CompileError`` names the user's line at fault). ``ml.compile`` and the CLI always
         pass ``functions``: the step functions by step name (``Pipeline.step_functions()``), for backends
         that ship code by value; a backend that does not need them ignores them.
         """

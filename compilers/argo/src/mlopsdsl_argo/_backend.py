@@ -46,11 +46,11 @@ class ArgoBackend:
         Raises:
             CompileError: An unknown option, a bad value, or something Argo cannot express.
         """
-        return dump(manifest(document, CompileOptions.parse(options)))
+        return dump(manifest(document, CompileOptions.parse(options, document.pipeline.location)))
 
     def manifest(self, document: ir.Document, **options: Any) -> dict[str, Any]:
         """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
-        return manifest(document, CompileOptions.parse(options))
+        return manifest(document, CompileOptions.parse(options, document.pipeline.location))
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

@@ -122,7 +122,7 @@ class Lowering:
         if name in self.dags:
             return self.dags[name]
         if name in stack:
-            raise CompileError(f"pipeline {name!r} calls itself", BACKEND)
+            raise CompileError(f"pipeline {name!r} calls itself", BACKEND, location=self.specs[name].location)
         spec = self.specs[name]
         labels = Names()
         scope = _Scope(spec, labels, {t.id: labels.claim(t.id) for t in spec.tasks}, (*stack, name))
@@ -132,7 +132,7 @@ class Lowering:
                 scope.conditions[group.id] = labels.claim(group.id)
         conditions = [self._condition_task(scope, g) for g in spec.groups if g.kind == "when"]
         tasks = [self._task(scope, t) for t in spec.tasks]
-        outputs = {o.name: self._resolve(scope, o.source) for o in spec.outputs}
+        outputs = {o.name: self._resolve(scope, o.source, o.location or spec.location) for o in spec.outputs}
         template: dict[str, Any] = {"name": self.dag_names[name]}
         inputs = self._dag_inputs(spec)
         if inputs:
@@ -193,7 +193,8 @@ class Lowering:
 
     # ------------------------------------------------------------------ bindings
 
-    def _resolve(self, scope: _Scope, binding: ir.Binding) -> Source:
+    def _resolve(self, scope: _Scope, binding: ir.Binding, where: ir.SourceLocation | None) -> Source:
+        """``binding`` as a source in ``scope``; ``where`` is the user's line that uses it."""
         spec = scope.spec
         if isinstance(binding, ir.ConstantBinding):
             return Source("literal", armor(binding.value))
@@ -205,12 +206,16 @@ class Lowering:
                 return Source("artifact", f"{{{{inputs.artifacts.{binding.name}}}}}", path, meta=meta)
             return Source("parameter", f"{{{{inputs.parameters.{binding.name}}}}}", path)
         if isinstance(binding, ir.OneOfBinding):
-            return self._one_of(scope, binding)
+            return self._one_of(scope, binding, where)
         if isinstance(binding, ir.StatusBinding):
-            raise CompileError(f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND)
-        return self._task_output(scope, binding)
+            raise CompileError(
+                f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND, location=where
+            )
+        return self._task_output(scope, binding, where)
 
-    def _task_output(self, scope: _Scope, binding: ir.TaskOutputBinding) -> Source:
+    def _task_output(
+        self, scope: _Scope, binding: ir.TaskOutputBinding, where: ir.SourceLocation | None
+    ) -> Source:
         spec = scope.spec
         producer = self.task_index[spec.name][binding.task]
         label = scope.names[binding.task]
@@ -222,6 +227,7 @@ class Lowering:
                 f"pipeline {spec.name!r}: a field of the results of mapped task {binding.task!r} cannot be "
                 "selected by this backend yet; select it in the mapped step",
                 BACKEND,
+                location=where,
             )
         if producer.step is not None:
             out = next(o for o in self.steps[producer.step].outputs if o.name == binding.output)
@@ -243,6 +249,7 @@ class Lowering:
                 f"{producer.pipeline!r} is {'stored' if inner.kind != 'parameter' else 'not made by a step'}"
                 "; this backend collects only values made by a step inside a mapped sub-pipeline yet",
                 BACKEND,
+                location=producer.location or where,
             )
         if inner.kind == "literal":
             return Source("literal", inner.text, inner.path + path, deps)
@@ -266,8 +273,8 @@ class Lowering:
         sub-pipeline share it; each consumer reads only the files its records name."""
         return f"{self.dag_names[scope.spec.name]}/{label}"
 
-    def _one_of(self, scope: _Scope, binding: ir.OneOfBinding) -> Source:
-        sources = [self._task_output(scope, s) for s in binding.sources]
+    def _one_of(self, scope: _Scope, binding: ir.OneOfBinding, where: ir.SourceLocation | None) -> Source:
+        sources = [self._task_output(scope, s, where) for s in binding.sources]
         labels = [scope.names[s.task] for s in binding.sources]
         first = sources[0]
         if any(s.kind not in ("parameter", "artifact") or s.gathered for s in sources) or any(
@@ -278,6 +285,7 @@ class Lowering:
                 + ", ".join(s.task for s in binding.sources)
                 + " needs step outputs of one kind with the same field selection on this backend",
                 BACKEND,
+                location=where,
             )
 
         def choose(refs: list[str]) -> str:
@@ -308,7 +316,7 @@ class Lowering:
         """The source of input ``name`` of ``task``: its binding, or the callee's default."""
         binding = task.inputs.get(name)
         if binding is not None:
-            return self._resolve(scope, binding)
+            return self._resolve(scope, binding, task.location)
         callee = self.specs[task.pipeline].params if task.pipeline else self.steps[task.callee].inputs
         param = next(p for p in callee if p.name == name)
         return Source("literal", armor(param.default))
@@ -329,8 +337,10 @@ class Lowering:
         operands: list[str] = []
         deps: set[str] = set()
 
+        where = group.location or scope.spec.location
+
         def side(binding: ir.Binding) -> dict[str, Any]:
-            src = self._resolve(scope, binding)
+            src = self._resolve(scope, binding, where)
             if src.kind == "literal":
                 return {"value": _select_literal(src.text, src.path)}
             if src.kind != "parameter" or src.gathered:
@@ -338,6 +348,7 @@ class Lowering:
                     f"pipeline {scope.spec.name!r}: block {group.id!r} compares a stored value or the "
                     "results of a map, which this backend cannot compare yet; compare a value made by a step",
                     BACKEND,
+                    location=where,
                 )
             deps.update(src.deps)
             operands.append(src.text)
@@ -438,6 +449,7 @@ class Lowering:
                         f"sub-pipeline {sub.name!r} are not supported by this backend yet; pass them "
                         "through a step first",
                         BACKEND,
+                        location=task.location,
                     )
                 argument(param.name, src)
         out: dict[str, Any] = {"name": scope.names[task.id], "template": template}
@@ -479,6 +491,7 @@ class Lowering:
                 f"task {task.id!r}: mapping over stored values is not supported by this backend yet; map "
                 "over a list of values (such as indexes or names) and load inside the step",
                 BACKEND,
+                location=task.location,
             )
         deps.update(src.deps)
         if src.gathered and not src.path:
@@ -498,7 +511,9 @@ class Lowering:
         }
         if src.gathered:
             raise CompileError(
-                f"task {task.id!r}: a field of a map's results cannot be mapped over yet", BACKEND
+                f"task {task.id!r}: a field of a map's results cannot be mapped over yet",
+                BACKEND,
+                location=task.location,
             )
         scope.helpers.append(helper)
         deps.add(label)
@@ -544,6 +559,7 @@ class Lowering:
                     f"pipeline {root.name!r}: the exit handler's input {param.name!r} must be the status, a "
                     "pipeline parameter or a constant",
                     BACKEND,
+                    location=task.location or root.location,
                 )
         name = self.names.claim(f"{root.name}-on-exit")
         call: dict[str, Any] = {
@@ -565,11 +581,14 @@ class Lowering:
                     f"pipeline parameter {param.name!r} is a stored type ({param.type}); Argo workflows "
                     "take parameters by value only",
                     BACKEND,
+                    location=param.location or root.location,
                 )
         for sub in self.doc.pipelines[1:]:
             if sub.on_exit is not None:
                 raise CompileError(
-                    f"sub-pipeline {sub.name!r}: only the root pipeline has an exit handler", BACKEND
+                    f"sub-pipeline {sub.name!r}: only the root pipeline has an exit handler",
+                    BACKEND,
+                    location=sub.location,
                 )
         self.pipeline(root.name)
         on_exit = self._exit_handler(root, root.on_exit) if root.on_exit is not None else None

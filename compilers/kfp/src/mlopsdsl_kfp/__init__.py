@@ -64,10 +64,11 @@ class KfpBackend:
         from ._lower import lower
         from ._yaml import dump
 
-        settings = self._settings(options)
+        settings = self._settings(options, document.pipeline.location)
         return dump(lower(document, settings), document.digest)
 
-    def _settings(self, options: dict[str, Any]) -> Any:
+    def _settings(self, options: dict[str, Any], where: ir.SourceLocation | None) -> Any:
+        """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
         unknown = sorted(set(options) - {"code", "runtime", "image", "functions"})
@@ -76,18 +77,21 @@ class KfpBackend:
                 f"unknown compile option(s) {', '.join(unknown)}; "
                 "the KFP backend takes code, runtime, image, functions",
                 "kfp",
+                location=where,
             )
         for key, allowed in _CHOICES.items():
             if key in options and options[key] not in allowed:
                 raise CompileError(
-                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}", "kfp"
+                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}",
+                    "kfp",
+                    location=where,
                 )
         image = options.get("image") or default_image()
         if not isinstance(image, str):
-            raise CompileError(f"image={image!r}: give an image name", "kfp")
+            raise CompileError(f"image={image!r}: give an image name", "kfp", location=where)
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
-            raise CompileError("functions= takes a mapping of step name to function", "kfp")
+            raise CompileError("functions= takes a mapping of step name to function", "kfp", location=where)
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
