@@ -47,7 +47,7 @@ def compile(
         document = with_defaults(document, params, pipeline.locate)
     chosen = backends.load(backend)
     options.setdefault("functions", pipeline.step_functions())
-    text = chosen.compile(document, **options)
+    text = backends.compile_document(chosen, document, pipeline.locate, **options)
     if output is not None and os.fspath(output) != "-":
         write_atomic(output, text)
     return text

@@ -116,7 +116,10 @@ def compile_command(
     pipeline, document = load(target, param)
     chosen = backends.load(backend)
     options = compile_options(kind, schedule, option)
-    emit(chosen.compile(document, functions=pipeline.step_functions(), **options), output)
+    text = backends.compile_document(
+        chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+    )
+    emit(text, output)
 
 
 @app.command("validate")
@@ -137,7 +140,9 @@ def validate_command(
     checked = "the IR"
     if backend is not None:
         chosen = backends.load(backend)
-        text = chosen.compile(document, functions=pipeline.step_functions())
+        text = backends.compile_document(
+            chosen, document, pipeline.locate, functions=pipeline.step_functions()
+        )
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
             if problems:

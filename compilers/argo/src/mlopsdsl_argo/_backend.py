@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import Capabilities
 from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
@@ -28,6 +29,9 @@ class ArgoBackend:
 
     name = "argo"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    """What this backend cannot run even after lowering: loops iterate over parameters, and stored values
+    reach a step one input at a time or as a loop's collected results."""
 
     def __init__(self, poll_interval: float = 2.0) -> None:
         self.poll_interval = poll_interval

@@ -162,7 +162,8 @@ def call_spec(
             if elem.kind == "artifact":
                 item["type"] = elem.name or "Artifact"
             item["records"] = {"arg": param.name + META}
-        elif source == "stored" and kind is not None:
+        elif source == "stored":
+            kind = kind or "object"  # a field of a stored object, into an input that takes a value
             item.update(kind=kind, file=input_path(param.name), meta={"arg": param.name + META})
             if kind == "artifact":
                 item["type"] = (param.type.items or param.type).name or "Artifact"

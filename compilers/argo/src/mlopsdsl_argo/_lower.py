@@ -217,19 +217,13 @@ class Lowering:
         deps = frozenset({label})
         path = tuple(binding.path)
         mapped = producer.map is not None
-        if mapped and path:
-            raise CompileError(
-                f"pipeline {spec.name!r}: a field of the results of mapped task {binding.task!r} cannot be "
-                "selected by this backend yet; select it in the mapped step",
-                BACKEND,
-            )
         if producer.step is not None:
             out = next(o for o in self.steps[producer.step].outputs if o.name == binding.output)
             if stored_kind(out.type) is not None:
                 meta = f"{{{{tasks.{label}.outputs.parameters.{out.name}{META}}}}}"
                 if mapped:
                     prefix = f"{self._prefix(scope, label)}/{out.name}"
-                    return Source("collected", meta, deps=deps, prefix=prefix)
+                    return Source("collected", meta, path, deps=deps, prefix=prefix)
                 return Source(
                     "artifact", f"{{{{tasks.{label}.outputs.artifacts.{out.name}}}}}", path, deps, meta
                 )
@@ -418,7 +412,7 @@ class Lowering:
                     loop = self._loop(scope, task, src, deps)
                     src = Source("parameter", "{{item}}")
                 kind = argument(param.name, src)
-                signature.append((param.name, kind, () if kind == "collected" else src.path))
+                signature.append((param.name, kind, src.path))
             collect = None
             if mapped is not None and any(stored_kind(o.type) for o in step.outputs):
                 collect = self._prefix(scope, scope.names[task.id])
