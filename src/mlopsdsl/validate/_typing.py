@@ -142,7 +142,7 @@ def _check_collection(
         list(enumerate(binding.items)) if isinstance(binding, ir.ListBinding) else list(binding.entries.items())
     )
     for key, item in items:
-        label = f"{what}[{key!r}]"
+        label = f"element {key!r} of {what}"
         if isinstance(item, ir.ListBinding | ir.DictBinding):
             _check_collection(ctx, pipeline, item, element, label, where)
         else:
