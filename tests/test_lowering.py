@@ -19,7 +19,7 @@ import mlopsdsl as ml
 from mlopsdsl import backends, ir, lowering
 from mlopsdsl.validate import validate
 
-STORED_MAP = '''
+STORED_MAP = """
 import mlopsdsl as ml
 
 
@@ -44,9 +44,9 @@ def total(xs: list[int]) -> int:
 def sizes(ns: list[int] = [1, 2, 3]) -> int:
     parts = make.map(n=ns)
     return total(xs=size.map(d=parts))
-'''
+"""
 
-GATHER = '''
+GATHER = """
 import dataclasses
 import mlopsdsl as ml
 
@@ -85,7 +85,7 @@ def gathered(x: int = 1) -> int:
     with ml.otherwise():
         small = one(x=0)
     return ml.one_of(big, small)
-'''
+"""
 
 
 def test_a_document_that_needs_nothing_comes_back_untouched(user_module) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +108,9 @@ def test_gathers_and_stored_conditions_become_builtin_tasks(user_module) -> None
     assert root.task("total").inputs["xs"] == ir.TaskOutputBinding(task="gather", output="output")
     groups = {g.id: g for g in root.groups}
     assert groups["when-1"].condition == ir.Compare(
-        op="==", left=ir.TaskOutputBinding(task="decide-when-1", output="output"), right=ir.ConstantBinding(value=True)
+        op="==",
+        left=ir.TaskOutputBinding(task="decide-when-1", output="output"),
+        right=ir.ConstantBinding(value=True),
     )
     assert groups["otherwise-1"].condition == ir.Not(condition=groups["when-1"].condition)
     # The result is a valid document, and the same every time.
@@ -142,7 +144,10 @@ def test_a_capability_gap_is_one_located_problem_before_anything_is_written(
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(Path(sys.executable).parent / "mlopsdsl"), *args], capture_output=True, text=True, cwd=tmp_path
+            [str(Path(sys.executable).parent / "mlopsdsl"), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         )
 
     validated = cli("validate", "stored_map.py", "--backend", backend)
@@ -151,6 +156,8 @@ def test_a_capability_gap_is_one_located_problem_before_anything_is_written(
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
     first = validated.stderr.splitlines()[0]
-    assert first.startswith(f"stored_map.py:{line}: task 'size' maps over stored values (Dataset); the {backend} ")
+    assert first.startswith(
+        f"stored_map.py:{line}: task 'size' maps over stored values (Dataset); the {backend} "
+    )
     assert compiled.stderr == validated.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [path]

@@ -168,7 +168,6 @@ class Trace:
             )
         return None
 
-
     def _bind_collection(self, value: Any, what: str, ref: SourceRef | None) -> ir.Binding | None:
         """A list, tuple or dict holding step outputs: the fan-in of independent values into one input."""
         from mlopsdsl import ir
@@ -186,8 +185,8 @@ class Trace:
         kind = type(value).__name__
         self.problem(
             "handle-in-literal",
-            f"{what}: a {kind} holding step outputs cannot be passed; use a list, or a dict with str keys, or "
-            f"build the {kind} in a step",
+            f"{what}: a {kind} holding step outputs cannot be passed; use a list, or a dict with str "
+            f"keys, or build the {kind} in a step",
             ref,
         )
         return None
@@ -340,7 +339,9 @@ class Handle(_Misuse):
         element = self._type.items if self._type.kind == "list" else None
         if element is not None and element.kind in ("model", "dataclass"):
             fields = element.fields or {}
-            hint = f"its elements' fields are {', '.join(fields)}" if fields else "its elements have no fields"
+            hint = (
+                f"its elements' fields are {', '.join(fields)}" if fields else "its elements have no fields"
+            )
         elif self._type.kind in ("model", "dataclass"):
             hint = f"its fields are {', '.join(fields)}" if fields else "it has no fields"
         else:
@@ -506,7 +507,7 @@ class Poisoned:
     def _absorb(self, *other: object) -> Poisoned:
         return self
 
-    __lt__ = __le__ = __gt__ = __ge__ = _absorb  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = _absorb
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _absorb
     __and__ = __rand__ = __or__ = __ror__ = __invert__ = __neg__ = _absorb
 

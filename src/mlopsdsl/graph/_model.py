@@ -133,7 +133,9 @@ def _edges_from(binding: ir.Binding, scope: _Scope, members: dict[str, _Node | _
     list or dict (labelled with its index or key)."""
     if isinstance(binding, ir.ListBinding | ir.DictBinding):
         keyed = (
-            list(enumerate(binding.items)) if isinstance(binding, ir.ListBinding) else list(binding.entries.items())
+            list(enumerate(binding.items))
+            if isinstance(binding, ir.ListBinding)
+            else list(binding.entries.items())
         )
         found: list[_Edge] = []
         for key, item in keyed:

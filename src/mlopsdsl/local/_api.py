@@ -20,11 +20,11 @@ from mlopsdsl.local._config import ENV_OPTIONS
 from mlopsdsl.local._config import resolve as resolve_storage
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Plan, build_plan
-from mlopsdsl.lowering import desugar, is_builtin
 from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
+from mlopsdsl.lowering import desugar, is_builtin
 
 if TYPE_CHECKING:
     from mlopsdsl import ir

@@ -20,18 +20,7 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import ParameterError
-
-
-from mlopsdsl.lowering._sources import (  # noqa: F401 - re-exported for the scheduler
-    Const,
-    Gather,
-    OneOf,
-    Ref,
-    Source,
-    Status,
-    extend,
-    sources_of,
-)
+from mlopsdsl.lowering._sources import Const, Ref, Source, sources_of
 from mlopsdsl.lowering._sources import resolve as _resolve
 
 Guard = tuple[Any, ...]

@@ -14,7 +14,6 @@ runs last, told whether everything else succeeded.
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import threading
@@ -32,15 +31,9 @@ from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, outputs_available
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
 from mlopsdsl.local._plan import (
-    Const,
-    Gather,
     Guard,
     Node,
-    OneOf,
     Plan,
-    Ref,
-    Source,
-    Status,
     dependents,
     expand,
     select_json,
@@ -50,21 +43,14 @@ from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.lowering import is_builtin
+from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._io import stamp
+from mlopsdsl.runtime.builtins import compare
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
 
 FINISHED = (*DONE, "not-run")
 """States after which dependents may go on (a node that did not run because of a condition counts)."""
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 @dataclass
@@ -199,11 +185,7 @@ class Scheduler:
             return all(self._holds(g) for g in guard[1])
         if kind == "any":
             return any(self._holds(g) for g in guard[1])
-        left, right = self._json(guard[2]), self._json(guard[3])
-        try:
-            return bool(_COMPARE[guard[1]](left, right))
-        except TypeError:  # None against a number, say: the comparison does not hold
-            return False
+        return compare(guard[1], self._json(guard[2]), self._json(guard[3]))
 
     def _json(self, source: Source) -> Any:
         """The JSON value a source delivers (operands of conditions, lists to map over)."""

@@ -64,9 +64,7 @@ class _Rewriter:
 
     # ------------------------------------------------------------------ types
 
-    def output_type(
-        self, pipeline: ir.PipelineSpec, binding: ir.Binding, whole: bool = False
-    ) -> ir.TypeSpec:
+    def output_type(self, pipeline: ir.PipelineSpec, binding: ir.Binding, whole: bool = False) -> ir.TypeSpec:
         """The type a (non-collection) binding delivers (``whole``: before its fields are selected);
         ``json`` when it cannot be told."""
         found: ir.TypeSpec | None = None
@@ -76,9 +74,7 @@ class _Rewriter:
             found = param.type.at(path) if param else None
         elif isinstance(binding, ir.TaskOutputBinding):
             task = pipeline.task(binding.task)
-            outputs = (
-                self.steps[task.step].outputs if task.step else self.pipelines[task.callee].outputs
-            )
+            outputs = self.steps[task.step].outputs if task.step else self.pipelines[task.callee].outputs
             base = next((o.type for o in outputs if o.name == binding.output), None)
             if base is not None and task.map is not None:
                 base = ir.TypeSpec(kind="list", items=base)
@@ -107,7 +103,8 @@ class _Rewriter:
                 tasks.append(task)
         if decided:
             groups = {
-                gid: g.model_copy(update={"condition": self._decided(g, decided)}) for gid, g in groups.items()
+                gid: g.model_copy(update={"condition": self._decided(g, decided)})
+                for gid, g in groups.items()
             }
         for task in spec.tasks:
             inputs = dict(task.inputs)
@@ -154,7 +151,9 @@ class _Rewriter:
         )
         name = f"{base}-{hashlib.sha256(interface.encode()).hexdigest()[:8]}"
         if name not in self.added:
-            code = ir.CodeRef(module=BUILTINS, qualname=qualname, file="mlopsdsl/runtime/builtins.py", digest="")
+            code = ir.CodeRef(
+                module=BUILTINS, qualname=qualname, file="mlopsdsl/runtime/builtins.py", digest=""
+            )
             spec = ir.StepSpec(
                 name=name,
                 code=code,

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["decide", "gather", "gather_dict"]
+__all__ = ["compare", "decide", "gather", "gather_dict"]
 
 _COMPARE = {
     "==": operator.eq,
@@ -36,6 +36,17 @@ def gather_dict(keys: list[str], **items: Any) -> dict[str, Any]:
     return {key: items[f"item_{i}"] for i, key in enumerate(keys)}
 
 
+def compare(op: str, left: Any, right: Any) -> bool:
+    """``left op right`` as every path decides it: a comparison Python refuses (``None < 1``) does not hold.
+
+    The local runner decides conditions on values with this, and ``decide`` tasks run it in the pod.
+    """
+    try:
+        return bool(_COMPARE[op](left, right))
+    except TypeError:
+        return False
+
+
 def decide(condition: dict[str, Any], **operands: Any) -> bool:
     """Whether ``condition`` holds: a tree of ``compare``/``all``/``any``/``not`` nodes whose operands are
     literals (``{"value": ...}``) or inputs of this task (``{"input": "operand_0"}``)."""
@@ -45,11 +56,7 @@ def decide(condition: dict[str, Any], **operands: Any) -> bool:
 def _holds(node: dict[str, Any], operands: dict[str, Any]) -> bool:
     kind = node["kind"]
     if kind == "compare":
-        left, right = (_operand(side, operands) for side in (node["left"], node["right"]))
-        try:
-            return bool(_COMPARE[node["op"]](left, right))
-        except TypeError:  # None against a number, say: the comparison does not hold, as in the runner
-            return False
+        return compare(node["op"], _operand(node["left"], operands), _operand(node["right"], operands))
     if kind == "not":
         return not _holds(node["condition"], operands)
     parts = [_holds(part, operands) for part in node["conditions"]]

@@ -89,7 +89,9 @@ def check_types(ctx: Context) -> None:
                 if task.map is not None and task.map.input == name:
                     target = ir.TypeSpec(kind="list", items=param.type)  # one element per run
                 if isinstance(binding, ir.ListBinding | ir.DictBinding):
-                    _check_collection(ctx, pipeline, binding, target, f"input {name!r} of {what}", task.location)
+                    _check_collection(
+                        ctx, pipeline, binding, target, f"input {name!r} of {what}", task.location
+                    )
                     continue
                 _check_flow(ctx, binding, source, target, f"input {name!r} of {what}", task.location)
 
@@ -139,7 +141,9 @@ def _check_collection(
         ctx.report("type-mismatch", f"{what} expects {target}, but a {wanted} of values is passed", where)
         return
     items: list[tuple[object, ir.Binding]] = (
-        list(enumerate(binding.items)) if isinstance(binding, ir.ListBinding) else list(binding.entries.items())
+        list(enumerate(binding.items))
+        if isinstance(binding, ir.ListBinding)
+        else list(binding.entries.items())
     )
     for key, item in items:
         label = f"element {key!r} of {what}"

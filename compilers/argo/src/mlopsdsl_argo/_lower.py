@@ -208,6 +208,8 @@ class Lowering:
             return self._one_of(scope, binding)
         if isinstance(binding, ir.StatusBinding):
             raise CompileError(f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND)
+        # Written lists and dicts were made into gather tasks by mlopsdsl.lowering.desugar.
+        assert isinstance(binding, ir.TaskOutputBinding), binding
         return self._task_output(scope, binding)
 
     def _task_output(self, scope: _Scope, binding: ir.TaskOutputBinding) -> Source:
