@@ -313,6 +313,16 @@ def field_of_stored_results(sizes: list[int] = [1, 4]) -> str:  # noqa: B006
     return join(names=train.map(size=sizes).name)
 
 
+@ml.step
+def rows_plus_meta(part: ml.Dataset) -> int:
+    return len(Path(part.path).read_text().splitlines()) + part.metadata["rows"]
+
+
+@ml.pipeline
+def map_over_stored_results(ns: list[int] = [2, 0, 3]) -> int:  # noqa: B006
+    return total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
+
+
 @ml.pipeline
 def condition_on_stored(size: int = 5) -> str:
     model = train(size=size)
@@ -376,6 +386,7 @@ CASES = [
     Case("map-over-written", map_over_written, {}, {"output": 9 + 36}),
     Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
     Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
+    Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
     Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
     Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
 ]

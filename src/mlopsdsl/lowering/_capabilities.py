@@ -21,15 +21,21 @@ class Capabilities:
     """What a backend can run; a backend that declares nothing is assumed to run everything.
 
     Attributes:
-        map_over_stored: ``.map`` over stored values (objects or artifacts), such as another map's results.
+        map_over_stored_results: A step's ``.map`` over another map's stored results
+            (``size.map(d=make.map(n=ns))`` where ``make`` returns a ``Dataset``).
+        map_over_stored: ``.map`` over any other list of stored values (a stored ``list[Box]`` output, a
+            written list of stored outputs) and a sub-pipeline's ``.map`` over stored values.
         gather_artifacts: A written list of artifacts (``merge(parts=[a, b])``) as one input.
     """
 
+    map_over_stored_results: bool = True
     map_over_stored: bool = True
     gather_artifacts: bool = True
 
 
 ALL = Capabilities()
+
+_MAPS = {False: "values only", True: "values, and over the stored results of another map with a step"}
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,23 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                 for p in (steps[task.step].inputs if task.step in steps else
                           pipelines[task.callee].params if task.callee in pipelines else [])
             }  # fmt: skip
-            if task.map is not None and not capabilities.map_over_stored:
+            if task.map is not None:
                 mapped = params.get(task.map.input)
-                if mapped is not None and mapped.type.is_stored:
+                source = task.inputs.get(task.map.input)
+                results = (
+                    task.step is not None
+                    and isinstance(source, ir.TaskOutputBinding)
+                    and not source.path
+                    and pipeline.task(source.task).map is not None
+                )
+                able = capabilities.map_over_stored_results if results else capabilities.map_over_stored
+                if mapped is not None and mapped.type.is_stored and not able:
                     gaps.append(
                         Gap(
                             "unsupported",
                             f"task {task.id!r} maps over stored values ({mapped.type}); the {backend} "
-                            "backend runs .map over values only: map over the values that make them (fold "
-                            "both steps into one mapped sub-pipeline), or pass the list whole to a step",
+                            f"backend runs .map over {_MAPS[capabilities.map_over_stored_results]}: map over "
+                            "the values that make them, or pass the list whole to a step",
                             task.location,
                         )
                     )

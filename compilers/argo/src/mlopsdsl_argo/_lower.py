@@ -57,8 +57,9 @@ class Source:
     """Where a value comes from, in the scope of one DAG template."""
 
     kind: str
-    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), or ``collected`` (the
-    stored outputs of a loop)."""
+    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), ``collected`` (the
+    stored outputs of a loop), or ``element`` (one of them, for a map over them: ``text`` is ``{{item}}``,
+    one run's record)."""
     text: str
     """The armored literal, or the reference (``{{...}}``; ``{{=...}}`` for an expression). For
     ``collected``: the reference to the aggregated records."""
@@ -389,11 +390,11 @@ class Lowering:
                 artifacts.append({"name": name, **ref})
                 params.append({"name": name + META, "value": src.meta or ""})
                 return "stored"
-            if src.kind == "collected":
+            if src.kind in ("collected", "element"):
                 assert src.prefix is not None
                 params.append({"name": name + META, "value": src.text})
                 params.append({"name": name + "-key", "value": repository_key(self.options, src.prefix)})
-                return "collected"
+                return src.kind
             params.append({"name": name, "value": src.text})
             return "gathered" if src.gathered else "json"
 
@@ -412,7 +413,10 @@ class Lowering:
                 src = self._argument(scope, task, param.name)
                 if param.name == mapped:
                     loop = self._loop(scope, task, src, deps)
-                    src = Source("parameter", "{{item}}")
+                    if src.kind == "collected":  # one of another loop's stored results per run
+                        src = Source("element", "{{item}}", src.path, prefix=src.prefix)
+                    else:
+                        src = Source("parameter", "{{item}}")
                 kind = argument(param.name, src)
                 signature.append((param.name, kind, src.path))
             collect = None
@@ -470,6 +474,10 @@ class Lowering:
         if src.kind == "literal":
             value = _select_literal(src.text, src.path)
             return {"withItems": [armor(v) for v in value]}
+        if src.kind == "collected" and task.step is not None:
+            # Another loop's stored results: iterate over their aggregated records, one per run.
+            deps.update(src.deps)
+            return {"withParam": src.text}
         if src.kind != "parameter":
             raise CompileError(
                 f"task {task.id!r}: mapping over stored values is not supported by this backend yet; map "
