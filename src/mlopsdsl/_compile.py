@@ -50,7 +50,7 @@ def compile(
     chosen = backends.load(backend)
     options.setdefault("functions", pipeline.step_functions())
     with located(pipeline):
-        text = chosen.compile(document, **options)
+        text = backends.compile_document(chosen, document, pipeline.locate, **options)
     if output is not None and os.fspath(output) != "-":
         write_atomic(output, text)
     return text

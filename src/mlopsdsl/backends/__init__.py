@@ -37,6 +37,8 @@ __all__ = [
     "Submits",
     "Validates",
     "available",
+    "check_capabilities",
+    "compile_document",
     "find_function",
     "load",
 ]
@@ -212,3 +214,42 @@ def find_function(code: ir.CodeRef) -> Callable[..., Any] | None:
             return None
     fn = getattr(obj, "fn", obj)
     return fn if callable(fn) else None
+
+
+def compile_document(
+    backend: Backend,
+    document: ir.Document,
+    locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+    **options: Any,
+) -> str:
+    """``backend.compile(document, **options)``, after checking that the backend can run everything the
+    document uses (:mod:`mlopsdsl.lowering`).
+
+    Every compile and ``validate --backend`` goes through here, so a construct a backend cannot run is
+    reported the same way everywhere: at the user's line, before anything is written.
+
+    Raises:
+        ValidationError: The backend lacks a capability the document needs; every use is listed.
+    """
+    check_capabilities(backend, document, locate)
+    return backend.compile(document, **options)
+
+
+def check_capabilities(
+    backend: Backend,
+    document: ir.Document,
+    locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+) -> None:
+    """Raise :class:`~mlopsdsl.errors.ValidationError` listing, at the user's lines, every construct of
+    ``document`` that ``backend`` declares it cannot run (see :mod:`mlopsdsl.lowering`)."""
+    from mlopsdsl import lowering
+    from mlopsdsl.errors import Location, Problem, ValidationError
+
+    def where(location: ir.SourceLocation | None) -> Any:
+        if locate is not None:
+            return locate(location)
+        return Location(location.file, location.line) if location is not None else None
+
+    gaps = lowering.gaps(document, backend)
+    if gaps:
+        raise ValidationError([Problem(where(g.location), g.code, g.message) for g in gaps])

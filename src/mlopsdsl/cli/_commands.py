@@ -118,7 +118,9 @@ def compile_command(
     chosen = backends.load(backend)
     options = compile_options(kind, schedule, option)
     with located(pipeline):
-        text = chosen.compile(document, functions=pipeline.step_functions(), **options)
+        text = backends.compile_document(
+            chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+        )
     emit(text, output)
 
 
@@ -142,7 +144,9 @@ def validate_command(
     if backend is not None:
         chosen = backends.load(backend)
         with located(pipeline):
-            text = chosen.compile(document, functions=pipeline.step_functions())
+            text = backends.compile_document(
+                chosen, document, pipeline.locate, functions=pipeline.step_functions()
+            )
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
             if problems:

@@ -41,6 +41,7 @@ def _remote(
     document = build(pipeline)
     values = parse_params(document, param or [], pipeline.locate)
     chosen = backends.load(backend)
+    backends.check_capabilities(chosen, document, pipeline.locate)
     extra["compile_options"] = {"functions": pipeline.step_functions(), **extra.get("compile_options", {})}
     options = backends.RemoteOptions(host=host, token=token, params=values, **extra)
     return pipeline, chosen, document, options

@@ -47,7 +47,11 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
         CompileError: The function cannot be found or pickled (by value), or cannot be imported by name;
             at the step's definition.
     """
+    from mlopsdsl.lowering import is_builtin
+
     where = f"step {step.name!r} ({step.code.module}:{step.code.qualname})"
+    if is_builtin(step):
+        return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
     if mode == "import":
         if step.code.module == "__main__" or "<locals>" in step.code.qualname:
             raise CompileError(

@@ -57,8 +57,9 @@ class Source:
     """Where a value comes from, in the scope of one DAG template."""
 
     kind: str
-    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), or ``collected`` (the
-    stored outputs of a loop)."""
+    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), ``collected`` (the
+    stored outputs of a loop), or ``element`` (one of them, for a map over them: ``text`` is ``{{item}}``,
+    one run's record)."""
     text: str
     """The armored literal, or the reference (``{{...}}``; ``{{=...}}`` for an expression). For
     ``collected``: the reference to the aggregated records."""
@@ -211,6 +212,8 @@ class Lowering:
             raise CompileError(
                 f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND, location=where
             )
+        # Written lists and dicts were made into gather tasks by mlopsdsl.lowering.desugar.
+        assert isinstance(binding, ir.TaskOutputBinding), binding
         return self._task_output(scope, binding, where)
 
     def _task_output(
@@ -222,20 +225,13 @@ class Lowering:
         deps = frozenset({label})
         path = tuple(binding.path)
         mapped = producer.map is not None
-        if mapped and path:
-            raise CompileError(
-                f"pipeline {spec.name!r}: a field of the results of mapped task {binding.task!r} cannot be "
-                "selected by this backend yet; select it in the mapped step",
-                BACKEND,
-                location=where,
-            )
         if producer.step is not None:
             out = next(o for o in self.steps[producer.step].outputs if o.name == binding.output)
             if stored_kind(out.type) is not None:
                 meta = f"{{{{tasks.{label}.outputs.parameters.{out.name}{META}}}}}"
                 if mapped:
                     prefix = f"{self._prefix(scope, label)}/{out.name}"
-                    return Source("collected", meta, deps=deps, prefix=prefix)
+                    return Source("collected", meta, path, deps=deps, prefix=prefix)
                 return Source(
                     "artifact", f"{{{{tasks.{label}.outputs.artifacts.{out.name}}}}}", path, deps, meta
                 )
@@ -404,11 +400,11 @@ class Lowering:
                 artifacts.append({"name": name, **ref})
                 params.append({"name": name + META, "value": src.meta or ""})
                 return "stored"
-            if src.kind == "collected":
+            if src.kind in ("collected", "element"):
                 assert src.prefix is not None
                 params.append({"name": name + META, "value": src.text})
                 params.append({"name": name + "-key", "value": repository_key(self.options, src.prefix)})
-                return "collected"
+                return src.kind
             params.append({"name": name, "value": src.text})
             return "gathered" if src.gathered else "json"
 
@@ -427,9 +423,12 @@ class Lowering:
                 src = self._argument(scope, task, param.name)
                 if param.name == mapped:
                     loop = self._loop(scope, task, src, deps)
-                    src = Source("parameter", "{{item}}")
+                    if src.kind == "collected":  # one of another loop's stored results per run
+                        src = Source("element", "{{item}}", src.path, prefix=src.prefix)
+                    else:
+                        src = Source("parameter", "{{item}}")
                 kind = argument(param.name, src)
-                signature.append((param.name, kind, () if kind == "collected" else src.path))
+                signature.append((param.name, kind, src.path))
             collect = None
             if mapped is not None and any(stored_kind(o.type) for o in step.outputs):
                 collect = self._prefix(scope, scope.names[task.id])
@@ -486,6 +485,10 @@ class Lowering:
         if src.kind == "literal":
             value = _select_literal(src.text, src.path)
             return {"withItems": [armor(v) for v in value]}
+        if src.kind == "collected" and task.step is not None:
+            # Another loop's stored results: iterate over their aggregated records, one per run.
+            deps.update(src.deps)
+            return {"withParam": src.text}
         if src.kind != "parameter":
             raise CompileError(
                 f"task {task.id!r}: mapping over stored values is not supported by this backend yet; map "

@@ -48,7 +48,10 @@ def _metadata(document: ir.Document, options: CompileOptions, outputs: dict[str,
 
 
 def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
-    """The Argo object for ``document`` as plain data."""
+    """The Argo object for ``document`` as plain data (after :func:`mlopsdsl.lowering.desugar`)."""
+    from mlopsdsl.lowering import desugar
+
+    document = desugar(document)
     spec, outputs = lower(document, options)
     kind = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}[options.kind]
     out: dict[str, Any] = {

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
 
+from mlopsdsl.lowering import Capabilities
+
 __all__ = ["KfpBackend"]
 
 _CHOICES = {"code": ("value", "import"), "runtime": ("bundle", "image")}
@@ -51,6 +53,10 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
+    """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
+    would hand each run one artifact without its output record, which the runtime needs (digest,
+    serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval

@@ -25,6 +25,10 @@ def code_spec(step: ir.StepSpec, mode: str, function: Callable[..., Any] | None 
     ``function`` is the step's function when the caller has it; else it is found by its import path. A
     function that cannot be shipped is a compile error at the step's definition.
     """
+    from mlopsdsl.lowering import is_builtin
+
+    if is_builtin(step):
+        return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
     if mode == "import":
         if step.code.module == "__main__" or "<locals>" in step.code.qualname:
             raise CompileError(

@@ -120,8 +120,10 @@ class _Flow:
 
 
 def lower(document: ir.Document, settings: Settings) -> Lowered:
-    """Compile ``document`` to protobuf messages."""
-    return _Lowering(document, settings).run()
+    """Compile ``document`` to protobuf messages (after :func:`mlopsdsl.lowering.desugar`)."""
+    from mlopsdsl.lowering import desugar
+
+    return _Lowering(desugar(document), settings).run()
 
 
 class _Lowering:

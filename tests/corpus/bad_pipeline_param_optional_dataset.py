@@ -1,4 +1,3 @@
-# backend: argo
 import mlopsdsl as ml
 
 
@@ -10,6 +9,6 @@ def describe(data: ml.Dataset | None) -> str:
 @ml.pipeline
 def stored_parameter(
     label: str = "x",
-    data: ml.Dataset | None = None,  # refused: pipeline parameter 'data' is a stored type (Dataset | None); Argo workflows take parameters by value only
+    data: ml.Dataset | None = None,  # error: pipeline parameter 'data' is a Dataset | None; pipeline parameters must be JSON values (load files and objects in a step)
 ) -> str:
     return describe(data=data)
