@@ -29,6 +29,7 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tomllib
 import types
@@ -41,14 +42,17 @@ import pytest
 import typer.main
 import yaml
 from pydantic import BaseModel
-from typer.testing import CliRunner
 
 import mlopsdsl as ml
 from mlopsdsl import errors, ir
 from mlopsdsl.cli import app
 
 ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted(ROOT.glob("compilers/*/README.md")),
+]
 NOT_RUN = re.compile(r"^<!--\s*not-run:(.*?)-->\s*$")
 MOST_NOT_RUN = 3
 """Fragments are the exception: a page that needs more should rather show complete examples."""
@@ -119,6 +123,16 @@ def test_not_run_markers_are_few_and_say_why() -> None:
     assert markers == len(marked), "a not-run marker must stand right before the block it marks"
 
 
+def test_not_run_marker_is_read(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Text.\n\n<!-- not-run: shows a mistake on purpose -->\n\n```python\nboom(\n```\n\n```python\nx = 1\n```\n"
+    )
+    first, second = read_blocks(page)
+    assert (first.line, first.not_run, first.text) == (6, "shows a mistake on purpose", "boom(\n")
+    assert (second.line, second.not_run, second.text) == (10, None, "x = 1\n")
+
+
 def test_python_examples_exist() -> None:
     """A test that finds nothing proves nothing: the pages hold runnable Python."""
     runnable = [b for b in ALL_BLOCKS if b.lang == "python" and b.not_run is None]
@@ -144,7 +158,9 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     before = set(sys.modules)
     yield tmp_path
     for name in set(sys.modules) - before:
-        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+        module = sys.modules[name]
+        places = [getattr(module, "__file__", None) or "", *(getattr(module, "__path__", None) or [])]
+        if any(str(place).startswith(str(tmp_path)) for place in places):
             del sys.modules[name]  # the page's own modules, and the examples it imported
 
 
@@ -389,7 +405,10 @@ def test_commands_are_found() -> None:
 
 
 def runnable(command: str) -> list[str] | None:
-    """The arguments of a command that runs a file of this repository locally, as written; else None."""
+    """The arguments of a command that runs a file of this repository locally; else None. Optional parts
+    of a synopsis (``[--max-parallel N]``) are left out; a placeholder (``TARGET``) is not run."""
+    while re.search(r"\[[^\[\]]*\]", command):
+        command = re.sub(r"\[[^\[\]]*\]", "", command)
     parts = words(command)[1:]
     if len(parts) < 2 or parts[0] not in LOCAL_COMMANDS or not (ROOT / parts[1]).is_file():
         return None
@@ -409,10 +428,12 @@ def test_some_commands_are_runnable() -> None:
 
 @pytest.mark.parametrize(("page", "line", "command"), RUNNABLE, ids=[f"{p}:{n}" for p, n, _ in RUNNABLE])
 def test_runnable_commands_succeed(page: str, line: int, command: str, clone: Path) -> None:
+    """In a process of its own, as a reader runs it (and so that no module another test loaded is seen)."""
     args = runnable(command)
     assert args is not None
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, f"{page}:{line}: {command}\n{result.output}"
+    main = "from mlopsdsl.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", main, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{page}:{line}: {command}\n{result.stdout}{result.stderr}"
 
 
 # --------------------------------------------------------------------------- pages about the code
