@@ -198,6 +198,9 @@ class Retry(_Option):
                 f"factor must be a whole number (Argo multiplies waits by whole factors only), not "
                 f"{self.factor!r}"
             )
+        if self.factor >= 1_000_000:
+            # KFP hands the factor to Argo as Go prints a float: 1e+06, which Argo cannot read.
+            raise ValueError(f"factor must be below 1000000, not {self.factor!r}")
         self._set("factor", float(self.factor))
         self._set("stop_on", _error_names(self.stop_on))
         self._check_schedule()
