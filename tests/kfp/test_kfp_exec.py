@@ -90,5 +90,5 @@ def test_stored_values_keep_their_format_between_steps(tmp_path: Path) -> None:
     assert "a--meta" in text and "meta_file" in text
     run = run_kfp(text, {}, workdir=tmp_path, isolated=False)  # numpy and pandas from this venv
     assert run.outputs == {"output": "float32:6.0:DataFrame:6"}, run.logs
-    formats = sorted(p.read_text() for p in tmp_path.glob("*-make-*/parameters/output--meta"))
+    formats = sorted(p.read_text() for p in tmp_path.glob("*-make-*/attempt-*/parameters/output--meta"))
     assert '"format": "npy"' in formats[0] and '"format": "parquet"' in formats[1]
