@@ -36,6 +36,7 @@ def every_package() -> list[tuple[str, str]]:
         texts.append((pipeline.name, ml.compile(pipeline, backend="kfp")))
     texts.append(("everything-import", ml.compile(pipelines.everything, backend="kfp", code="import")))
     texts.append(("everything-image", ml.compile(pipelines.everything, backend="kfp", runtime="image")))
+    texts.append(("stopping", ml.compile(pipelines.stopping, backend="kfp", store="s3://bucket/markers")))
     return texts
 
 
@@ -322,3 +323,46 @@ def test_fast_serialisation_equals_the_generic_one(name: str, text: str) -> None
     document = pipelines.configured.build()
     lowered = lower(document, KfpBackend()._settings({}))
     assert message_to_dict(lowered.pipeline) == json_format.MessageToDict(lowered.pipeline)
+
+
+def test_a_step_that_stops_on_an_error_needs_a_store_and_says_where() -> None:
+    with pytest.raises(CompileError) as info:
+        ml.compile(pipelines.stopping, backend="kfp")
+    error = info.value
+    assert error.location is not None and error.location.file == "kfp_pipelines.py"
+    line = next(
+        n
+        for n, text in enumerate(Path(pipelines.__file__).read_text().splitlines(), 1)
+        if "def careful" in text
+    )
+    assert error.location.line == line - 1  # the @ml.step(...) line, where the Retry is
+    assert "KFP starts a failed step again whatever the error" in str(error)
+    assert "store=" in str(error)
+
+
+def test_the_marker_is_keyed_by_the_output_artifact_of_the_task_execution() -> None:
+    _, (spec, *_) = compiled(pipelines.stopping, store="s3://bucket/markers")
+    component = spec["components"]["comp-careful"]
+    assert component["outputDefinitions"]["artifacts"]["mlopsdsl--retry"]["artifactType"] == {
+        "schemaTitle": "system.Artifact",
+        "schemaVersion": "0.0.1",
+    }
+    executor = spec["deploymentSpec"]["executors"]["exec-careful"]["container"]
+    call = json.loads(executor["args"][executor["args"].index("--spec-json") + 1])
+    assert call["retry"] == {
+        "stop_on": ["kfp_pipelines.Unusable"],
+        "marker": {
+            "root": "s3://bucket/markers",
+            "key": "{{$.outputs.artifacts['mlopsdsl--retry'].uri}}",
+            "touch": "{{$.outputs.artifacts['mlopsdsl--retry'].path}}",
+        },
+    }
+    # Steps without stop_on keep their outputs as they were, store or not.
+    _, (plain, *_) = compiled(pipelines.configured, store="s3://bucket/markers")
+    assert "mlopsdsl--retry" not in json.dumps(plain)
+
+
+@pytest.mark.parametrize("store", ["relative/folder", 3, 's3://b/"quoted"'])
+def test_a_store_is_a_url_or_an_absolute_folder(store: Any) -> None:
+    with pytest.raises(CompileError, match=r"store=.*give an fsspec URL"):
+        ml.compile(pipelines.stopping, backend="kfp", store=store)

@@ -3,8 +3,9 @@
 ``run_kfp(text, params, workdir=...)`` and ``run_argo(text, params, workdir=...)`` read a document that
 ``mlopsdsl compile`` wrote and execute it the way the orchestrator would for the constructs mlopsdsl
 emits: DAG order, parameters, artifacts, loops and the collection of their outputs, conditions, retries
-(with each engine's own rules, and the backoff it would wait recorded rather than slept) and exit handlers. Every container's command runs as a local subprocess with the real step runtime, so a
-pipeline that passes here has run the same code, with the same arguments, as it will in the pod.
+(each engine's own rules; the backoff it would wait is recorded, not slept) and exit handlers. Every
+container's command runs as a local subprocess with the real step runtime, so a pipeline that passes here
+has run the same code, with the same arguments, as it will in the pod.
 
 They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
 Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and

@@ -22,12 +22,12 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   double-quoted strings; ``== != < <= > >=``, ``&& || !`` and parentheses). Anything else raises
   :class:`EmulatorError` naming it. A task whose condition is false is ``Skipped``.
 * **OneOf**: ``valueFromOneof`` and several ``artifactSelectors`` take the first producer that has the value.
-* **Retries**: ``retryPolicy`` as KFP's backend runs it: handed to Argo as a ``retryStrategy`` (whole seconds of
-  ``backoffDuration`` and ``backoffMaxDuration``, the latter a retry window from the first attempt's start,
-  ``0`` when absent; ``backoffFactor`` as Go prints it, read as a whole number; no expression, so every
-  failure is retried) and decided by :mod:`mlopsdsl.testing._retries`. Each execution of a task keeps its
-  output artifact URIs across attempts, as KFP's driver allocates them once. Backoff is recorded in
-  ``waits``, not slept.
+* **Retries**: ``retryPolicy`` as KFP's backend runs it: handed to Argo as a ``retryStrategy`` (whole
+  seconds of ``backoffDuration`` and ``backoffMaxDuration``, the latter a retry window from the first
+  attempt's start, ``0`` when absent; ``backoffFactor`` as Go prints it, read as a whole number; no
+  expression, so every failure is retried) and decided by :mod:`mlopsdsl.testing._retries`. Each
+  execution of a task keeps its output artifact URIs across attempts, as KFP's driver allocates them
+  once. Backoff is recorded in ``waits``, not slept.
 * **Exit handler**: a task with ``triggerPolicy.strategy: ALL_UPSTREAM_TASKS_COMPLETED`` runs whatever its
   upstream tasks did, and its ``taskFinalStatus`` input gets ``{"state": "SUCCEEDED"|"FAILED", ...}``.
 * **Failure**: a failed task fails its DAG and the run; tasks needing it are ``Omitted``; other tasks,

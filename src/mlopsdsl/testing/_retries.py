@@ -46,7 +46,7 @@ class Attempt:
     """One finished, failed attempt, on the emulator's clock (seconds)."""
 
     phase: str
-    """``Failed`` (the container exited with a non-zero status) or ``Error`` (the pod did not finish right)."""
+    """``Failed`` (the container exited with a non-zero status) or ``Error`` (the pod did not end right)."""
     exit_code: str
     message: str
     started: float

@@ -93,7 +93,7 @@ class KfpBackend:
             raise CompileError("functions= takes a mapping of step name to function", "kfp")
         store = options.get("store")
         if store is not None and (
-            not isinstance(store, str) or not (store.startswith("/") or "://" in store) or "\"" in store
+            not isinstance(store, str) or not (store.startswith("/") or "://" in store) or '"' in store
         ):
             raise CompileError(
                 f"store={store!r}: give an fsspec URL ('s3://bucket/prefix') or an absolute folder", "kfp"
