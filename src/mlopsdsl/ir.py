@@ -61,7 +61,7 @@ __all__ = [
     "json_schema",
 ]
 
-IR_VERSION = "1.1"
+IR_VERSION = "1.2"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
