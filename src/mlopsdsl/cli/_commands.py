@@ -128,6 +128,7 @@ def validate_command(
         typer.Option("--backend", "-b", help="Also compile for this backend and check its output."),
     ] = None,
     param: Params = None,
+    option: Options = None,
 ) -> None:
     """Check a pipeline and report every problem as file:line: message."""
     from mlopsdsl import backends
@@ -137,7 +138,8 @@ def validate_command(
     checked = "the IR"
     if backend is not None:
         chosen = backends.load(backend)
-        text = chosen.compile(document, functions=pipeline.step_functions())
+        options = compile_options(None, None, option)  # what the output depends on (kfp: store=)
+        text = chosen.compile(document, functions=pipeline.step_functions(), **options)
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
             if problems:

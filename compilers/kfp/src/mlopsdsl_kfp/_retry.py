@@ -57,8 +57,9 @@ def needs_marker(step: ir.StepSpec, store: str | None) -> bool:
         raise CompileError(
             f"step {step.name!r} retries but stops on {', '.join(retry.stop_on)}: KFP starts a failed "
             "step again whatever the error, so the step's later attempts must find a marker the failed "
-            "one left; compile with store='s3://bucket/prefix' (or a folder every pod mounts) to keep "
-            "it there (docs/kfp.md, 'Retries')",
+            "one left; give the compile option store, an fsspec URL or a folder every pod mounts "
+            "(ml.compile(..., store='s3://bucket/prefix'), or -O store=s3://bucket/prefix) to keep it "
+            "there (docs/kfp.md, 'Retries')",
             "kfp",
             where,
         )
