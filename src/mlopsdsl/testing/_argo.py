@@ -20,10 +20,12 @@ Semantics covered, and only these:
   exit handler), ``pod.name``, ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
   Kubernetes' ``$(VAR)`` expansion of ``args`` and ``env`` (``$$`` is a literal ``$``).
 - **Expressions** (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``, ``retryStrategy.expression``):
-  exactly the subset mlopsdsl writes: ``a ? b : c``, ``==``, ``!=``, single-quoted strings, and the
-  variables ``tasks['X'].status``, ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``,
-  ``workflow.status`` and ``lastRetry.exitCode``. ``when`` is evaluated (govaluate) only as ``WORD == WORD``
-  or ``WORD != WORD`` after substitution. Anything else raises :class:`EmulatorError` naming it.
+  a small subset of Argo's ``expr``: ``a ? b : c``, ``||``, ``&&``, ``!``, ``==``, ``!=``, parentheses,
+  single-quoted strings, numbers, and the variables ``tasks['X'].status``,
+  ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``, ``workflow.status``, and in a
+  retry expression ``retries`` and ``lastRetry.exitCode|status|duration|message``. ``when`` is evaluated
+  (govaluate) only as ``WORD == WORD`` or ``WORD != WORD`` after substitution. Anything else raises
+  :class:`EmulatorError` naming it.
 - **Loops**: ``withItems`` and ``withParam`` (a JSON list); ``{{item}}`` is a string item as it is, any
   other item as JSON. The looped task's outputs are Argo's aggregates: ``tasks.X.outputs.parameters.P``
   is a JSON list of each successful run's text, in item order. A loop over an empty list is ``Skipped``.
