@@ -102,8 +102,8 @@ def _leave_marker(marker: MarkerSpec, step: str, error: dict[str, Any]) -> None:
 
 
 def _check_marker(spec: CallSpec, marker: MarkerSpec) -> None:
-    touch(marker)
     try:
+        touch(marker)
         earlier = read_marker(marker)
     except Exception as exc:  # the store is unreachable now: a later attempt may find it again
         raise _Failure("retry", exc) from None
@@ -113,7 +113,7 @@ def _check_marker(spec: CallSpec, marker: MarkerSpec) -> None:
             "retry",
             EarlierFailure(
                 f"an earlier attempt of step {spec.step!r} in this task failed for good ({what}); the "
-                "engine started it again (KFP retries whatever the error), so this attempt stops without "
+                "engine started it again, as it retries whatever the error, so this attempt stops without "
                 "running the step"
             ),
             retry=False,
