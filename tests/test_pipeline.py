@@ -175,8 +175,10 @@ def test_a_retry_reads_back_with_the_same_checks() -> None:
 def test_refuses_another_major_ir_version() -> None:
     data = json.loads(outer.build().to_json())
     data["ir_version"] = "2.0"
-    reads = re.escape(ir.IR_VERSION)
-    with pytest.raises(IRError, match=rf"IR version 2.0 is not readable by this mlopsdsl \(reads {reads}\)"):
+    with pytest.raises(
+        IRError,
+        match=rf"IR version 2.0 is not readable by this mlopsdsl \(reads {re.escape(ir.IR_VERSION)}\)",
+    ):
         ir.Document.from_json(json.dumps(data))
 
 

@@ -321,23 +321,8 @@ def test_fast_serialisation_equals_the_generic_one(name: str, text: str) -> None
     message = json_format.ParseDict(docs[0], pb.PipelineSpec())
     assert message_to_dict(message) == json_format.MessageToDict(message)
     document = pipelines.configured.build()
-    lowered = lower(document, KfpBackend()._settings({}))
+    lowered = lower(document, KfpBackend()._settings({}, document.pipeline.location))
     assert message_to_dict(lowered.pipeline) == json_format.MessageToDict(lowered.pipeline)
-
-
-def test_a_step_that_stops_on_an_error_needs_a_store_and_says_where() -> None:
-    with pytest.raises(CompileError) as info:
-        ml.compile(pipelines.stopping, backend="kfp")
-    error = info.value
-    assert error.location is not None and error.location.file == "kfp_pipelines.py"
-    line = next(
-        n
-        for n, text in enumerate(Path(pipelines.__file__).read_text().splitlines(), 1)
-        if "def careful" in text
-    )
-    assert error.location.line == line - 1  # the @ml.step(...) line, where the Retry is
-    assert "KFP starts a failed step again whatever the error" in str(error)
-    assert "store=" in str(error)
 
 
 def test_the_marker_is_keyed_by_the_output_artifact_of_the_task_execution() -> None:

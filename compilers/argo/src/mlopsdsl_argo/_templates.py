@@ -51,7 +51,7 @@ def _literal(text: str, what: str, step: ir.StepSpec) -> str:
             f"step {step.name!r}: {what} {text!r} contains '{{{{', which Argo would expand; Argo has no "
             "escape for it",
             BACKEND,
-            None,
+            location=step.location,
         )
     return text.replace("$", "$$")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.errors import CompileError, Location
+from mlopsdsl.errors import CompileError
 
 __all__ = ["MARKER_OUTPUT", "RETRY_WINDOW", "marker_spec", "needs_marker", "retry_policy"]
 
@@ -53,7 +53,6 @@ def needs_marker(step: ir.StepSpec, store: str | None) -> bool:
     if retry is None or retry.attempts <= 1 or not retry.stop_on:
         return False
     if store is None:
-        where = Location(step.location.file, step.location.line) if step.location is not None else None
         raise CompileError(
             f"step {step.name!r} retries but stops on {', '.join(retry.stop_on)}: KFP starts a failed "
             "step again whatever the error, so the step's later attempts must find a marker the failed "
@@ -61,7 +60,7 @@ def needs_marker(step: ir.StepSpec, store: str | None) -> bool:
             "(ml.compile(..., store='s3://bucket/prefix'), or -O store=s3://bucket/prefix) to keep it "
             "there (docs/kfp.md, 'Retries')",
             "kfp",
-            where,
+            location=step.location,  # the @ml.step(...) that holds the Retry
         )
     return True
 
