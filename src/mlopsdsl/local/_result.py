@@ -35,8 +35,8 @@ class StepRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     """Output records: ``{"kind": "json", "value": ...}``, or a stored blob's ``sha256`` and ``size``."""
     waits: list[float] = field(default_factory=list)
-    """The backoff waited before each retry, in seconds (``Retry.delay``): one entry per attempt after the
-    first."""
+    """The backoff waited before each retry, in seconds (``Retry.delay``), for the retries that waited (as
+    the emulators' ``EmulatedRun.waits``)."""
 
 
 @dataclass
