@@ -20,17 +20,7 @@ from mlopsdsl.errors import DefinitionError, Location
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = [
-    "MAX_WAIT",
-    "OptionError",
-    "Resources",
-    "Retry",
-    "Secret",
-    "Toleration",
-    "Volume",
-    "error_name",
-    "parse_duration",
-]
+__all__ = ["OptionError", "Resources", "Retry", "Secret", "Toleration", "Volume", "parse_duration"]
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -198,7 +188,7 @@ def _whole_seconds(value: float, what: str) -> float:
     return float(value)
 
 
-def error_name(cls: type) -> str:
+def _error_name(cls: type) -> str:
     """How an exception class is named in the IR and the call spec: ``module.qualname``."""
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -300,7 +290,7 @@ def _error_names(value: object) -> tuple[str, ...]:
     names: list[str] = []
     for item in items:
         if isinstance(item, type) and issubclass(item, Exception):
-            name = error_name(item)
+            name = _error_name(item)
         elif isinstance(item, str) and _DOTTED.match(item):
             name = item
         else:
