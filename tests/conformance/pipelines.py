@@ -113,6 +113,35 @@ def flaky(folder: str, succeed_on: int) -> int:
     return tries
 
 
+def _count_attempt(folder: str, name: str) -> int:
+    marker = Path(folder) / name
+    tries = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(tries))
+    return tries
+
+
+BACKOFF = ml.Retry(attempts=3, backoff=1, factor=2)
+
+
+@ml.step(retry=BACKOFF)
+def flaky_backoff(folder: str, succeed_on: int) -> int:
+    tries = _count_attempt(folder, "flaky-attempts")
+    if tries < succeed_on:
+        raise RuntimeError(f"attempt {tries} fails on purpose")
+    return tries
+
+
+class Fatal(Exception):
+    """An error the step declares final: ``Retry(stop_on=[Fatal])``."""
+
+
+@ml.step(retry=ml.Retry(attempts=3, backoff=1, stop_on=[Fatal]))
+def fatal(folder: str) -> int:
+    with open(Path(folder) / "fatal-calls", "a") as calls:
+        calls.write("called\n")
+    raise Fatal("the input cannot be used, whatever the attempt")
+
+
 @ml.step
 def explode(x: int) -> int:
     raise ValueError(f"explode({x}) fails on purpose")
@@ -250,6 +279,16 @@ def retried(folder: str, succeed_on: int = 3) -> int:
 
 
 @ml.pipeline
+def retried_backoff(folder: str, succeed_on: int = 3) -> int:
+    return flaky_backoff(folder=folder, succeed_on=succeed_on)
+
+
+@ml.pipeline
+def fails_for_good(folder: str, x: int = 1) -> int:
+    return add(a=fatal(folder=folder), b=x)
+
+
+@ml.pipeline
 def failing(x: int = 1) -> int:
     return add(a=explode(x=x), b=number(x=x))
 
@@ -352,6 +391,10 @@ class Case:
     """What the exit handler must record."""
     attempts: int | None = None
     """How many attempts the flaky step must have made."""
+    waits: list[float] | None = None
+    """The backoff before each retry of the one step that retried (``Retry.schedule()``)."""
+    calls: int | None = None
+    """How many times the ``fatal`` step's function ran."""
 
 
 def _h(text: str) -> str:
@@ -374,6 +417,16 @@ CASES = [
     Case("nested-branch-negative", nested_branch, {"x": -1, "flag": True}, {"output": "negative"}),
     Case("retry-succeeds", retried, {"succeed_on": 3}, {"output": 3}, folder=True, attempts=3),
     Case("retry-exhausted", retried, {"succeed_on": 4}, None, fails="flaky", folder=True, attempts=3),
+    Case(
+        "retry-backoff",
+        retried_backoff,
+        {"succeed_on": 3},
+        {"output": 3},
+        folder=True,
+        attempts=3,
+        waits=BACKOFF.schedule(),
+    ),
+    Case("never-retry", fails_for_good, {}, None, fails="fatal", folder=True, calls=1),
     Case("failing-step", failing, {}, None, fails="explode"),
     Case("exit-on-success", exit_ok, {}, {"output": 4}, folder=True, exit_status="Succeeded"),
     Case("exit-on-failure", exit_failed, {}, None, fails="explode", folder=True, exit_status="Failed"),

@@ -192,7 +192,7 @@ def test_step_options_map_onto_argo() -> None:
         "limit": "3",
         "retryPolicy": "Always",
         "expression": "lastRetry.exitCode != '2'",
-        "backoff": {"duration": "10s", "factor": "3", "cap": "300s"},
+        "backoff": {"duration": "10s", "factor": "3"},
     }
     assert heavy["activeDeadlineSeconds"] == "5400"
     assert heavy["nodeSelector"] == {"disktype": "ssd"}

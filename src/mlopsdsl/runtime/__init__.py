@@ -16,6 +16,7 @@ step's own annotations ask for a model.
 from __future__ import annotations
 
 from ._main import CALL_SPEC_VERSION, execute, main
+from ._retry import EXIT_FAILED, EXIT_NEVER_RETRY
 from ._spec import SpecError
 
-__all__ = ["CALL_SPEC_VERSION", "SpecError", "execute", "main"]
+__all__ = ["CALL_SPEC_VERSION", "EXIT_FAILED", "EXIT_NEVER_RETRY", "SpecError", "execute", "main"]

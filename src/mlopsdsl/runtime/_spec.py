@@ -204,10 +204,47 @@ class OutputSpec:
             raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file' (or 'store')")
 
 
+class MarkerSpec:
+    """Where an attempt that failed for good leaves word for the later attempts of its task (KFP)."""
+
+    __slots__ = ("key", "root", "touch")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.root: str = _str(data, "root", "retry.marker")
+        self.key: str = _str(data, "key", "retry.marker")
+        self.touch = _opt_str(data, "touch", "retry.marker")
+
+
+class RetrySpec:
+    """The ``retry`` section: the exception classes that end a step for good, and the marker."""
+
+    __slots__ = ("marker", "stop_on")
+
+    def __init__(self, data: object) -> None:
+        retry = _obj(data, "retry")
+        stop_on = retry.get("stop_on", [])
+        if not isinstance(stop_on, list) or not all(isinstance(n, str) and n for n in stop_on):
+            raise SpecError(f"retry.stop_on: a list of 'module.Class' names, got {stop_on!r}")
+        self.stop_on: list[str] = stop_on
+        marker = retry.get("marker")
+        self.marker = MarkerSpec(_obj(marker, "retry.marker")) if marker is not None else None
+
+
 class CallSpec:
     """A parsed call spec."""
 
-    __slots__ = ("code", "inputs", "outputs", "result", "returns", "scratch", "step", "sys_path", "version")
+    __slots__ = (
+        "code",
+        "inputs",
+        "outputs",
+        "result",
+        "retry",
+        "returns",
+        "scratch",
+        "step",
+        "sys_path",
+        "version",
+    )
 
     def __init__(self, data: object) -> None:
         if not isinstance(data, dict):
@@ -234,6 +271,7 @@ class CallSpec:
         self.sys_path: list[str] = sys_path
         self.result = _opt_str(data, "result", "spec")
         self.scratch = _opt_str(data, "scratch", "spec")
+        self.retry = RetrySpec(data["retry"]) if data.get("retry") is not None else None
 
 
 def _obj(value: object, where: str) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 ``run_kfp(text, params, workdir=...)`` and ``run_argo(text, params, workdir=...)`` read a document that
 ``mlopsdsl compile`` wrote and execute it the way the orchestrator would for the constructs mlopsdsl
 emits: DAG order, parameters, artifacts, loops and the collection of their outputs, conditions, retries
-and exit handlers. Every container's command runs as a local subprocess with the real step runtime, so a
-pipeline that passes here has run the same code, with the same arguments, as it will in the pod.
+(each engine's own rules; the backoff it would wait is recorded, not slept) and exit handlers. Every
+container's command runs as a local subprocess with the real step runtime, so a pipeline that passes here
+has run the same code, with the same arguments, as it will in the pod.
 
 They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
 Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and
@@ -40,6 +41,9 @@ class EmulatedRun:
         failed: The tasks that failed, in the order they failed.
         attempts: Attempts made, by task path, for the tasks that ran.
         logs: Standard error of each failed attempt's process, by task path.
+        waits: The backoff the engine waits after each failed attempt, in seconds, by task path (tasks
+            that waited only): before each retry, and, as Argo's controller does, before it finds that
+            the last attempt may not be retried. Recorded, never slept.
     """
 
     status: str
@@ -48,6 +52,7 @@ class EmulatedRun:
     failed: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    waits: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

@@ -195,7 +195,7 @@ def call_spec(
             if kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         outputs.append(entry)
-    return {
+    spec: dict[str, Any] = {
         "version": 1,
         "step": step.name,
         "code": code,
@@ -204,6 +204,10 @@ def call_spec(
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
     }
+    retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
+    if retry is not None:
+        spec["retry"] = retry  # stop_on: the runtime exits with EXIT_NEVER_RETRY, which retryStrategy reads
+    return spec
 
 
 def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> list[str]:

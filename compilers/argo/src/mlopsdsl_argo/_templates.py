@@ -14,6 +14,7 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
@@ -30,7 +31,7 @@ from mlopsdsl_argo._launch import (
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
 from mlopsdsl_argo._values import armor
 
-__all__ = ["Signature", "container_template", "repository_key", "s3_key"]
+__all__ = ["Signature", "container_template", "repository_key", "retry_strategy", "s3_key"]
 
 Signature = tuple[tuple[str, str, tuple[str | int, ...]], ...]
 """Per input, in the step's order: name, how it arrives (``json``, ``gathered``, ``stored``, ``collected``,
@@ -55,30 +56,21 @@ def _literal(text: str, what: str, step: ir.StepSpec) -> str:
     return text.replace("$", "$$")
 
 
-def _seconds(value: float) -> str:
-    return f"{int(value)}s" if value == int(value) else f"{value:g}s"
-
-
-def _retry(retry: ir.Retry | None, step: ir.StepSpec) -> dict[str, Any] | None:
+def retry_strategy(retry: ir.Retry | None) -> dict[str, Any] | None:
+    """``retryStrategy`` for ``retry``: the same attempts and waits as every backend (``ml.Retry`` accepts
+    only whole seconds and whole factors, which Argo holds exactly), and no retry after the runtime's
+    "failed for good" exit status."""
     if retry is None or retry.attempts <= 1:
         return None
     strategy: dict[str, Any] = {
         "limit": str(retry.attempts - 1),  # the IR counts attempts, Argo counts retries
         "retryPolicy": "Always",
-        # Exit status 2 from the runtime means retrying cannot help (bad spec, wrong Python).
-        "expression": "lastRetry.exitCode != '2'",
+        "expression": f"lastRetry.exitCode != '{EXIT_NEVER_RETRY}'",
     }
     if retry.backoff > 0:
-        if retry.factor != int(retry.factor):
-            raise CompileError(
-                f"step {step.name!r}: Argo's backoff factor is a whole number, got {retry.factor:g}",
-                BACKEND,
-                location=step.location,
-            )
-        backoff: dict[str, Any] = {"duration": _seconds(retry.backoff), "factor": str(int(retry.factor))}
-        if retry.max_backoff is not None:
-            backoff["cap"] = _seconds(retry.max_backoff)
-        strategy["backoff"] = backoff
+        # Argo waits duration * factor ** (n - 1) before retry n, as Retry.delay(n) does. Retry refuses a
+        # max_backoff that would cap a wait, so Argo's cap is never needed.
+        strategy["backoff"] = {"duration": f"{int(retry.backoff)}s", "factor": str(int(retry.factor))}
     return strategy
 
 
@@ -285,7 +277,7 @@ def container_template(
         template["volumes"] = volumes
     if opts.timeout is not None:
         template["activeDeadlineSeconds"] = str(max(1, math.ceil(opts.timeout)))
-    retry = _retry(opts.retry, step)
+    retry = retry_strategy(opts.retry)
     if retry is not None:
         template["retryStrategy"] = retry
     template["container"] = container

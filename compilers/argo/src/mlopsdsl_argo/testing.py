@@ -20,10 +20,12 @@ Semantics covered, and only these:
   exit handler), ``pod.name``, ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
   Kubernetes' ``$(VAR)`` expansion of ``args`` and ``env`` (``$$`` is a literal ``$``).
 - **Expressions** (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``, ``retryStrategy.expression``):
-  exactly the subset mlopsdsl writes: ``a ? b : c``, ``==``, ``!=``, single-quoted strings, and the
-  variables ``tasks['X'].status``, ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``,
-  ``workflow.status`` and ``lastRetry.exitCode``. ``when`` is evaluated (govaluate) only as ``WORD == WORD``
-  or ``WORD != WORD`` after substitution. Anything else raises :class:`EmulatorError` naming it.
+  a small subset of Argo's ``expr``: ``a ? b : c``, ``||``, ``&&``, ``!``, ``==``, ``!=``, parentheses,
+  single-quoted strings, numbers, and the variables ``tasks['X'].status``,
+  ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``, ``workflow.status``, and in a
+  retry expression ``retries`` and ``lastRetry.exitCode|status|duration|message``. ``when`` is evaluated
+  (govaluate) only as ``WORD == WORD`` or ``WORD != WORD`` after substitution. Anything else raises
+  :class:`EmulatorError` naming it.
 - **Loops**: ``withItems`` and ``withParam`` (a JSON list); ``{{item}}`` is a string item as it is, any
   other item as JSON. The looped task's outputs are Argo's aggregates: ``tasks.X.outputs.parameters.P``
   is a JSON list of each successful run's text, in item order. A loop over an empty list is ``Skipped``.
@@ -33,7 +35,9 @@ Semantics covered, and only these:
 - **Artifacts**: ``from`` and ``fromExpression`` pass files between pods; ``s3`` locations (explicit or
   key-only) are keys in the repository folder: outputs are copied there, inputs read from there (a key
   that is a folder is read whole; a missing ``optional`` input is left out).
-- **Retries**: ``retryStrategy.limit`` and ``expression``; backoff is not waited for.
+- **Retries**: ``retryStrategy`` as the controller applies it (:mod:`mlopsdsl.testing._retries`): ``limit``,
+  ``retryPolicy``, ``expression`` (over ``retries`` and ``lastRetry.*``) and ``backoff`` (``duration``,
+  ``factor``, ``cap``, ``maxDuration``). Backoff is not slept: each wait is recorded in ``waits``.
 - **Exit handler**: ``spec.onExit`` runs after the entrypoint with ``workflow.status`` ``Succeeded`` or
   ``Failed``; if it fails, the workflow fails.
 
@@ -49,6 +53,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +61,7 @@ from typing import Any
 import yaml
 
 from mlopsdsl.testing import EmulatedRun, EmulatorError
+from mlopsdsl.testing._retries import Attempt, Verdict, decide
 
 __all__ = ["ArgoEmulator", "armor", "kube_expand", "run_argo", "substitute"]
 
@@ -118,14 +124,15 @@ def kube_expand(text: str, env: dict[str, str]) -> str:
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'[^'\\]*')|(?P<op>==|!=|\?|:)|"
+    r"\s*(?:(?P<str>'[^'\\]*')|(?P<op>==|!=|&&|\|\||\?|:|!|\(|\))|(?P<num>\d+(?:\.\d+)?)|"
     r"(?P<var>[A-Za-z_]\w*(?:\['[^'\\]*'\]|\.[A-Za-z_][\w-]*)*)|(?P<bad>\S))"
 )
 
 
 def evaluate(expression: str, scope: dict[str, Any]) -> Any:
-    """An expression of the covered subset of Argo's ``expr`` language: ``cond ? a : b``, ``==``, ``!=``,
-    single-quoted strings and dotted variables (``tasks['x'].status``); an unknown variable is ``None``.
+    """An expression of the covered subset of Argo's ``expr`` language: ``cond ? a : b``, ``||``, ``&&``,
+    ``!``, ``==``, ``!=``, parentheses, single-quoted strings, numbers and dotted variables
+    (``tasks['x'].status``, ``lastRetry.exitCode``); an unknown variable is ``None``.
 
     Raises:
         EmulatorError: Anything outside that subset.
@@ -140,6 +147,9 @@ def evaluate(expression: str, scope: dict[str, Any]) -> Any:
         tokens.append((kind, match.group(kind)))
     pos = 0
 
+    def peek() -> str:
+        return tokens[pos][1] if pos < len(tokens) and tokens[pos][0] == "op" else ""
+
     def take() -> tuple[str, str]:
         nonlocal pos
         if pos >= len(tokens):
@@ -147,28 +157,60 @@ def evaluate(expression: str, scope: dict[str, Any]) -> Any:
         pos += 1
         return tokens[pos - 1]
 
+    def boolean(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise EmulatorError(f"expression {expression!r}: {value!r} is not a boolean")
+        return value
+
     def atom() -> Any:
         kind, text = take()
         if kind == "str":
             return text[1:-1]
+        if kind == "num":
+            return float(text) if "." in text else int(text)
         if kind == "var":
             if text in ("true", "false"):
                 return text == "true"
+            if text == "nil":
+                return None
             key = re.sub(r"\['([^']*)'\]", r".\1", text)
             return scope.get(key)
+        if text == "(":
+            value = ternary()
+            if take()[1] != ")":
+                raise EmulatorError(f"expression {expression!r}: expected ')'")
+            return value
+        if text == "!":
+            return not boolean(atom())
         raise EmulatorError(f"expression {expression!r}: unexpected {text!r}")
 
     def comparison() -> Any:
         left = atom()
-        if pos < len(tokens) and tokens[pos][1] in ("==", "!="):
+        if peek() in ("==", "!="):
             op = take()[1]
             right = atom()
             return (left == right) if op == "==" else (left != right)
         return left
 
+    def conjunction() -> Any:
+        value = comparison()
+        while peek() == "&&":
+            take()
+            right = comparison()
+            value = boolean(value) and boolean(right)
+        return value
+
+    def disjunction() -> Any:
+        value = conjunction()
+        while peek() == "||":
+            take()
+            right = conjunction()
+            value = boolean(value) or boolean(right)
+        return value
+
     def ternary() -> Any:
-        cond = comparison()
-        if pos < len(tokens) and tokens[pos][1] == "?":
+        cond = disjunction()
+        if peek() == "?":
             take()
             yes = ternary()
             if take()[1] != ":":
@@ -298,6 +340,8 @@ class ArgoEmulator:
                 raise EmulatorError(f"workflow parameter {name!r} has no value: pass it in params")
             self.globals[f"workflow.parameters.{name}"] = value
         self.pods = 0
+        self.clock = 0.0
+        """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
         self.run = EmulatedRun(status="Running")
 
     # ------------------------------------------------------------------ workflow
@@ -522,21 +566,32 @@ class ArgoEmulator:
     def container(
         self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None], path: str
     ) -> _Node:
-        strategy = template.get("retryStrategy") or {}
-        limit = int(strategy.get("limit", 0))
-        attempt = 0
+        strategy = template.get("retryStrategy")
+        failed: list[Attempt] = []
         while True:
-            attempt += 1
-            self.run.attempts[path] = attempt
+            self.run.attempts[path] = len(failed) + 1
+            started = self.clock
+            begun = time.monotonic()
             node, code, stderr = self._pod(template, scope, artifacts)
+            self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
-            expression = strategy.get("expression")
-            allowed = expression is None or evaluate(expression, {"lastRetry.exitCode": str(code)})
-            if attempt > limit or not allowed:
+            message = f"Error (exit code {code})" if node.phase == "Failed" else stderr.strip()
+            failed.append(Attempt(node.phase, str(code), message, started, self.clock))
+            verdict = (
+                decide(strategy, failed, self.clock, evaluate)
+                if strategy
+                else Verdict(0.0, False, node.phase, message)
+            )
+            if verdict.wait > 0:
+                self.run.waits.setdefault(path, []).append(verdict.wait)
+                self.clock += verdict.wait
+            if not verdict.retry:
+                if verdict.phase == "Error" and node.phase != "Error":
+                    self.run.logs[path] += f"\nthe controller: {verdict.message}\n"
                 self.run.failed.append(path)
-                return node
+                return _Node(verdict.phase or node.phase)
 
     def _pod(
         self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None]

@@ -120,8 +120,18 @@ def _artifact(name: str, attribute: str) -> str:
     return f"{{{{$.inputs.artifacts['{name}'].{attribute}}}}}"
 
 
-def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Encoding], code: Any) -> str:
-    """The call spec of one step component, as compact JSON with KFP placeholders for paths."""
+def call_spec(
+    step: ir.StepSpec,
+    inputs: list[InputPlan],
+    outputs: dict[str, Encoding],
+    code: Any,
+    marker: dict[str, Any] | None = None,
+) -> str:
+    """The call spec of one step component, as compact JSON with KFP placeholders for paths.
+
+    Args:
+        marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
+    """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
         name, enc = plan.param.name, plan.encoding
@@ -169,6 +179,9 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
         "outputs": spec_outputs,
         "returns": step.returns.kind,
     }
+    retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
+    if retry is not None:
+        spec["retry"] = {**retry, "marker": marker} if marker is not None else retry
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -179,6 +192,7 @@ def step_container(
     code: Any,
     image: str,
     bundled: bool,
+    marker: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -205,7 +219,7 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]

@@ -22,7 +22,12 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   double-quoted strings; ``== != < <= > >=``, ``&& || !`` and parentheses). Anything else raises
   :class:`EmulatorError` naming it. A task whose condition is false is ``Skipped``.
 * **OneOf**: ``valueFromOneof`` and several ``artifactSelectors`` take the first producer that has the value.
-* **Retries**: ``retryPolicy.maxRetryCount`` more attempts after a failure (backoff is not waited).
+* **Retries**: ``retryPolicy`` as KFP's backend runs it: handed to Argo as a ``retryStrategy`` (whole
+  seconds of ``backoffDuration`` and ``backoffMaxDuration``, the latter a retry window from the first
+  attempt's start, ``0`` when absent; ``backoffFactor`` as Go prints it, read as a whole number; no
+  expression, so every failure is retried) and decided by :mod:`mlopsdsl.testing._retries`. Each
+  execution of a task keeps its output artifact URIs across attempts, as KFP's driver allocates them
+  once. Backoff is recorded in ``waits``, not slept.
 * **Exit handler**: a task with ``triggerPolicy.strategy: ALL_UPSTREAM_TASKS_COMPLETED`` runs whatever its
   upstream tasks did, and its ``taskFinalStatus`` input gets ``{"state": "SUCCEEDED"|"FAILED", ...}``.
 * **Failure**: a failed task fails its DAG and the run; tasks needing it are ``Omitted``; other tasks,
@@ -39,8 +44,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,7 @@ from typing import Any
 import yaml
 
 from mlopsdsl.testing import EmulatedRun, EmulatorError
+from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 
 __all__ = ["run_kfp"]
 
@@ -139,6 +147,8 @@ class _Emulator:
         self.workdir = workdir
         self.run_state = EmulatedRun("Succeeded")
         self._count = 0
+        self.clock = 0.0
+        """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
 
     def run(self, arguments: dict[str, Any]) -> EmulatedRun:
         root = self.spec["root"]
@@ -345,15 +355,22 @@ class _Emulator:
         if executor is None or "container" not in executor:
             raise EmulatorError(f"task {path!r}: its executor is not a container")
         container = executor["container"]
-        retries = int(task.get("retryPolicy", {}).get("maxRetryCount", 0))
+        policy = task.get("retryPolicy")
+        strategy = kfp_strategy(policy) if policy is not None else None
         outputs = component.get("outputDefinitions", {})
         logs: list[str] = []
-        for attempt in range(1, retries + 2):
+        failed: list[Attempt] = []
+        # KFP's driver gives each execution of a task its output artifact URIs once; every attempt (a new
+        # pod with empty scratch folders) writes to the same ones.
+        self._count += 1
+        execution = self.workdir / f"{self._count:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path)}"
+        artifact_out = {k: _Artifact(execution / "artifacts" / k) for k in outputs.get("artifacts", {})}
+        while True:
+            attempt = len(failed) + 1
             self.run_state.attempts[path] = attempt
-            self._count += 1
-            folder = self.workdir / f"{self._count:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path)}"
+            folder = execution / f"attempt-{attempt}"
             param_files = {k: folder / "parameters" / k for k in outputs.get("parameters", {})}
-            artifact_out = {k: _Artifact(folder / "artifacts" / k) for k in outputs.get("artifacts", {})}
+            shutil.rmtree(execution / "artifacts", ignore_errors=True)
             argv = [
                 self._substitute(item, path, params, artifacts, param_files, artifact_out)
                 for item in [*container.get("command", []), *container.get("args", [])]
@@ -365,6 +382,7 @@ class _Emulator:
             for art in artifact_out.values():
                 art.path.parent.mkdir(parents=True, exist_ok=True)
             env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+            started, begun = self.clock, time.monotonic()
             done = subprocess.run(
                 [sys.executable, *self.flags, *argv[1:]],
                 capture_output=True,
@@ -373,17 +391,31 @@ class _Emulator:
                 env=env,
                 timeout=300,
             )
+            self.clock += time.monotonic() - begun
             if done.returncode == 0:
                 missing = [k for k, f in param_files.items() if not f.exists()]
+                missing += [k for k, a in artifact_out.items() if not a.path.exists()]  # the upload fails
                 if not missing:
                     values = {
                         k: read_parameter(f.read_text(), outputs["parameters"][k]["parameterType"])
                         for k, f in param_files.items()
                     }
                     return _Result("Succeeded", values, dict(artifact_out))
-                logs.append(f"the task wrote no output parameter(s) {', '.join(missing)}")
+                logs.append(f"the task wrote no output(s) {', '.join(missing)}")
             else:
                 logs.append(done.stderr)
+            # The launcher fails the main container either way: the attempt is Failed.
+            failed.append(Attempt("Failed", "1", logs[-1][-200:], started, self.clock))
+            if strategy is None:
+                break
+            verdict = decide(strategy, failed, self.clock, _no_expression)
+            if verdict.wait > 0:
+                self.run_state.waits.setdefault(path, []).append(verdict.wait)
+                self.clock += verdict.wait
+            if not verdict.retry:
+                if verdict.phase == "Error":
+                    logs.append(f"the controller: {verdict.message}")
+                break
         self.run_state.logs[path] = "\n".join(logs)
         self.run_state.failed.append(path)
         return _Result("Failed")
@@ -430,6 +462,10 @@ _TASK_KEYS = {
     "taskInfo", "componentRef", "inputs", "dependentTasks", "cachingOptions", "retryPolicy",
     "triggerPolicy", "parameterIterator", "iteratorPolicy",
 }  # fmt: skip
+
+
+def _no_expression(expression: str, scope: dict[str, Any]) -> Any:
+    raise EmulatorError(f"KFP gives Argo no retry expression, yet there is {expression!r}")
 
 
 def _dependencies(task: dict[str, Any]) -> set[str]:
