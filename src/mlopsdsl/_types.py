@@ -238,12 +238,12 @@ def to_json_value(value: Any) -> tuple[JsonValue, bool]:
 
     Enums become their values, dataclasses and pydantic models dicts, tuples lists. Floats must be finite.
     """
+    if isinstance(value, enum.Enum):  # first: a ``str`` or ``int`` enum is a str or an int too
+        return to_json_value(value.value)
     if value is None or isinstance(value, bool | str | int):
         return value, True
     if isinstance(value, float):
         return value, math.isfinite(value)
-    if isinstance(value, enum.Enum):
-        return to_json_value(value.value)
     if isinstance(value, list | tuple):
         items = [to_json_value(v) for v in value]
         return [i for i, _ in items], all(ok for _, ok in items)

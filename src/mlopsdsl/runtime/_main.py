@@ -17,7 +17,7 @@ import time
 from ._code import LoadError, load_function
 from ._io import check_digest, copy_into, read_text, remove, sha256_path, write_bytes, write_json_output
 from ._spec import CallSpec, InputSpec, OutputSpec, SpecError
-from ._values import annotations_of, from_json, select, to_json
+from ._values import LossyValue, annotations_of, check_float64, from_json, select, to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
     try:
         try:
             kwargs = _inputs(spec, function, args, scratch)
-        except SpecError as exc:  # a record handed over at run time is malformed: a bug, not bad luck
+        except (SpecError, LossyValue) as exc:  # malformed, or rounded on the way: retrying cannot help
             raise _Failure("inputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("inputs", exc) from None
@@ -103,7 +103,12 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
         finally:
             scratch.close_staging(token)
         try:
-            return _outputs(spec, value, scratch)
+            outputs = _outputs(spec, value, scratch)
+            if spec.executor_output is not None:
+                _executor_output(spec.executor_output, outputs, args)
+            return outputs
+        except LossyValue as exc:  # the same value would be rounded again
+            raise _Failure("outputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("outputs", exc) from None
     finally:
@@ -167,29 +172,28 @@ class _Scratch:
 def _inputs(
     spec: CallSpec, fn: Callable[..., Any], args: dict[str, str], scratch: _Scratch
 ) -> dict[str, Any]:
-    hints: dict[str, Any] | None = None
+    hints = annotations_of(fn)
     kwargs: dict[str, Any] = {}
     for item in spec.inputs:
         if item.meta is not None:
             source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
             item.apply_meta(json.loads(read_text(source, args)))
-        if item.kind in ("object", "collected") and hints is None:
-            hints = annotations_of(fn)
         value = _read(item, args, scratch, hints)
-        if item.convert:
-            if hints is None:
-                hints = annotations_of(fn)
+        if item.kind == "json":
+            # JSON lost what the annotation says (a whole float, a tuple, a model): the step gets its type.
             value = from_json(hints.get(item.name), value)
+            if item.float64:
+                check_float64(value, f"input {item.name!r}")
         kwargs[item.name] = value
     return kwargs
 
 
-def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any] | None) -> Any:
+def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any]) -> Any:
     if item.kind == "collected":
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
-        element = _element_hint((hints or {}).get(item.name))
+        element = _element_hint(hints.get(item.name))
         return [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
     if item.kind == "json":
         if item.has_value:
@@ -202,7 +206,7 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
     if item.kind == "object":
         from . import serializers
 
-        annotation = (hints or {}).get(item.name)
+        annotation = hints.get(item.name)
         return serializers.load(path, item.format, annotation, item.select)
     from mlopsdsl import artifacts
 
@@ -258,7 +262,10 @@ def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
 def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     where = f"output {out.name!r}"
     if out.kind == "json":
-        return write_json_output(out, to_json(value, where))
+        value = to_json(value, where)
+        if out.float64:
+            check_float64(value, where)
+        return write_json_output(out, value)
     target = out.file or os.path.join(scratch.temp(), "outputs", out.name)
     record: dict[str, Any] = {"kind": out.kind}
     if out.kind == "object":
@@ -294,6 +301,21 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         meta = {k: v for k, v in record.items() if k != "file"}
         write_bytes(out.meta_file, json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
     return record
+
+
+def _executor_output(where: str | InputSpec, outputs: dict[str, Any], args: dict[str, str]) -> None:
+    """Write a KFP ``ExecutorOutput`` (its JSON form) with each artifact output's metadata.
+
+    KFP's launcher merges ``artifacts[NAME].artifacts[0].metadata`` into the output artifact it records,
+    which is what the KFP UI shows; digests and formats still travel in the output record (``meta_file``).
+    """
+    path = where if isinstance(where, str) else read_text(where, args)
+    artifacts = {
+        name: {"artifacts": [{"metadata": record.get("metadata") or {}}]}
+        for name, record in outputs.items()
+        if record.get("kind") == "artifact"
+    }
+    write_bytes(path, json.dumps({"artifacts": artifacts}, ensure_ascii=False, sort_keys=True).encode())
 
 
 def _describe(failure: _Failure) -> dict[str, Any]:

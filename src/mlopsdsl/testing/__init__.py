@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mlopsdsl.testing._argo import run_argo
     from mlopsdsl.testing._kfp import run_kfp
 
-__all__ = ["EmulatedRun", "EmulatorError", "run_argo", "run_kfp"]
+__all__ = ["EmulatedRun", "EmulatorError", "kube_expand", "run_argo", "run_kfp"]
 
 
 class EmulatorError(Exception):
@@ -49,10 +49,31 @@ class EmulatedRun:
     failed: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """KFP only: what the engine recorded for each output artifact, by task path and output name
+    (``{"uri": ..., "metadata": {...}}``, the executor output's metadata merged in, as the KFP UI shows)."""
 
     @property
     def succeeded(self) -> bool:
         return self.status == "Succeeded"
+
+
+def kube_expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' expansion of ``$(VAR)`` in a container's command, args and env values: a defined
+    variable is replaced, an undefined reference is left as written, ``$$`` is a literal ``$``."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and ")" in text[i:]:
+            end = text.index(")", i)
+            out.append(env.get(text[i + 2 : end], text[i : end + 1]))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def __getattr__(name: str) -> Any:

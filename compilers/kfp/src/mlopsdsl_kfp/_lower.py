@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
@@ -54,7 +55,7 @@ from ._naming import (
 )
 from ._platform import executor_config
 from ._types import Encoding, encode_value, encoding_of
-from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
+from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, location_of, set_value
 from ._wiring import Source as _Source
 
 __all__ = ["Lowered", "Settings", "lower"]
@@ -169,7 +170,12 @@ class _Lowering:
             if param.optional:
                 definition.is_optional = True
                 if param.default is not None or enc.type == "STRING":
-                    set_value(definition.default_value, encode_value(param.default, enc))
+                    set_value(
+                        definition.default_value,
+                        encode_value(param.default, enc),
+                        f"the default of parameter {param.name!r}",
+                        location_of(param.location),
+                    )
             if param.name == RUNTIME_INPUT:
                 raise CompileError(
                     f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend", "kfp"
@@ -283,7 +289,9 @@ class _Lowering:
         for param in params:
             source = local.get(param.name)
             if source is not None:
-                self.wiring.bind(spec, param.name, source, encoding_of(param.type))
+                self.wiring.bind(
+                    spec, param.name, source, encoding_of(param.type), location_of(task.location)
+                )
         self.wiring.runtime(spec, scope)
         if task.step is not None:
             self._task_options(spec, self.steps[task.step].options)
@@ -599,7 +607,8 @@ class _Lowering:
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
         for env_name in sorted(step.options.env):
-            deployment.container.env.add(name=env_name, value=step.options.env[env_name])
+            # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
+            deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
         config = executor_config(step.options)
         if config is not None:
             self.platform[executor] = config
@@ -642,7 +651,12 @@ class _Lowering:
     def _default(self, definitions: Any, param: ir.Param) -> None:
         spec = definitions.parameters[param.name]
         spec.is_optional = True
-        set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)))
+        set_value(
+            spec.default_value,
+            encode_value(param.default, encoding_of(param.type)),
+            f"the default of {param.name!r}",
+            location_of(param.location),
+        )
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
         deployment = self.deployment.executors[executor]

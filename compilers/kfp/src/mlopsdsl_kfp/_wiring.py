@@ -20,12 +20,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlopsdsl.errors import CompileError
+from mlopsdsl import ir
+from mlopsdsl.errors import CompileError, Location
 
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT, RUNTIME_TASK
 from ._types import ARTIFACT_SCHEMA_VERSION, META, Encoding, encode_value
 
-__all__ = ["Scope", "Source", "Wiring", "dag_output", "declare", "declare_bundle", "depend", "set_value"]
+__all__ = [
+    "Scope",
+    "Source",
+    "Wiring",
+    "dag_output",
+    "declare",
+    "declare_bundle",
+    "depend",
+    "location_of",
+    "set_value",
+]
 
 Select = tuple[str | int, ...]
 _META_ONE = Encoding("json", "STRUCT")
@@ -124,15 +135,29 @@ def depend(task: Any, name: str) -> None:
         task.dependent_tasks.append(name)
 
 
-def set_value(target: Any, value: Any) -> None:
-    """Set a ``google.protobuf.Value`` from a JSON value."""
+def set_value(target: Any, value: Any, what: str = "a value", location: Location | None = None) -> None:
+    """Set a ``google.protobuf.Value`` from a JSON value (``what`` it is, for messages).
+
+    Every number in a ``Value`` is a double, so an int a double cannot hold exactly is refused here.
+    """
     from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+
+    from mlopsdsl.runtime._values import LossyValue, check_float64
 
     if isinstance(value, float) and not math.isfinite(value):
         raise CompileError(
-            f"{value!r} cannot be written to a KFP document (JSON has no NaN or infinity)", "kfp"
+            f"{value!r} cannot be written to a KFP document (JSON has no NaN or infinity)", "kfp", location
         )
+    try:
+        check_float64(value, what)
+    except LossyValue as exc:
+        raise CompileError(str(exc), "kfp", location) from None
     json_format.ParseDict(value, target)
+
+
+def location_of(where: ir.SourceLocation | None) -> Location | None:
+    """A user's source location for an error message."""
+    return Location(where.file, where.line) if where is not None else None
 
 
 class Wiring:
@@ -201,8 +226,16 @@ class Wiring:
             origin=source.origin,
         )  # fmt: skip
 
-    def bind(self, task: Any, name: str, source: Source, constant_encoding: Encoding | None = None) -> None:
-        """Bind ``task``'s input ``name`` to ``source`` (of the task's own DAG)."""
+    def bind(
+        self,
+        task: Any,
+        name: str,
+        source: Source,
+        constant_encoding: Encoding | None = None,
+        location: Location | None = None,
+    ) -> None:
+        """Bind ``task``'s input ``name`` to ``source`` (of the task's own DAG); ``location`` is the call's,
+        for a constant that cannot be written."""
         if source.kind == "constant":
             enc = constant_encoding
             if enc is None or not enc.is_parameter:
@@ -211,7 +244,8 @@ class Wiring:
                     "must come from a step",
                     "kfp",
                 )
-            set_value(task.inputs.parameters[name].runtime_value.constant, encode_value(source.value, enc))
+            target = task.inputs.parameters[name].runtime_value.constant
+            set_value(target, encode_value(source.value, enc), f"input {name!r}", location)
             return
         if source.kind == "status":
             task.inputs.parameters[name].task_final_status.producer_task = source.name
