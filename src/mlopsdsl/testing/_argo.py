@@ -3,9 +3,11 @@
 ``run_argo(text, params, workdir=...)`` reads a compiled ``Workflow`` (or ``WorkflowTemplate`` or
 ``CronWorkflow``: its workflow spec) and executes it the way Argo's controller would for the constructs
 mlopsdsl emits, running every container's exact command as a local subprocess with the real step runtime
-(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image). Each pod gets
-its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
-repository.
+(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image;
+``isolated=False`` keeps site-packages, for steps that need a library the image would have). Each pod
+gets its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
+repository, whose keys are the ones the document names (a stored pipeline output read back carries the
+``uri`` its record gives).
 
 Semantics covered, and only these:
 

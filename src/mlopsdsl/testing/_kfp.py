@@ -6,14 +6,28 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
 * **DAGs**: each DAG's tasks in dependency order (``dependentTasks`` and the producers of their inputs);
   sub-DAG components (sub-pipelines, loops, conditions, the exit-handler body) recursively.
 * **Parameters**: pipeline inputs with their defaults, component defaults, ``componentInputParameter``,
-  ``taskOutputParameter``, ``runtimeValue.constant``; output parameter files read back by declared type
-  (numbers as float64, as KFP holds them). Values on command lines are rendered as the launcher does:
-  strings as they are, numbers without a needless ``.0``, lists and structs as JSON.
+  ``taskOutputParameter``, ``runtimeValue.constant``; output parameter files read back by declared type.
+  Values are held as KFP holds them, ``google.protobuf.Value``s, so every number is a double (an int beyond
+  2**53 is rounded, as on a cluster). On command lines they are rendered as the launcher renders them
+  (``PBValueToText``): strings as they are, numbers as Go's ``FormatFloat(v, 'f', -1, 64)`` (``1.0`` is
+  ``1``, ``1e23`` is ``100000000000000000000000``), null as empty text, lists and structs as protobuf JSON
+  (keys sorted, exponent form below 1e-6 and from 1e21) compacted by Go's ``encoding/json``.
 * **Artifacts**: ``componentInputArtifact``, ``taskOutputArtifact``, artifact lists (``isArtifactList``);
   each output artifact is a local file or folder, its URI the ``file://`` URL of it.
+* **Executor input and output**: the driver's ``ExecutorInput`` (parameter values; input artifacts with
+  their URI and metadata; output parameter files, output artifacts and ``outputs.outputFile``), which
+  ``{{$}}`` gives as protobuf JSON. After the command, the launcher's reading of the executor output file:
+  parsed strictly (a field ``ExecutorOutput`` does not have fails the task), its ``parameterValues``
+  taking precedence over the parameter files, its artifacts' ``metadata`` merged into the output artifacts
+  (and a ``uri`` replacing theirs). What was recorded per output artifact is in ``EmulatedRun.artifacts``.
+* **Kubernetes**: ``$(VAR)`` expansion (:func:`mlopsdsl.testing.kube_expand`) of each env value, then of
+  the command, the args and the executor input, which the driver passes on the launcher's own command
+  line: all before the launcher fills in placeholders. The pod's env holds ``KFP_POD_NAME``,
+  ``KFP_POD_UID`` and the executor's ``env``.
 * **Placeholders**: ``{{$.inputs.parameters['x']}}``, ``{{$.inputs.artifacts['x'].path|uri}}``,
-  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}`` and ``{{$}}``
-  (the executor input: ``inputs.parameterValues`` and ``inputs.artifacts[...].artifacts[].uri`` only).
+  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}`` and ``{{$}}``,
+  filled in one pass (the launcher replaces them one after the other in Go map order, so a value holding
+  another placeholder's text can be changed on a cluster; the emulator does not model that order).
 * **Loops**: ``parameterIterator`` over ``items.raw`` or an input parameter, run one iteration after the
   other (``iteratorPolicy`` is read and ignored); each output of the loop's DAG is collected into a list in
   iteration order (parameters into a list, artifacts into an artifact list); no iterations give ``[]``.
@@ -29,7 +43,7 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   and other loop iterations, still run.
 
 Every container command runs with ``python`` replaced by this interpreter under ``-I -S`` (no
-site-packages: only what the package ships is importable), in ``workdir``, with the executor's ``env``.
+site-packages: only what the package ships is importable), in ``workdir``, with the pod's env.
 Not covered: caching, resources, timeouts, Kubernetes settings (the PlatformSpec is ignored),
 ``parameterExpressionSelector``, ``artifactIterator``, importers, and anything kfp's own compiler emits that
 mlopsdsl does not; they are refused with :class:`EmulatorError` rather than guessed.
