@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import sys
 import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -188,8 +189,13 @@ def check_value(value: JsonValue, spec: TypeSpec, where: str = "value") -> str |
     if kind == "int":
         return None if isinstance(value, int) and not isinstance(value, bool) else _wrong(where, spec, value)
     if kind == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float):
             return None if math.isfinite(value) else f"{where} must be a finite number, got {value!r}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            # The step receives float(value): an int beyond the largest double has none.
+            if abs(value) <= sys.float_info.max:
+                return None
+            return f"{where} is too large for a float, got {value}"
         return _wrong(where, spec, value)
     if kind == "str":
         return None if isinstance(value, str) else _wrong(where, spec, value)

@@ -12,7 +12,7 @@ import yaml
 
 import mlopsdsl as ml
 from mlopsdsl.errors import CompileError
-from mlopsdsl.testing import kube_expand, run_kfp
+from mlopsdsl.testing import EmulatorError, kube_expand, run_kfp
 from mlopsdsl.testing._kfp import held, render, to_json
 
 
@@ -219,3 +219,9 @@ def test_a_float_default_survives_yaml_as_a_float() -> None:
     defaults = yaml.safe_load(text)["root"]["inputDefinitions"]["parameters"]
     assert defaults["x"]["defaultValue"] == 1e23 and isinstance(defaults["x"]["defaultValue"], float)
     assert defaults["y"]["defaultValue"] == 1e-7
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [1.0, float("-inf")]])
+def test_nan_and_infinity_are_no_kfp_values(value: Any) -> None:
+    with pytest.raises(EmulatorError, match="no NaN or infinity"):
+        held(value)

@@ -120,7 +120,10 @@ def held(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
-        return float(value)
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise EmulatorError(f"{value!r} cannot be a KFP value: protobuf JSON has no NaN or infinity")
+        return number
     if isinstance(value, list):
         return [held(v) for v in value]
     if isinstance(value, dict):
