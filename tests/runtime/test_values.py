@@ -290,3 +290,22 @@ def test_plain_json_inputs_never_import_typing(tmp_path: Path) -> None:
     assert done.stdout.strip() == "False"
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["outputs"]["output"]["value"] == "(1, 2.0, ['a'], 'x')"
+
+
+def test_artifact_metadata_that_travels_as_doubles_is_checked_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    def step() -> ml.Dataset:
+        data = ml.Dataset.new("d.txt", metadata={"checksum": 2**64 - 1})
+        Path(data.path).write_text("abc")
+        return data
+
+    outputs = [{"name": "data", "kind": "artifact", "file": str(tmp_path / "data"), "float64": True}]
+    failed = execute(_spec([], outputs), function=step)
+    assert failed["error"]["phase"] == "outputs" and failed["error"]["retry"] is False
+    assert "output 'data' metadata['checksum'] is 18446744073709551615" in failed["error"]["message"]
+    assert not (tmp_path / "data").exists()
+    outputs[0].pop("float64")  # the same metadata where records are JSON text (Argo, local): exact
+    assert execute(_spec([], outputs), function=step)["outputs"]["data"]["metadata"] == {
+        "checksum": 2**64 - 1
+    }

@@ -285,9 +285,12 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         path = getattr(value, "path", None)
         if not isinstance(path, str):
             raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
+        metadata = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        if out.float64:  # the record travels as doubles too
+            check_float64(metadata, f"{where} metadata")
         digest, size, is_dir = copy_into(path, target, owned=scratch.staging)
         record["type"] = type(value).__name__
-        record["metadata"] = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        record["metadata"] = metadata
     record.update(sha256=digest, size=size, dir=is_dir)
     if out.store is not None:
         from ._remote import store

@@ -183,6 +183,8 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
         else:
             entry["file"] = f"{{{{$.outputs.artifacts['{out.name}'].path}}}}"
             entry["meta_file"] = f"{{{{$.outputs.parameters['{out.name}{META}'].output_file}}}}"
+            if enc.kind == "artifact":
+                entry["float64"] = True  # its record, metadata included, is a STRUCT: doubles
             if enc.kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         spec_outputs.append(entry)
