@@ -31,9 +31,17 @@ class OutputError(Exception):
     """A step returned a value that cannot be written as its output."""
 
 
-def select(value: Any, path: list[str | int]) -> Any:
-    """``value`` with the fields in ``path`` selected: dict keys, list indexes or attributes."""
-    for part in path:
+def select(value: Any, path: list[str | int] | tuple[str | int, ...]) -> Any:
+    """``value`` with the fields in ``path`` selected: dict keys, list indexes or attributes.
+
+    A field name applied to a list selects that field of every element (``scores.name`` of a map's results
+    is the list of their names). This is the one definition of a selection: the local runner, every
+    backend's runtime call and the pictures all mean this.
+    """
+    for i, part in enumerate(path):
+        if isinstance(value, list | tuple) and isinstance(part, str):
+            rest = list(path[i:])
+            return [select(item, rest) for item in value]
         if isinstance(value, dict):
             value = value[part]
         elif isinstance(value, list | tuple) and isinstance(part, int):
@@ -97,9 +105,14 @@ def check_float64(value: Any, where: str) -> None:
     if isinstance(value, int):
         if -SAFE_INT <= value <= SAFE_INT:
             return
+        shown = shown_int(value)
+        try:
+            becomes = f"it becomes {float(value):g}"
+        except OverflowError:
+            becomes = "it has no value at all"
         raise LossyValue(
-            f"{where} is {value}, beyond ±(2**53 - 1): KFP holds numbers as 64-bit floats, where it becomes "
-            f"{float(value):g}; pass it as a str (or in an Optional/Any value, which travels as JSON text)"
+            f"{where} is {shown}, beyond ±(2**53 - 1): KFP holds numbers as 64-bit floats, where {becomes}; "
+            "pass it as a str (or in an Optional/Any value, which travels as JSON text)"
         )
     if isinstance(value, list):
         for i, item in enumerate(value):
@@ -107,6 +120,12 @@ def check_float64(value: Any, where: str) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             check_float64(item, f"{where}[{key!r}]")
+
+
+def shown_int(value: int) -> str:
+    """An int for a message: whole, or cut in the middle when it is long."""
+    digits = str(value)
+    return digits if len(digits) <= 40 else f"{digits[:12]}...{digits[-4:]} ({len(digits)} characters)"
 
 
 def annotations_of(fn: Callable[..., Any]) -> dict[str, Any]:
