@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from mlopsdsl_kfp.testing import held, render, to_json
 
 import mlopsdsl as ml
 from mlopsdsl.errors import CompileError
 from mlopsdsl.testing import EmulatorError, kube_expand, run_kfp
-from mlopsdsl.testing._kfp import held, render, to_json
 
 
 @pytest.mark.parametrize(
