@@ -150,9 +150,17 @@ def test_field_selections_travel_to_the_runtime() -> None:
     assert summary["accuracy"] == {"parameterType": "STRUCT"}  # the whole Metrics; the runtime selects
     call, args = call_spec(spec, "exec-summary")
     accuracy = next(i for i in call["inputs"] if i["name"] == "accuracy")
-    assert accuracy == {"arg": "accuracy", "kind": "json", "name": "accuracy", "select": ["accuracy"]}
+    # A STRUCT's numbers travel as doubles: the runtime refuses an int a double would round.
+    assert accuracy == {
+        "arg": "accuracy",
+        "float64": True,
+        "kind": "json",
+        "name": "accuracy",
+        "select": ["accuracy"],
+    }
     colour = next(i for i in call["inputs"] if i["name"] == "colour")
-    assert colour == {"arg": "colour", "convert": True, "kind": "json", "name": "colour", "raw": True}
+    # Rebuilt as the enum by the function's annotation, as every JSON input is: no flag needed.
+    assert colour == {"arg": "colour", "kind": "json", "name": "colour", "raw": True}
     assert "--arg" in args and "colour={{$.inputs.parameters['colour']}}" in args
 
 

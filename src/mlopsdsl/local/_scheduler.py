@@ -368,10 +368,7 @@ class Scheduler:
             origin = f"{source.node}.{source.output}" if isinstance(source, Ref) else None
             if record["kind"] == "json":
                 value = record["value"]
-                entry = {"name": name, "kind": "json", "value": value}
-                if type_ is not None and _needs_convert(type_):
-                    entry["convert"] = True
-                spec_inputs.append(entry)
+                spec_inputs.append({"name": name, "kind": "json", "value": value})
                 key[name] = {"value": value}
                 lineage[name] = {"kind": "json", "value": value, **({"from": origin} if origin else {})}
                 continue
@@ -633,13 +630,6 @@ class _BadOutput(Exception):
 
 def _kind(type_: ir.TypeSpec) -> str:
     return type_.kind if type_.kind in ("object", "artifact") else "json"
-
-
-def _needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and _needs_convert(type_.items)
 
 
 def _first_line(text: str) -> str:

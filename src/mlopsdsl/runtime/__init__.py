@@ -9,7 +9,7 @@ live.
 It runs once per step, so it must start fast and run on a stock ``python:3.X-slim`` image: it uses the
 standard library only (relative imports, so that compilers can ship it as a small zip, see
 :mod:`mlopsdsl.runtime.bundle`), never the IR, pydantic, the CLI or the runner. It imports ``pickle`` for
-stored objects, ``typing`` when an input must be rebuilt from its annotation, and pydantic only when a
+stored objects, ``typing`` only to resolve annotations written as strings, and pydantic only when a
 step's own annotations ask for a model.
 """
 

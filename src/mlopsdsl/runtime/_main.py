@@ -27,7 +27,7 @@ from ._io import (
 )
 from ._retry import EXIT_FAILED, EXIT_NEVER_RETRY, EarlierFailure, read_marker, stops, touch, write_marker
 from ._spec import CallSpec, InputSpec, MarkerSpec, OutputSpec, SpecError
-from ._values import annotations_of, from_json, select, to_json
+from ._values import LossyValue, annotations_of, check_float64, from_json, select, to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,8 +142,9 @@ def _run(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, st
             kwargs = _inputs(spec, function, args, scratch)
         except _Failure:
             raise
-        except (SpecError, IntegrityError) as exc:
-            # A malformed record is a bug, damaged stored bytes stay damaged: neither is bad luck.
+        except (SpecError, IntegrityError, LossyValue) as exc:
+            # A malformed record is a bug, damaged stored bytes stay damaged, a value rounded on the way
+            # stays rounded: none of them is bad luck.
             raise _Failure("inputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("inputs", exc) from None
@@ -155,7 +156,12 @@ def _run(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, st
         finally:
             scratch.close_staging(token)
         try:
-            return _outputs(spec, value, scratch)
+            outputs = _outputs(spec, value, scratch)
+            if spec.executor_output is not None:
+                _executor_output(spec.executor_output, outputs, args)
+            return outputs
+        except LossyValue as exc:  # the same value would be rounded again
+            raise _Failure("outputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("outputs", exc) from None
     finally:
@@ -219,32 +225,31 @@ class _Scratch:
 def _inputs(
     spec: CallSpec, fn: Callable[..., Any], args: dict[str, str], scratch: _Scratch
 ) -> dict[str, Any]:
-    hints: dict[str, Any] | None = None
+    hints = annotations_of(fn)
     kwargs: dict[str, Any] = {}
     for item in spec.inputs:
         if item.meta is not None:
             source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
             item.apply_meta(json.loads(read_text(source, args)))
-        if item.kind in ("object", "collected") and hints is None:
-            hints = annotations_of(fn)
         value = _read(item, args, scratch, hints)
-        if item.convert:
-            if hints is None:
-                hints = annotations_of(fn)
+        if item.kind == "json":
+            # JSON lost what the annotation says (a whole float, a tuple, a model): the step gets its type.
             try:
                 value = from_json(hints.get(item.name), value)
             except Exception as exc:  # the value does not fit the parameter: it will not next time either
                 raise _Failure("inputs", exc, retry=False) from None
+            if item.float64:
+                check_float64(value, f"input {item.name!r}")
         kwargs[item.name] = value
     return kwargs
 
 
-def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any] | None) -> Any:
+def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any]) -> Any:
     if item.kind == "collected":
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
-        element = None if item.select else _element_hint((hints or {}).get(item.name))
+        element = None if item.select else _element_hint(hints.get(item.name))
         values = [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
         return select(values, item.select)  # a field of every element, for ``results.name``
     if item.kind == "json":
@@ -261,7 +266,7 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
     if item.kind == "object":
         from . import serializers
 
-        annotation = (hints or {}).get(item.name)
+        annotation = hints.get(item.name)
         return serializers.load(path, item.format, annotation, item.select)
     from mlopsdsl import artifacts
 
@@ -317,7 +322,10 @@ def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
 def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     where = f"output {out.name!r}"
     if out.kind == "json":
-        return write_json_output(out, to_json(value, where))
+        value = to_json(value, where)
+        if out.float64:
+            check_float64(value, where)
+        return write_json_output(out, value)
     target = out.file or os.path.join(scratch.temp(), "outputs", out.name)
     record: dict[str, Any] = {"kind": out.kind}
     if out.kind == "object":
@@ -337,9 +345,12 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         path = getattr(value, "path", None)
         if not isinstance(path, str):
             raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
+        metadata = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        if out.float64:  # the record travels as doubles too
+            check_float64(metadata, f"{where} metadata")
         digest, size, is_dir = copy_into(path, target, owned=scratch.staging)
         record["type"] = type(value).__name__
-        record["metadata"] = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        record["metadata"] = metadata
     record.update(sha256=digest, size=size, dir=is_dir)
     if out.store is not None:
         from ._remote import store
@@ -353,6 +364,21 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         meta = {k: v for k, v in record.items() if k != "file"}
         write_bytes(out.meta_file, json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
     return record
+
+
+def _executor_output(where: str | InputSpec, outputs: dict[str, Any], args: dict[str, str]) -> None:
+    """Write a KFP ``ExecutorOutput`` (its JSON form) with each artifact output's metadata.
+
+    KFP's launcher merges ``artifacts[NAME].artifacts[0].metadata`` into the output artifact it records,
+    which is what the KFP UI shows; digests and formats still travel in the output record (``meta_file``).
+    """
+    path = where if isinstance(where, str) else read_text(where, args)
+    artifacts = {
+        name: {"artifacts": [{"metadata": record.get("metadata") or {}}]}
+        for name, record in outputs.items()
+        if record.get("kind") == "artifact"
+    }
+    write_bytes(path, json.dumps({"artifacts": artifacts}, ensure_ascii=False, sort_keys=True).encode())
 
 
 def _describe(failure: _Failure) -> dict[str, Any]:

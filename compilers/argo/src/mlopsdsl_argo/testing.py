@@ -3,9 +3,11 @@
 ``run_argo(text, params, workdir=...)`` reads a compiled ``Workflow`` (or ``WorkflowTemplate`` or
 ``CronWorkflow``: its workflow spec) and executes it the way Argo's controller would for the constructs
 mlopsdsl emits, running every container's exact command as a local subprocess with the real step runtime
-(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image). Each pod gets
-its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
-repository.
+(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image;
+``isolated=False`` keeps site-packages, for steps that need a library the image would have). Each pod
+gets its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
+repository, whose keys are the ones the document names (a stored pipeline output read back carries the
+``uri`` its record gives).
 
 Semantics covered, and only these:
 
@@ -60,7 +62,7 @@ from typing import Any
 
 import yaml
 
-from mlopsdsl.testing import EmulatedRun, EmulatorError
+from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 
 __all__ = ["ArgoEmulator", "armor", "kube_expand", "run_argo", "substitute"]
@@ -104,23 +106,6 @@ def substitute(text: str, scope: dict[str, Any]) -> str:
         return str(scope[tag])
 
     return TAG.sub(one, text)
-
-
-def kube_expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' expansion of ``$(VAR)`` in a container's args and env; ``$$`` is a literal ``$``."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("$(", i) and ")" in text[i:]:
-            end = text.index(")", i)
-            out.append(env.get(text[i + 2 : end], text[i : end + 1]))
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 _TOKEN = re.compile(
@@ -309,7 +294,9 @@ class _Node:
 class ArgoEmulator:
     """One emulated run of a workflow spec; :func:`run_argo` is the usual way in."""
 
-    def __init__(self, manifest: dict[str, Any], workdir: Path, params: dict[str, Any]) -> None:
+    def __init__(
+        self, manifest: dict[str, Any], workdir: Path, params: dict[str, Any], isolated: bool = True
+    ) -> None:
         if not isinstance(manifest, dict) or manifest.get("kind") not in (
             "Workflow",
             "WorkflowTemplate",
@@ -342,6 +329,7 @@ class ArgoEmulator:
         self.pods = 0
         self.clock = 0.0
         """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
+        self.flags = ["-I", "-S"] if isolated else ["-I"]
         self.run = EmulatedRun(status="Running")
 
     # ------------------------------------------------------------------ workflow
@@ -631,7 +619,7 @@ class ArgoEmulator:
             raise EmulatorError(f"command {command[:2]} is not covered: this emulator runs `python -c`")
         program = command[2].replace(WORK, str(pod))
         done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", program, *command[3:], *args],
+            [sys.executable, *self.flags, "-c", program, *command[3:], *args],
             env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             capture_output=True,
             text=True,
@@ -687,19 +675,22 @@ def _load(path: Path, record: dict[str, Any]) -> Any:
         from mlopsdsl import artifacts
 
         cls = getattr(artifacts, record.get("type") or "Artifact", artifacts.Artifact)
-        return cls(path=str(path), metadata=record.get("metadata") or {})
+        return cls(path=str(path), uri=record.get("uri"), metadata=record.get("metadata") or {})
     from mlopsdsl.runtime import serializers
 
     return serializers.load(str(path), record.get("format") or "pickle")
 
 
-def run_argo(text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun:
+def run_argo(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True) -> EmulatedRun:
     """Run a compiled Argo document on this machine and report how it ended.
 
     Args:
         text: The YAML that ``mlopsdsl compile --backend argo`` wrote.
         params: Pipeline parameters as Python values (sent armored, as ``mlopsdsl submit -p`` does).
         workdir: A folder for the pods' files and the stand-in artifact repository.
+        isolated: Run commands under ``-I -S``, with nothing installed importable, as in a stock image.
+            ``False`` keeps this interpreter's site-packages, for steps that need libraries (pydantic,
+            numpy) that the real image or ``packages=`` would provide.
 
     Raises:
         EmulatorError: The document uses something this emulator does not cover, or is malformed.
@@ -709,4 +700,4 @@ def run_argo(text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun
     except yaml.YAMLError as exc:
         raise EmulatorError(f"not YAML: {exc}") from None
     workdir.mkdir(parents=True, exist_ok=True)
-    return ArgoEmulator(manifest, workdir, params).execute()
+    return ArgoEmulator(manifest, workdir, params, isolated).execute()

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
@@ -176,7 +177,12 @@ class _Lowering:
             if param.optional:
                 definition.is_optional = True
                 if param.default is not None or enc.type == "STRING":
-                    set_value(definition.default_value, encode_value(param.default, enc), where=where)
+                    set_value(
+                        definition.default_value,
+                        encode_value(param.default, enc),
+                        where=where,
+                        what=f"the default of parameter {param.name!r}",
+                    )
             if param.name == RUNTIME_INPUT:
                 raise CompileError(
                     f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend",
@@ -637,7 +643,8 @@ class _Lowering:
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
         for env_name in sorted(step.options.env):
-            deployment.container.env.add(name=env_name, value=step.options.env[env_name])
+            # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
+            deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
         config = executor_config(step.options)
         if config is not None:
             self.platform[executor] = config
@@ -680,7 +687,12 @@ class _Lowering:
     def _default(self, definitions: Any, param: ir.Param, where: ir.SourceLocation | None) -> None:
         spec = definitions.parameters[param.name]
         spec.is_optional = True
-        set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)), where=where)
+        set_value(
+            spec.default_value,
+            encode_value(param.default, encoding_of(param.type)),
+            where=where,
+            what=f"the default of {param.name!r}",
+        )
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
         deployment = self.deployment.executors[executor]
