@@ -323,6 +323,18 @@ def map_over_stored_results(ns: list[int] = [2, 0, 3]) -> int:  # noqa: B006
     return total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
 
 
+@ml.step
+def grow(box: Box, by: int) -> Box:
+    return Box(label=f"{box.label}+{by}", size=box.size + by)
+
+
+@ml.pipeline
+def map_over_stored_chain(ns: list[int] = [1, 2, 3]) -> str:  # noqa: B006
+    offset = total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
+    grown = grow.map(box=grow.map(box=pack.map(size=ns), by=offset), by=1)
+    return describe(text=join(names=label.map(box=grown)), n=weigh(boxes=grown))
+
+
 @ml.pipeline
 def condition_on_stored(size: int = 5) -> str:
     model = train(size=size)
@@ -387,6 +399,12 @@ CASES = [
     Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
     Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
     Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
+    Case(
+        "map-over-stored-chain",
+        map_over_stored_chain,
+        {},
+        {"output": json.dumps({"text": "box-1+12+1,box-2+12+1,box-3+12+1", "n": 14 + 15 + 16})},
+    ),
     Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
     Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
 ]

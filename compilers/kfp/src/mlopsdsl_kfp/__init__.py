@@ -53,7 +53,7 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
     """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
     would hand each run one artifact without its output record, which the runtime needs (digest,
     serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""

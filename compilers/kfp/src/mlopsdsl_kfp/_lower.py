@@ -117,6 +117,10 @@ class _Flow:
     placed: dict[str, tuple[int, str]] = field(default_factory=dict)
     """IR task id -> (scope id, KFP task name) of what stands for it there (the loop task for a map)."""
     one_ofs: dict[str, _Source] = field(default_factory=dict)
+    loops: dict[str, tuple[Scope, dict[str, _Source]]] = field(default_factory=dict)
+    """Mapped IR task id -> the loop DAG it runs in, and its outputs there (one iteration's values)."""
+    members: dict[int, set[str]] = field(default_factory=dict)
+    """Loop scope id -> the mapped IR tasks that share it (a map and the maps over its stored results)."""
 
 
 def lower(document: ir.Document, settings: Settings) -> Lowered:
@@ -270,7 +274,11 @@ class _Lowering:
     def _task(self, flow: _Flow, task: ir.Task, scope: Scope) -> None:
         sources = {k: self._resolve(b, flow, task.location) for k, b in task.inputs.items()}
         if task.map is not None:
-            self._loop(flow, task, scope, sources)
+            shared = self._shared_loop(flow, task, scope)
+            if shared is not None:
+                self._join(flow, task, shared, sources)
+            else:
+                self._loop(flow, task, scope, sources)
             return
         name = task_name(task.id)
         flow.placed[task.id] = (scope.id, name)
@@ -364,10 +372,52 @@ class _Lowering:
             **sources,
             task.map.input: _Source("input", item, item_name, scope=loop.id, origin=item_name),
         }
-        collected: dict[str, _Source] = {}
-        for key, out in self._call(flow, task, loop, inner, base).items():
-            collected[key] = self._collect(task, key, out, loop)
-        flow.outputs[task.id] = collected
+        outputs = self._call(flow, task, loop, inner, base)
+        flow.loops[task.id] = (loop, outputs)
+        flow.members[loop.id] = {task.id}
+        flow.outputs[task.id] = {key: self._collect(task, key, out, loop) for key, out in outputs.items()}
+
+    def _shared_loop(self, flow: _Flow, task: ir.Task, scope: Scope) -> Scope | None:
+        """The loop a map over another map's stored results runs in: that map's own loop, where each
+        iteration's result is a single artifact of a sibling task (KFP hands an artifact *list* to no task
+        inside a sub-DAG, see ``docs/kfp.md``). ``None`` when the map needs a loop of its own: it maps over
+        values, sits in another ``when`` block, or waits for something that waits for that loop."""
+        assert task.map is not None
+        binding = task.inputs.get(task.map.input)
+        if task.step is None or not isinstance(binding, ir.TaskOutputBinding) or binding.path:
+            return None
+        if binding.task not in flow.loops:
+            return None
+        loop, outputs = flow.loops[binding.task]
+        item = outputs.get(binding.output)
+        if item is None or item.kind != "task" or item.encoding is None or item.encoding.is_parameter:
+            return None
+        if loop.parent is not scope:
+            return None
+        members = flow.members[loop.id]
+        others = set(task.after)
+        for key, other in task.inputs.items():
+            if key != task.map.input:
+                others |= _producers(other)
+        if any(o in members or _upstream(flow, o) & members for o in others):
+            return None
+        return loop
+
+    def _join(self, flow: _Flow, task: ir.Task, loop: Scope, sources: dict[str, _Source]) -> None:
+        """Run ``task`` in ``loop``, beside the map whose results it maps over (``_shared_loop``)."""
+        assert task.map is not None and loop.parent is not None
+        binding = task.inputs[task.map.input]
+        assert isinstance(binding, ir.TaskOutputBinding)
+        inner = {**sources, task.map.input: flow.loops[binding.task][1][binding.output]}
+        flow.placed[task.id] = (loop.parent.id, loop.call_name)
+        if task.map.max_parallel is not None:
+            policy = loop.call.iterator_policy
+            limit = policy.parallelism_limit
+            policy.parallelism_limit = min(limit, task.map.max_parallel) if limit else task.map.max_parallel
+        outputs = self._call(flow, task, loop, inner, task_name(task.id))
+        flow.loops[task.id] = (loop, outputs)
+        flow.members[loop.id].add(task.id)
+        flow.outputs[task.id] = {key: self._collect(task, key, out, loop) for key, out in outputs.items()}
 
     def _collect(self, task: ir.Task, key: str, out: _Source, loop: Scope) -> _Source:
         """Output ``key`` of every iteration, as one list output of the loop's task."""
@@ -699,6 +749,46 @@ def _bundle(with_cloudpickle: bool) -> bytes:
     from mlopsdsl.runtime.bundle import bundle
 
     return bundle(include_cloudpickle=with_cloudpickle)
+
+
+def _producers(binding: ir.Binding) -> set[str]:
+    """The IR tasks whose outputs ``binding`` reads."""
+    found: set[str] = set()
+    for leaf in ir.leaves(binding):
+        if isinstance(leaf, ir.TaskOutputBinding):
+            found.add(leaf.task)
+        elif isinstance(leaf, ir.OneOfBinding):
+            found.update(s.task for s in leaf.sources)
+    return found
+
+
+def _upstream(flow: _Flow, task_id: str) -> set[str]:
+    """Every IR task ``task_id`` waits for, directly or not: inputs, ``after`` and its blocks' conditions."""
+    tasks = {t.id: t for t in flow.pipeline.tasks}
+    found: set[str] = set()
+    todo = [task_id]
+    while todo:
+        task = tasks.get(todo.pop())
+        if task is None:
+            continue
+        direct = set(task.after)
+        for binding in task.inputs.values():
+            direct |= _producers(binding)
+        group = flow.groups.get(task.group or "")
+        while group is not None:
+            direct |= _condition_producers(group.condition)
+            group = flow.groups.get(group.parent or "")
+        todo.extend(direct - found)
+        found |= direct
+    return found
+
+
+def _condition_producers(condition: ir.Condition) -> set[str]:
+    if isinstance(condition, ir.Compare):
+        return _producers(condition.left) | _producers(condition.right)
+    if isinstance(condition, ir.Not):
+        return _condition_producers(condition.condition)
+    return {t for part in condition.conditions for t in _condition_producers(part)}
 
 
 def _has_kfp_default(param: ir.Param) -> bool:
