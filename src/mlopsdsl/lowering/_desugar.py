@@ -275,8 +275,10 @@ def _in_dependency_order(tasks: list[ir.Task]) -> list[ir.Task]:
         seen.add(task.id)
         for binding in task.inputs.values():
             for leaf in ir.leaves(binding):
-                if isinstance(leaf, ir.TaskOutputBinding) and leaf.task in by_id:
-                    place(by_id[leaf.task])
+                refs = leaf.sources if isinstance(leaf, ir.OneOfBinding) else [leaf]
+                for ref in refs:
+                    if isinstance(ref, ir.TaskOutputBinding) and ref.task in by_id:
+                        place(by_id[ref.task])
         placed.append(task)
 
     for task in tasks:
