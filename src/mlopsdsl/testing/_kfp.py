@@ -331,7 +331,8 @@ class _Emulator:
         # An iteration's DAG has the loop's inputs with the list swapped for its item, as the driver does.
         inner = {k: v for k, v in params.items() if k != items_spec.get("inputParameter")}
         for index, item in enumerate(items):
-            one = self._dag(callee, {**inner, iterator["itemInput"]: item}, artifacts, path + "/", f"[{index}]")
+            scope = {**inner, iterator["itemInput"]: item}
+            one = self._dag(callee, scope, artifacts, path + "/", f"[{index}]")
             if one.state != "Succeeded":
                 result.state = "Failed"
                 continue
