@@ -173,6 +173,39 @@ def test_a_map_over_stored_results_that_waits_for_them_runs_over_their_pack(tmp_
         assert run.outputs == _local(blobs_apart, params, tmp_path / f"local-{params}"), run.logs
 
 
+@ml.step
+def shelf(n: int) -> ml.Dataset:
+    data = ml.Dataset.new("shelf", metadata={"n": n})
+    Path(data.path).mkdir()
+    for i in range(n):
+        Path(data.path, f"book-{i}.txt").write_text("x" * i)
+    return data
+
+
+@ml.step
+def books(shelf: ml.Dataset) -> int:
+    return len(list(Path(shelf.path).iterdir()))
+
+
+@ml.step
+def letters(shelf: ml.Dataset, plus: int) -> int:
+    return sum(len(p.read_text()) for p in Path(shelf.path).iterdir()) + shelf.metadata["n"] * plus
+
+
+@ml.pipeline(name="shelves")
+def shelves(ns: list[int] = [3, 0, 2]) -> int:  # noqa: B006
+    made = shelf.map(n=ns)
+    return added(values=letters.map(shelf=made, plus=added(values=books.map(shelf=made))))
+
+
+def test_a_pack_holds_folders_with_their_digests(tmp_path: Path) -> None:
+    text = ml.compile(shelves, backend="kfp")
+    tasks = yaml.safe_load(text.split("---\n")[0])["root"]["dag"]["tasks"]
+    assert "pack-shelf-output" in tasks and "for-loop-letters" in tasks  # books shares shelf's loop
+    run = run_kfp(text, {}, workdir=tmp_path / "kfp")
+    assert run.outputs == _local(shelves, {}, tmp_path) == {"output": (3 + 3 * 5) + 0 + (1 + 2 * 5)}, run.logs
+
+
 def test_when_otherwise_and_one_of_are_condition_branches() -> None:
     spec = _spec(conformance.branch)
     root = spec["root"]["dag"]["tasks"]
