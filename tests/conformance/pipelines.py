@@ -341,6 +341,35 @@ def map_over_stored_results_apart(ns: list[int] = [2, 0, 3], inside: bool = True
     return add(a=total(values=rows_times.map(part=parts, by=offset)), b=ml.one_of(near, far))
 
 
+@dataclasses.dataclass
+class Shelved:
+    """Stored (it may hold ``Weights``), and written as JSON when it holds none: read back as itself."""
+
+    weights: Weights | None
+    count: int
+
+
+@ml.step
+def shelve(n: int) -> Shelved:
+    return Shelved(None, n)
+
+
+@ml.step
+def count_of(item: Shelved) -> int:
+    return item.count
+
+
+@ml.step
+def show(item: Shelved, plus: int) -> str:
+    return f"{type(item).__name__}:{item.count + plus}"
+
+
+@ml.pipeline
+def map_over_stored_json(ns: list[int] = [1, 2]) -> str:  # noqa: B006
+    shelved = shelve.map(n=ns)
+    return join(names=show.map(item=shelved, plus=total(values=count_of.map(item=shelved))))
+
+
 @ml.step
 def retrain(model: Trained, by: int) -> Trained:
     return Trained(Weights(model.weights.size + by), f"{model.name}+{by}", model.accuracy)
@@ -422,6 +451,7 @@ CASES = [
     Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
     Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
     Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
+    Case("map-over-stored-json", map_over_stored_json, {}, {"output": "Shelved:4,Shelved:5"}),
     Case("map-over-stored-apart-when", map_over_stored_results_apart, {}, {"output": 50 + 10}),
     Case("map-over-stored-apart-otherwise", map_over_stored_results_apart, {"inside": False}, {"output": 55}),
     Case(
