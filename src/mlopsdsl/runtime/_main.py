@@ -249,6 +249,12 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
+        if item.select and isinstance(item.select[0], int):
+            # One element (a map over another map's stored results): read it as a single stored input
+            # of the parameter's own type, with the rest of the selection, and leave the others unread.
+            part = (item.items or [])[item.select[0]]
+            part.select = list(item.select[1:])
+            return _read(part, args, scratch, {part.name: hints.get(item.name)})
         element = None if item.select else _element_hint(hints.get(item.name))
         values = [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
         return select(values, item.select)  # a field of every element, for ``results.name``

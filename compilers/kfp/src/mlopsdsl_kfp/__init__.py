@@ -59,10 +59,11 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
-    """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
-    would hand each run one artifact without its output record, which the runtime needs (digest,
-    serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
+    map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
+    implements no ``artifactIterator``; and a written list of artifacts has no form (an artifact list comes
+    only from a loop)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval

@@ -13,7 +13,9 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   ``1``, ``1e23`` is ``100000000000000000000000``), null as empty text, lists and structs as protobuf JSON
   (keys sorted, exponent form below 1e-6 and from 1e21) compacted by Go's ``encoding/json``.
 * **Artifacts**: ``componentInputArtifact``, ``taskOutputArtifact``, artifact lists (``isArtifactList``);
-  each output artifact is a local file or folder, its URI the ``file://`` URL of it.
+  each output artifact is a local file or folder, its URI the ``file://`` URL of it. An artifact list
+  reaches a container or DAG task of the DAG that holds its producer whole; read from a DAG's inputs
+  (``componentInputArtifact``) KFP keeps one artifact per name, so a list of any other length is refused.
 * **Executor input and output**: the driver's ``ExecutorInput`` (parameter values; input artifacts with
   their URI and metadata; output parameter files, output artifacts and ``outputs.outputFile``), which
   ``{{$}}`` gives as protobuf JSON. After the command, the launcher's reading of the executor output file:
@@ -29,7 +31,8 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   filled in one pass (the launcher replaces them one after the other in Go map order, so a value holding
   another placeholder's text can be changed on a cluster; the emulator does not model that order).
 * **Loops**: ``parameterIterator`` over ``items.raw`` or an input parameter, run one iteration after the
-  other (``iteratorPolicy`` is read and ignored); each output of the loop's DAG is collected into a list in
+  other (``iteratorPolicy`` is read and ignored); an iteration's DAG gets the loop's inputs without that
+  list parameter, plus its item; each output of the loop's DAG is collected into a list in
   iteration order (parameters into a list, artifacts into an artifact list); no iterations give ``[]``.
 * **Conditions**: ``triggerPolicy.condition`` in exactly the CEL subset mlopsdsl emits (operands
   ``inputs.parameter_values['x']`` with ``[...]`` selections, literals ``true``/``false``/``null``, numbers,
@@ -380,7 +383,16 @@ class _Emulator:
         for key, binding in inputs.get("artifacts", {}).items():
             if "componentInputArtifact" in binding:
                 if binding["componentInputArtifact"] in artifacts:
-                    task_artifacts[key] = artifacts[binding["componentInputArtifact"]]
+                    value = artifacts[binding["componentInputArtifact"]]
+                    if isinstance(value, list) and len(value) != 1:
+                        # The driver records every artifact of a DAG's input list but reads them back one
+                        # per name (metadata.GetInputArtifactsByExecutionID), so a task inside gets one
+                        # artifact of several, or none; kubeflow/pipelines#13900.
+                        raise EmulatorError(
+                            f"task {path!r}: input artifact {key!r} reads a list of {len(value)} artifacts "
+                            "from its DAG's inputs; KFP passes a sub-DAG one artifact per input name"
+                        )
+                    task_artifacts[key] = value
             elif "taskOutputArtifact" in binding:
                 ref = binding["taskOutputArtifact"]
                 produced = results[ref["producerTask"]].artifacts
@@ -414,10 +426,11 @@ class _Emulator:
         result = _Result("Succeeded")
         result.params = {k: [] for k in declared.get("parameters", {})}
         result.artifacts = {k: [] for k in declared.get("artifacts", {})}
+        # An iteration's DAG has the loop's inputs with the list swapped for its item, as the driver does.
+        inner = {k: v for k, v in params.items() if k != items_spec.get("inputParameter")}
         for index, item in enumerate(items):
-            one = self._dag(
-                callee, {**params, iterator["itemInput"]: item}, artifacts, path + "/", f"[{index}]"
-            )
+            scope = {**inner, iterator["itemInput"]: item}
+            one = self._dag(callee, scope, artifacts, path + "/", f"[{index}]")
             if one.state != "Succeeded":
                 result.state = "Failed"
                 continue
