@@ -184,6 +184,17 @@ def stamp(path: str) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def unchanged(path: str, verified: list[int] | None) -> bool:
+    """True when the local file ``path`` still has the stamp taken right after it was hashed and stored,
+    so its bytes need not be read again; ``MLOPSDSL_VERIFY=always`` says never to rely on that."""
+    return (
+        verified is not None
+        and os.environ.get("MLOPSDSL_VERIFY") != "always"
+        and os.path.isfile(path)
+        and stamp(path) == verified
+    )
+
+
 def check_digest(spec: InputSpec, path: str) -> None:
     """Fail unless ``path`` has the digest recorded when it was written.
 
@@ -193,12 +204,7 @@ def check_digest(spec: InputSpec, path: str) -> None:
     """
     if spec.sha256 is None:
         return
-    if (
-        spec.verified is not None
-        and os.environ.get("MLOPSDSL_VERIFY") != "always"
-        and os.path.isfile(path)
-        and stamp(path) == spec.verified
-    ):
+    if unchanged(path, spec.verified):
         return
     digest, _ = sha256_path(path)
     if digest != spec.sha256:

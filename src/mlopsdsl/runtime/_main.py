@@ -59,7 +59,7 @@ def execute(
     result_path = spec.get("result") if isinstance(spec, dict) else None
     try:
         record["step"] = spec.get("step") if isinstance(spec, dict) else None
-        record["outputs"] = _run(spec, function, args or {})
+        record["outputs"] = _run(spec, function, args or {}, record)
         record["ok"] = True
     except _Failure as failure:
         record["ok"] = False
@@ -70,7 +70,9 @@ def execute(
     return record
 
 
-def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+def _run(
+    data: dict[str, Any], function: Callable[..., Any] | None, args: dict[str, str], record: dict[str, Any]
+) -> dict[str, Any]:
     try:
         spec = CallSpec(data)
     except SpecError as exc:
@@ -78,6 +80,24 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
     for folder in reversed(spec.sys_path):
         if folder not in sys.path:
             sys.path.insert(0, folder)
+    cache = None
+    if spec.cache is not None and spec.cache.store is not None:
+        # Before the function is loaded: a hit needs neither the step's code nor cloudpickle.
+        from ._cache import PodCache
+
+        cache = PodCache(spec, args)
+        record["cache"] = {"key": cache.key, "hit": False}
+        outputs = cache.lookup()
+        if outputs is not None:
+            record["cache"]["hit"] = True
+            return outputs
+    outputs = _call(spec, function, args)
+    if cache is not None:
+        cache.keep(outputs)
+    return outputs
+
+
+def _call(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
     if function is None:
         try:
             function = load_function(spec.code, spec.step)
