@@ -114,6 +114,30 @@ def spec_key(spec: CallSpec, digest: str, args: dict[str, str]) -> str | None:
     return cache_key(digest, parts)
 
 
+def spec_section(step_digest: str, store: str | None, read: bool = True) -> dict[str, Any]:
+    """The call spec's ``cache`` section, as the compilers write it: the step's digest, and, when the pods
+    cache, the store and whether this run may reuse (``read``)."""
+    section: dict[str, Any] = {"step": step_digest}
+    if store is not None:
+        section.update(store=store, read=read)
+    return section
+
+
+def root_problem(root: object) -> str | None:
+    """``None`` when ``root`` can name a cache store in a pod: an absolute path (a mounted volume) or a
+    URL with a scheme (``s3://bucket/prefix``); else what is wrong with it."""
+    if not isinstance(root, str) or not root:
+        return f"cache_root={root!r}: give a folder in the pod or a URL"
+    if root.startswith("file:"):
+        return f"cache_root={root!r}: give the folder as a path (/mnt/cache), not a file: URL"
+    if not (root.startswith("/") or is_remote(root)):
+        return (
+            f"cache_root={root!r}: give an absolute folder in the pod (a volume mounted in every step) or "
+            "a URL such as s3://bucket/prefix"
+        )
+    return None
+
+
 # --------------------------------------------------------------------------- entries
 
 

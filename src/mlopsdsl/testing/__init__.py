@@ -6,9 +6,14 @@ emits: DAG order, parameters, artifacts, loops and the collection of their outpu
 and exit handlers. Every container's command runs as a local subprocess with the real step runtime, so a
 pipeline that passes here has run the same code, with the same arguments, as it will in the pod.
 
-They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
-Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and
-Argo that mlopsdsl's compilers produce. A document written by hand or by another tool may use features
+Caching is shown as it happens on the cluster: the KFP emulator models KFP's own cache (keyed as KFP keys
+it, recorded in ``workdir``), and on both the step runtime applies its own cache in the pod when the
+document was compiled with ``cache_root`` (a folder on this machine, then). Two runs that share the
+``workdir`` and the ``cache_root`` therefore show hits; ``EmulatedRun.cached`` lists them.
+
+They are test tools, not orchestrators: no scheduling across machines, no resources, no Kubernetes
+(volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and Argo that
+mlopsdsl's compilers produce. A document written by hand or by another tool may use features
 they do not know; they refuse it with an error naming the feature rather than guess.
 """
 
@@ -41,6 +46,8 @@ class EmulatedRun:
         failed: The tasks that failed, in the order they failed.
         attempts: Attempts made, by task path, for the tasks that ran.
         logs: Standard error of each failed attempt's process, by task path.
+        cached: The tasks whose outputs were reused instead of computed, by task path, and which cache
+            served them: ``"kfp"`` (KFP's own, emulated) or ``"runtime"`` (the step runtime's, in the pod).
     """
 
     status: str
@@ -49,6 +56,7 @@ class EmulatedRun:
     failed: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    cached: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

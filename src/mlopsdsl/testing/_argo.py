@@ -36,9 +36,13 @@ Semantics covered, and only these:
 - **Retries**: ``retryStrategy.limit`` and ``expression``; backoff is not waited for.
 - **Exit handler**: ``spec.onExit`` runs after the entrypoint with ``workflow.status`` ``Succeeded`` or
   ``Failed``; if it fails, the workflow fails.
+- **Caching**: Argo's own (``memoize``) is not used by mlopsdsl and not covered; the step runtime's cache
+  works in the emulated pods as in real ones when the document was compiled with ``cache_root`` (a folder
+  on this machine), and a pod whose runtime reused its cache is listed in ``EmulatedRun.cached`` as
+  ``"runtime"``. Pod folders are numbered on from earlier runs in the same ``workdir``.
 
 Not covered: timeouts (``activeDeadlineSeconds``), resources, volumes, secrets (``secretKeyRef`` env
-variables get a placeholder), node selectors, caching, daemons, hooks, suspend, real concurrency.
+variables get a placeholder), node selectors, memoization, daemons, hooks, suspend, real concurrency.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from typing import Any
 
 import yaml
 
+from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError
 
 __all__ = ["ArgoEmulator", "armor", "kube_expand", "run_argo", "substitute"]
@@ -297,7 +302,9 @@ class ArgoEmulator:
             else:
                 raise EmulatorError(f"workflow parameter {name!r} has no value: pass it in params")
             self.globals[f"workflow.parameters.{name}"] = value
-        self.pods = 0
+        # Numbered on from earlier runs in the same workdir, whose pods' files a later run may not reuse.
+        taken = [int(p.name[4:]) for p in workdir.glob("pod-*") if p.name[4:].isdigit()]
+        self.pods = max(taken, default=0)
         self.run = EmulatedRun(status="Running")
 
     # ------------------------------------------------------------------ workflow
@@ -530,6 +537,8 @@ class ArgoEmulator:
             self.run.attempts[path] = attempt
             node, code, stderr = self._pod(template, scope, artifacts)
             if node.phase == "Succeeded":
+                if any(line.startswith(HIT) for line in stderr.splitlines()):
+                    self.run.cached[path] = "runtime"
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
             expression = strategy.get("expression")

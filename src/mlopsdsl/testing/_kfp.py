@@ -23,6 +23,13 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   :class:`EmulatorError` naming it. A task whose condition is false is ``Skipped``.
 * **OneOf**: ``valueFromOneof`` and several ``artifactSelectors`` take the first producer that has the value.
 * **Retries**: ``retryPolicy.maxRetryCount`` more attempts after a failure (backoff is not waited).
+* **Caching**: a container task with ``cachingOptions.enableCache`` is looked up, as KFP's driver does,
+  by a fingerprint of its image, command and arguments (before substitution), its input parameter values,
+  the *identity* (URI) of its input artifacts and its output definitions; a hit reuses the recorded
+  outputs without starting the command (artifacts by reference, not checked). Successful runs of such
+  tasks are recorded under ``workdir/kfp-cache``, so runs sharing a ``workdir`` share the cache; a task
+  without ``enableCache`` neither looks up nor records. Hits are listed in ``EmulatedRun.cached`` as
+  ``"kfp"``; a command whose step runtime reused its own cache (``cache_root``) as ``"runtime"``.
 * **Exit handler**: a task with ``triggerPolicy.strategy: ALL_UPSTREAM_TASKS_COMPLETED`` runs whatever its
   upstream tasks did, and its ``taskFinalStatus`` input gets ``{"state": "SUCCEEDED"|"FAILED", ...}``.
 * **Failure**: a failed task fails its DAG and the run; tasks needing it are ``Omitted``; other tasks,
@@ -30,13 +37,15 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
 
 Every container command runs with ``python`` replaced by this interpreter under ``-I -S`` (no
 site-packages: only what the package ships is importable), in ``workdir``, with the executor's ``env``.
-Not covered: caching, resources, timeouts, Kubernetes settings (the PlatformSpec is ignored),
+Not covered: cache staleness (``maxCacheStaleness``), resources, timeouts, Kubernetes settings (the
+PlatformSpec is ignored),
 ``parameterExpressionSelector``, ``artifactIterator``, importers, and anything kfp's own compiler emits that
 mlopsdsl does not; they are refused with :class:`EmulatorError` rather than guessed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -47,6 +56,7 @@ from typing import Any
 
 import yaml
 
+from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError
 
 __all__ = ["run_kfp"]
@@ -138,7 +148,11 @@ class _Emulator:
             raise EmulatorError(f"not a KFP pipeline package: {exc!r}") from None
         self.workdir = workdir
         self.run_state = EmulatedRun("Succeeded")
-        self._count = 0
+        # Task folders are numbered on from those of earlier runs in the same workdir (a cache hit may
+        # refer to their artifacts).
+        taken = [int(m.group(1)) for p in workdir.iterdir() if (m := re.match(r"(\d+)-", p.name))]
+        self._count = max(taken, default=0)
+        self.cache = workdir / "kfp-cache"
 
     def run(self, arguments: dict[str, Any]) -> EmulatedRun:
         root = self.spec["root"]
@@ -347,6 +361,13 @@ class _Emulator:
         container = executor["container"]
         retries = int(task.get("retryPolicy", {}).get("maxRetryCount", 0))
         outputs = component.get("outputDefinitions", {})
+        fingerprint = None
+        if task.get("cachingOptions", {}).get("enableCache"):
+            fingerprint = _fingerprint(container, component, params, artifacts)
+            cached = self._cached(fingerprint)
+            if cached is not None:
+                self.run_state.cached[path] = "kfp"
+                return cached
         logs: list[str] = []
         for attempt in range(1, retries + 2):
             self.run_state.attempts[path] = attempt
@@ -380,6 +401,10 @@ class _Emulator:
                         k: read_parameter(f.read_text(), outputs["parameters"][k]["parameterType"])
                         for k, f in param_files.items()
                     }
+                    if any(line.startswith(HIT) for line in done.stderr.splitlines()):
+                        self.run_state.cached[path] = "runtime"
+                    if fingerprint is not None:
+                        self._record(fingerprint, values, artifact_out)
                     return _Result("Succeeded", values, dict(artifact_out))
                 logs.append(f"the task wrote no output parameter(s) {', '.join(missing)}")
             else:
@@ -387,6 +412,20 @@ class _Emulator:
         self.run_state.logs[path] = "\n".join(logs)
         self.run_state.failed.append(path)
         return _Result("Failed")
+
+    def _cached(self, fingerprint: str) -> _Result | None:
+        """The outputs KFP would reuse for ``fingerprint``, or ``None``."""
+        entry = self.cache / f"{fingerprint}.json"
+        if not entry.exists():
+            return None
+        recorded = json.loads(entry.read_text())
+        artifacts = {k: _Artifact(Path(v)) for k, v in recorded["artifacts"].items()}
+        return _Result("Succeeded", recorded["params"], dict(artifacts))
+
+    def _record(self, fingerprint: str, params: dict[str, Any], artifacts: dict[str, _Artifact]) -> None:
+        self.cache.mkdir(exist_ok=True)
+        paths = {k: str(a.path) for k, a in artifacts.items()}
+        (self.cache / f"{fingerprint}.json").write_text(json.dumps({"params": params, "artifacts": paths}))
 
     def _substitute(
         self,
@@ -430,6 +469,25 @@ _TASK_KEYS = {
     "taskInfo", "componentRef", "inputs", "dependentTasks", "cachingOptions", "retryPolicy",
     "triggerPolicy", "parameterIterator", "iteratorPolicy",
 }  # fmt: skip
+
+
+def _fingerprint(
+    container: dict[str, Any], component: dict[str, Any], params: dict[str, Any], artifacts: dict[str, Any]
+) -> str:
+    """KFP's cache key: the container as written, the input values, the input artifacts by identity (their
+    URIs: the outputs of another execution are other artifacts, even with the same bytes), the outputs."""
+
+    def identity(value: Any) -> Any:
+        return [identity(v) for v in value] if isinstance(value, list) else value.uri
+
+    key = {
+        "image": container.get("image"),
+        "command": [*container.get("command", []), *container.get("args", [])],
+        "parameters": _plain(params),
+        "artifacts": {k: identity(v) for k, v in sorted(artifacts.items())},
+        "outputs": component.get("outputDefinitions", {}),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 def _dependencies(task: dict[str, Any]) -> set[str]:

@@ -140,7 +140,10 @@ def stored_kind(type_: ir.TypeSpec) -> str | None:
 
 
 def call_spec(
-    step: ir.StepSpec, code: dict[str, Any], inputs: list[tuple[ir.Param, str, list[str | int]]]
+    step: ir.StepSpec,
+    code: dict[str, Any],
+    inputs: list[tuple[ir.Param, str, list[str | int]]],
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime's call spec for one template of ``step``.
 
@@ -151,6 +154,7 @@ def call_spec(
             ``--arg``; ``gathered``: a loop's aggregated texts; ``stored``: a file plus its producer's
             record; ``collected``: a loop's stored outputs as records and a folder; ``status``: the
             workflow's status as plain text), and the field path to select from the value.
+        cache: The ``cache`` section, when the pod applies the runtime's cache (``cache_root``).
     """
     items: list[dict[str, Any]] = []
     for param, source, path in inputs:
@@ -184,7 +188,7 @@ def call_spec(
             if kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         outputs.append(entry)
-    return {
+    spec = {
         "version": 1,
         "step": step.name,
         "code": code,
@@ -193,6 +197,9 @@ def call_spec(
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
     }
+    if cache is not None:
+        spec["cache"] = cache
+    return spec
 
 
 def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> list[str]:

@@ -73,6 +73,12 @@ class CompileOptions:
     non_root: bool = True
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for steps whose function cannot be found by module and name."""
+    cache: bool = True
+    """``False``: a run that reuses nothing (``submit --no-cache``): the pods' cache only records."""
+    cache_root: str | None = None
+    """Where the step runtime in each pod keeps its cache: an absolute folder in the pod (a volume mounted
+    in every step) or an fsspec URL. Argo has no cache of its own that mlopsdsl uses, so without it every
+    step runs every time."""
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> CompileOptions:
@@ -88,6 +94,14 @@ class CompileOptions:
             raise CompileError(f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND)
         if parsed.code not in ("value", "import"):
             raise CompileError(f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND)
+        if not isinstance(parsed.cache, bool):
+            raise CompileError(f"cache must be True or False, not {parsed.cache!r}", BACKEND)
+        if parsed.cache_root is not None:
+            from mlopsdsl.runtime._cache import root_problem
+
+            problem = root_problem(parsed.cache_root)
+            if problem is not None:
+                raise CompileError(problem, BACKEND)
         repo = parsed.artifact_repository
         if repo is not None and not isinstance(repo, S3Repository):
             raise CompileError(

@@ -44,6 +44,11 @@ class KfpBackend:
     * ``image``: the image of steps that set none (default ``python:<this major.minor>-slim``).
     * ``functions``: step name to function (``pipeline.step_functions()``), for by-value steps that cannot
       be found by their import path (functions defined inside other functions).
+    * ``cache``: ``False`` compiles a run that reuses nothing (``submit --no-cache``): every task's
+      ``enableCache`` is off and the pods' own cache only records.
+    * ``cache_root``: where the step runtime in each pod keeps its cache (entries and blobs): an absolute
+      folder in the pod (a volume mounted in every step) or an fsspec URL (``s3://bucket/prefix``; the
+      image needs fsspec and s3fs, the pod its credentials). Without it, only KFP's own cache applies.
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -70,11 +75,11 @@ class KfpBackend:
     def _settings(self, options: dict[str, Any]) -> Any:
         from ._lower import Settings
 
-        unknown = sorted(set(options) - {"code", "runtime", "image", "functions"})
+        unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "cache", "cache_root"})
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions",
+                "the KFP backend takes code, runtime, image, functions, cache, cache_root",
                 "kfp",
             )
         for key, allowed in _CHOICES.items():
@@ -88,11 +93,21 @@ class KfpBackend:
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
             raise CompileError("functions= takes a mapping of step name to function", "kfp")
+        from mlopsdsl.runtime._cache import root_problem
+
+        cache = options.get("cache", True)
+        if not isinstance(cache, bool):
+            raise CompileError(f"cache={cache!r}: give True or False", "kfp")
+        cache_root = options.get("cache_root")
+        if cache_root is not None and root_problem(cache_root):
+            raise CompileError(str(root_problem(cache_root)), "kfp")
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,
             functions=dict(functions),
+            cache=cache,
+            cache_root=cache_root,
         )
 
     def validate_compiled(self, text: str) -> list[Problem]:

@@ -120,7 +120,13 @@ def _artifact(name: str, attribute: str) -> str:
     return f"{{{{$.inputs.artifacts['{name}'].{attribute}}}}}"
 
 
-def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Encoding], code: Any) -> str:
+def call_spec(
+    step: ir.StepSpec,
+    inputs: list[InputPlan],
+    outputs: dict[str, Encoding],
+    code: Any,
+    cache: dict[str, Any] | None = None,
+) -> str:
     """The call spec of one step component, as compact JSON with KFP placeholders for paths."""
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
@@ -169,6 +175,8 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
         "outputs": spec_outputs,
         "returns": step.returns.kind,
     }
+    if cache is not None:
+        spec["cache"] = cache
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -179,6 +187,7 @@ def step_container(
     code: Any,
     image: str,
     bundled: bool,
+    cache: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -205,7 +214,7 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, cache)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]
