@@ -320,14 +320,17 @@ def test_console_script_help_and_exit_codes() -> None:
     ("args", "message"),
     [
         (["-O", "novalue"], "error: -O takes name=value, got 'novalue'"),
-        (["-O", "color=blue"], "error: [ir] takes no options, got color"),
-        (["--kind", "cron"], "error: [ir] takes no options, got kind"),
+        (["-O", "color=blue"], "{root}: [ir] takes no options, got color"),
+        (["--kind", "cron"], "{root}: [ir] takes no options, got kind"),
     ],
 )
 def test_bad_backend_options_are_user_errors(args: list[str], message: str, tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     code, _, err = cli("compile", QUICKSTART, *args, "-o", str(target))
-    assert code == 2 and err.strip() == message
+    # A bad option is a compile error at the root pipeline's definition (its decorator's line).
+    decorator = '@ml.pipeline(name="quickstart")'
+    root = f"{shown(QUICKSTART)}:{Path(QUICKSTART).read_text().splitlines().index(decorator) + 1}"
+    assert code == 2 and err.strip() == message.format(root=root)
     assert not target.exists()
 
 

@@ -103,8 +103,9 @@ class Pipeline(Generic[P, R_co]):
             raise ValidationError(built.problems)
         return built.document
 
-    def locate(self, where: ir.SourceLocation | None) -> Location | None:
-        """A location from this pipeline's IR as the user should see it (their path to the file)."""
+    def locate(self, where: ir.SourceLocation | Location | None) -> Location | None:
+        """A location from this pipeline's IR (or a compile error's) as the user should see it (their path
+        to the file)."""
         from mlopsdsl.errors import Location
 
         if where is None:

@@ -189,8 +189,23 @@ def plain_map(
     name = lists[0]
     results = [fn(**{**values, name: item}) for item in values[name]]
     if fields is None:
-        return results
+        return Results(results)
     return fields(*([getattr(r, f) for r in results] for f in fields._fields))
+
+
+class Results(list):  # type: ignore[type-arg]
+    """The results of ``.map`` outside a pipeline: a list whose attributes are a field of every element
+    (``scores.name``), as a mapped task's results are inside a pipeline."""
+
+    def __getattr__(self, field: str) -> list[Any]:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        from mlopsdsl.runtime._values import select
+
+        try:
+            return typing.cast(list[Any], select(list(self), [field]))
+        except (AttributeError, KeyError, TypeError):
+            raise AttributeError(f"the elements of these results have no field {field!r}") from None
 
 
 def bind_arguments(

@@ -109,20 +109,26 @@ def _is_pydantic_model(tp: type) -> TypeGuard[type[BaseModel]]:
 
 def _struct(kind: Literal["model", "dataclass"], tp: type, fields: dict[str, Any]) -> TypeSpec:
     specs = {}
+    stored = False
     for name, annotation in fields.items():
         try:
             specs[name] = to_spec(annotation)
         except UnsupportedType:
-            return TypeSpec(kind="object", name=type_name(tp))
-        if not specs[name].is_parameter:
-            return TypeSpec(kind="object", name=type_name(tp))
+            stored = True  # an untyped field: the whole value is stored, and the field is not selectable
+            continue
+        stored = stored or specs[name].is_stored
+    if stored:
+        # Stored whole, yet its typed fields stay selectable (``result.accuracy`` of a dataclass that also
+        # holds an array), so conditions and inputs can read them.
+        return TypeSpec(kind="object", name=type_name(tp), fields=specs or None)
     return TypeSpec(kind=kind, name=type_name(tp), fields=specs)
 
 
 def _json_or_object(spec: TypeSpec, tp: Any) -> TypeSpec:
     """A container of non-JSON items is one stored object, not a JSON value."""
     if spec.items is not None and not spec.items.is_parameter:
-        return TypeSpec(kind="object", name=describe(tp))
+        # Stored whole; ``items`` keeps the element type, so a written list of outputs can be checked.
+        return TypeSpec(kind="object", name=describe(tp), items=spec.items)
     return spec
 
 

@@ -123,6 +123,53 @@ def record_status(folder: str, status: str) -> None:
     (Path(folder) / "exit-status").write_text(status)
 
 
+class Weights:
+    """A plain class: stored by reference (pickled), never JSON."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+@dataclasses.dataclass
+class Trained:
+    """Stored whole (it holds ``Weights``), while its typed fields stay selectable."""
+
+    weights: Weights
+    name: str
+    accuracy: float
+
+
+@ml.step
+def train(size: int) -> Trained:
+    return Trained(Weights(size), f"model-{size}", size / 10)
+
+
+@ml.step
+def total_size(models: list[Trained]) -> int:
+    return sum(m.weights.size for m in models)
+
+
+@dataclasses.dataclass
+class Score:
+    name: str
+    value: int
+
+
+@ml.step
+def score(k: int) -> Score:
+    return Score(name=f"k{k}", value=k * k)
+
+
+@ml.step
+def join(names: list[str]) -> str:
+    return ",".join(names)
+
+
+@ml.step
+def keyed(values: dict[str, int]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
 # --------------------------------------------------------------------------- pipelines
 
 
@@ -235,6 +282,57 @@ def hostile(
     return describe(text=echo(text=text), n=n)
 
 
+@ml.pipeline
+def gather_values(x: int = 2) -> int:
+    return total(values=[number(x=x), double(x=x), 7])
+
+
+@ml.pipeline
+def gather_dict(x: int = 2) -> str:
+    return keyed(values={"one": number(x=x), "two": double(x=x), "lit": 5})
+
+
+@ml.pipeline
+def gather_objects(a: int = 2, b: int = 5) -> int:
+    return total_size(models=[train(size=a), train(size=b)])
+
+
+@ml.pipeline
+def map_over_written(x: int = 3) -> int:
+    return total(values=square.map(x=[number(x=x), double(x=x)]))
+
+
+@ml.pipeline
+def field_of_results(ks: list[int] = [1, 2, 3]) -> str:  # noqa: B006
+    scores = score.map(k=ks)
+    return describe(text=join(names=scores.name), n=total(values=scores.value))
+
+
+@ml.pipeline
+def field_of_stored_results(sizes: list[int] = [1, 4]) -> str:  # noqa: B006
+    return join(names=train.map(size=sizes).name)
+
+
+@ml.step
+def rows_plus_meta(part: ml.Dataset) -> int:
+    return len(Path(part.path).read_text().splitlines()) + part.metadata["rows"]
+
+
+@ml.pipeline
+def map_over_stored_results(ns: list[int] = [2, 0, 3]) -> int:  # noqa: B006
+    return total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
+
+
+@ml.pipeline
+def condition_on_stored(size: int = 5) -> str:
+    model = train(size=size)
+    with ml.when(model.accuracy > 0.3):
+        good = echo(text="good")
+    with ml.otherwise():
+        poor = echo(text="poor")
+    return ml.one_of(good, poor)
+
+
 HOSTILE = "{{=sprig.env('HOME')}} $((1+1)) `id` \\n \\\\ 日本語 {{tasks.x.outputs.result}}"
 
 
@@ -282,4 +380,13 @@ CASES = [
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
     Case("hostile-default", hostile, {}, {"output": _h(hostile.fn.__defaults__[0])}),
     Case("hostile-value", hostile, {"text": HOSTILE}, {"output": _h(HOSTILE)}),
+    Case("gather-values", gather_values, {}, {"output": 2 + 4 + 7}),
+    Case("gather-dict", gather_dict, {}, {"output": '{"lit": 5, "one": 2, "two": 4}'}),
+    Case("gather-objects", gather_objects, {}, {"output": 7}),
+    Case("map-over-written", map_over_written, {}, {"output": 9 + 36}),
+    Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
+    Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
+    Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
+    Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
+    Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
 ]

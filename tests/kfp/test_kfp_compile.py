@@ -343,5 +343,5 @@ def test_fast_serialisation_equals_the_generic_one(name: str, text: str) -> None
     message = json_format.ParseDict(docs[0], pb.PipelineSpec())
     assert message_to_dict(message) == json_format.MessageToDict(message)
     document = pipelines.configured.build()
-    lowered = lower(document, KfpBackend()._settings({}))
+    lowered = lower(document, KfpBackend()._settings({}, document.pipeline.location))
     assert message_to_dict(lowered.pipeline) == json_format.MessageToDict(lowered.pipeline)

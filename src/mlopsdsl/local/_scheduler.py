@@ -20,7 +20,6 @@ runs last, told whether everything else succeeded.
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import threading
@@ -38,14 +37,9 @@ from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, damage
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
 from mlopsdsl.local._plan import (
-    Const,
     Guard,
     Node,
-    OneOf,
     Plan,
-    Ref,
-    Source,
-    Status,
     dependents,
     expand,
     select_json,
@@ -54,22 +48,16 @@ from mlopsdsl.local._plan import (
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.lowering import is_builtin
+from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
 from mlopsdsl.runtime._io import stamp
+from mlopsdsl.runtime.builtins import compare
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
 
 FINISHED = (*DONE, "not-run")
 """States after which dependents may go on (a node that did not run because of a condition counts)."""
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 @dataclass
@@ -236,17 +224,16 @@ class Scheduler:
             return all(self._holds(g) for g in guard[1])
         if kind == "any":
             return any(self._holds(g) for g in guard[1])
-        left, right = self._json(guard[2]), self._json(guard[3])
-        try:
-            return bool(_COMPARE[guard[1]](left, right))
-        except TypeError:  # None against a number, say: the comparison does not hold
-            return False
+        return compare(guard[1], self._json(guard[2]), self._json(guard[3]))
 
     def _json(self, source: Source) -> Any:
         """The JSON value a source delivers (operands of conditions, lists to map over)."""
         source = self._chosen(source)
         if isinstance(source, Const):
             return source.value
+        if isinstance(source, Gather):
+            values = [self._json(item) for item in source.items]
+            return values if source.keys is None else dict(zip(source.keys, values, strict=True))
         assert isinstance(source, Ref)
         record = self.outputs[source.node][source.output]
         if record["kind"] == "collected":
@@ -277,11 +264,13 @@ class Scheduler:
         added: list[str] = []
         outputs: list[dict[str, Source]] = []
         for index in range(len(elements)):
-            element: Source = (
-                Const(elements[index])
-                if isinstance(base, Const)
-                else Ref(base.node, base.output, (*base.path, index))  # type: ignore[union-attr]
-            )
+            element: Source
+            if isinstance(base, Const):
+                element = Const(elements[index])
+            elif isinstance(base, Gather):
+                element = base.items[index]
+            else:
+                element = Ref(base.node, base.output, (*base.path, index))  # type: ignore[union-attr]
             inputs = {**node.inputs, name: element}
             child = f"{node.id}[{index}]"
             if node.step is not None:
@@ -331,6 +320,8 @@ class Scheduler:
         source = self._chosen(source)
         if isinstance(source, Const):
             return {"kind": "json", "value": source.value}
+        if isinstance(source, Gather):
+            return self._gathered(source)
         assert isinstance(source, Ref)
         record = self.outputs[source.node][source.output]
         if not source.path:
@@ -342,7 +333,20 @@ class Scheduler:
             if source.path[1:]:
                 item["select"] = [*item.get("select", []), *source.path[1:]]
             return item
+        if record["kind"] == "collected":  # a field of every element
+            items = [{**i, "select": [*i.get("select", []), *source.path]} for i in record["items"]]
+            return {**record, "items": items}
         return {**record, "select": [*record.get("select", []), *source.path]}
+
+    def _gathered(self, source: Gather) -> dict[str, Any]:
+        """A written list or dict of sources as one record: JSON values as one JSON value, stored values
+        as a collected list (the same fan-in a map's results make)."""
+        records = [self._record(item) for item in source.items]
+        if all(r["kind"] == "json" for r in records):
+            values = [r["value"] for r in records]
+            value = values if source.keys is None else dict(zip(source.keys, values, strict=True))
+            return {"kind": "json", "value": value}
+        return {"kind": "collected", "items": records}
 
     def run_exit(self) -> None:
         """Run the exit handler, told how everything else ended."""
@@ -690,6 +694,9 @@ def code_specs(
     specs: dict[str, dict[str, Any]] = {}
     for step in document.steps:
         if step.name not in needed:
+            continue
+        if is_builtin(step):  # mlopsdsl's own steps are imported from the runtime, never pickled
+            specs[step.name] = {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
             continue
         fn = functions.get(step.name) or find_function(step.code)
         if mode == "live":  # in process: the function itself is passed; the spec only names it

@@ -209,8 +209,9 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
-        element = _element_hint((hints or {}).get(item.name))
-        return [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
+        element = None if item.select else _element_hint((hints or {}).get(item.name))
+        values = [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
+        return select(values, item.select)  # a field of every element, for ``results.name``
     if item.kind == "json":
         if item.has_value:
             value = item.value

@@ -79,7 +79,8 @@ class InputSpec:
         self.item_kind = "json"
         if self.kind == "collected":
             self._collected(data, where)
-            data = {"name": self.name, "kind": "json", "value": None}
+            # What follows describes the list itself: only its selection (a field of every element) applies.
+            data = {"name": self.name, "kind": "json", "value": None, "select": data.get("select", [])}
         kind = "json" if self.kind == "collected" else self.kind  # what the fields below describe
         self.has_value = "value" in data
         self.value: Any = data.get("value")

@@ -24,9 +24,17 @@ class OutputError(Exception):
     """A step returned a value that cannot be written as its output."""
 
 
-def select(value: Any, path: list[str | int]) -> Any:
-    """``value`` with the fields in ``path`` selected: dict keys, list indexes or attributes."""
-    for part in path:
+def select(value: Any, path: list[str | int] | tuple[str | int, ...]) -> Any:
+    """``value`` with the fields in ``path`` selected: dict keys, list indexes or attributes.
+
+    A field name applied to a list selects that field of every element (``scores.name`` of a map's results
+    is the list of their names). This is the one definition of a selection: the local runner, every
+    backend's runtime call and the pictures all mean this.
+    """
+    for i, part in enumerate(path):
+        if isinstance(value, list | tuple) and isinstance(part, str):
+            rest = list(path[i:])
+            return [select(item, rest) for item in value]
         if isinstance(value, dict):
             value = value[part]
         elif isinstance(value, list | tuple) and isinstance(part, int):

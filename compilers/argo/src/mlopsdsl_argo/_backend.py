@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import Capabilities
 from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
@@ -28,6 +29,10 @@ class ArgoBackend:
 
     name = "argo"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
+    loop's stored results (their records) but over no other stored list; and stored values reach a step
+    one input at a time or as a loop's collected results."""
 
     def __init__(self, poll_interval: float = 2.0) -> None:
         self.poll_interval = poll_interval
@@ -46,11 +51,11 @@ class ArgoBackend:
         Raises:
             CompileError: An unknown option, a bad value, or something Argo cannot express.
         """
-        return dump(manifest(document, CompileOptions.parse(options)))
+        return dump(manifest(document, CompileOptions.parse(options, document.pipeline.location)))
 
     def manifest(self, document: ir.Document, **options: Any) -> dict[str, Any]:
         """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
-        return manifest(document, CompileOptions.parse(options))
+        return manifest(document, CompileOptions.parse(options, document.pipeline.location))
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

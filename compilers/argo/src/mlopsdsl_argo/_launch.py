@@ -11,7 +11,8 @@ never a shell. The launcher
    into a JSON list of each run's text (and into empty text when the loop ran nothing), so an input named
    by ``--gather NAME`` becomes the JSON list of the decoded values, and one named by ``--records
    NAME=FOLDER`` becomes the list of the runs' output records, each ``file`` made absolute under FOLDER
-   (the key prefix every run uploaded its stored output to, downloaded as one folder);
+   (the key prefix every run uploaded its stored output to, downloaded as one folder); ``--record
+   NAME=FOLDER`` does the same for one run's record (the ``{{item}}`` of a map over those results);
 4. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
    Argo substituted;
 5. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
@@ -65,12 +66,14 @@ if packages:
         sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
     sys.path.insert(0, work + "/site")
 sys.path.insert(0, bundle)
-argv, gather, records = sys.argv[1:], set(), {{}}
-while argv and argv[0] in ("--gather", "--records"):
+argv, gather, records, single = sys.argv[1:], set(), {{}}, set()
+while argv and argv[0] in ("--gather", "--records", "--record"):
     if argv[0] == "--gather":
         gather.add(argv[1])
     else:
         records[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
+        if argv[0] == "--record":
+            single.add(argv[1].partition("=")[0])
     argv = argv[2:]
 
 
@@ -83,7 +86,7 @@ for i in range(len(argv) - 1):
     if argv[i] == "--arg" and name in gather:
         argv[i + 1] = name + "=" + json.dumps(texts(text))
     elif argv[i] == "--arg" and name in records:
-        runs = texts(text)
+        runs = [json.loads(text)] if name in single else texts(text)
         for run in runs:
             run["file"] = records[name] + "/" + run["file"]
         argv[i + 1] = name + "=" + json.dumps(runs)
@@ -160,13 +163,21 @@ def call_spec(
     for param, source, path in inputs:
         item: dict[str, Any] = {"name": param.name}
         kind = stored_kind(param.type)
-        if source == "collected":
+        if source == "element":  # one of a loop's stored results: a collected list of one, selected
+            path = [0, *path]
+            elem = param.type
+            item.update(kind="collected", item_kind=stored_kind(elem) or "object")
+            if elem.kind == "artifact":
+                item["type"] = elem.name or "Artifact"
+            item["records"] = {"arg": param.name + META}
+        elif source == "collected":
             elem = param.type.items or param.type
             item.update(kind="collected", item_kind=stored_kind(elem) or "object")
             if elem.kind == "artifact":
                 item["type"] = elem.name or "Artifact"
             item["records"] = {"arg": param.name + META}
-        elif source == "stored" and kind is not None:
+        elif source == "stored":
+            kind = kind or "object"  # a field of a stored object, into an input that takes a value
             item.update(kind=kind, file=input_path(param.name), meta={"arg": param.name + META})
             if kind == "artifact":
                 item["type"] = (param.type.items or param.type).name or "Artifact"
@@ -219,10 +230,12 @@ def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> li
             flags += ["--gather", name]
         elif source == "collected":
             flags += ["--records", f"{name}{META}={input_path(name)}"]
+        elif source == "element":
+            flags += ["--record", f"{name}{META}={input_path(name)}"]
     args = [*flags, "--spec-json", armor(spec)]
     for name, source in signature:
         if source in ("json", "gathered", "status"):
             args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]
-        elif source in ("stored", "collected"):
+        elif source in ("stored", "collected", "element"):
             args += ["--arg", f"{name}{META}={{{{inputs.parameters.{name}{META}}}}}"]
     return args

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
 __all__ = ["KINDS", "CompileOptions", "S3Repository", "SecretKey", "default_image"]
@@ -81,31 +82,39 @@ class CompileOptions:
     step runs every time."""
 
     @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> CompileOptions:
-        """Check ``options`` as given to ``compile``."""
+    def parse(cls, options: Mapping[str, Any], where: ir.SourceLocation | None) -> CompileOptions:
+        """Check ``options`` as given to ``compile``; ``where`` (the root pipeline's definition) locates a
+        bad one."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
-                f"unknown option {', '.join(unknown)}; options are {', '.join(sorted(known))}", BACKEND
+                f"unknown option {', '.join(unknown)}; options are {', '.join(sorted(known))}",
+                BACKEND,
+                location=where,
             )
         parsed = cls(**options)
         if parsed.kind not in KINDS:
-            raise CompileError(f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND)
+            raise CompileError(
+                f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND, location=where
+            )
         if parsed.code not in ("value", "import"):
-            raise CompileError(f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND)
+            raise CompileError(
+                f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND, location=where
+            )
         if not isinstance(parsed.cache, bool):
-            raise CompileError(f"cache must be True or False, not {parsed.cache!r}", BACKEND)
+            raise CompileError(f"cache must be True or False, not {parsed.cache!r}", BACKEND, location=where)
         if parsed.cache_root is not None:
             from mlopsdsl.runtime._cache import root_problem
 
             problem = root_problem(parsed.cache_root)
             if problem is not None:
-                raise CompileError(problem, BACKEND)
+                raise CompileError(problem, BACKEND, location=where)
         repo = parsed.artifact_repository
         if repo is not None and not isinstance(repo, S3Repository):
             raise CompileError(
                 f"artifact_repository must be an mlopsdsl_argo.S3Repository, not {type(repo).__name__}",
                 BACKEND,
+                location=where,
             )
         return parsed

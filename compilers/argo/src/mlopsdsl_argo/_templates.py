@@ -50,7 +50,7 @@ def _literal(text: str, what: str, step: ir.StepSpec) -> str:
             f"step {step.name!r}: {what} {text!r} contains '{{{{', which Argo would expand; Argo has no "
             "escape for it",
             BACKEND,
-            None,
+            location=step.location,
         )
     return text.replace("$", "$$")
 
@@ -71,7 +71,9 @@ def _retry(retry: ir.Retry | None, step: ir.StepSpec) -> dict[str, Any] | None:
     if retry.backoff > 0:
         if retry.factor != int(retry.factor):
             raise CompileError(
-                f"step {step.name!r}: Argo's backoff factor is a whole number, got {retry.factor:g}", BACKEND
+                f"step {step.name!r}: Argo's backoff factor is a whole number, got {retry.factor:g}",
+                BACKEND,
+                location=step.location,
             )
         backoff: dict[str, Any] = {"duration": _seconds(retry.backoff), "factor": str(int(retry.factor))}
         if retry.max_backoff is not None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
 
+from mlopsdsl.lowering import Capabilities
+
 __all__ = ["KfpBackend"]
 
 _CHOICES = {"code": ("value", "import"), "runtime": ("bundle", "image")}
@@ -56,6 +58,10 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
+    """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
+    would hand each run one artifact without its output record, which the runtime needs (digest,
+    serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval
@@ -69,10 +75,11 @@ class KfpBackend:
         from ._lower import lower
         from ._yaml import dump
 
-        settings = self._settings(options)
+        settings = self._settings(options, document.pipeline.location)
         return dump(lower(document, settings), document.digest)
 
-    def _settings(self, options: dict[str, Any]) -> Any:
+    def _settings(self, options: dict[str, Any], where: ir.SourceLocation | None) -> Any:
+        """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
         unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "cache", "cache_root"})
@@ -81,26 +88,29 @@ class KfpBackend:
                 f"unknown compile option(s) {', '.join(unknown)}; "
                 "the KFP backend takes code, runtime, image, functions, cache, cache_root",
                 "kfp",
+                location=where,
             )
         for key, allowed in _CHOICES.items():
             if key in options and options[key] not in allowed:
                 raise CompileError(
-                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}", "kfp"
+                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}",
+                    "kfp",
+                    location=where,
                 )
         image = options.get("image") or default_image()
         if not isinstance(image, str):
-            raise CompileError(f"image={image!r}: give an image name", "kfp")
+            raise CompileError(f"image={image!r}: give an image name", "kfp", location=where)
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
-            raise CompileError("functions= takes a mapping of step name to function", "kfp")
+            raise CompileError("functions= takes a mapping of step name to function", "kfp", location=where)
         from mlopsdsl.runtime._cache import root_problem
 
         cache = options.get("cache", True)
         if not isinstance(cache, bool):
-            raise CompileError(f"cache={cache!r}: give True or False", "kfp")
+            raise CompileError(f"cache={cache!r}: give True or False", "kfp", location=where)
         cache_root = options.get("cache_root")
         if cache_root is not None and root_problem(cache_root):
-            raise CompileError(str(root_problem(cache_root)), "kfp")
+            raise CompileError(str(root_problem(cache_root)), "kfp", location=where)
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),

@@ -17,21 +17,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
 __all__ = ["literal", "reference"]
 
 
-def literal(value: Any) -> str:
-    """A JSON scalar as a CEL literal."""
+def literal(value: Any, where: ir.SourceLocation | None) -> str:
+    """A JSON scalar as a CEL literal; ``where`` (the ``ml.when`` block) locates one KFP cannot hold."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond a double's range: JSON allows it, KFP's float64 does not
+            number = math.inf
         if not math.isfinite(number):
-            raise CompileError(f"a condition compares with {value!r}, which KFP cannot hold", "kfp")
+            what = "an integer too large for KFP (its numbers are 64-bit floats)"
+            shown = what if isinstance(value, int) else f"{value!r}, which KFP cannot hold"
+            raise CompileError(f"a condition compares with {shown}", "kfp", location=where)
         return repr(number)
     if isinstance(value, str):
         return _string(value)
@@ -39,6 +45,7 @@ def literal(value: Any) -> str:
         f"a condition compares with {value!r}; on KFP conditions compare single values (str, numbers, "
         "bool, None)",
         "kfp",
+        location=where,
     )
 
 
