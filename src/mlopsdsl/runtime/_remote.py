@@ -174,7 +174,7 @@ def _write(fs: Any, base: str, key: str, data: bytes) -> None:
     if _protocol(fs) in ATOMIC_PUT:
         fs.pipe_file(key, data)
         return
-    tmp = f"{base}/tmp/{os.getpid()}-{key.rsplit('/', 1)[-1]}"
+    tmp = f"{base}/tmp/{os.getpid()}-{os.urandom(4).hex()}-{key.rsplit('/', 1)[-1]}"
     fs.makedirs(f"{base}/tmp", exist_ok=True)
     fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
     fs.pipe_file(tmp, data)
@@ -205,7 +205,7 @@ def _put(fs: Any, local: str, base: str, digest: str, size: int, replace: bool =
     if _protocol(fs) in ATOMIC_PUT:
         fs.put_file(local, key, **_chunked(fs, upload=True))
         return
-    tmp = f"{base}/tmp/{os.getpid()}-{digest}"
+    tmp = f"{base}/tmp/{os.getpid()}-{os.urandom(4).hex()}-{digest}"
     fs.makedirs(f"{base}/tmp", exist_ok=True)
     fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
     try:
