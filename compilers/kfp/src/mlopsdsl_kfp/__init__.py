@@ -49,11 +49,15 @@ class KfpBackend:
     * ``image``: the image of steps that set none (default ``python:<this major.minor>-slim``).
     * ``functions``: step name to function (``pipeline.step_functions()``), for by-value steps that cannot
       be found by their import path (functions defined inside other functions).
+    * ``store``: where the step runtime keeps never-retry markers (an fsspec URL, or a folder every pod
+      mounts), needed by steps whose ``Retry`` has ``stop_on``: KFP retries whatever the error, so their
+      later attempts must find word that an earlier one failed for good (``docs/kfp.md``, "Retries").
     * ``cache``: ``False`` compiles a run that reuses nothing (``submit --no-cache``): every task's
       ``enableCache`` is off and the pods' own cache only records.
     * ``cache_root``: where the step runtime in each pod keeps its cache (entries and blobs): an absolute
       folder in the pod (a volume mounted in every step) or an fsspec URL (``s3://bucket/prefix``; the
-      image needs fsspec and s3fs, the pod its credentials). Without it, only KFP's own cache applies.
+      image needs fsspec and s3fs, the pod its credentials); it may be the same as ``store``. Without
+      it, only KFP's own cache applies.
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -85,11 +89,12 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "cache", "cache_root"})
+        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root"}
+        unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions, cache, cache_root",
+                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root",
                 "kfp",
                 location=where,
             )
@@ -106,6 +111,15 @@ class KfpBackend:
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
             raise CompileError("functions= takes a mapping of step name to function", "kfp", location=where)
+        store = options.get("store")
+        if store is not None and (
+            not isinstance(store, str) or not (store.startswith("/") or "://" in store) or '"' in store
+        ):
+            raise CompileError(
+                f"store={store!r}: give an fsspec URL ('s3://bucket/prefix') or an absolute folder",
+                "kfp",
+                location=where,
+            )
         from mlopsdsl.runtime._cache import root_problem
 
         cache = options.get("cache", True)
@@ -119,6 +133,7 @@ class KfpBackend:
             runtime=options.get("runtime", "bundle"),
             image=image,
             functions=dict(functions),
+            store=store,
             cache=cache,
             cache_root=cache_root,
         )
