@@ -201,11 +201,13 @@ def call_spec(
     outputs: dict[str, Encoding],
     code: Any,
     marker: dict[str, Any] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> str:
     """The call spec of one step component, as compact JSON with KFP placeholders for paths.
 
     Args:
         marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
+        cache: The ``cache`` section (the step's digest; with ``cache_root``, the pods' own cache).
     """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
@@ -265,6 +267,8 @@ def call_spec(
         spec["retry"] = {**retry, "marker": marker} if marker is not None else retry
     if _writes_metadata(outputs):
         spec["executor_output"] = {"arg": EXECUTOR_OUTPUT}
+    if cache is not None:
+        spec["cache"] = cache
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -281,6 +285,7 @@ def step_container(
     image: str,
     bundled: bool,
     marker: dict[str, Any] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -319,7 +324,7 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]

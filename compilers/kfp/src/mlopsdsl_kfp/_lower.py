@@ -81,6 +81,10 @@ class Settings:
     """Step functions by step name, for those not found by their import path."""
     store: str | None = None
     """Where the runtime keeps never-retry markers: an fsspec URL or a folder every pod mounts."""
+    cache: bool = True
+    """``False``: a run that reuses nothing (every ``enableCache`` off; the pods' cache only records)."""
+    cache_root: str | None = None
+    """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
 
 
 @dataclass
@@ -225,7 +229,7 @@ class _Lowering:
         task = self.spec.root.dag.tasks[RUNTIME_TASK]
         task.task_info.name = RUNTIME_TASK
         task.component_ref.name = RUNTIME_COMPONENT
-        task.caching_options.enable_cache = True
+        task.caching_options.enable_cache = self.settings.cache
 
     # ------------------------------------------------------------------ DAGs
 
@@ -692,7 +696,7 @@ class _Lowering:
         task = dag.tasks[name]
         task.task_info.name = name
         task.component_ref.name = variant.component
-        task.caching_options.enable_cache = True
+        task.caching_options.enable_cache = self.settings.cache
         self.wiring.bind(task, "x", source, encoding_of(param_type), where=out.location)
         self.wiring.runtime(task, top)
         return _Source("task", encoding_of(out.type), name, "output", scope=top.id)
@@ -780,7 +784,14 @@ class _Lowering:
             function = self.settings.functions.get(step.name)
             self.codes[code_key] = code_spec(step, self.settings.code, function)
         container = step_container(
-            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled, marker
+            step,
+            plans,
+            outputs,
+            self.codes[code_key],
+            self.settings.image,
+            self.bundled,
+            marker,
+            self._cache(step),
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
@@ -844,8 +855,18 @@ class _Lowering:
         deployment.container.args.extend(args)
         return deployment
 
+    def _cache(self, step: ir.StepSpec) -> dict[str, Any] | None:
+        """The call spec's ``cache`` section: KFP's cache key covers the command line, so the step's digest
+        there makes it change with the code even in import mode; with ``cache_root`` the pod applies the
+        runtime's own rule too (by content, and checked by digest)."""
+        if not step.options.cache or not step.digest:
+            return None
+        from mlopsdsl.runtime._cache import spec_section
+
+        return spec_section(step.digest, self.settings.cache_root, self.settings.cache)
+
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
-        spec.caching_options.enable_cache = options.cache
+        spec.caching_options.enable_cache = options.cache and self.settings.cache
         retry_policy(spec, options.retry)
 
 
