@@ -193,10 +193,18 @@ class Sources:
             options = []
             for label, ref in zip(labels, refs, strict=True):
                 assert isinstance(ref, TaskOutput), ref
-                options.append((label, TaskOutput(label, ref.name, ref.artifact)))
+                options.append((label, ref))
             return Chosen(tuple(options))
 
-        deps = frozenset({"(" + " || ".join(f"{lab}.Succeeded" for lab in labels) + ")"})
+        def ran(src: Source, label: str) -> str:
+            # The branch's task decides; a sub-pipeline that passes a value through reads it from a task
+            # before it (what we gave it), which the consumer must depend on too.
+            terms = sorted(f"{d}.Succeeded" for d in src.deps | {label})
+            return terms[0] if len(terms) == 1 else "(" + " && ".join(terms) + ")"
+
+        deps = frozenset(
+            {"(" + " || ".join(ran(s, lab) for s, lab in zip(sources, labels, strict=True)) + ")"}
+        )
         value = choose([s.ref for s in sources])
         if first.kind == "artifact":
             return Source("artifact", value, first.path, deps, choose([s.meta for s in sources]))
