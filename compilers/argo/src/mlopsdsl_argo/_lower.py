@@ -227,6 +227,7 @@ class Lowering:
 
     def _task(self, scope: Scope, task: ir.Task) -> Call:
         gate, when = self._gate(scope, task.group)
+        # The template is named once the inputs' signature is known (a step's variant) or the callee lowered.
         call = Call(scope.names[task.id], "", {scope.names[a] for a in task.after} | gate, when)
         mapped = task.map.input if task.map is not None else None
 

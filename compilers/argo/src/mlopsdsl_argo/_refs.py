@@ -4,13 +4,13 @@ Lowering decides, for every value a task reads, where Argo finds it: an input of
 of a task in the same DAG, whichever of several task outputs was made (``ml.one_of``), a literal, the loop's
 ``{{item}}``... These are kept as the small frozen values below, never as ``{{...}}`` text, so that later
 decisions (is this made by a task? which parameter of the sub-pipeline is passed through? which references
-must a loop's wrapper pass in?) ask the value's type instead of parsing text the compiler wrote. Each
-reference renders itself exactly once, when :meth:`Call.render` (or the DAG's ``outputs``) writes the
-manifest's dicts.
+must a loop's wrapper pass in?) ask the value's type instead of parsing text the compiler wrote. They become
+text only when :meth:`Call.render` (or a DAG's ``outputs``) writes the manifest's dicts.
 
 A reference is *local* when it names something of the DAG template it is written in (its inputs, its
-tasks); it means something else, or nothing, in another template. Every other reference (a literal, the
-workflow's own parameters and status, the loop's item) reads the same anywhere in the workflow.
+tasks); moved into another template, it would mean something else or nothing. The others (a literal, the
+workflow's own parameters and status, the ``{{item}}`` of the task's own loop) stay as they are when a task
+moves into a wrapper template.
 """
 
 from __future__ import annotations
