@@ -10,11 +10,12 @@ read back from JSON goes through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from mlopsdsl._source import caller_location
-from mlopsdsl.errors import DefinitionError
+from mlopsdsl.errors import DefinitionError, Location
 
 __all__ = ["OptionError", "Resources", "Retry", "Secret", "Toleration", "Volume", "parse_duration"]
 
@@ -72,10 +73,7 @@ class _Option:
         try:
             self._check()
         except ValueError as exc:
-            where = caller_location()
-            if where is not None and ("site-packages" in where.file or "dist-packages" in where.file):
-                where = None  # constructed by a library (pydantic reading IR back), not at a user's line
-            raise OptionError(f"{type(self).__name__}(...): {exc}", where) from None
+            raise OptionError(f"{type(self).__name__}(...): {exc}", _user_location()) from None
 
     def _check(self) -> None:
         raise NotImplementedError
@@ -84,6 +82,65 @@ class _Option:
         object.__setattr__(self, name, value)
 
 
+OptionT = TypeVar("OptionT", bound=_Option)
+
+
+def _checked_call(cls: type[OptionT]) -> type[OptionT]:
+    """Check the arguments of ``cls(...)`` before the dataclass's own ``__init__`` sees them.
+
+    That ``__init__`` would raise a bare ``TypeError`` for a misspelled or missing argument, with no
+    location. Pydantic, reading IR back, makes instances without calling ``__init__``, so this check is
+    for calls written by users only.
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def checked(self: OptionT, *args: Any, **kwargs: Any) -> None:
+        problem = _call_problem(cls, args, kwargs)
+        if problem is not None:
+            raise OptionError(f"{cls.__name__}(...): {problem}", _user_location())
+        init(self, *args, **kwargs)
+
+    cls.__init__ = checked  # type: ignore[method-assign,assignment]
+    return cls
+
+
+def _user_location() -> Location | None:
+    where = caller_location()
+    if where is not None and ("site-packages" in where.file or "dist-packages" in where.file):
+        return None  # constructed by a library (pydantic reading IR back), not at a user's line
+    return where
+
+
+def _call_problem(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """What is wrong with calling ``cls(*args, **kwargs)``: an unknown, doubled or missing argument."""
+    from mlopsdsl._keywords import unknown_keywords
+
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    unknown = unknown_keywords(kwargs, names, noun="argument")
+    if unknown is not None:
+        return unknown
+    if len(args) > len(names):
+        return f"takes at most {len(names)} arguments, but {len(args)} were given"
+    for name in names[: len(args)]:
+        if name in kwargs:
+            return f"got argument {name!r} twice"
+    given = set(names[: len(args)]) | set(kwargs)
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        return f"missing required argument{plural} {', '.join(repr(m) for m in missing)}"
+    return None
+
+
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Resources(_Option):
     """CPU, memory and accelerators a step asks for.
@@ -113,6 +170,7 @@ class Resources(_Option):
         _optional_str(self.gpu_type, "gpu_type")
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Retry(_Option):
     """How often a failed step is tried again, and how long to wait between attempts.
@@ -145,6 +203,7 @@ class Retry(_Option):
         return min(wait, self.max_backoff) if self.max_backoff is not None else wait
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Secret(_Option):
     """A key of a Kubernetes secret, exposed to the step as an environment variable.
@@ -171,6 +230,7 @@ class Secret(_Option):
             raise ValueError(f"env {self.env!r} is not a valid environment variable name")
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Toleration(_Option):
     """A Kubernetes toleration, so that a step may run on tainted nodes."""
@@ -195,6 +255,7 @@ class Toleration(_Option):
             raise ValueError(f"seconds must be a whole number, not {self.seconds!r}")
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Volume(_Option):
     """A volume mounted into the step's container. Give exactly one source.
@@ -218,6 +279,9 @@ class Volume(_Option):
     def _check(self) -> None:
         for name in ("pvc", "config_map", "secret"):
             _optional_str(getattr(self, name), name)
+        for name in ("empty_dir", "read_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
         sources = [self.pvc, self.config_map, self.secret, True if self.empty_dir else None]
         if sum(s is not None for s in sources) != 1:
             raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")

@@ -30,6 +30,7 @@ __all__ = [
     "GROUP",
     "Backend",
     "BackendInfo",
+    "Emulates",
     "PublishResult",
     "Publishes",
     "RemoteOptions",
@@ -71,6 +72,16 @@ class Validates(Protocol):
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem found in a compiled document."""
+        ...
+
+
+@runtime_checkable
+class Emulates(Protocol):
+    """A backend that can run its own compiled documents on this machine, for tests
+    (``mlopsdsl.testing.emulate``). The emulator lives with the compiler and shares its constants."""
+
+    def emulate(self, text: str, params: dict[str, Any], *, workdir: Any, **options: Any) -> Any:
+        """Run ``text`` with ``params``; an :class:`mlopsdsl.testing.EmulatedRun`."""
         ...
 
 

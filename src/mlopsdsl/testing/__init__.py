@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlopsdsl.testing._argo import run_argo
-    from mlopsdsl.testing._kfp import run_kfp
+    from pathlib import Path
 
-__all__ = ["EmulatedRun", "EmulatorError", "run_argo", "run_kfp"]
+__all__ = ["EmulatedRun", "EmulatorError", "emulate", "run_argo", "run_kfp"]
 
 
 class EmulatorError(Exception):
@@ -55,13 +54,34 @@ class EmulatedRun:
         return self.status == "Succeeded"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "run_kfp":
-        from mlopsdsl.testing._kfp import run_kfp
+def emulate(backend: str, text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a document compiled for ``backend`` through that backend's emulator.
 
-        return run_kfp
-    if name == "run_argo":
-        from mlopsdsl.testing._argo import run_argo
+    Each emulator lives with its compiler (``mlopsdsl_kfp.testing``, ``mlopsdsl_argo.testing``) and shares
+    its constants, so the two cannot drift apart; a backend offers one through its ``emulate`` method
+    (:class:`mlopsdsl.backends.Emulates`), found like any backend through its entry point.
 
-        return run_argo
-    raise AttributeError(f"module 'mlopsdsl.testing' has no attribute {name!r}")
+    Raises:
+        EmulatorError: The backend has no emulator, or the document uses something it does not cover.
+    """
+    from mlopsdsl import backends
+
+    chosen = backends.load(backend)
+    if not isinstance(chosen, backends.Emulates):
+        raise EmulatorError(f"backend {chosen.name!r} has no emulator")
+    run: EmulatedRun = chosen.emulate(text, params, workdir=workdir, **options)
+    return run
+
+
+def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a compiled KFP pipeline package on this machine (``mlopsdsl_kfp.testing.run_kfp``).
+
+    Options: ``isolated`` (default ``True``) runs commands under ``-I -S``, with nothing installed
+    importable, as in a stock image; ``False`` keeps this interpreter's site-packages.
+    """
+    return emulate("kfp", text, params, workdir=workdir, **options)
+
+
+def run_argo(text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a compiled Argo workflow on this machine (``mlopsdsl_argo.testing.run_argo``)."""
+    return emulate("argo", text, params, workdir=workdir, **options)

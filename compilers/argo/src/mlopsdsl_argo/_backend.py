@@ -14,8 +14,11 @@ from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
+    from mlopsdsl.testing import EmulatedRun
 
 __all__ = ["ArgoBackend"]
 
@@ -56,6 +59,12 @@ class ArgoBackend:
     def manifest(self, document: ir.Document, **options: Any) -> dict[str, Any]:
         """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
         return manifest(document, CompileOptions.parse(options, document.pipeline.location))
+
+    def emulate(self, text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun:
+        """Run a compiled workflow on this machine with :func:`mlopsdsl_argo.testing.run_argo`."""
+        from mlopsdsl_argo.testing import run_argo
+
+        return run_argo(text, params, workdir=workdir)
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

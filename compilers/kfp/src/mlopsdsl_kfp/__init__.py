@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 from mlopsdsl.errors import CompileError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlopsdsl import ir
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
+    from mlopsdsl.testing import EmulatedRun
 
 from mlopsdsl.lowering import Capabilities
 
@@ -104,6 +107,14 @@ class KfpBackend:
             image=image,
             functions=dict(functions),
         )
+
+    def emulate(
+        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+    ) -> EmulatedRun:
+        """Run a compiled package on this machine with :func:`mlopsdsl_kfp.testing.run_kfp`."""
+        from .testing import run_kfp
+
+        return run_kfp(text, params, workdir=workdir, isolated=isolated)
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled package: strict schema, references, types and cycles."""

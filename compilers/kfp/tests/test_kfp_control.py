@@ -15,7 +15,7 @@ from mlopsdsl_kfp._validate import validate
 import mlopsdsl as ml
 from mlopsdsl.testing import EmulatorError, run_kfp
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "conformance"))
+sys.path.insert(0, str(Path(__file__).parents[3] / "tests" / "conformance"))
 import pipelines as conformance
 
 

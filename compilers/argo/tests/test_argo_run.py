@@ -11,10 +11,10 @@ import pytest
 import yaml
 from mlopsdsl_argo import ArgoBackend
 from mlopsdsl_argo._launch import LAUNCHER
+from mlopsdsl_argo.testing import kube_expand, substitute
 
 import mlopsdsl as ml
 from mlopsdsl.testing import EmulatedRun, EmulatorError, run_argo
-from mlopsdsl.testing._argo import kube_expand, substitute
 
 
 def expected(text: str) -> dict[str, object]:
@@ -85,8 +85,8 @@ def test_the_emulator_module_imports_neither_hera_nor_the_argo_client() -> None:
     import sys
 
     code = (
-        "import sys, mlopsdsl.testing._argo; "
-        "assert not any(m.split('.')[0] in ('hera', 'argo_workflows', 'mlopsdsl_argo') for m in sys.modules)"
+        "import sys, mlopsdsl_argo.testing; "
+        "assert not any(m.split('.')[0] in ('hera', 'argo_workflows') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

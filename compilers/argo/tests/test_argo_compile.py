@@ -23,7 +23,7 @@ from mlopsdsl_argo._values import armor, is_armored_safe
 import mlopsdsl as ml
 from mlopsdsl.errors import CompileError
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 SCHEMA = ROOT.parent / "shared" / "argo" / "workflow-schema.json"
 BACKEND = ArgoBackend()
 KINDS = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}
@@ -277,7 +277,7 @@ def test_compiled_output_is_byte_identical_across_processes_and_hash_seeds() -> 
     )
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", script, str(ROOT / "tests" / "argo")],
+            [sys.executable, "-c", script, str(Path(__file__).parent)],
             env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,

@@ -20,7 +20,7 @@ from mlopsdsl_kfp import KfpBackend
 import mlopsdsl as ml
 from mlopsdsl.errors import CompileError
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
 import golden  # noqa: E402
 
