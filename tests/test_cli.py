@@ -346,3 +346,19 @@ def test_backend_options_reach_the_backend() -> None:
         "kind": "cron",
         "schedule": "0 3 * * *",
     }
+
+
+def test_validate_takes_the_backend_options_its_output_depends_on(tmp_path: Path) -> None:
+    path = tmp_path / "stopper.py"
+    path.write_text(
+        "import mlopsdsl as ml\n\n"
+        "class Unusable(Exception):\n    pass\n\n"
+        "@ml.step(retry=ml.Retry(attempts=2, stop_on=[Unusable]))\n"
+        "def careful(x: int) -> int:\n    return x\n\n"
+        "@ml.pipeline\n"
+        "def stopper(x: int = 1) -> int:\n    return careful(x=x)\n"
+    )
+    code, _, err = cli("validate", str(path), "--backend", "kfp")
+    assert code == 2 and "stopper.py:6: [kfp] step 'careful' retries but stops on" in err
+    code, out, _ = cli("validate", str(path), "--backend", "kfp", "-O", f"store={tmp_path / 'markers'}")
+    assert code == 0 and out.startswith("ok: pipeline 'stopper'")

@@ -269,7 +269,10 @@ def test_the_path_is_the_one_validation_problems_show(
     old = tmp_path / "out.yaml"
     old.write_text("the last good output\n")
     code, _, err = cli("compile", "project/pkg/flow.py", "-b", "kfp", "-o", str(old))
-    message = "a condition compares with an integer too large for KFP (its numbers are 64-bit floats)"
+    message = (
+        "a condition compares with 100000000000...0000 (401 characters), beyond ±(2**53 - 1), which KFP "
+        "(its numbers are 64-bit floats) cannot hold exactly; compare in a step"
+    )
     expected = f"project/pkg/flow.py:{when_line}: [kfp] {message}\n"
     assert (code, err) == (2, expected)
     assert old.read_text() == "the last good output\n"

@@ -183,7 +183,7 @@ def test_every_option_type_refuses_unknown_arguments(option: type) -> None:
         (lambda: ml.Secret(name="s"), "Secret(...): missing required argument 'key'"),  # type: ignore[call-arg]
         (lambda: ml.Secret(), "Secret(...): missing required arguments 'name', 'key'"),  # type: ignore[call-arg]
         (lambda: ml.Secret("s", "k", name="t"), "Secret(...): got argument 'name' twice"),  # type: ignore[misc]
-        (lambda: ml.Retry(1, 2, 3, 4, 5), "Retry(...): takes at most 4 arguments, but 5 were given"),  # type: ignore[call-arg]
+        (lambda: ml.Retry(1, 2, 3, 4, (), 6), "Retry(...): takes at most 5 arguments, but 6 were given"),  # type: ignore[call-arg]
         (
             lambda: ml.Volume(mount_path="/d", empty_dir="yes"),  # type: ignore[arg-type]
             "Volume(...): empty_dir must be True or False, not 'yes'",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import sys
 import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -194,8 +195,13 @@ def check_value(value: JsonValue, spec: TypeSpec, where: str = "value") -> str |
     if kind == "int":
         return None if isinstance(value, int) and not isinstance(value, bool) else _wrong(where, spec, value)
     if kind == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float):
             return None if math.isfinite(value) else f"{where} must be a finite number, got {value!r}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            # The step receives float(value): an int beyond the largest double has none.
+            if abs(value) <= sys.float_info.max:
+                return None
+            return f"{where} is too large for a float, got {value}"
         return _wrong(where, spec, value)
     if kind == "str":
         return None if isinstance(value, str) else _wrong(where, spec, value)
@@ -244,12 +250,12 @@ def to_json_value(value: Any) -> tuple[JsonValue, bool]:
 
     Enums become their values, dataclasses and pydantic models dicts, tuples lists. Floats must be finite.
     """
+    if isinstance(value, enum.Enum):  # first: a ``str`` or ``int`` enum is a str or an int too
+        return to_json_value(value.value)
     if value is None or isinstance(value, bool | str | int):
         return value, True
     if isinstance(value, float):
         return value, math.isfinite(value)
-    if isinstance(value, enum.Enum):
-        return to_json_value(value.value)
     if isinstance(value, list | tuple):
         items = [to_json_value(v) for v in value]
         return [i for i, _ in items], all(ok for _, ok in items)

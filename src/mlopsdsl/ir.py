@@ -64,7 +64,7 @@ __all__ = [
     "leaves",
 ]
 
-IR_VERSION = "1.2"
+IR_VERSION = "1.3"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""

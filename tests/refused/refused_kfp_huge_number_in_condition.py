@@ -15,6 +15,6 @@ def report(n: int) -> str:
 @ml.pipeline
 def huge_condition(n: int = 1) -> int:
     rows = count(n=n)
-    with ml.when(rows > 10**400):  # refused: a condition compares with an integer too large for KFP (its numbers are 64-bit floats)
+    with ml.when(rows > 10**400):  # refused: a condition compares with 100000000000...0000 (401 characters), beyond ±(2**53 - 1), which KFP (its numbers are 64-bit floats) cannot hold exactly; compare in a step
         report(n=rows)
     return rows

@@ -14,7 +14,7 @@ def load(n: int, scale: float = 1.0) -> list[int]:
     return list(range(n))
 
 
-@ml.step(retry=ml.Retry(attempts=2), timeout="1m")
+@ml.step(retry=ml.Retry(attempts=2, backoff="10s", stop_on=[ValueError, "pkg.Error"]), timeout="1m")
 def split(rows: list[int]) -> Split:
     return Split(rows[:1], rows[1:])
 

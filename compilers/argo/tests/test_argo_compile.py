@@ -153,7 +153,7 @@ def test_no_user_text_is_ever_left_for_argo_or_kubernetes_to_expand() -> None:
     for template in data["spec"]["templates"]:
         for value in _strings(template):
             for tag in value.split("{{")[1:]:
-                assert tag.split("}}")[0].split(".")[0] in ("inputs", "tasks", "workflow"), value[:200]
+                assert tag.split("}}")[0].split(".")[0] in ("inputs", "tasks", "workflow", "pod"), value[:200]
             assert "$(" not in value.replace("$$(", "") or value.startswith("$$"), value
     assert "日本" not in text and "\\n" not in json.dumps(_strings_of_args(data))
 
@@ -192,7 +192,7 @@ def test_step_options_map_onto_argo() -> None:
         "limit": "3",
         "retryPolicy": "Always",
         "expression": "lastRetry.exitCode != '2'",
-        "backoff": {"duration": "10s", "factor": "3", "cap": "300s"},
+        "backoff": {"duration": "10s", "factor": "3"},
     }
     assert heavy["activeDeadlineSeconds"] == "5400"
     assert heavy["nodeSelector"] == {"disktype": "ssd"}

@@ -2,13 +2,15 @@
 every strict check, and ``run_argo`` gives the same outputs as the local runner and as plain Python.
 
 A pipeline is generated as a small program over integer values: steps combining earlier values, a map
-over a short list computed from one of them (possibly empty) followed by a fan-in, and ``when``/
-``otherwise`` pairs (possibly nested) whose results are picked with ``ml.one_of``. The same program is
+over a short list computed from one of them (possibly empty) followed by a fan-in, a written list of
+outputs as one input, a field of every result of a map, and ``when``/``otherwise`` pairs (possibly nested,
+possibly on a field of a stored value) whose results are picked with ``ml.one_of``. The same program is
 also evaluated in plain Python, which gives the expected output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,32 @@ def summed(values: list[int]) -> int:
     return sum(values)
 
 
+class Opaque:
+    """Makes ``Held`` a stored value (pickled whole), whose ``value`` field stays selectable."""
+
+
+@dataclasses.dataclass
+class Held:
+    blob: Opaque
+    value: int
+
+
+@dataclasses.dataclass
+class Pair:
+    low: int
+    high: int
+
+
+@ml.step
+def held(x: int) -> Held:
+    return Held(Opaque(), x)
+
+
+@ml.step
+def pair(x: int) -> Pair:
+    return Pair(x - 1, x + 1)
+
+
 STEPS = {"plus": plus, "times": times}
 
 Op = tuple[Any, ...]
@@ -51,7 +79,8 @@ def _ops(depth: int) -> st.SearchStrategy[list[Op]]:
     """A program: each op reads earlier values by index (taken modulo the number of values so far)."""
     index = st.integers(0, 20)
     simple = st.one_of(
-        st.tuples(st.sampled_from(["plus", "times"]), index, index),
+        st.tuples(st.sampled_from(["plus", "times", "gather"]), index, index),
+        st.tuples(st.just("fields"), index),
         st.tuples(
             st.just("map"), index, st.sampled_from(["plus", "times"]), index, st.sampled_from([None, 2])
         ),
@@ -59,7 +88,7 @@ def _ops(depth: int) -> st.SearchStrategy[list[Op]]:
     if depth == 0:
         return st.lists(simple, min_size=1, max_size=3)
     branch = st.tuples(
-        st.just("when"),
+        st.sampled_from(["when", "when-held"]),
         st.sampled_from([">", "<=", "==", "!="]),
         index,
         st.one_of(index.map(lambda i: ("value", i)), st.integers(-2, 5).map(lambda c: ("const", c))),
@@ -79,6 +108,10 @@ def _plain(ops: list[Op], values: list[int]) -> int:
         if op[0] in STEPS:
             a, b = values[op[1] % len(values)], values[op[2] % len(values)]
             values.append(a + b if op[0] == "plus" else a * b)
+        elif op[0] == "gather":
+            values.append(values[op[1] % len(values)] + values[op[2] % len(values)] + 7)
+        elif op[0] == "fields":
+            values.append(sum(i + 1 for i in range(values[op[1] % len(values)] % 4)))
         elif op[0] == "map":
             items = list(range(values[op[1] % len(values)] % 4))
             other = values[op[3] % len(values)]
@@ -96,6 +129,10 @@ def _traced(ops: list[Op], values: list[Any]) -> Any:
     for op in ops:
         if op[0] in STEPS:
             values.append(STEPS[op[0]](a=values[op[1] % len(values)], b=values[op[2] % len(values)]))
+        elif op[0] == "gather":  # a written list of outputs, one input
+            values.append(summed(values=[values[op[1] % len(values)], values[op[2] % len(values)], 7]))
+        elif op[0] == "fields":  # a field of every result of a map
+            values.append(summed(values=pair.map(x=upto(n=values[op[1] % len(values)])).high))
         elif op[0] == "map":
             step = STEPS[op[2]]
             runs = step.map(
@@ -103,8 +140,10 @@ def _traced(ops: list[Op], values: list[Any]) -> Any:
             )
             values.append(summed(values=runs))
         else:
-            _, cmp, left, right, yes, no = op
+            kind, cmp, left, right, yes, no = op
             lhs = values[left % len(values)]
+            if kind == "when-held":  # a field of a stored value
+                lhs = held(x=lhs).value
             rhs = values[right[1] % len(values)] if right[0] == "value" else right[1]
             condition = {">": lhs > rhs, "<=": lhs <= rhs, "==": lhs == rhs, "!=": lhs != rhs}[cmp]
             with ml.when(condition):

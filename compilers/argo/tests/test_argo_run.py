@@ -64,6 +64,7 @@ def test_a_failing_step_fails_the_run_after_its_retries(tmp_path: Path) -> None:
     result = run_argo(yaml.safe_dump(manifest), {"x": None}, workdir=tmp_path)
     assert result.status == "Failed" and result.failed == ["heavy"]
     assert result.attempts["heavy"] == 4  # Retry(attempts=4)
+    assert result.waits["heavy"] == [10.0, 30.0, 90.0]  # Retry(backoff="10s", factor=3), not slept
     assert "TypeError" in result.logs["heavy"]
     assert result.tasks == {"heavy": "Failed", "heavy-2": "Omitted"}
 

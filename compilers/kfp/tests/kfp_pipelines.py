@@ -166,3 +166,19 @@ def configured(x: int = 1) -> int:
     with ml.after(first):
         second = one(x=x)
     return heavy(x=second)
+
+
+class Unusable(Exception):
+    """An error retrying cannot fix."""
+
+
+@ml.step(retry=ml.Retry(attempts=3, backoff="5s", stop_on=[Unusable]))
+def careful(x: int) -> int:
+    if x < 0:
+        raise Unusable(f"{x} is negative")
+    return x
+
+
+@ml.pipeline
+def stopping(xs: list[int] = [1, 2]) -> list[int]:  # noqa: B006 - a JSON default
+    return careful.map(x=xs)

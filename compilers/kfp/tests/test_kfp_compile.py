@@ -36,6 +36,7 @@ def every_package() -> list[tuple[str, str]]:
         texts.append((pipeline.name, ml.compile(pipeline, backend="kfp")))
     texts.append(("everything-import", ml.compile(pipelines.everything, backend="kfp", code="import")))
     texts.append(("everything-image", ml.compile(pipelines.everything, backend="kfp", runtime="image")))
+    texts.append(("stopping", ml.compile(pipelines.stopping, backend="kfp", store="s3://bucket/markers")))
     return texts
 
 
@@ -149,9 +150,17 @@ def test_field_selections_travel_to_the_runtime() -> None:
     assert summary["accuracy"] == {"parameterType": "STRUCT"}  # the whole Metrics; the runtime selects
     call, args = call_spec(spec, "exec-summary")
     accuracy = next(i for i in call["inputs"] if i["name"] == "accuracy")
-    assert accuracy == {"arg": "accuracy", "kind": "json", "name": "accuracy", "select": ["accuracy"]}
+    # A STRUCT's numbers travel as doubles: the runtime refuses an int a double would round.
+    assert accuracy == {
+        "arg": "accuracy",
+        "float64": True,
+        "kind": "json",
+        "name": "accuracy",
+        "select": ["accuracy"],
+    }
     colour = next(i for i in call["inputs"] if i["name"] == "colour")
-    assert colour == {"arg": "colour", "convert": True, "kind": "json", "name": "colour", "raw": True}
+    # Rebuilt as the enum by the function's annotation, as every JSON input is: no flag needed.
+    assert colour == {"arg": "colour", "kind": "json", "name": "colour", "raw": True}
     assert "--arg" in args and "colour={{$.inputs.parameters['colour']}}" in args
 
 
@@ -221,7 +230,7 @@ def test_options_map_to_kfp_and_kubernetes() -> None:
     assert task["retryPolicy"] == {
         "backoffDuration": "10s",
         "backoffFactor": 3.0,
-        "backoffMaxDuration": "300s",
+        "backoffMaxDuration": "31536000s",  # KFP's retry window, not a cap: a year (docs/kfp.md)
         "maxRetryCount": 3,
     }
     assert spec["root"]["dag"]["tasks"]["one"]["dependentTasks"] == ["heavy", "mlopsdsl-runtime"]
@@ -322,3 +331,31 @@ def test_fast_serialisation_equals_the_generic_one(name: str, text: str) -> None
     document = pipelines.configured.build()
     lowered = lower(document, KfpBackend()._settings({}, document.pipeline.location))
     assert message_to_dict(lowered.pipeline) == json_format.MessageToDict(lowered.pipeline)
+
+
+def test_the_marker_is_keyed_by_the_output_artifact_of_the_task_execution() -> None:
+    _, (spec, *_) = compiled(pipelines.stopping, store="s3://bucket/markers")
+    component = spec["components"]["comp-careful"]
+    assert component["outputDefinitions"]["artifacts"]["mlopsdsl--retry"]["artifactType"] == {
+        "schemaTitle": "system.Artifact",
+        "schemaVersion": "0.0.1",
+    }
+    executor = spec["deploymentSpec"]["executors"]["exec-careful"]["container"]
+    call = json.loads(executor["args"][executor["args"].index("--spec-json") + 1])
+    assert call["retry"] == {
+        "stop_on": ["kfp_pipelines.Unusable"],
+        "marker": {
+            "root": "s3://bucket/markers",
+            "key": "{{$.outputs.artifacts['mlopsdsl--retry'].uri}}",
+            "touch": "{{$.outputs.artifacts['mlopsdsl--retry'].path}}",
+        },
+    }
+    # Steps without stop_on keep their outputs as they were, store or not.
+    _, (plain, *_) = compiled(pipelines.configured, store="s3://bucket/markers")
+    assert "mlopsdsl--retry" not in json.dumps(plain)
+
+
+@pytest.mark.parametrize("store", ["relative/folder", 3, 's3://b/"quoted"'])
+def test_a_store_is_a_url_or_an_absolute_folder(store: Any) -> None:
+    with pytest.raises(CompileError, match=r"store=.*give an fsspec URL"):
+        ml.compile(pipelines.stopping, backend="kfp", store=store)

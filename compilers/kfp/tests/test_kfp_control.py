@@ -85,7 +85,7 @@ def test_collected_objects_are_an_artifact_list_with_their_records(tmp_path: Pat
         spec["components"]["comp-weigh"]["inputDefinitions"]["artifacts"]["blobs"]["isArtifactList"] is True
     )
     args = spec["deploymentSpec"]["executors"]["exec-weigh"]["container"]["args"]
-    assert args[:3] == ["1", "blobs", "{{$}}"]  # the collect prelude's arguments
+    assert args[:3] == ["{{$}}", "1", "blobs"]  # the executor input, then the collect prelude's arguments
     assert '"kind":"collected"' in args[args.index("--spec-json") + 1]
     assert run_kfp(_text(spec), {}, workdir=tmp_path).outputs == {"output": 6}
     assert run_kfp(_text(spec), {"sizes": []}, workdir=tmp_path / "none").outputs == {"output": 0}

@@ -32,8 +32,9 @@ def test_everything_gives_what_the_local_runner_gives(tmp_path: Path) -> None:
     local = ml.run(pipelines.everything, home=tmp_path / "local", progress=False).outputs
     assert outputs["output_0"] == local["output_0"] == 9
     assert outputs["output_2"] == local["output_2"]
-    # KFP renders 5.0 as "5" (numbers are float64 there): a float input may arrive as an int.
-    assert outputs["output_1"].replace("/5/", "/5.0/") == local["output_1"]
+    # KFP renders 5.0 as "5" (numbers are float64 there); the step still gets the float it declared.
+    assert "/5.0/" in local["output_1"]
+    assert outputs["output_1"] == local["output_1"]
 
 
 def test_tricky_strings_reach_the_step_unchanged(tmp_path: Path) -> None:
@@ -90,5 +91,25 @@ def test_stored_values_keep_their_format_between_steps(tmp_path: Path) -> None:
     assert "a--meta" in text and "meta_file" in text
     run = run_kfp(text, {}, workdir=tmp_path, isolated=False)  # numpy and pandas from this venv
     assert run.outputs == {"output": "float32:6.0:DataFrame:6"}, run.logs
-    formats = sorted(p.read_text() for p in tmp_path.glob("*-make-*/parameters/output--meta"))
+    formats = sorted(p.read_text() for p in tmp_path.glob("*-make-*/attempt-*/parameters/output--meta"))
     assert '"format": "npy"' in formats[0] and '"format": "parquet"' in formats[1]
+
+
+def test_each_iteration_of_a_map_keeps_its_own_never_retry_marker(tmp_path: Path) -> None:
+    """KFP retries each failed iteration; the marker of one iteration does not stop another."""
+    store = tmp_path / "store"
+    text = ml.compile(pipelines.stopping, backend="kfp", store=str(store))
+    run = run_kfp(text, {"xs": [-1, 2, -3]}, workdir=tmp_path / "run")
+    assert run.status == "Failed"
+    failed = sorted(run.failed)
+    assert failed == ["for-loop-careful/careful[0]", "for-loop-careful/careful[2]"]
+    assert {path: run.attempts[path] for path in failed} == dict.fromkeys(failed, 3)
+    assert [run.waits[path] for path in failed] == [[5.0, 10.0], [5.0, 10.0]]
+    markers = sorted(p.read_text() for p in (store / "never-retry").iterdir())
+    assert len(markers) == 2 and all('"type": "Unusable"' in m for m in markers)
+    for path in failed:  # the second and third attempts stopped before running the step
+        assert run.logs[path].count("failed (call)") == 1 and run.logs[path].count("failed (retry)") == 2
+    assert (
+        run.tasks["for-loop-careful/careful[1]"] == "Succeeded"
+        and run.attempts["for-loop-careful/careful[1]"] == 1
+    )

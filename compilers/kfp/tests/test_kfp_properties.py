@@ -3,12 +3,14 @@ strict check and, run by ``mlopsdsl.testing.run_kfp``, give what the local runne
 
 Hypothesis draws a short list of operations over the values made so far (two pipeline parameters to
 start): a step call, a map over a list made at run time, a map over a literal list with a broadcast
-argument, and a ``when``/``otherwise`` pair joined by ``ml.one_of``. Few, small examples: every task of an
+argument, a written list of outputs as one input, a field of every result of a map, and a
+``when``/``otherwise`` pair (possibly on a field of a stored value) joined by ``ml.one_of``. Few, small examples: every task of an
 emulated run is a subprocess.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,37 @@ def total(values: list[int]) -> int:
     return sum(values)
 
 
+class Opaque:
+    """Makes ``Held`` a stored value (pickled whole), whose ``value`` field stays selectable."""
+
+
+@dataclasses.dataclass
+class Held:
+    blob: Opaque
+    value: int
+
+
+@dataclasses.dataclass
+class Pair:
+    low: int
+    high: int
+
+
+@ml.step
+def held(x: int) -> Held:
+    return Held(Opaque(), x)
+
+
+@ml.step
+def pair(x: int) -> Pair:
+    return Pair(x - 1, x + 1)
+
+
 Op = tuple[str, int, int, int]
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["inc", "add", "map", "literal", "when"]),
+        st.sampled_from(["inc", "add", "map", "literal", "when", "gather", "fields", "when-held"]),
         st.integers(0, 9),
         st.integers(0, 9),
         st.integers(-2, 4),
@@ -71,7 +99,13 @@ def build(ops: list[Op]) -> Any:
                 value = total(values=inc.map(x=upto(n=a)))
             elif kind == "literal":
                 value = total(values=add.map(a=[c, c + 1, c + 2], b=b, max_parallel=2))
+            elif kind == "gather":  # a written list of outputs, one input
+                value = total(values=[a, b, c])
+            elif kind == "fields":  # a field of every result of a map
+                value = total(values=pair.map(x=upto(n=a)).high)
             else:
+                if kind == "when-held":  # a condition on a field of a stored value
+                    a = held(x=a).value
                 with ml.when((a > c) | (b == c)):
                     yes = inc(x=a)
                 with ml.otherwise():

@@ -126,3 +126,14 @@ def test_connection_refused() -> None:
     assert result.exit_code == 4, result.output
     assert f"cannot reach the KFP server at http://127.0.0.1:{port}: connection refused" in result.output
     assert TOKEN not in result.output
+
+
+def test_submit_refuses_an_int_kfp_would_round_before_contacting_the_server(
+    kfp_server: StandInServer,
+) -> None:
+    result = cli(
+        "submit", TARGET, "--backend", "kfp", "--host", kfp_server.url, "-p", "n=99999999999999999999999"
+    )
+    assert result.exit_code == 2, result.output
+    assert "parameter 'n' is 99999999999999999999999, beyond ±(2**53 - 1)" in result.output
+    assert kfp_server.state.requests == []

@@ -133,6 +133,7 @@ def validate_command(
         typer.Option("--backend", "-b", help="Also compile for this backend and check its output."),
     ] = None,
     param: Params = None,
+    option: Options = None,
 ) -> None:
     """Check a pipeline and report every problem as file:line: message."""
     from mlopsdsl import backends
@@ -143,9 +144,10 @@ def validate_command(
     checked = "the IR"
     if backend is not None:
         chosen = backends.load(backend)
+        options = compile_options(None, None, option)  # what the output depends on (kfp: store=)
         with located(pipeline):
             text = backends.compile_document(
-                chosen, document, pipeline.locate, functions=pipeline.step_functions()
+                chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
             )
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)

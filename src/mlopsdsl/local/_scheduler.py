@@ -368,10 +368,7 @@ class Scheduler:
             origin = f"{source.node}.{source.output}" if isinstance(source, Ref) else None
             if record["kind"] == "json":
                 value = record["value"]
-                entry = {"name": name, "kind": "json", "value": value}
-                if type_ is not None and _needs_convert(type_):
-                    entry["convert"] = True
-                spec_inputs.append(entry)
+                spec_inputs.append({"name": name, "kind": "json", "value": value})
                 key[name] = {"value": value}
                 lineage[name] = {"kind": "json", "value": value, **({"from": origin} if origin else {})}
                 continue
@@ -448,8 +445,11 @@ class Scheduler:
         retry = options.retry
         total = retry.attempts if retry is not None else 1
         started = time.monotonic()
+        waited = 0.0
         for number in range(1, total + 1):
             attempt, error = self._attempt(node, spec_inputs, number)
+            if number > 1:
+                attempt["waited"] = waited  # the backoff before this attempt (Retry.delay)
             record["attempts"].append(attempt)
             if error is None:
                 record.update(status="succeeded", ended=now(), seconds=round(time.monotonic() - started, 6))
@@ -465,7 +465,7 @@ class Scheduler:
             if number == total or not error.get("retry", True) or self._stopping.is_set():
                 record["seconds"] = round(time.monotonic() - started, 6)
                 return self._failed(node, record, error)
-            delay = retry.delay(number) if retry is not None else 0.0
+            delay = waited = retry.delay(number) if retry is not None else 0.0
             self.progress.update(
                 node.id, "retrying", f"attempt {number}/{total} failed ({error['type']}); next in {delay:g}s"
             )
@@ -545,6 +545,9 @@ class Scheduler:
             "outputs": outputs,
             "returns": node.step.returns.kind,
         }
+        retry = node.step.options.retry.runtime_spec() if node.step.options.retry is not None else None
+        if retry is not None:
+            spec["retry"] = retry
         spec["code"] = {k: v for k, v in spec["code"].items() if k != "sys_path"}
         if folder is not None and not in_process:
             spec["result"] = str(folder / "result.json")
@@ -570,7 +573,9 @@ class Scheduler:
             try:
                 record["outputs"] = self._commit(node, outcome.result["outputs"])
             except _BadOutput as exc:
-                error = {"type": "TypeError", "message": str(exc), "traceback": "", "retry": False}
+                # Found after the function ran: retried, as on every backend (only Retry.stop_on ends a
+                # step for good once its function has run; see mlopsdsl.runtime._retry).
+                error = {"type": "TypeError", "message": str(exc), "traceback": "", "retry": True}
         if error is not None:
             record["error"] = error
         return record, error
@@ -625,13 +630,6 @@ class _BadOutput(Exception):
 
 def _kind(type_: ir.TypeSpec) -> str:
     return type_.kind if type_.kind in ("object", "artifact") else "json"
-
-
-def _needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and _needs_convert(type_.items)
 
 
 def _first_line(text: str) -> str:

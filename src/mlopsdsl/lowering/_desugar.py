@@ -122,7 +122,7 @@ class _Rewriter:
             outputs.append(out)
         if len(tasks) == len(spec.tasks) and not decided:
             return spec
-        ordered = _in_dependency_order(tasks)
+        ordered = _in_dependency_order(tasks, groups)
         return spec.model_copy(
             update={"tasks": ordered, "outputs": outputs, "groups": [groups[g.id] for g in spec.groups]}
         )
@@ -263,20 +263,39 @@ def _condition_bindings(condition: ir.Condition) -> list[ir.Binding]:
     return [b for part in condition.conditions for b in _condition_bindings(part)]
 
 
-def _in_dependency_order(tasks: list[ir.Task]) -> list[ir.Task]:
-    """``tasks`` with every added task placed before its first reader (a stable order otherwise)."""
+def _tasks_read(binding: ir.Binding) -> list[str]:
+    """The tasks whose outputs a binding reads (every branch of an ``ml.one_of``)."""
+    found: list[str] = []
+    for leaf in ir.leaves(binding):
+        if isinstance(leaf, ir.TaskOutputBinding):
+            found.append(leaf.task)
+        elif isinstance(leaf, ir.OneOfBinding):
+            found += [source.task for source in leaf.sources]
+    return found
+
+
+def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> list[ir.Task]:
+    """``tasks`` with every task after what it reads: its inputs' producers and the tasks the conditions
+    of its blocks read (a ``decide`` task before its block). Otherwise the order stays as written."""
     by_id = {t.id: t for t in tasks}
     placed: list[ir.Task] = []
     seen: set[str] = set()
+
+    def reads(task: ir.Task) -> list[str]:
+        bindings = list(task.inputs.values())
+        group = groups.get(task.group or "")
+        while group is not None:
+            bindings += _condition_bindings(group.condition)
+            group = groups.get(group.parent or "")
+        return [name for binding in bindings for name in _tasks_read(binding)]
 
     def place(task: ir.Task) -> None:
         if task.id in seen:
             return
         seen.add(task.id)
-        for binding in task.inputs.values():
-            for leaf in ir.leaves(binding):
-                if isinstance(leaf, ir.TaskOutputBinding) and leaf.task in by_id:
-                    place(by_id[leaf.task])
+        for other in reads(task):
+            if other in by_id:
+                place(by_id[other])
         placed.append(task)
 
     for task in tasks:

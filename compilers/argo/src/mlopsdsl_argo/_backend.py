@@ -60,11 +60,13 @@ class ArgoBackend:
         """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
         return manifest(document, CompileOptions.parse(options, document.pipeline.location))
 
-    def emulate(self, text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun:
+    def emulate(
+        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+    ) -> EmulatedRun:
         """Run a compiled workflow on this machine with :func:`mlopsdsl_argo.testing.run_argo`."""
         from mlopsdsl_argo.testing import run_argo
 
-        return run_argo(text, params, workdir=workdir)
+        return run_argo(text, params, workdir=workdir, isolated=isolated)
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

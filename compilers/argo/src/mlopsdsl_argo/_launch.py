@@ -19,7 +19,8 @@ never a shell. The launcher
    (see :mod:`mlopsdsl_argo._values`), where the template's output parameters read it (``valueFrom.path``),
    and each stored output's record (digest, serialiser, metadata: what the consumer's ``meta`` reads) to
    ``outputs/NAME-meta.json``, armored too, naming in ``file`` the run's key (``MLOPSDSL_ITEM``) when the
-   output is uploaded under a loop's key prefix.
+   output is uploaded under a loop's key prefix, and in ``uri`` where it is stored (``--uri NAME=URI``,
+   when the bucket is known), which the consumer's runtime hands to the step as ``ml.Artifact.uri``.
 
 Inputs arrive as armored JSON too, so a step's value never holds ``{{``, ``$`` or non-ASCII text on its way
 through Argo or Kubernetes, and ``json.loads`` restores it exactly.
@@ -66,14 +67,16 @@ if packages:
         sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
     sys.path.insert(0, work + "/site")
 sys.path.insert(0, bundle)
-argv, gather, records, single = sys.argv[1:], set(), {{}}, set()
-while argv and argv[0] in ("--gather", "--records", "--record"):
+argv, gather, records, single, uris = sys.argv[1:], set(), {{}}, set(), {{}}
+while argv and argv[0] in ("--gather", "--records", "--record", "--uri"):
     if argv[0] == "--gather":
         gather.add(argv[1])
-    else:
+    elif argv[0] in ("--records", "--record"):
         records[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
         if argv[0] == "--record":
             single.add(argv[1].partition("=")[0])
+    else:
+        uris[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
     argv = argv[2:]
 
 
@@ -113,6 +116,8 @@ if status == 0:
             meta = {{k: v for k, v in out.items() if k != "file"}}
             if os.environ.get("{ITEM_ENV}"):
                 meta["file"] = os.environ["{ITEM_ENV}"]
+            if name in uris:
+                meta["uri"] = uris[name]
             write(name + "{META}", meta)
 sys.exit(status)
 """
@@ -127,13 +132,6 @@ def input_path(name: str) -> str:
 def output_path(name: str, stored: bool) -> str:
     """Where an output is written in the pod: the stored bytes, or the armored JSON of a value."""
     return f"{WORK}/outputs/{name}" if stored else f"{WORK}/outputs/{name}.json"
-
-
-def needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and needs_convert(type_.items)
 
 
 def stored_kind(type_: ir.TypeSpec) -> str | None:
@@ -183,8 +181,6 @@ def call_spec(
                 item["raw"] = True
         if path:
             item["select"] = path
-        if needs_convert(param.type):
-            item["convert"] = True
         items.append(item)
     outputs: list[dict[str, Any]] = []
     for out in step.outputs:
@@ -195,7 +191,7 @@ def call_spec(
             if kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         outputs.append(entry)
-    return {
+    spec: dict[str, Any] = {
         "version": 1,
         "step": step.name,
         "code": code,
@@ -204,11 +200,17 @@ def call_spec(
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
     }
+    retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
+    if retry is not None:
+        spec["retry"] = retry  # stop_on: the runtime exits with EXIT_NEVER_RETRY, which retryStrategy reads
+    return spec
 
 
-def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> list[str]:
-    """The container's ``args``: the launcher's own flags for collected inputs, the armored call spec,
-    then one ``--arg NAME=VALUE`` pair per value passed as a parameter.
+def container_args(
+    spec: dict[str, Any], signature: list[tuple[str, str]], uris: dict[str, str] | None = None
+) -> list[str]:
+    """The container's ``args``: the launcher's own flags (collected inputs, where stored outputs go), the
+    armored call spec, then one ``--arg NAME=VALUE`` pair per value passed as a parameter.
 
     Each value is a separate argv item holding exactly what Argo substitutes, so no shell and no quoting
     is involved anywhere.
@@ -216,6 +218,8 @@ def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> li
     Args:
         spec: The call spec.
         signature: Each input passed, by name, with how it arrives (see :func:`call_spec`).
+        uris: The URI each stored output is uploaded to (``--uri NAME=URI``, with ``{{pod.name}}`` for Argo
+            to fill in), which the launcher adds to the output's record, so consumers know it.
     """
     flags: list[str] = []
     for name, source in signature:
@@ -225,6 +229,8 @@ def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> li
             flags += ["--records", f"{name}{META}={input_path(name)}"]
         elif source == "element":
             flags += ["--record", f"{name}{META}={input_path(name)}"]
+    for name, uri in sorted((uris or {}).items()):
+        flags += ["--uri", f"{name}={uri}"]
     args = [*flags, "--spec-json", armor(spec)]
     for name, source in signature:
         if source in ("json", "gathered", "status"):

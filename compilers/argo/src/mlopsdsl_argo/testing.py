@@ -3,9 +3,11 @@
 ``run_argo(text, params, workdir=...)`` reads a compiled ``Workflow`` (or ``WorkflowTemplate`` or
 ``CronWorkflow``: its workflow spec) and executes it the way Argo's controller would for the constructs
 mlopsdsl emits, running every container's exact command as a local subprocess with the real step runtime
-(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image). Each pod gets
-its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
-repository.
+(``python -I -S``: no site-packages, no ``PYTHON*`` variables, as in a stock ``python`` image;
+``isolated=False`` keeps site-packages, for steps that need a library the image would have). Each pod
+gets its own folder standing in for the container's ``/tmp/mlopsdsl``; a folder stands in for the artifact
+repository, whose keys are the ones the document names (a stored pipeline output read back carries the
+``uri`` its record gives).
 
 Semantics covered, and only these:
 
@@ -20,10 +22,12 @@ Semantics covered, and only these:
   exit handler), ``pod.name``, ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
   Kubernetes' ``$(VAR)`` expansion of ``args`` and ``env`` (``$$`` is a literal ``$``).
 - **Expressions** (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``, ``retryStrategy.expression``):
-  exactly the subset mlopsdsl writes: ``a ? b : c``, ``==``, ``!=``, single-quoted strings, and the
-  variables ``tasks['X'].status``, ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``,
-  ``workflow.status`` and ``lastRetry.exitCode``. ``when`` is evaluated (govaluate) only as ``WORD == WORD``
-  or ``WORD != WORD`` after substitution. Anything else raises :class:`EmulatorError` naming it.
+  a small subset of Argo's ``expr``: ``a ? b : c``, ``||``, ``&&``, ``!``, ``==``, ``!=``, parentheses,
+  single-quoted strings, numbers, and the variables ``tasks['X'].status``,
+  ``tasks['X'].outputs.parameters.P``, ``tasks['X'].outputs.artifacts.P``, ``workflow.status``, and in a
+  retry expression ``retries`` and ``lastRetry.exitCode|status|duration|message``. ``when`` is evaluated
+  (govaluate) only as ``WORD == WORD`` or ``WORD != WORD`` after substitution. Anything else raises
+  :class:`EmulatorError` naming it.
 - **Loops**: ``withItems`` and ``withParam`` (a JSON list); ``{{item}}`` is a string item as it is, any
   other item as JSON. The looped task's outputs are Argo's aggregates: ``tasks.X.outputs.parameters.P``
   is a JSON list of each successful run's text, in item order. A loop over an empty list is ``Skipped``.
@@ -33,7 +37,9 @@ Semantics covered, and only these:
 - **Artifacts**: ``from`` and ``fromExpression`` pass files between pods; ``s3`` locations (explicit or
   key-only) are keys in the repository folder: outputs are copied there, inputs read from there (a key
   that is a folder is read whole; a missing ``optional`` input is left out).
-- **Retries**: ``retryStrategy.limit`` and ``expression``; backoff is not waited for.
+- **Retries**: ``retryStrategy`` as the controller applies it (:mod:`mlopsdsl.testing._retries`): ``limit``,
+  ``retryPolicy``, ``expression`` (over ``retries`` and ``lastRetry.*``) and ``backoff`` (``duration``,
+  ``factor``, ``cap``, ``maxDuration``). Backoff is not slept: each wait is recorded in ``waits``.
 - **Exit handler**: ``spec.onExit`` runs after the entrypoint with ``workflow.status`` ``Succeeded`` or
   ``Failed``; if it fails, the workflow fails.
 
@@ -49,13 +55,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlopsdsl.testing import EmulatedRun, EmulatorError
+from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
+from mlopsdsl.testing._retries import Attempt, Verdict, decide
 
 __all__ = ["ArgoEmulator", "armor", "kube_expand", "run_argo", "substitute"]
 
@@ -100,32 +108,16 @@ def substitute(text: str, scope: dict[str, Any]) -> str:
     return TAG.sub(one, text)
 
 
-def kube_expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' expansion of ``$(VAR)`` in a container's args and env; ``$$`` is a literal ``$``."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("$(", i) and ")" in text[i:]:
-            end = text.index(")", i)
-            out.append(env.get(text[i + 2 : end], text[i : end + 1]))
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'[^'\\]*')|(?P<op>==|!=|\?|:)|"
+    r"\s*(?:(?P<str>'[^'\\]*')|(?P<op>==|!=|&&|\|\||\?|:|!|\(|\))|(?P<num>\d+(?:\.\d+)?)|"
     r"(?P<var>[A-Za-z_]\w*(?:\['[^'\\]*'\]|\.[A-Za-z_][\w-]*)*)|(?P<bad>\S))"
 )
 
 
 def evaluate(expression: str, scope: dict[str, Any]) -> Any:
-    """An expression of the covered subset of Argo's ``expr`` language: ``cond ? a : b``, ``==``, ``!=``,
-    single-quoted strings and dotted variables (``tasks['x'].status``); an unknown variable is ``None``.
+    """An expression of the covered subset of Argo's ``expr`` language: ``cond ? a : b``, ``||``, ``&&``,
+    ``!``, ``==``, ``!=``, parentheses, single-quoted strings, numbers and dotted variables
+    (``tasks['x'].status``, ``lastRetry.exitCode``); an unknown variable is ``None``.
 
     Raises:
         EmulatorError: Anything outside that subset.
@@ -140,6 +132,9 @@ def evaluate(expression: str, scope: dict[str, Any]) -> Any:
         tokens.append((kind, match.group(kind)))
     pos = 0
 
+    def peek() -> str:
+        return tokens[pos][1] if pos < len(tokens) and tokens[pos][0] == "op" else ""
+
     def take() -> tuple[str, str]:
         nonlocal pos
         if pos >= len(tokens):
@@ -147,28 +142,60 @@ def evaluate(expression: str, scope: dict[str, Any]) -> Any:
         pos += 1
         return tokens[pos - 1]
 
+    def boolean(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise EmulatorError(f"expression {expression!r}: {value!r} is not a boolean")
+        return value
+
     def atom() -> Any:
         kind, text = take()
         if kind == "str":
             return text[1:-1]
+        if kind == "num":
+            return float(text) if "." in text else int(text)
         if kind == "var":
             if text in ("true", "false"):
                 return text == "true"
+            if text == "nil":
+                return None
             key = re.sub(r"\['([^']*)'\]", r".\1", text)
             return scope.get(key)
+        if text == "(":
+            value = ternary()
+            if take()[1] != ")":
+                raise EmulatorError(f"expression {expression!r}: expected ')'")
+            return value
+        if text == "!":
+            return not boolean(atom())
         raise EmulatorError(f"expression {expression!r}: unexpected {text!r}")
 
     def comparison() -> Any:
         left = atom()
-        if pos < len(tokens) and tokens[pos][1] in ("==", "!="):
+        if peek() in ("==", "!="):
             op = take()[1]
             right = atom()
             return (left == right) if op == "==" else (left != right)
         return left
 
+    def conjunction() -> Any:
+        value = comparison()
+        while peek() == "&&":
+            take()
+            right = comparison()
+            value = boolean(value) and boolean(right)
+        return value
+
+    def disjunction() -> Any:
+        value = conjunction()
+        while peek() == "||":
+            take()
+            right = conjunction()
+            value = boolean(value) or boolean(right)
+        return value
+
     def ternary() -> Any:
-        cond = comparison()
-        if pos < len(tokens) and tokens[pos][1] == "?":
+        cond = disjunction()
+        if peek() == "?":
             take()
             yes = ternary()
             if take()[1] != ":":
@@ -267,7 +294,9 @@ class _Node:
 class ArgoEmulator:
     """One emulated run of a workflow spec; :func:`run_argo` is the usual way in."""
 
-    def __init__(self, manifest: dict[str, Any], workdir: Path, params: dict[str, Any]) -> None:
+    def __init__(
+        self, manifest: dict[str, Any], workdir: Path, params: dict[str, Any], isolated: bool = True
+    ) -> None:
         if not isinstance(manifest, dict) or manifest.get("kind") not in (
             "Workflow",
             "WorkflowTemplate",
@@ -298,6 +327,9 @@ class ArgoEmulator:
                 raise EmulatorError(f"workflow parameter {name!r} has no value: pass it in params")
             self.globals[f"workflow.parameters.{name}"] = value
         self.pods = 0
+        self.clock = 0.0
+        """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
+        self.flags = ["-I", "-S"] if isolated else ["-I"]
         self.run = EmulatedRun(status="Running")
 
     # ------------------------------------------------------------------ workflow
@@ -522,21 +554,32 @@ class ArgoEmulator:
     def container(
         self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None], path: str
     ) -> _Node:
-        strategy = template.get("retryStrategy") or {}
-        limit = int(strategy.get("limit", 0))
-        attempt = 0
+        strategy = template.get("retryStrategy")
+        failed: list[Attempt] = []
         while True:
-            attempt += 1
-            self.run.attempts[path] = attempt
+            self.run.attempts[path] = len(failed) + 1
+            started = self.clock
+            begun = time.monotonic()
             node, code, stderr = self._pod(template, scope, artifacts)
+            self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
-            expression = strategy.get("expression")
-            allowed = expression is None or evaluate(expression, {"lastRetry.exitCode": str(code)})
-            if attempt > limit or not allowed:
+            message = f"Error (exit code {code})" if node.phase == "Failed" else stderr.strip()
+            failed.append(Attempt(node.phase, str(code), message, started, self.clock))
+            verdict = (
+                decide(strategy, failed, self.clock, evaluate)
+                if strategy
+                else Verdict(0.0, False, node.phase, message)
+            )
+            if verdict.wait > 0:
+                self.run.waits.setdefault(path, []).append(verdict.wait)
+                self.clock += verdict.wait
+            if not verdict.retry:
+                if verdict.phase == "Error" and node.phase != "Error":
+                    self.run.logs[path] += f"\nthe controller: {verdict.message}\n"
                 self.run.failed.append(path)
-                return node
+                return _Node(verdict.phase or node.phase)
 
     def _pod(
         self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None]
@@ -576,7 +619,7 @@ class ArgoEmulator:
             raise EmulatorError(f"command {command[:2]} is not covered: this emulator runs `python -c`")
         program = command[2].replace(WORK, str(pod))
         done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", program, *command[3:], *args],
+            [sys.executable, *self.flags, "-c", program, *command[3:], *args],
             env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             capture_output=True,
             text=True,
@@ -632,19 +675,22 @@ def _load(path: Path, record: dict[str, Any]) -> Any:
         from mlopsdsl import artifacts
 
         cls = getattr(artifacts, record.get("type") or "Artifact", artifacts.Artifact)
-        return cls(path=str(path), metadata=record.get("metadata") or {})
+        return cls(path=str(path), uri=record.get("uri"), metadata=record.get("metadata") or {})
     from mlopsdsl.runtime import serializers
 
     return serializers.load(str(path), record.get("format") or "pickle")
 
 
-def run_argo(text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun:
+def run_argo(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True) -> EmulatedRun:
     """Run a compiled Argo document on this machine and report how it ended.
 
     Args:
         text: The YAML that ``mlopsdsl compile --backend argo`` wrote.
         params: Pipeline parameters as Python values (sent armored, as ``mlopsdsl submit -p`` does).
         workdir: A folder for the pods' files and the stand-in artifact repository.
+        isolated: Run commands under ``-I -S``, with nothing installed importable, as in a stock image.
+            ``False`` keeps this interpreter's site-packages, for steps that need libraries (pydantic,
+            numpy) that the real image or ``packages=`` would provide.
 
     Raises:
         EmulatorError: The document uses something this emulator does not cover, or is malformed.
@@ -654,4 +700,4 @@ def run_argo(text: str, params: dict[str, Any], *, workdir: Path) -> EmulatedRun
     except yaml.YAMLError as exc:
         raise EmulatorError(f"not YAML: {exc}") from None
     workdir.mkdir(parents=True, exist_ok=True)
-    return ArgoEmulator(manifest, workdir, params).execute()
+    return ArgoEmulator(manifest, workdir, params, isolated).execute()

@@ -49,6 +49,9 @@ class KfpBackend:
     * ``image``: the image of steps that set none (default ``python:<this major.minor>-slim``).
     * ``functions``: step name to function (``pipeline.step_functions()``), for by-value steps that cannot
       be found by their import path (functions defined inside other functions).
+    * ``store``: where the step runtime keeps never-retry markers (an fsspec URL, or a folder every pod
+      mounts), needed by steps whose ``Retry`` has ``stop_on``: KFP retries whatever the error, so their
+      later attempts must find word that an earlier one failed for good (``docs/kfp.md``, "Retries").
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -80,11 +83,11 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        unknown = sorted(set(options) - {"code", "runtime", "image", "functions"})
+        unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "store"})
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions",
+                "the KFP backend takes code, runtime, image, functions, store",
                 "kfp",
                 location=where,
             )
@@ -101,11 +104,21 @@ class KfpBackend:
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
             raise CompileError("functions= takes a mapping of step name to function", "kfp", location=where)
+        store = options.get("store")
+        if store is not None and (
+            not isinstance(store, str) or not (store.startswith("/") or "://" in store) or '"' in store
+        ):
+            raise CompileError(
+                f"store={store!r}: give an fsspec URL ('s3://bucket/prefix') or an absolute folder",
+                "kfp",
+                location=where,
+            )
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,
             functions=dict(functions),
+            store=store,
         )
 
     def emulate(

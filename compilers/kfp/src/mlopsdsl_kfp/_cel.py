@@ -19,6 +19,7 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.runtime._values import SAFE_INT, shown_int
 
 __all__ = ["literal", "reference"]
 
@@ -30,14 +31,19 @@ def literal(value: Any, where: ir.SourceLocation | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond a double's range: JSON allows it, KFP's float64 does not
-            number = math.inf
+        if isinstance(value, int) and abs(value) > SAFE_INT:
+            # A double would round it (or, beyond its range, have none): the comparison would be another one.
+            raise CompileError(
+                f"a condition compares with {shown_int(value)}, beyond ±(2**53 - 1), which KFP (its numbers "
+                "are 64-bit floats) cannot hold exactly; compare in a step",
+                "kfp",
+                location=where,
+            )
+        number = float(value)
         if not math.isfinite(number):
-            what = "an integer too large for KFP (its numbers are 64-bit floats)"
-            shown = what if isinstance(value, int) else f"{value!r}, which KFP cannot hold"
-            raise CompileError(f"a condition compares with {shown}", "kfp", location=where)
+            raise CompileError(
+                f"a condition compares with {value!r}, which KFP cannot hold", "kfp", location=where
+            )
         return repr(number)
     if isinstance(value, str):
         return _string(value)

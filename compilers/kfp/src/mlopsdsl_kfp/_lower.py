@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
@@ -53,6 +54,7 @@ from ._naming import (
     task_name,
 )
 from ._platform import executor_config
+from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
 from ._types import Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
@@ -72,6 +74,8 @@ class Settings:
     image: str = "python:3.11-slim"
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for those not found by their import path."""
+    store: str | None = None
+    """Where the runtime keeps never-retry markers: an fsspec URL or a folder every pod mounts."""
 
 
 @dataclass
@@ -173,7 +177,12 @@ class _Lowering:
             if param.optional:
                 definition.is_optional = True
                 if param.default is not None or enc.type == "STRING":
-                    set_value(definition.default_value, encode_value(param.default, enc), where=where)
+                    set_value(
+                        definition.default_value,
+                        encode_value(param.default, enc),
+                        where=where,
+                        what=f"the default of parameter {param.name!r}",
+                    )
             if param.name == RUNTIME_INPUT:
                 raise CompileError(
                     f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend",
@@ -618,18 +627,24 @@ class _Lowering:
         outputs = {o.name: encoding_of(o.type) for o in step.outputs}
         for out_name, enc in outputs.items():
             declare(component.output_definitions, out_name, enc, self.pb)
+        marker = None
+        if needs_marker(step, self.settings.store):
+            assert self.settings.store is not None
+            declare_bundle(component.output_definitions, MARKER_OUTPUT)  # a plain artifact, no record
+            marker = marker_spec(self.settings.store)
         code_key = code_key or step.name
         if code_key not in self.codes:
             function = self.settings.functions.get(step.name)
             self.codes[code_key] = code_spec(step, self.settings.code, function)
         container = step_container(
-            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled
+            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled, marker
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
         for env_name in sorted(step.options.env):
-            deployment.container.env.add(name=env_name, value=step.options.env[env_name])
+            # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
+            deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
         config = executor_config(step.options)
         if config is not None:
             self.platform[executor] = config
@@ -672,7 +687,12 @@ class _Lowering:
     def _default(self, definitions: Any, param: ir.Param, where: ir.SourceLocation | None) -> None:
         spec = definitions.parameters[param.name]
         spec.is_optional = True
-        set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)), where=where)
+        set_value(
+            spec.default_value,
+            encode_value(param.default, encoding_of(param.type)),
+            where=where,
+            what=f"the default of {param.name!r}",
+        )
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
         deployment = self.deployment.executors[executor]
@@ -683,14 +703,7 @@ class _Lowering:
 
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
         spec.caching_options.enable_cache = options.cache
-        retry = options.retry
-        if retry is not None and retry.attempts > 1:
-            policy = spec.retry_policy
-            policy.max_retry_count = retry.attempts - 1
-            policy.backoff_duration.FromNanoseconds(round(retry.backoff * 1e9))
-            policy.backoff_factor = retry.factor
-            if retry.max_backoff is not None:
-                policy.backoff_max_duration.FromNanoseconds(round(retry.max_backoff * 1e9))
+        retry_policy(spec, options.retry)
 
 
 @functools.cache

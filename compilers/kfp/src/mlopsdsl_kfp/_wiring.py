@@ -26,7 +26,16 @@ from mlopsdsl.errors import CompileError
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT, RUNTIME_TASK
 from ._types import ARTIFACT_SCHEMA_VERSION, META, Encoding, encode_value
 
-__all__ = ["Scope", "Source", "Wiring", "dag_output", "declare", "declare_bundle", "depend", "set_value"]
+__all__ = [
+    "Scope",
+    "Source",
+    "Wiring",
+    "dag_output",
+    "declare",
+    "declare_bundle",
+    "depend",
+    "set_value",
+]
 
 Select = tuple[str | int, ...]
 _META_ONE = Encoding("json", "STRUCT")
@@ -125,9 +134,16 @@ def depend(task: Any, name: str) -> None:
         task.dependent_tasks.append(name)
 
 
-def set_value(target: Any, value: Any, *, where: ir.SourceLocation | None) -> None:
-    """Set a ``google.protobuf.Value`` from a JSON value; ``where`` is the user's line that wrote it."""
+def set_value(target: Any, value: Any, *, where: ir.SourceLocation | None, what: str = "a value") -> None:
+    """Set a ``google.protobuf.Value`` from a JSON value; ``where`` is the user's line that wrote it, and
+    ``what`` the value is, for messages.
+
+    Every number in a ``Value`` is a double, so an int a double cannot hold exactly is refused here, as one
+    beyond a double's range is.
+    """
     from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+
+    from mlopsdsl.runtime._values import LossyValue, check_float64
 
     if isinstance(value, float) and not math.isfinite(value):
         raise CompileError(
@@ -136,13 +152,10 @@ def set_value(target: Any, value: Any, *, where: ir.SourceLocation | None) -> No
             location=where,
         )
     try:
-        json_format.ParseDict(value, target)
-    except OverflowError:  # an int beyond a double's range: JSON allows it, KFP's float64 does not
-        raise CompileError(
-            "an integer in this value is too large for KFP, whose numbers are 64-bit floats",
-            "kfp",
-            location=where,
-        ) from None
+        check_float64(value, what)
+    except LossyValue as exc:
+        raise CompileError(str(exc), "kfp", location=where) from None
+    json_format.ParseDict(value, target)
 
 
 class Wiring:
@@ -235,7 +248,8 @@ class Wiring:
                     location=where,
                 )
             value = encode_value(source.value, enc)
-            set_value(task.inputs.parameters[name].runtime_value.constant, value, where=where)
+            target = task.inputs.parameters[name].runtime_value.constant
+            set_value(target, value, where=where, what=f"input {name!r}")
             return
         if source.kind == "status":
             task.inputs.parameters[name].task_final_status.producer_task = source.name

@@ -6,14 +6,28 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
 * **DAGs**: each DAG's tasks in dependency order (``dependentTasks`` and the producers of their inputs);
   sub-DAG components (sub-pipelines, loops, conditions, the exit-handler body) recursively.
 * **Parameters**: pipeline inputs with their defaults, component defaults, ``componentInputParameter``,
-  ``taskOutputParameter``, ``runtimeValue.constant``; output parameter files read back by declared type
-  (numbers as float64, as KFP holds them). Values on command lines are rendered as the launcher does:
-  strings as they are, numbers without a needless ``.0``, lists and structs as JSON.
+  ``taskOutputParameter``, ``runtimeValue.constant``; output parameter files read back by declared type.
+  Values are held as KFP holds them, ``google.protobuf.Value``s, so every number is a double (an int beyond
+  2**53 is rounded, as on a cluster). On command lines they are rendered as the launcher renders them
+  (``PBValueToText``): strings as they are, numbers as Go's ``FormatFloat(v, 'f', -1, 64)`` (``1.0`` is
+  ``1``, ``1e23`` is ``100000000000000000000000``), null as empty text, lists and structs as protobuf JSON
+  (keys sorted, exponent form below 1e-6 and from 1e21) compacted by Go's ``encoding/json``.
 * **Artifacts**: ``componentInputArtifact``, ``taskOutputArtifact``, artifact lists (``isArtifactList``);
   each output artifact is a local file or folder, its URI the ``file://`` URL of it.
+* **Executor input and output**: the driver's ``ExecutorInput`` (parameter values; input artifacts with
+  their URI and metadata; output parameter files, output artifacts and ``outputs.outputFile``), which
+  ``{{$}}`` gives as protobuf JSON. After the command, the launcher's reading of the executor output file:
+  parsed strictly (a field ``ExecutorOutput`` does not have fails the task), its ``parameterValues``
+  taking precedence over the parameter files, its artifacts' ``metadata`` merged into the output artifacts
+  (and a ``uri`` replacing theirs). What was recorded per output artifact is in ``EmulatedRun.artifacts``.
+* **Kubernetes**: ``$(VAR)`` expansion (:func:`mlopsdsl.testing.kube_expand`) of each env value, then of
+  the command, the args and the executor input, which the driver passes on the launcher's own command
+  line: all before the launcher fills in placeholders. The pod's env holds ``KFP_POD_NAME``,
+  ``KFP_POD_UID`` and the executor's ``env``.
 * **Placeholders**: ``{{$.inputs.parameters['x']}}``, ``{{$.inputs.artifacts['x'].path|uri}}``,
-  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}`` and ``{{$}}``
-  (the executor input: ``inputs.parameterValues`` and ``inputs.artifacts[...].artifacts[].uri`` only).
+  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}`` and ``{{$}}``,
+  filled in one pass (the launcher replaces them one after the other in Go map order, so a value holding
+  another placeholder's text can be changed on a cluster; the emulator does not model that order).
 * **Loops**: ``parameterIterator`` over ``items.raw`` or an input parameter, run one iteration after the
   other (``iteratorPolicy`` is read and ignored); each output of the loop's DAG is collected into a list in
   iteration order (parameters into a list, artifacts into an artifact list); no iterations give ``[]``.
@@ -22,14 +36,19 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   double-quoted strings; ``== != < <= > >=``, ``&& || !`` and parentheses). Anything else raises
   :class:`EmulatorError` naming it. A task whose condition is false is ``Skipped``.
 * **OneOf**: ``valueFromOneof`` and several ``artifactSelectors`` take the first producer that has the value.
-* **Retries**: ``retryPolicy.maxRetryCount`` more attempts after a failure (backoff is not waited).
+* **Retries**: ``retryPolicy`` as KFP's backend runs it: handed to Argo as a ``retryStrategy`` (whole
+  seconds of ``backoffDuration`` and ``backoffMaxDuration``, the latter a retry window from the first
+  attempt's start, ``0`` when absent; ``backoffFactor`` as Go prints it, read as a whole number; no
+  expression, so every failure is retried) and decided by :mod:`mlopsdsl.testing._retries`. Each
+  execution of a task keeps its output artifact URIs across attempts, as KFP's driver allocates them
+  once. Backoff is recorded in ``waits``, not slept.
 * **Exit handler**: a task with ``triggerPolicy.strategy: ALL_UPSTREAM_TASKS_COMPLETED`` runs whatever its
   upstream tasks did, and its ``taskFinalStatus`` input gets ``{"state": "SUCCEEDED"|"FAILED", ...}``.
 * **Failure**: a failed task fails its DAG and the run; tasks needing it are ``Omitted``; other tasks,
   and other loop iterations, still run.
 
 Every container command runs with ``python`` replaced by this interpreter under ``-I -S`` (no
-site-packages: only what the package ships is importable), in ``workdir``, with the executor's ``env``.
+site-packages: only what the package ships is importable), in ``workdir``, with the pod's env.
 Not covered: caching, resources, timeouts, Kubernetes settings (the PlatformSpec is ignored),
 ``parameterExpressionSelector``, ``artifactIterator``, importers, and anything kfp's own compiler emits that
 mlopsdsl does not; they are refused with :class:`EmulatorError` rather than guessed.
@@ -39,15 +58,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlopsdsl.testing import EmulatedRun, EmulatorError
+from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
+from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 
 __all__ = ["run_kfp"]
 
@@ -63,7 +85,9 @@ def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool 
 
     Args:
         text: The package, as ``ml.compile(pipeline, backend="kfp")`` wrote it.
-        params: Pipeline parameters; the others take their defaults.
+        params: Pipeline parameters; the others take their defaults. Numbers become doubles, as in a KFP
+            run. A value that is not a str for a ``STRING`` parameter (``None`` for an ``Optional``) is
+            sent as JSON text, as ``mlopsdsl submit`` sends it; a str is sent as it is.
         workdir: A folder for the tasks' files (created if missing).
         isolated: Run commands under ``-I -S``, with nothing installed importable, as in a stock image.
             ``False`` keeps this interpreter's site-packages, for steps that need libraries (numpy,
@@ -79,10 +103,14 @@ def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool 
 @dataclass
 class _Artifact:
     path: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the launcher records for it: the executor output's metadata merged in (MLMD, the KFP UI)."""
+    location: str | None = None
+    """A URI the executor output gave it instead of its own."""
 
     @property
     def uri(self) -> str:
-        return self.path.absolute().as_uri()
+        return self.location or self.path.absolute().as_uri()
 
 
 @dataclass
@@ -92,38 +120,102 @@ class _Result:
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- values as KFP holds them
+
+
+def held(value: Any) -> Any:
+    """A JSON value as KFP holds it, a ``google.protobuf.Value``: every number a double."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise EmulatorError(f"{value!r} cannot be a KFP value: protobuf JSON has no NaN or infinity")
+        return number
+    if isinstance(value, list):
+        return [held(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): held(v) for k, v in value.items()}
+    raise EmulatorError(f"{value!r} is not a JSON value")
+
+
 def render(value: Any) -> str:
-    """A parameter value as the KFP launcher puts it on a command line."""
+    """A parameter value as the KFP launcher puts it on a command line (``PBValueToText``): a string as it
+    is, a number as Go's ``FormatFloat(v, 'f', -1, 64)`` (shortest digits, never an exponent, no ``.0``),
+    a bool as ``true``/``false``, null as empty text, lists and structs as compact protobuf JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return ""
     if isinstance(value, int | float):
-        number = float(value)  # KFP holds every number as a float64
-        return str(int(number)) if number.is_integer() else repr(number)
-    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+        return _fixed(float(value))
+    return to_json(value)
 
 
-def _plain(value: Any) -> Any:
-    """Integral floats as ints, as protobuf's JSON writer gives them."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def to_json(value: Any) -> str:
+    """A held value as protobuf's JSON writer gives it, compacted by Go's ``encoding/json`` (which escapes
+    ``<``, ``>``, ``&``, U+2028 and U+2029): numbers in shortest form, in exponent form below 1e-6 and from
+    1e21, map keys sorted."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise EmulatorError(f"{number!r} is not a value protobuf JSON can hold")
+        size = abs(number)
+        return _exponent(number) if size and (size < 1e-6 or size >= 1e21) else _fixed(number)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        for char, escape in _GO_ESCAPES.items():
+            text = text.replace(char, escape)
+        return text
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return "[" + ",".join(to_json(v) for v in value) + "]"
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return "{" + ",".join(f"{to_json(k)}:{to_json(value[k])}" for k in sorted(value)) + "}"
+    raise EmulatorError(f"{value!r} is not a JSON value")
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _digits(number: float) -> tuple[str, str, int]:
+    """Sign, shortest decimal digits and the exponent of the first digit of ``number``."""
+    from decimal import Decimal
+
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    text = "".join(map(str, digits)) or "0"
+    assert isinstance(exponent, int)
+    return ("-" if sign else ""), text, exponent + len(text) - 1
+
+
+def _fixed(number: float) -> str:
+    sign, digits, point = _digits(number)
+    if digits == "0":
+        return sign + "0"
+    if point < 0:
+        return f"{sign}0.{'0' * (-point - 1)}{digits}"
+    whole, fraction = digits[: point + 1].ljust(point + 1, "0"), digits[point + 1 :]
+    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
+
+
+def _exponent(number: float) -> str:
+    sign, digits, point = _digits(number)
+    mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+    return f"{sign}{mantissa}e{'-' if point < 0 else '+'}{abs(point):02d}".replace("e-0", "e-")
 
 
 def read_parameter(text: str, kind: str) -> Any:
-    """An output parameter file read back by its declared type, as the launcher does."""
+    """An output parameter file read back by its declared type, as the launcher does (``TextToPbValue``)."""
     if kind == "STRING":
         return text
     if kind in ("NUMBER_INTEGER", "NUMBER_DOUBLE"):
         return float(text)
     if kind == "BOOLEAN":
         return {"true": True, "false": False}[text.strip().lower()]
-    return json.loads(text)
+    return held(json.loads(text))
 
 
 class _Emulator:
@@ -139,15 +231,21 @@ class _Emulator:
         self.workdir = workdir
         self.run_state = EmulatedRun("Succeeded")
         self._count = 0
+        self.clock = 0.0
+        """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
 
     def run(self, arguments: dict[str, Any]) -> EmulatedRun:
         root = self.spec["root"]
         params: dict[str, Any] = {}
         for name, spec in root.get("inputDefinitions", {}).get("parameters", {}).items():
             if name in arguments:
-                params[name] = arguments[name]
+                value = arguments[name]
+                if spec.get("parameterType") == "STRING" and not isinstance(value, str):
+                    # What ``mlopsdsl submit`` sends for values that travel as JSON text (Optional, Any).
+                    value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+                params[name] = held(value)
             elif "defaultValue" in spec:
-                params[name] = spec["defaultValue"]
+                params[name] = held(spec["defaultValue"])
             elif not spec.get("isOptional"):
                 raise EmulatorError(f"the pipeline parameter {name!r} is required")
         unknown = sorted(set(arguments) - set(params))
@@ -231,7 +329,7 @@ class _Emulator:
             raise EmulatorError(f"task {path!r}: unknown component {ref!r}")
         for key, spec in callee.get("inputDefinitions", {}).get("parameters", {}).items():
             if key not in task_params and "defaultValue" in spec:
-                task_params[key] = spec["defaultValue"]  # the driver applies component defaults
+                task_params[key] = held(spec["defaultValue"])  # the driver applies component defaults
         if "condition" in policy and not _Condition(policy["condition"], task_params).value():
             return _Result("Skipped")
         if "artifactIterator" in task:
@@ -264,7 +362,7 @@ class _Emulator:
                 if ref["outputParameterKey"] in produced:
                     task_params[key] = produced[ref["outputParameterKey"]]
             elif "runtimeValue" in binding:
-                task_params[key] = binding["runtimeValue"]["constant"]
+                task_params[key] = held(binding["runtimeValue"]["constant"])
             elif "taskFinalStatus" in binding:
                 producer = binding["taskFinalStatus"]["producerTask"]
                 ok = results[producer].state == "Succeeded"
@@ -303,7 +401,7 @@ class _Emulator:
         iterator = task["parameterIterator"]
         items_spec = iterator.get("items", {})
         if "raw" in items_spec:
-            items = json.loads(items_spec["raw"])
+            items = held(json.loads(items_spec["raw"]))
         elif "inputParameter" in items_spec:
             items = params.get(items_spec["inputParameter"])
         else:
@@ -345,64 +443,143 @@ class _Emulator:
         if executor is None or "container" not in executor:
             raise EmulatorError(f"task {path!r}: its executor is not a container")
         container = executor["container"]
-        retries = int(task.get("retryPolicy", {}).get("maxRetryCount", 0))
+        policy = task.get("retryPolicy")
+        strategy = kfp_strategy(policy) if policy is not None else None
         outputs = component.get("outputDefinitions", {})
         logs: list[str] = []
-        for attempt in range(1, retries + 2):
+        failed: list[Attempt] = []
+        # KFP's driver gives each execution of a task its output artifact URIs once; every attempt (a new
+        # pod with empty scratch folders) writes to the same ones.
+        self._count += 1
+        execution = self.workdir / f"{self._count:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path)}"
+        artifact_out = {k: _Artifact(execution / "artifacts" / k) for k in outputs.get("artifacts", {})}
+        while True:
+            attempt = len(failed) + 1
             self.run_state.attempts[path] = attempt
-            self._count += 1
-            folder = self.workdir / f"{self._count:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path)}"
-            param_files = {k: folder / "parameters" / k for k in outputs.get("parameters", {})}
-            artifact_out = {k: _Artifact(folder / "artifacts" / k) for k in outputs.get("artifacts", {})}
-            argv = [
-                self._substitute(item, path, params, artifacts, param_files, artifact_out)
-                for item in [*container.get("command", []), *container.get("args", [])]
-            ]
-            if not argv or argv[0] != "python":
-                raise EmulatorError(f"task {path!r}: the command must start with python, got {argv[:1]}")
-            for file in param_files.values():
-                file.parent.mkdir(parents=True, exist_ok=True)
-            for art in artifact_out.values():
-                art.path.parent.mkdir(parents=True, exist_ok=True)
-            env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
-            done = subprocess.run(
-                [sys.executable, *self.flags, *argv[1:]],
-                capture_output=True,
-                text=True,
-                cwd=self.workdir,
-                env=env,
-                timeout=300,
+            folder = execution / f"attempt-{attempt}"
+            shutil.rmtree(execution / "artifacts", ignore_errors=True)
+            pod = _Pod(
+                params=params,
+                artifacts=artifacts,
+                param_files={k: folder / "parameters" / k for k in outputs.get("parameters", {})},
+                # The same URIs on every attempt of this execution (see above).
+                artifact_out={k: _Artifact(a.path) for k, a in artifact_out.items()},
+                output_file=folder / "executor_output.json",
+                env=_environment(container, f"emulated-{self._count}-{attempt}"),
             )
-            if done.returncode == 0:
-                missing = [k for k, f in param_files.items() if not f.exists()]
-                if not missing:
-                    values = {
-                        k: read_parameter(f.read_text(), outputs["parameters"][k]["parameterType"])
-                        for k, f in param_files.items()
-                    }
-                    return _Result("Succeeded", values, dict(artifact_out))
-                logs.append(f"the task wrote no output parameter(s) {', '.join(missing)}")
+            started, begun = self.clock, time.monotonic()
+            done: subprocess.CompletedProcess[str] | None = None
+            try:
+                argv = pod.command(container, path)
+            except _LauncherError as exc:
+                logs.append(str(exc))
             else:
+                if not argv or argv[0] != "python":
+                    raise EmulatorError(f"task {path!r}: the command must start with python, got {argv[:1]}")
+                pod.prepare()
+                done = subprocess.run(
+                    [sys.executable, *self.flags, *argv[1:]],
+                    capture_output=True,
+                    text=True,
+                    cwd=self.workdir,
+                    env=pod.env,
+                    timeout=300,
+                )
+            self.clock += time.monotonic() - begun
+            if done is not None and done.returncode == 0:
+                try:
+                    values = pod.collect(outputs)
+                    missing = [k for k, a in pod.artifact_out.items() if not a.path.exists()]
+                    if missing:  # the launcher's upload fails
+                        raise _LauncherError(f"the task wrote no output artifact(s) {', '.join(missing)}")
+                except _LauncherError as exc:
+                    logs.append(str(exc))
+                else:
+                    for name, artifact in pod.artifact_out.items():
+                        self.run_state.artifacts.setdefault(path, {})[name] = {
+                            "uri": artifact.uri,
+                            "metadata": artifact.metadata,
+                        }
+                    return _Result("Succeeded", values, dict(pod.artifact_out))
+            elif done is not None:
                 logs.append(done.stderr)
+            # The launcher fails the main container either way: the attempt is Failed.
+            failed.append(Attempt("Failed", "1", logs[-1][-200:], started, self.clock))
+            if strategy is None:
+                break
+            verdict = decide(strategy, failed, self.clock, _no_expression)
+            if verdict.wait > 0:
+                self.run_state.waits.setdefault(path, []).append(verdict.wait)
+                self.clock += verdict.wait
+            if not verdict.retry:
+                if verdict.phase == "Error":
+                    logs.append(f"the controller: {verdict.message}")
+                break
         self.run_state.logs[path] = "\n".join(logs)
         self.run_state.failed.append(path)
         return _Result("Failed")
 
-    def _substitute(
-        self,
-        item: str,
-        path: str,
-        params: dict[str, Any],
-        artifacts: dict[str, Any],
-        param_files: dict[str, Path],
-        artifact_out: dict[str, _Artifact],
-    ) -> str:
+
+class _LauncherError(Exception):
+    """What makes KFP's launcher fail a task: input or output it cannot read."""
+
+
+_RUNTIME_ARTIFACT_KEYS = {"name", "type", "uri", "properties", "customProperties", "metadata"}
+
+
+def _environment(container: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """The container's environment: what KFP sets for every pod, then the executor's ``env``, each value
+    expanded by Kubernetes against the variables defined before it."""
+    env = {"KFP_POD_NAME": pod_name, "KFP_POD_UID": f"{pod_name}-uid"}
+    for item in container.get("env", []):
+        env[item["name"]] = kube_expand(str(item.get("value", "")), env)
+    return env
+
+
+@dataclass
+class _Pod:
+    """One attempt of a container task, as KFP's driver and launcher see it."""
+
+    params: dict[str, Any]
+    artifacts: dict[str, Any]
+    param_files: dict[str, Path]
+    artifact_out: dict[str, _Artifact]
+    output_file: Path
+    env: dict[str, str]
+
+    def executor_input(self) -> dict[str, Any]:
+        """The ``ExecutorInput`` message (its JSON form) the driver hands to the launcher."""
+        listed: dict[str, Any] = {}
+        for key, value in self.artifacts.items():
+            values = value if isinstance(value, list) else [value]
+            listed[key] = {"artifacts": [{"uri": a.uri, "metadata": a.metadata} for a in values]}
+        return {
+            "inputs": {"parameterValues": self.params, "artifacts": listed},
+            "outputs": {
+                "parameters": {k: {"outputFile": str(f)} for k, f in self.param_files.items()},
+                "artifacts": {k: {"artifacts": [{"uri": a.uri}]} for k, a in self.artifact_out.items()},
+                "outputFile": str(self.output_file),
+            },
+        }
+
+    def command(self, container: dict[str, Any], path: str) -> list[str]:
+        """The command the launcher runs: Kubernetes expands ``$(VAR)`` in the pod's command and args (the
+        executor input is one of the launcher's own arguments), then the launcher fills in placeholders."""
+        text = kube_expand(to_json(self.executor_input()), self.env)
+        try:
+            seen = json.loads(text)
+        except ValueError as exc:
+            raise _LauncherError(f"failed to unmarshal executor input: {exc}") from None
+        whole = to_json(seen)
+        values = seen["inputs"]["parameterValues"]
+        return [
+            self._substitute(kube_expand(item, self.env), path, values, whole)
+            for item in [*container.get("command", []), *container.get("args", [])]
+        ]
+
+    def _substitute(self, item: str, path: str, values: dict[str, Any], whole: str) -> str:
         if item == _EXECUTOR_INPUT:
-            listed: dict[str, Any] = {}
-            for key, value in artifacts.items():
-                values = value if isinstance(value, list) else [value]
-                listed[key] = {"artifacts": [{"uri": a.uri, "metadata": {}} for a in values]}
-            return json.dumps({"inputs": {"parameterValues": _plain(params), "artifacts": listed}})
+            return whole
         if "{{$}}" in item:
             raise EmulatorError(f"task {path!r}: {{{{$}}}} is covered only as a whole argument")
 
@@ -410,26 +587,86 @@ class _Emulator:
             where, kind, key, attribute = match.groups()
             try:
                 if where == "inputs" and kind == "parameters":
-                    return render(params[key])
+                    return render(values[key])
                 if where == "inputs":
-                    artifact = artifacts[key]
+                    artifact = self.artifacts[key]
                     if isinstance(artifact, list):
                         raise EmulatorError(f"task {path!r}: artifact list {key!r} has no single {attribute}")
                     return str(artifact.path) if attribute == "path" else artifact.uri
                 if kind == "parameters":
-                    return str(param_files[key])
-                out = artifact_out[key]
+                    return str(self.param_files[key])
+                out = self.artifact_out[key]
                 return str(out.path) if attribute == "path" else out.uri
             except KeyError:
                 raise EmulatorError(f"task {path!r}: {match.group(0)} names nothing it has") from None
 
         return _PLACEHOLDER.sub(substitute, item)
 
+    def prepare(self) -> None:
+        for file in self.param_files.values():
+            file.parent.mkdir(parents=True, exist_ok=True)
+        for art in self.artifact_out.values():
+            art.path.parent.mkdir(parents=True, exist_ok=True)
+        self.output_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def collect(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """The task's output parameters, as the launcher collects them: from the executor output file when
+        it names them, else from their files, read by declared type; the executor output's artifact
+        metadata (and URI) merged into the output artifacts."""
+        declared = outputs.get("parameters", {})
+        given, artifacts = self._executor_output()
+        values: dict[str, Any] = {}
+        for key, file in self.param_files.items():
+            if key in given:
+                values[key] = held(given[key])
+            elif file.exists():
+                values[key] = read_parameter(file.read_text(), declared[key]["parameterType"])
+            else:
+                raise _LauncherError(f"the task wrote no output parameter {key!r}")
+        for key, listed in artifacts.items():
+            if key in self.artifact_out and listed:
+                first = listed[0]
+                self.artifact_out[key].location = first.get("uri") or None
+                self.artifact_out[key].metadata.update(first.get("metadata") or {})
+        return values
+
+    def _executor_output(self) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+        """The ``ExecutorOutput`` the step wrote, read as strictly as protobuf JSON is (unknown fields are
+        an error); nothing when there is no file."""
+        if not self.output_file.exists():
+            return {}, {}
+        where = f"failed to unmarshal ExecutorOutput in file {str(self.output_file)!r}"
+        try:
+            data = json.loads(self.output_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise _LauncherError(f"{where}: {exc}") from None
+        if not isinstance(data, dict) or set(data) - {"parameterValues", "artifacts"}:
+            raise _LauncherError(f"{where}: not an ExecutorOutput: {str(data)[:200]}")
+        params = data.get("parameterValues", {})
+        artifacts: dict[str, list[dict[str, Any]]] = {}
+        for name, entry in (data.get("artifacts") or {}).items():
+            if not isinstance(entry, dict) or set(entry) - {"artifacts"}:
+                raise _LauncherError(f"{where}: artifacts[{name!r}] is not an ArtifactList")
+            listed = entry.get("artifacts", [])
+            for artifact in listed:
+                if not isinstance(artifact, dict) or set(artifact) - _RUNTIME_ARTIFACT_KEYS:
+                    raise _LauncherError(f"{where}: artifacts[{name!r}] holds {artifact!r}")
+                if not isinstance(artifact.get("metadata", {}), dict):
+                    raise _LauncherError(f"{where}: the metadata of artifacts[{name!r}] is not a Struct")
+            artifacts[name] = listed
+        if not isinstance(params, dict):
+            raise _LauncherError(f"{where}: parameterValues is not a map")
+        return params, artifacts
+
 
 _TASK_KEYS = {
     "taskInfo", "componentRef", "inputs", "dependentTasks", "cachingOptions", "retryPolicy",
     "triggerPolicy", "parameterIterator", "iteratorPolicy",
 }  # fmt: skip
+
+
+def _no_expression(expression: str, scope: dict[str, Any]) -> Any:
+    raise EmulatorError(f"KFP gives Argo no retry expression, yet there is {expression!r}")
 
 
 def _dependencies(task: dict[str, Any]) -> set[str]:
@@ -480,7 +717,7 @@ def _load(value: Any, record: Any) -> Any:
     from mlopsdsl import artifacts
 
     cls = getattr(artifacts, str(record.get("type", "Artifact")), artifacts.Artifact)
-    return cls(path=str(value.path), uri=value.uri, metadata=record.get("metadata") or {})
+    return cls(path=str(value.path), uri=value.uri, metadata=dict(value.metadata))
 
 
 # --------------------------------------------------------------------------- conditions
