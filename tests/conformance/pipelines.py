@@ -430,6 +430,17 @@ def map_over_stored_chain(ns: list[int] = [1, 2, 3]) -> str:  # noqa: B006
     return describe(text=join(names=title.map(model=models)), n=total_size(models=models))
 
 
+@ml.step
+def rows_or_none(part: ml.Dataset | None = None) -> str:
+    return "none" if part is None else f"{len(Path(part.path).read_text().splitlines())} rows"
+
+
+@ml.pipeline
+def optional_stored(n: int = 2) -> list[str]:
+    """``Dataset | None`` is stored on every path (the IR's one answer): given, and left to its default."""
+    return [rows_or_none(part=write_rows(n=n)), rows_or_none()]
+
+
 @ml.pipeline
 def condition_on_stored(size: int = 5) -> str:
     model = train(size=size)
@@ -859,6 +870,7 @@ CASES = [
         {},
         {"output": json.dumps({"text": "model-1+12+1,model-2+12+1,model-3+12+1", "n": 14 + 15 + 16})},
     ),
+    Case("optional-stored", optional_stored, {}, {"output": ["2 rows", "none"]}),
     Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
     Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
     *[

@@ -135,9 +135,14 @@ def output_path(name: str, stored: bool) -> str:
 
 
 def stored_kind(type_: ir.TypeSpec) -> str | None:
-    """``object`` or ``artifact`` for values passed through the artifact repository, else ``None``."""
+    """``object`` or ``artifact`` for values passed through the artifact repository, else ``None``.
+
+    Whether a value is stored is the IR's one answer (:attr:`mlopsdsl.ir.TypeSpec.is_stored`); this only
+    says which kind of stored value it is."""
+    if not type_.is_stored:
+        return None
     inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
-    return inner.kind if inner.kind in ("object", "artifact") else None
+    return inner.kind
 
 
 def call_spec(

@@ -94,6 +94,9 @@ _JSON_TEXT = Encoding("json", "STRING")
 
 def encoding_of(type_: ir.TypeSpec) -> Encoding:
     """The encoding a value of ``type_`` has when nothing upstream decides otherwise."""
+    if type_.kind == "optional" and type_.items is not None and type_.is_stored:
+        # Stored, maybe missing (the IR's one answer, ``TypeSpec.is_stored``): an artifact, never JSON text.
+        return encoding_of(type_.items)
     kind = type_.kind
     if kind == "str":
         return Encoding("json", "STRING", raw=True)
