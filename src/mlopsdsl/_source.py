@@ -9,6 +9,7 @@ absolute path, so the IR does not change when the project moves.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from types import FrameType
@@ -34,13 +35,21 @@ def display_path(filename: str) -> str:
     """The path to show a user: relative to the working directory when the file is below it."""
     if filename.startswith("<"):
         return filename
+    return _display_path(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=1024)
+def _display_path(filename: str, cwd: str) -> str:
+    # Every task of a pipeline asks for the same few files: computing a relative path each time was a
+    # quarter of building a long pipeline.
     try:
-        rel = os.path.relpath(filename)
+        rel = os.path.relpath(filename, cwd)
     except ValueError:  # another drive on Windows
         return filename
     return filename if rel.startswith(os.pardir) else rel
 
 
+@functools.lru_cache(maxsize=1024)
 def portable_path(filename: str, module: str | None) -> str:
     """The path relative to the import root of ``module``; the bare file name when that is unknown."""
     if filename.startswith("<"):

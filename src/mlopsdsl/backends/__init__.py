@@ -12,6 +12,7 @@ backend has them when it has the methods. The CLI's ``submit`` and ``publish`` h
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,7 +167,10 @@ class BackendInfo:
     version: str | None
 
 
+@functools.cache
 def _entry_points() -> dict[str, metadata.EntryPoint]:
+    # Reading every installed distribution's entry points takes ~10 ms in a large environment, and what is
+    # installed does not change while a process runs: read them once.
     found: dict[str, metadata.EntryPoint] = {}
     for ep in metadata.entry_points(group=GROUP):
         found.setdefault(ep.name, ep)
