@@ -38,14 +38,17 @@ def write(tmp_path: Path, name: str, source: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test imports user files afresh."""
+def _isolated_modules(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test imports user files afresh. Only the users' modules are forgotten: a library dropped from
+    ``sys.modules`` (cloudpickle, say) would be loaded twice, and pickling by value would then fail in
+    whichever test runs next in this process."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    users = (str(tmp_path_factory.getbasetemp()), str(ROOT / "examples"))
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
-        if not name.startswith(("mlopsdsl", "typer", "click", "rich", "pydantic", "yaml")):
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(users):
             sys.modules.pop(name, None)
 
 
