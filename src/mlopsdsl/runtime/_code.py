@@ -3,6 +3,8 @@
 By-value payloads are cloudpickle pickles; loading one needs ``cloudpickle`` importable (the runtime
 bundle carries a copy) and the Python minor version that wrote it, which the call spec records: bytecode
 is not portable across minor versions, so a mismatch fails here, before anything runs, with advice.
+Sets in a payload are written in a canonical order, as persistent ids (see :data:`SET_PIDS`), so a
+payload is loaded by :func:`load_payload`, not by a bare ``pickle.loads``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,8 @@ def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
 
         assert code.payload is not None
         data = base64.b64decode(code.payload)
-    import pickle
-
     try:
-        fn = pickle.loads(data)
+        fn = load_payload(data)
     except ModuleNotFoundError as exc:
         if exc.name == "cloudpickle":
             raise LoadError(
@@ -69,6 +69,34 @@ def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
     if not callable(fn):
         raise SpecError(f"code: the payload of step {step!r} is a {type(fn).__name__}, not a function")
     return unwrap_step(fn)
+
+
+SET_PIDS = ("mlopsdsl.set", "mlopsdsl.frozenset", "mlopsdsl.again")
+"""The persistent ids a payload writes its sets as: ``(SET_PIDS[0] or [1], index, items)`` for a set or
+frozenset met for the first time, its items in a canonical order (the pickler in
+``mlopsdsl.runtime._pickler`` chooses it); ``(SET_PIDS[2], index)`` for the same object met again, so
+that a set two functions share is still one set. pickle can only write a set in its iteration order,
+which depends on the hash seed of the process; persistent ids are its one hook for builtin sets."""
+
+
+def load_payload(data: bytes) -> Any:
+    """Unpickle a by-value payload, rebuilding the sets its pickler wrote as persistent ids."""
+    import io
+    import pickle
+
+    made: dict[int, Any] = {}
+
+    def persistent_load(pid: Any) -> Any:
+        if isinstance(pid, tuple) and pid and pid[0] == SET_PIDS[2]:
+            return made[pid[1]]
+        if isinstance(pid, tuple) and len(pid) == 3 and pid[0] in SET_PIDS[:2]:
+            made[pid[1]] = (set if pid[0] == SET_PIDS[0] else frozenset)(pid[2])
+            return made[pid[1]]
+        raise pickle.UnpicklingError(f"unknown persistent id in a payload: {pid!r}")
+
+    unpickler = pickle.Unpickler(io.BytesIO(data))
+    unpickler.persistent_load = persistent_load  # type: ignore[method-assign]
+    return unpickler.load()
 
 
 def _imported(module: str, qualname: str, step: str) -> Callable[..., Any]:

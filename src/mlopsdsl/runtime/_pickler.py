@@ -1,0 +1,308 @@
+"""The pickler of by-value payloads: cloudpickle, made to write the same bytes for the same code.
+
+A compiled document embeds each step's payload, so CI can publish only on change only if the same source
+pickles to the same bytes in every process, folder and checkout. Plain cloudpickle does not: it writes
+what the process holds, and the process holds more than the code. Each source of difference found, and
+what is written instead (same bytes, same behaviour where the payload loads):
+
+* **Sets** iterate in an order seeded per process (``PYTHONHASHSEED``) for strings and bytes: a set
+  constant, a ``frozenset`` that ``x in {"a", "b"}`` compiles to, ``__class_vars__`` of a pydantic model.
+  Written as persistent ids (:data:`mlopsdsl.runtime._code.SET_PIDS`) with sorted items; identity kept.
+* **pydantic's schema refs** are ``module.Class:<id()>``: in a model's ``__pydantic_core_schema__``, in
+  every ``SchemaValidator`` and ``SchemaSerializer`` (a model's, a ``TypeAdapter``'s, a ``validate_call``'s)
+  and in the ``cls_ref`` of its decorators. Refs only name definitions inside a schema, so the ids are
+  renumbered in the order they are met (``module.Class:1``): the same links, no addresses.
+* **Caches in class dicts**, filled by what the process did before it pickled: pydantic's
+  ``__pydantic_setattr_handlers__`` (an instance's attribute was set), ``copyreg``'s ``__slotnames__`` (an
+  instance was pickled or copied), the order of ABC registries (weak references). Caches are left out.
+* **cloudpickle's own choices**: a random tracker id per class (``portable``: derived from the class's
+  module and name) and the order of ``sys.modules`` in the submodules a function imports (sorted).
+* **Absolute paths**: code objects' file names, a module's ``__file__`` and ``__path__`` (``portable``:
+  relative to the module's import root, as the IR records them; ``__main__`` by its file name).
+
+String annotations (``from __future__ import annotations``) of classes shipped by value are resolved here,
+where the module they name things in exists, as the step function's own are; the step's process has no
+such module to resolve them in (a dataclass input whose field is annotated ``"Mode"`` could not be rebuilt).
+
+What stays the user's: a module-level value is shipped as it was when the payload was made, so a value
+computed from the machine (``Path(__file__).parent``, ``os.environ[...]``, a dict filled by iterating a
+set) makes different bytes where it differs. This module runs where pipelines are built, never in a pod.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import hashlib
+import io
+import pickle
+import re
+import sys
+import types
+import typing
+from collections import ChainMap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import cloudpickle  # type: ignore[import-untyped]
+
+from ._code import SET_PIDS
+
+__all__ = ["PayloadPickler", "portable_tracker_ids"]
+
+_CLOUDPICKLE: Any = sys.modules[cloudpickle.Pickler.__module__]
+_PLAIN = (str, bytes, int, float, bool, complex, type(None))
+_REF_ID = re.compile(r":(?:str-)?(\d+)")
+_CACHES = ("__slotnames__",)
+_USER_VALUES = ("default", "expected")  # keys of schema nodes that hold the user's values, kept as they are
+_PYDANTIC_CACHES = {"__pydantic_setattr_handlers__": dict}
+
+
+class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle with the canonical forms above; also keeps code objects' file names (cloudpickle blanks
+    them), mapped through ``filename``, so that a step's traceback names the user's file.
+
+    Args:
+        file: Where the pickle is written.
+        filename: Maps a code object's or module's file name to the one recorded.
+        portable: Map ``__file__`` and ``__path__`` of shipped modules through ``filename`` too.
+    """
+
+    def __init__(self, file: io.BytesIO, filename: Callable[[str], str], portable: bool) -> None:
+        self._filename = filename
+        self._portable = portable
+        self._sets: dict[int, int] = {}
+        self._ids: dict[str, int] = {}
+        self._schemas: dict[int, Any] = {}
+        self._kept: list[Any] = []  # objects whose id() is a key above stay alive until the end
+        self._pydantic = _PydanticTypes.find()
+        # The C pickler reads ``dispatch_table`` once, in ``__init__``: set it first.
+        table = cloudpickle.Pickler.dispatch_table
+        self.dispatch_table = ChainMap({types.CodeType: self._reduce_code}, table)
+        super().__init__(file, protocol=pickle.DEFAULT_PROTOCOL)
+
+    # ------------------------------------------------------------------ sets
+
+    def persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if (kind is not set and kind is not frozenset) or len(obj) < 2:
+            return None  # one item or none has one order: pickle writes it itself
+        index = self._sets.get(id(obj))
+        if index is not None:
+            return (SET_PIDS[2], index)
+        index = self._sets[id(obj)] = len(self._sets)
+        self._kept.append(obj)
+        return (SET_PIDS[0] if kind is set else SET_PIDS[1], index, tuple(sorted(obj, key=_order)))
+
+    # ------------------------------------------------------------------ classes, functions, pydantic
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in self._pydantic.validators:
+            return self._reduce_validator(obj)
+        if kind is self._pydantic.type_adapter:
+            return self._reduce_type_adapter(obj)
+        reduced = super().reducer_override(obj)
+        if isinstance(obj, type) and isinstance(reduced, tuple) and len(reduced) == 6:
+            self._canonical_class(obj, reduced[2][0])  # a class shipped by value: its dict is a copy
+        return reduced
+
+    def _canonical_class(self, cls: type, clsdict: dict[str, Any]) -> None:
+        for name in _CACHES:
+            clsdict.pop(name, None)
+        _resolve_annotations(cls, clsdict)
+        registry = clsdict.get("_abc_impl")
+        if isinstance(registry, list):
+            registry.sort(key=lambda c: f"{getattr(c, '__module__', '')}.{getattr(c, '__qualname__', '')}")
+        if "__pydantic_core_schema__" in clsdict or "__pydantic_decorators__" in clsdict:
+            for name, fresh in _PYDANTIC_CACHES.items():
+                if name in clsdict:
+                    clsdict[name] = fresh()
+            if "__pydantic_core_schema__" in clsdict:
+                clsdict["__pydantic_core_schema__"] = self._schema(clsdict["__pydantic_core_schema__"])
+            if "__pydantic_decorators__" in clsdict:
+                clsdict["__pydantic_decorators__"] = self._decorators(clsdict["__pydantic_decorators__"])
+
+    def _reduce_validator(self, obj: Any) -> Any:
+        constructor, args, *rest = obj.__reduce__()
+        return (constructor, (self._schema(args[0]), *args[1:]), *rest)
+
+    def _reduce_type_adapter(self, obj: Any) -> Any:
+        constructor, args, state, *rest = obj.__reduce_ex__(pickle.DEFAULT_PROTOCOL)
+        if isinstance(state, dict) and "core_schema" in state:
+            state = {**state, "core_schema": self._schema(state["core_schema"])}
+        return (constructor, args, state, *rest)
+
+    def _schema(self, value: Any) -> Any:
+        """A pydantic-core schema with the ids in its refs renumbered; copies, so the user's stay as they are.
+
+        Copies are memoised by the original's id, so what the schema shared it still shares.
+        """
+        if not isinstance(value, dict | list):
+            return value
+        done = self._schemas.get(id(value))
+        if done is not None:
+            return done
+        self._kept.append(value)
+        if isinstance(value, list):
+            out_list: list[Any] = []
+            self._schemas[id(value)] = out_list
+            out_list.extend(self._schema(v) for v in value)
+            return out_list
+        out: dict[Any, Any] = {}
+        self._schemas[id(value)] = out
+        node = isinstance(value.get("type"), str)  # a schema node; other dicts are the user's data
+        for key, item in value.items():
+            if node and key in _USER_VALUES:
+                out[key] = item
+            elif node and key in ("ref", "schema_ref"):
+                out[key] = self._ref(item)
+            else:
+                out[key] = self._schema(item)
+        return out
+
+    def _ref(self, ref: Any) -> Any:
+        if not isinstance(ref, str):
+            return ref
+        return _REF_ID.sub(lambda m: f":{self._ids.setdefault(m.group(1), len(self._ids) + 1)}", ref)
+
+    def _decorators(self, infos: Any) -> Any:
+        """pydantic's ``DecoratorInfos`` with each decorator's ``cls_ref`` renumbered like the schema refs."""
+        if not dataclasses.is_dataclass(infos) or isinstance(infos, type):
+            return infos
+        changes = {}
+        for group in dataclasses.fields(infos):
+            found = getattr(infos, group.name)
+            if isinstance(found, dict) and any(hasattr(d, "cls_ref") for d in found.values()):
+                changes[group.name] = {
+                    name: dataclasses.replace(d, cls_ref=self._ref(d.cls_ref)) for name, d in found.items()
+                }
+        return dataclasses.replace(infos, **changes) if changes else infos
+
+    def _dynamic_function_reduce(self, func: types.FunctionType) -> Any:
+        reduced = super()._dynamic_function_reduce(func)
+        _, slotstate = reduced[2]
+        submodules = slotstate.get("_cloudpickle_submodules")
+        if submodules:
+            slotstate["_cloudpickle_submodules"] = sorted(submodules, key=lambda m: m.__name__)
+        shipped_globals = slotstate.get("__globals__")
+        if self._portable and isinstance(shipped_globals, dict):
+            _portable_module_attributes(shipped_globals, self._filename)
+        return reduced
+
+    def _function_getnewargs(self, func: types.FunctionType) -> Any:
+        args = super()._function_getnewargs(func)
+        if self._portable:
+            _portable_module_attributes(args[1], self._filename)
+        return args
+
+    def _reduce_code(self, code: types.CodeType) -> Any:
+        constructor, args = _CLOUDPICKLE._code_reduce(code)
+        name = self._filename(code.co_filename)
+        return constructor, tuple(name if arg == "<dynamic-code>" else arg for arg in args)
+
+
+def _portable_module_attributes(namespace: dict[str, Any], filename: Callable[[str], str]) -> None:
+    if isinstance(namespace.get("__file__"), str):
+        namespace["__file__"] = filename(namespace["__file__"])
+    if isinstance(namespace.get("__path__"), list):
+        namespace["__path__"] = [filename(p) for p in namespace["__path__"]]
+
+
+def _order(item: Any) -> tuple[Any, ...]:
+    """A sort key that orders any set's items the same way in every process (not by hash or address)."""
+    kind = type(item)
+    if kind in _PLAIN:
+        return (0, kind.__name__, repr(item))
+    if kind is tuple or kind is frozenset:
+        keys = [_order(i) for i in item]
+        return (1, kind.__name__, tuple(keys if kind is tuple else sorted(keys)))
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(item, enum.Enum):
+        return (2, name, item.name)
+    if isinstance(item, type | types.FunctionType | types.BuiltinFunctionType):
+        return (3, name, f"{getattr(item, '__module__', '')}.{getattr(item, '__qualname__', '')}")
+    text = repr(item)
+    # Reprs with an address say nothing stable; such items keep their order among themselves.
+    return (4, name, "" if " at 0x" in text else text)
+
+
+def _resolve_annotations(cls: type, clsdict: dict[str, Any]) -> None:
+    """Resolve the string annotations of ``cls``'s own body (and of its dataclass fields) to the types they
+    name, one by one, in the namespaces ``typing.get_type_hints`` would use; those that fail stay text."""
+    own = clsdict.get("__annotations__")
+    if not isinstance(own, dict) or not any(isinstance(v, str) for v in own.values()):
+        return
+    module = sys.modules.get(cls.__module__)
+    # As get_type_hints(cls) does: the class's namespace as globals, the module's as locals.
+    class_ns, module_ns = dict(vars(cls)), vars(module) if module is not None else {}
+    resolved = dict(own)
+    for name, text in own.items():
+        if not isinstance(text, str):
+            continue
+        # One throwaway class per annotation: class rules (ClassVar is allowed), and one that does not
+        # resolve (a name imported under TYPE_CHECKING) leaves the others resolved.
+        holder = type("annotations", (), {"__annotations__": {name: text}, "__module__": cls.__module__})
+        try:
+            resolved[name] = typing.get_type_hints(holder, class_ns, module_ns, include_extras=True)[name]
+        except Exception:
+            continue
+    clsdict["__annotations__"] = resolved
+    fields = clsdict.get("__dataclass_fields__")
+    if isinstance(fields, dict):
+        shipped = {}
+        for name, field in fields.items():
+            if isinstance(getattr(field, "type", None), str) and not isinstance(resolved.get(name), str):
+                field = copy.copy(field)
+                field.type = resolved[name]
+            shipped[name] = field
+        clsdict["__dataclass_fields__"] = shipped
+
+
+class _PydanticTypes:
+    """The pydantic types whose pickles hold schema refs; empty when pydantic was never imported."""
+
+    def __init__(self, validators: tuple[type, ...], type_adapter: type | None) -> None:
+        self.validators = validators
+        self.type_adapter = type_adapter
+
+    @classmethod
+    def find(cls) -> _PydanticTypes:
+        core = sys.modules.get("pydantic_core")
+        adapter = sys.modules.get("pydantic.type_adapter")
+        validators = (core.SchemaValidator, core.SchemaSerializer) if core is not None else ()
+        return cls(validators, getattr(adapter, "TypeAdapter", None))
+
+
+@contextmanager
+def portable_tracker_ids() -> Iterator[None]:
+    """While pickling (under the payload lock): class tracker ids derived from the class's module and name.
+
+    cloudpickle tags each class (and ``TypeVar``) it ships by value with a random ``uuid4`` (so that two
+    payloads of the same class load as one class in one process) and offers no option; its helper is
+    swapped for the duration. Two distinct classes of the same name in one payload (made by a factory,
+    or ``create_model`` called twice) are told apart by the order in which they are met, or the second
+    would load as the first.
+    """
+    original = _CLOUDPICKLE._get_or_create_tracker_id
+    met: dict[str, list[Any]] = {}
+
+    def tracker(class_def: Any) -> str:
+        qualname = getattr(class_def, "__qualname__", None) or getattr(class_def, "__name__", "")
+        kind = "" if isinstance(class_def, type) else f"{type(class_def).__name__}:"
+        name = f"{kind}{class_def.__module__}.{qualname}"
+        same = met.setdefault(name, [])
+        if not any(other is class_def for other in same):
+            same.append(class_def)
+        ordinal = next(i for i, other in enumerate(same) if other is class_def)
+        if ordinal:
+            name = f"{name}#{ordinal}"
+        return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+    _CLOUDPICKLE._get_or_create_tracker_id = tracker
+    try:
+        yield
+    finally:
+        _CLOUDPICKLE._get_or_create_tracker_id = original
