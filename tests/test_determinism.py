@@ -85,6 +85,35 @@ def test_plain_pipeline_compiles_the_same_bytes_as_a_script(tmp_path: Path) -> N
     assert all(o == outputs[0] for o in outputs[1:])
 
 
+KERNEL = """
+import hashlib, linecache, os, sys, tempfile
+import mlopsdsl as ml
+source = open(sys.argv[1]).read().split('if __name__ == "__main__":')[0]
+cells = source.replace("\\n\\nclass ", "\\n# %%\\nclass ").replace("\\n\\n@ml.", "\\n# %%\\n@ml.").split("# %%")
+namespace = sys.modules["__main__"].__dict__
+for cell in cells:  # as ipykernel runs cells: no file, a name in a folder of the kernel's pid
+    name = os.path.join(tempfile.gettempdir(), f"ipykernel_{os.getpid()}", hashlib.sha1(cell.encode()).hexdigest()[:12] + ".py")
+    linecache.cache[name] = (len(cell), None, cell.splitlines(True), name)
+    exec(compile(cell, name, "exec"), namespace)
+ml.compile(namespace["config"], backend=sys.argv[2], output=sys.argv[3])
+"""
+
+
+@pytest.mark.parametrize("backend", ["kfp", "argo"])
+def test_notebook_cells_compile_the_same_bytes(tmp_path: Path, backend: str) -> None:
+    """Code from notebook cells has no file (each cell is named in a folder of the kernel's pid)."""
+    outputs = [tmp_path / f"out{i}" for i in range(3)]
+    _run_all(
+        [
+            ([sys.executable, "-c", KERNEL, str(SOURCE), backend, str(out)], cwd, seed)
+            for out, cwd, seed in zip(outputs, (tmp_path, Path("/"), SOURCE.parent), SEEDS, strict=False)
+        ]
+    )
+    texts = [out.read_bytes() for out in outputs]
+    assert texts[1] == texts[0] and texts[2] == texts[0]
+    assert b"ipykernel_" not in texts[0]
+
+
 def _expected(n: int, mode: str) -> dict[str, int]:
     # make: epochs = n + DEFAULT.epochs (4), lr = DEFAULT.lr (0.25); train: total = 3 * lr * epochs
     total = 3 * 0.25 * (n + 4)

@@ -99,8 +99,13 @@ class Row:
 
 
 class Pair(NamedTuple):
+    """Its generated methods come from the loading Python's collections; these members are the user's."""
+
     low: int
-    high: int
+    high: int = 9
+
+    def width(self) -> int:
+        return self.high - self.low
 
 
 class Slotted:
@@ -161,7 +166,7 @@ def step(node: Node, config: Config, row: dict, n: int) -> dict:
         "box": Box[int](item=n).item,
         "checked": Checked(a="5").a,
         "row_colour_type": rebuilt.__name__,
-        "pair": Pair(1, 2)._asdict(),
+        "pair": [Pair(1)._asdict(), repr(Pair(1, 2)._replace(high=5)), Pair(2).width(), Pair.__doc__[:9]],
         "default": DEFAULT.model_dump(),
         "adapter": ADAPTER.validate_python({"k": [{"x": 5}]})["k"][0].double,
         "labels": sorted(LABELS),
@@ -261,7 +266,7 @@ def test_it_loads_and_behaves_where_the_module_does_not_exist(sink: Path, tmp_pa
         "box": 4,
         "checked": 5,
         "row_colour_type": "Colour",
-        "pair": {"low": 1, "high": 2},
+        "pair": [{"low": 1, "high": 9}, "Pair(low=1, high=5)", 7, "Its gener"],
         "default": {"x": 3, "kind": "b", "colour": "Colour.RED", "source": {"ref": "release:20240101"}, "double": 6},
         "adapter": 10,
         "labels": ["alpha", "bravo", "charlie", "delta", "echo"],

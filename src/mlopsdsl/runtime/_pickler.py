@@ -19,6 +19,10 @@ what is written instead (same bytes, same behaviour where the payload loads):
   module and name) and the order of ``sys.modules`` in the submodules a function imports (sorted).
 * **Absolute paths**: code objects' file names, a module's ``__file__`` and ``__path__`` (``portable``:
   relative to the module's import root, as the IR records them; ``__main__`` by its file name).
+* **The patch release of Python**: enum members pickle as ``getattr(cls, name)`` on 3.11.2 and as
+  ``cls(value)`` on 3.11.7 (written as ``cls(value)``); a NamedTuple class carries ``collections``'
+  generated methods, with their line numbers in the standard library (made by ``collections.namedtuple``
+  where the payload loads, with only the user's own members shipped).
 
 String annotations (``from __future__ import annotations``) of classes shipped by value are resolved here,
 where the module they name things in exists, as the step function's own are; the step's process has no
@@ -26,7 +30,10 @@ such module to resolve them in (a dataclass input whose field is annotated ``"Mo
 
 What stays the user's: a module-level value is shipped as it was when the payload was made, so a value
 computed from the machine (``Path(__file__).parent``, ``os.environ[...]``, a dict filled by iterating a
-set) makes different bytes where it differs. This module runs where pipelines are built, never in a pod.
+set) makes different bytes where it differs. Library code that a shipped class carries by value (a
+dataclass's ``__repr__`` wrapper from ``dataclasses``, closures of pydantic in a schema) is bytecode of
+that library's file, so a release that edits the file changes the bytes. This module runs where pipelines
+are built, never in a pod.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ __all__ = ["PayloadPickler", "portable_tracker_ids"]
 
 _CLOUDPICKLE: Any = sys.modules[cloudpickle.Pickler.__module__]
 _PLAIN = (str, bytes, int, float, bool, complex, type(None))
+_ENUM_REDUCE = enum.Enum.__reduce_ex__
 _REF_ID = re.compile(r":(?:str-)?(\d+)")
 _CACHES = ("__slotnames__",)
 _USER_VALUES = ("default", "expected")  # keys of schema nodes that hold the user's values, kept as they are
@@ -104,9 +112,13 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
             return self._reduce_validator(obj)
         if kind is self._pydantic.type_adapter:
             return self._reduce_type_adapter(obj)
+        if isinstance(obj, enum.Enum) and getattr(kind, "__reduce_ex__", None) is _ENUM_REDUCE:
+            return kind, (obj._value_,)  # by value, as Python 3.11.7 does; 3.11.2 wrote getattr(cls, name)
         reduced = super().reducer_override(obj)
         if isinstance(obj, type) and isinstance(reduced, tuple) and len(reduced) == 6:
             self._canonical_class(obj, reduced[2][0])  # a class shipped by value: its dict is a copy
+            if _is_plain_namedtuple(obj):
+                return _namedtuple_reduce(obj, reduced)
         return reduced
 
     def _canonical_class(self, cls: type, clsdict: dict[str, Any]) -> None:
@@ -202,6 +214,47 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
         constructor, args = _CLOUDPICKLE._code_reduce(code)
         name = self._filename(code.co_filename)
         return constructor, tuple(name if arg == "<dynamic-code>" else arg for arg in args)
+
+
+def _is_plain_namedtuple(cls: type) -> bool:
+    own = vars(cls)
+    return cls.__bases__ == (tuple,) and isinstance(own.get("_fields"), tuple) and "_make" in own
+
+
+def _namedtuple_reduce(cls: Any, reduced: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A NamedTuple class made by ``collections.namedtuple`` where it loads, then given the user's members.
+
+    Its generated methods are functions of the standard library's ``collections`` module, not importable by
+    name, so cloudpickle would ship their bytecode and line numbers, which change between patch releases
+    of one Python minor (3.11.2 and 3.11.7 differ). The loading Python's own ``namedtuple`` makes them.
+    """
+    import collections
+    import functools
+
+    fields = cls._fields
+    defaults = tuple(cls._field_defaults[f] for f in fields if f in cls._field_defaults) or None
+    make = functools.partial(collections.namedtuple, defaults=defaults, module=cls.__module__)
+    generated = vars(collections.namedtuple(cls.__name__, fields, defaults=defaults, module=cls.__module__))
+    clsdict = reduced[2][0]
+    for key in [k for k in clsdict if k in generated and _alike(clsdict[k], generated[k])]:
+        del clsdict[key]
+    if cls.__qualname__ != cls.__name__:
+        clsdict["__qualname__"] = cls.__qualname__
+    return (make, (cls.__name__, fields), reduced[2], None, None, reduced[5])
+
+
+def _alike(mine: Any, theirs: Any) -> bool:
+    """True when a NamedTuple's member is the one ``namedtuple`` generates (not the user's own)."""
+    mine, theirs = getattr(mine, "__func__", mine), getattr(theirs, "__func__", theirs)
+    if type(mine) is not type(theirs):
+        return False
+    code = getattr(mine, "__code__", None)
+    if code is not None:
+        same_file = code.co_filename == theirs.__code__.co_filename
+        return bool(same_file and mine.__qualname__ == theirs.__qualname__)
+    if isinstance(mine, tuple | dict | str):
+        return bool(mine == theirs)
+    return True  # a field accessor (``_tuplegetter``): the user cannot define one of a field's name
 
 
 def _portable_module_attributes(namespace: dict[str, Any], filename: Callable[[str], str]) -> None:
