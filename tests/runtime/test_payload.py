@@ -15,6 +15,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -293,6 +294,30 @@ def test_sets_keep_their_identity_and_their_type(tmp_path: Path) -> None:
     assert a is b is d["k"] and a == shared and type(a) is set
     assert c == frozen and type(c) is frozenset
     assert one == {1} and empty == set()
+
+
+def test_a_set_met_again_while_its_items_are_written_loads() -> None:
+    """A registry of functions that read the registry: pickling a set's items reaches the set again."""
+    handlers: set[Callable[[], int]] = set()
+
+    def first() -> int:
+        return len(handlers)
+
+    def second() -> int:
+        return len(handlers) + 10
+
+    handlers.update({first, second})
+    frozen = frozenset({first, lambda: len(frozen), lambda: -len(frozen)})
+
+    def fn() -> tuple[list[int], list[int]]:
+        return sorted(h() for h in handlers), sorted(h() for h in frozen)
+
+    loaded = load_payload(pickle_function(fn))
+    assert loaded() == ([2, 12], [-3, 2, 3])
+    shipped = dict(zip(loaded.__code__.co_freevars, loaded.__closure__ or (), strict=True))
+    registry = shipped["handlers"].cell_contents
+    (shipped_first,) = [h for h in registry if h.__name__ == "first"]
+    assert shipped_first.__closure__[0].cell_contents is registry  # still one set
 
 
 def test_a_plain_unpickler_refuses_a_payload_with_sets_rather_than_guess() -> None:

@@ -71,12 +71,12 @@ def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
     return unwrap_step(fn)
 
 
-SET_PIDS = ("mlopsdsl.set", "mlopsdsl.frozenset", "mlopsdsl.again")
-"""The persistent ids a payload writes its sets as: ``(SET_PIDS[0] or [1], index, items)`` for a set or
-frozenset met for the first time, its items in a canonical order (the pickler in
-``mlopsdsl.runtime._pickler`` chooses it); ``(SET_PIDS[2], index)`` for the same object met again, so
-that a set two functions share is still one set. pickle can only write a set in its iteration order,
-which depends on the hash seed of the process; persistent ids are its one hook for builtin sets."""
+SET_PIDS = ("mlopsdsl.set", "mlopsdsl.frozenset")
+"""The tags of the persistent ids a payload writes its sets as: ``(SET_PIDS[0], index, items)`` for a set
+(``(SET_PIDS[0], index)`` when the same set is met again, so that a set two functions share stays one
+set) and ``(SET_PIDS[1], items)`` for a frozenset, the items in a canonical order (the pickler in
+``mlopsdsl.runtime._pickler`` chooses it). pickle can only write a set in its iteration order, which
+depends on the hash seed of the process; persistent ids are its one hook for builtin sets."""
 
 
 def load_payload(data: bytes) -> Any:
@@ -84,14 +84,18 @@ def load_payload(data: bytes) -> Any:
     import io
     import pickle
 
-    made: dict[int, Any] = {}
+    made: dict[int, set[Any]] = {}
 
     def persistent_load(pid: Any) -> Any:
-        if isinstance(pid, tuple) and pid and pid[0] == SET_PIDS[2]:
-            return made[pid[1]]
-        if isinstance(pid, tuple) and len(pid) == 3 and pid[0] in SET_PIDS[:2]:
-            made[pid[1]] = (set if pid[0] == SET_PIDS[0] else frozenset)(pid[2])
-            return made[pid[1]]
+        if isinstance(pid, tuple) and pid[:1] == (SET_PIDS[0],) and len(pid) in (2, 3):
+            # A set can be met again while its own items are still being read (a function among them
+            # whose globals hold the set): that reference gets the empty set, filled when its items are.
+            found = made.setdefault(pid[1], set())
+            if len(pid) == 3:
+                found.update(pid[2])
+            return found
+        if isinstance(pid, tuple) and pid[:1] == (SET_PIDS[1],) and len(pid) == 2:
+            return frozenset(pid[1])
         raise pickle.UnpicklingError(f"unknown persistent id in a payload: {pid!r}")
 
     unpickler = pickle.Unpickler(io.BytesIO(data))

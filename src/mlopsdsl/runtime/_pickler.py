@@ -7,7 +7,8 @@ what is written instead (same bytes, same behaviour where the payload loads):
 
 * **Sets** iterate in an order seeded per process (``PYTHONHASHSEED``) for strings and bytes: a set
   constant, a ``frozenset`` that ``x in {"a", "b"}`` compiles to, ``__class_vars__`` of a pydantic model.
-  Written as persistent ids (:data:`mlopsdsl.runtime._code.SET_PIDS`) with sorted items; identity kept.
+  Written as persistent ids (:data:`mlopsdsl.runtime._code.SET_PIDS`) with sorted items; a set's identity
+  is kept (a frozenset's need not be).
 * **pydantic's schema refs** are ``module.Class:<id()>``: in a model's ``__pydantic_core_schema__``, in
   every ``SchemaValidator`` and ``SchemaSerializer`` (a model's, a ``TypeAdapter``'s, a ``validate_call``'s)
   and in the ``cls_ref`` of its decorators. Refs only name definitions inside a schema, so the ids are
@@ -97,12 +98,18 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
         kind = type(obj)
         if (kind is not set and kind is not frozenset) or len(obj) < 2:
             return None  # one item or none has one order: pickle writes it itself
+        items = tuple(sorted(obj, key=_order))
+        if kind is frozenset:
+            # Written whole each time it is met: a frozenset cannot be filled after it is made, and one
+            # met again while its items are written (through a function's globals) must not be a
+            # reference to what does not exist yet. Equal frozensets are interchangeable.
+            return (SET_PIDS[1], items)
         index = self._sets.get(id(obj))
         if index is not None:
-            return (SET_PIDS[2], index)
+            return (SET_PIDS[0], index)
         index = self._sets[id(obj)] = len(self._sets)
         self._kept.append(obj)
-        return (SET_PIDS[0] if kind is set else SET_PIDS[1], index, tuple(sorted(obj, key=_order)))
+        return (SET_PIDS[0], index, items)
 
     # ------------------------------------------------------------------ classes, functions, pydantic
 
@@ -276,7 +283,9 @@ def _order(item: Any) -> tuple[Any, ...]:
     if isinstance(item, enum.Enum):
         return (2, name, item.name)
     if isinstance(item, type | types.FunctionType | types.BuiltinFunctionType):
-        return (3, name, f"{getattr(item, '__module__', '')}.{getattr(item, '__qualname__', '')}")
+        code = getattr(item, "__code__", None)  # two lambdas share a name, not a line
+        line = f":{code.co_firstlineno}" if code is not None else ""
+        return (3, name, f"{getattr(item, '__module__', '')}.{getattr(item, '__qualname__', '')}{line}")
     text = repr(item)
     # Reprs with an address say nothing stable; such items keep their order among themselves.
     return (4, name, "" if " at 0x" in text else text)
