@@ -10,7 +10,7 @@ what is written instead (same bytes, same behaviour where the payload loads):
   Written as persistent ids (:data:`mlopsdsl.runtime._code.SET_PIDS`) with sorted items; a set's identity
   is kept (a frozenset's need not be).
 * **pydantic's schema refs** are ``module.Class:<id()>``: in a model's ``__pydantic_core_schema__``, in
-  every ``SchemaValidator`` and ``SchemaSerializer`` (a model's, a ``TypeAdapter``'s, a ``validate_call``'s)
+  every ``SchemaValidator`` and ``SchemaSerializer`` (a model's, a pydantic dataclass's, a ``TypeAdapter``'s)
   and in the ``cls_ref`` of its decorators. Refs only name definitions inside a schema, so the ids are
   renumbered in the order they are met (``module.Class:1``): the same links, no addresses.
 * **Caches in class dicts**, filled by what the process did before it pickled: pydantic's

@@ -185,9 +185,7 @@ def _portable_names(modules: set[str]) -> Callable[[str], str]:
         module = sys.modules.get(name)
         file = getattr(module, "__file__", None)
         if isinstance(file, str):
-            spec = getattr(module, "__spec__", None)
-            real = name if name != "__main__" else (getattr(spec, "name", None) or name)
-            known[os.path.normcase(os.path.abspath(file))] = real
+            known[os.path.normcase(os.path.abspath(file))] = name
 
     def recorded(path: str) -> str:
         if not os.path.isabs(path):
