@@ -1,4 +1,4 @@
-"""The single entry point for checks: `nox -s tests`, `lint`, `typecheck`, `golden`, `bench`.
+"""The single entry point for checks: `nox -s tests`, `lint`, `typecheck`, `docs`, `golden`, `bench`.
 
 `.ci/run` calls `nox -s tests`, the same command the README gives. Compiler plugins under `compilers/`
 are found by walking the folder, so a new plugin is tested without editing this file.
@@ -41,6 +41,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the core and the compilers."""
     install_project(session, "dev")
     session.run("mypy", "src", *[str(Path(p) / "src") for p in PLUGINS])
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Run every example of README.md and docs/ and check the pages against the code (also part of tests)."""
+    install_project(session)
+    session.run("pytest", "tests/test_docs.py", *session.posargs)
 
 
 @nox.session(python="3.11")

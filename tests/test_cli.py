@@ -320,14 +320,17 @@ def test_console_script_help_and_exit_codes() -> None:
     ("args", "message"),
     [
         (["-O", "novalue"], "error: -O takes name=value, got 'novalue'"),
-        (["-O", "color=blue"], "error: [ir] takes no options, got color"),
-        (["--kind", "cron"], "error: [ir] takes no options, got kind"),
+        (["-O", "color=blue"], "{root}: [ir] takes no options, got color"),
+        (["--kind", "cron"], "{root}: [ir] takes no options, got kind"),
     ],
 )
 def test_bad_backend_options_are_user_errors(args: list[str], message: str, tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     code, _, err = cli("compile", QUICKSTART, *args, "-o", str(target))
-    assert code == 2 and err.strip() == message
+    # A bad option is a compile error at the root pipeline's definition (its decorator's line).
+    decorator = '@ml.pipeline(name="quickstart")'
+    root = f"{shown(QUICKSTART)}:{Path(QUICKSTART).read_text().splitlines().index(decorator) + 1}"
+    assert code == 2 and err.strip() == message.format(root=root)
     assert not target.exists()
 
 
@@ -343,3 +346,19 @@ def test_backend_options_reach_the_backend() -> None:
         "kind": "cron",
         "schedule": "0 3 * * *",
     }
+
+
+def test_validate_takes_the_backend_options_its_output_depends_on(tmp_path: Path) -> None:
+    path = tmp_path / "stopper.py"
+    path.write_text(
+        "import mlopsdsl as ml\n\n"
+        "class Unusable(Exception):\n    pass\n\n"
+        "@ml.step(retry=ml.Retry(attempts=2, stop_on=[Unusable]))\n"
+        "def careful(x: int) -> int:\n    return x\n\n"
+        "@ml.pipeline\n"
+        "def stopper(x: int = 1) -> int:\n    return careful(x=x)\n"
+    )
+    code, _, err = cli("validate", str(path), "--backend", "kfp")
+    assert code == 2 and "stopper.py:6: [kfp] step 'careful' retries but stops on" in err
+    code, out, _ = cli("validate", str(path), "--backend", "kfp", "-O", f"store={tmp_path / 'markers'}")
+    assert code == 0 and out.startswith("ok: pipeline 'stopper'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,10 +152,33 @@ def test_ir_round_trips_losslessly() -> None:
     assert again.to_json() == text
 
 
+@ml.step(retry=ml.Retry(attempts=3, backoff="2s", stop_on=[KeyError]))
+def _retried(x: int) -> int:
+    return x
+
+
+@ml.pipeline
+def _retrying(x: int = 1) -> int:
+    return _retried(x=x)
+
+
+def test_a_retry_reads_back_with_the_same_checks() -> None:
+    """A document written elsewhere cannot bring in a schedule some engine would round."""
+    text = _retrying.build().to_json()
+    assert ir.Document.from_json(text).steps[0].options.retry == ml.Retry(3, 2.0, stop_on=[KeyError])
+    data = json.loads(text)
+    data["steps"][0]["options"]["retry"]["factor"] = 1.5
+    with pytest.raises(IRError, match=r"factor must be a whole number"):
+        ir.Document.from_json(json.dumps(data))
+
+
 def test_refuses_another_major_ir_version() -> None:
     data = json.loads(outer.build().to_json())
     data["ir_version"] = "2.0"
-    with pytest.raises(IRError, match=r"IR version 2.0 is not readable by this mlopsdsl \(reads 1\.1\)"):
+    with pytest.raises(
+        IRError,
+        match=rf"IR version 2.0 is not readable by this mlopsdsl \(reads {re.escape(ir.IR_VERSION)}\)",
+    ):
         ir.Document.from_json(json.dumps(data))
 
 

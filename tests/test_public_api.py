@@ -29,6 +29,7 @@ def test_all_is_sorted_and_complete() -> None:
         "cli",
         "runtime",
         "local",
+        "lowering",
         "testing",
     }
     assert public - modules <= set(ml.__all__), public - modules - set(ml.__all__)

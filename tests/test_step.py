@@ -65,7 +65,7 @@ def test_every_option_lands_in_the_ir() -> None:
         cpu="500m", memory="1Gi", gpu=1, gpu_type="nvidia.com/gpu", memory_limit="2Gi"
     )
     assert options.retry == ir.Retry(attempts=3, backoff=10.0, factor=3.0, max_backoff=60.0)
-    assert options.retry.delay(1) == 10 and options.retry.delay(2) == 30 and options.retry.delay(3) == 60
+    assert options.retry.schedule() == [10.0, 30.0]
     assert options.timeout == 1800.0
     assert options.cache is False
     assert list(options.env.items()) == [("A", "1"), ("B", "2")]

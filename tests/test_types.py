@@ -174,6 +174,10 @@ def test_assignable(src: Any, dst: Any, ok: bool) -> None:
         ({"a": 1}, dict[str, int], None),
         (1.5, str, "must be str, got float 1.5"),
         (float("nan"), float, "must be a finite number"),
+        (float("-inf"), Optional[float], "must be a finite number"),
+        (10**400, float, "is too large for a float"),
+        (10**300, float, None),
+        (10**400, int, None),
     ],
 )
 def test_check_value(value: Any, annotation: Any, problem: str | None) -> None:
@@ -186,6 +190,10 @@ def test_check_value(value: Any, annotation: Any, problem: str | None) -> None:
 
 def test_to_json_value() -> None:
     assert to_json_value(Color.RED) == ("red", True)
+    # A str or int enum is a str or an int too: it is still written as its plain value.
+    for member in (Shade.DARK, Rank.TWO):
+        value, ok = to_json_value(member)
+        assert ok and type(value) in (str, int) and value == member.value
     assert to_json_value(Point(1, 2)) == ({"x": 1, "y": 2}, True)
     assert to_json_value(Config(lr=0.5)) == ({"lr": 0.5, "layers": [1]}, True)
     assert to_json_value((1, "a")) == ([1, "a"], True)
@@ -193,6 +201,14 @@ def test_to_json_value() -> None:
     assert to_json_value({"a"})[1] is False
     assert to_json_value(Blob())[1] is False
     assert to_json_value(float("inf"))[1] is False
+
+
+class Shade(enum.StrEnum):
+    DARK = "dark"
+
+
+class Rank(enum.IntEnum):
+    TWO = 2
 
 
 def test_type_str_reads_like_python() -> None:

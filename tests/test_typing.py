@@ -50,5 +50,9 @@ def test_decorated_functions_keep_their_signatures(tmp_path: Path) -> None:
         f'{at("reveal_type(typed(n=2))")}: note: Revealed type is "list[int]"',
         f'{at("load(n=")}: error: Argument "n" to "__call__" of "Step" has incompatible type "str"; expected "int"  [arg-type]',
         f'{at("load(m=")}: error: Unexpected keyword argument "m" for "__call__" of "Step"  [call-arg]',
+        # Misspelled options are caught by the editor too, not only when the module runs.
+        f'{at("ml.step(retries=")}: error: Unexpected keyword argument "retries" for overloaded function "step"  [call-overload]',
+        f'{at("ml.pipeline(nme=")}: error: Unexpected keyword argument "nme" for overloaded function "pipeline"; did you mean "name"?  [call-overload]',
+        f'{at("ml.Retry(attempt=")}: error: Unexpected keyword argument "attempt" for "Retry"; did you mean "attempts"?  [call-arg]',
     ]
     assert sorted(lines) == sorted(expected), result.stdout

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlopsdsl.errors import Location, ParameterError
+from mlopsdsl.errors import CompileError, Location, ParameterError
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -38,6 +39,7 @@ def compile(
         ValidationError: The pipeline has problems; all of them are listed.
         ParameterError: A value in ``params`` names no parameter or does not fit its type.
         PluginError: The backend is not installed or failed to load.
+        CompileError: The backend cannot compile the pipeline (or an option); at the line at fault.
     """
     from mlopsdsl import backends
     from mlopsdsl._files import write_atomic
@@ -47,13 +49,25 @@ def compile(
         document = with_defaults(document, params, pipeline.locate)
     chosen = backends.load(backend)
     options.setdefault("functions", pipeline.step_functions())
-    text = chosen.compile(document, **options)
+    with located(pipeline):
+        text = backends.compile_document(chosen, document, pipeline.locate, **options)
     if output is not None and os.fspath(output) != "-":
         write_atomic(output, text)
     return text
 
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
+
+
+@contextlib.contextmanager
+def located(pipeline: Pipeline[..., Any]) -> Iterator[None]:
+    """Compile errors raised inside, at the path the user sees (as validation problems are) instead of
+    the IR's path relative to the import root, so that terminals and editors can jump to the line."""
+    try:
+        yield
+    except CompileError as exc:
+        exc.location = pipeline.locate(exc.location)
+        raise
 
 
 def _portable(where: ir.SourceLocation | None) -> Location | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from mlopsdsl import _source
-from mlopsdsl._step import Step, bind_arguments, listed, map_of, output_handles
+from mlopsdsl._step import Step, bind_arguments, check_decorator, listed, map_of, output_handles
 from mlopsdsl._tracing import Handle, ParamHandle, Poisoned, StructHandle, Trace, current_trace
 
 if TYPE_CHECKING:
@@ -103,8 +103,9 @@ class Pipeline(Generic[P, R_co]):
             raise ValidationError(built.problems)
         return built.document
 
-    def locate(self, where: ir.SourceLocation | None) -> Location | None:
-        """A location from this pipeline's IR as the user should see it (their path to the file)."""
+    def locate(self, where: ir.SourceLocation | Location | None) -> Location | None:
+        """A location from this pipeline's IR (or a compile error's) as the user should see it (their path
+        to the file)."""
         from mlopsdsl.errors import Location
 
         if where is None:
@@ -460,6 +461,10 @@ def _as_output(out: ir.PipelineOutput) -> ir.Output:
     return ir.Output(name=out.name, type=out.type)
 
 
+OPTIONS = ("name", "description", "schedule", "on_exit")
+"""Every keyword ``@ml.pipeline(...)`` takes (its overload lists the same, a test checks)."""
+
+
 @overload
 def pipeline(fn: Callable[P, R], /) -> Pipeline[P, R]: ...
 
@@ -482,6 +487,7 @@ def pipeline(
     description: str | None = None,
     schedule: str | None = None,
     on_exit: Step[..., Any] | None = None,
+    **unknown: Any,
 ) -> Any:
     """Make a typed function a pipeline.
 
@@ -502,9 +508,19 @@ def pipeline(
         A :class:`Pipeline`.
     """
 
+    strings = {"name": name, "description": description, "schedule": schedule}
+    check_decorator("@ml.pipeline", OPTIONS, unknown, strings)
+
     def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
         if isinstance(func, Pipeline):
             func = func.fn
+        if not callable(func):
+            from mlopsdsl.errors import DefinitionError
+
+            named = isinstance(func, str)
+            hint = f" (to name the pipeline, write @ml.pipeline(name={func!r}))" if named else ""
+            message = f"@ml.pipeline decorates functions, not {func!r}{hint}"
+            raise DefinitionError(message, _source.caller_location())
         return Pipeline(func, name, description, schedule, on_exit)
 
     if fn is not None:

@@ -2,9 +2,13 @@
 
 Outside a pipeline a step is its function: calling it runs it, so steps are unit-tested as plain Python.
 Inside a pipeline being built, calling it records a task and returns a handle to its output(s). Mistakes
-in the definition (missing annotations, ``*args``, a default that is not JSON, a bad option) do not stop
-the import of the user's module; they are reported, with the decorator's line, by the first build that
-uses the step, together with every other problem of that build.
+in the definition (missing annotations, ``*args``, a default that is not JSON, a bad option value) do not
+stop the import of the user's module; they are reported, with the decorator's line, by the first build
+that uses the step, together with every other problem of that build. Checking them needs the IR (pydantic),
+which the decorator must not import: it also runs inside every step's container. An option the decorator
+does not know, or a name that is not a string, is different: it costs nothing to see and would otherwise
+be silently dropped, so it raises :class:`~mlopsdsl.errors.DefinitionError` at the decorator's line at once,
+as Python itself raises for an unexpected keyword.
 """
 
 from __future__ import annotations
@@ -137,7 +141,15 @@ def map_of(
     """
     from mlopsdsl import ir
     from mlopsdsl._control import mapped_input
+    from mlopsdsl._keywords import closest
 
+    for name in kwargs:
+        # A keyword that is no input is reported by validation as an unknown argument, unless it looks
+        # like a misspelled option of .map itself, which it then almost surely is.
+        if name not in names and closest(name, [*names, "max_parallel"]) == "max_parallel":
+            message = f"{label}.map(): unknown option {name!r}; did you mean 'max_parallel'?"
+            trace.problem("unknown-option", message, ref)
+            inputs.pop(name, None)
     values = {**dict(zip(names, args, strict=False)), **kwargs}
     which, candidates = mapped_input(trace, label, params, inputs, values, ref)
     if which is None:
@@ -172,9 +184,13 @@ def plain_map(
     With ``fields`` (the NamedTuple class of the outputs), the result is that NamedTuple holding a list
     per field, as a mapped task's outputs are inside a pipeline: ``pairs.low`` means the same everywhere.
     """
+    from mlopsdsl._keywords import unknown_keywords
     from mlopsdsl.errors import DefinitionError
 
     names = [p.name for p in params]
+    unknown = unknown_keywords(kwargs, [*names, "max_parallel"], noun="argument")
+    if unknown is not None:
+        raise DefinitionError(f"{label}.map(): {unknown}", _source.caller_location())
     values = {**dict(zip(names, args, strict=False)), **kwargs}
     kinds = {p.name: p.type.kind for p in params}
     lists = [
@@ -189,8 +205,23 @@ def plain_map(
     name = lists[0]
     results = [fn(**{**values, name: item}) for item in values[name]]
     if fields is None:
-        return results
+        return Results(results)
     return fields(*([getattr(r, f) for r in results] for f in fields._fields))
+
+
+class Results(list):  # type: ignore[type-arg]
+    """The results of ``.map`` outside a pipeline: a list whose attributes are a field of every element
+    (``scores.name``), as a mapped task's results are inside a pipeline."""
+
+    def __getattr__(self, field: str) -> list[Any]:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        from mlopsdsl.runtime._values import select
+
+        try:
+            return typing.cast(list[Any], select(list(self), [field]))
+        except (AttributeError, KeyError, TypeError):
+            raise AttributeError(f"the elements of these results have no field {field!r}") from None
 
 
 def bind_arguments(
@@ -248,6 +279,8 @@ def output_handles(
 
 _OPTION_FIELDS = ("image", "packages", "resources", "retry", "timeout", "cache", "env", "secrets")
 _K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations")
+OPTIONS = ("name", *_OPTION_FIELDS, *_K8S_FIELDS)
+"""Every keyword ``@ml.step(...)`` takes (the overload of :func:`step` lists the same, a test checks)."""
 
 
 def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[str, str]]:
@@ -401,10 +434,12 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
     from pydantic import ValidationError as PydanticError
 
     from mlopsdsl import ir
+    from mlopsdsl._keywords import unknown_keywords
     from mlopsdsl.errors import DefinitionError
     from mlopsdsl.options import parse_duration
 
-    problems: list[str] = []
+    unknown = unknown_keywords(raw, OPTIONS)  # a Step(...) made without the decorator
+    problems: list[str] = [unknown] if unknown is not None else []
     fields: dict[str, Any] = {}
     for key in _OPTION_FIELDS:
         if key in raw and raw[key] is not None:
@@ -523,15 +558,46 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         A :class:`Step`, which behaves as the function outside a pipeline.
     """
 
+    check_decorator("@ml.step", OPTIONS, options, {"name": name})
+
     def wrap(func: Callable[..., Any]) -> Step[Any, Any]:
         if isinstance(func, Step):
             func = func.fn
         if not callable(func):
             from mlopsdsl.errors import DefinitionError
 
-            raise DefinitionError(f"@ml.step decorates functions, not {func!r}", _source.caller_location())
+            hint = f" (to name the step, write @ml.step(name={func!r}))" if isinstance(func, str) else ""
+            message = f"@ml.step decorates functions, not {func!r}{hint}"
+            raise DefinitionError(message, _source.caller_location())
         return Step(func, name, options)
 
     if fn is not None:
         return wrap(fn)
     return wrap
+
+
+def check_decorator(
+    what: str, known: Sequence[str], options: Mapping[str, Any], strings: Mapping[str, object]
+) -> None:
+    """Raise at the decorator's line for what needs no IR to see: an unknown option, a name not a string.
+
+    These cannot wait for the build, as bad option values do: a misspelled option would otherwise be
+    dropped without a word, and a name that is not a string cannot even name the problems. Checking costs
+    a set lookup, so the decorator stays cheap where it also runs, inside every step's container.
+
+    Args:
+        what: The decorator, as messages name it (``@ml.step``).
+        known: Every keyword the decorator takes.
+        options: The keywords given, besides those in ``strings``.
+        strings: Options that must be a string or ``None``, by name.
+    """
+    from mlopsdsl._keywords import unknown_keywords
+
+    problem = unknown_keywords(options, known)
+    for option, value in strings.items():
+        if problem is None and value is not None and not isinstance(value, str):
+            problem = f"{option} must be a string, not {value!r}"
+    if problem is not None:
+        from mlopsdsl.errors import DefinitionError
+
+        raise DefinitionError(f"{what}(...): {problem}", _source.caller_location())

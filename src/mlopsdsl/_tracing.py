@@ -158,13 +158,7 @@ class Trace:
         if ok:
             return ir.ConstantBinding(value=json_value)
         if _contains_handle(value):
-            kind = type(value).__name__
-            self.problem(
-                "handle-in-literal",
-                f"{what}: a {kind} holding step outputs cannot be passed; pass each output as its own "
-                f"argument, or build the {kind} in a step",
-                ref,
-            )
+            return self._bind_collection(value, what, ref)
         else:
             self.problem(
                 "non-json-literal",
@@ -172,6 +166,29 @@ class Trace:
                 "literals must be JSON values (produce other objects in a step)",
                 ref,
             )
+        return None
+
+    def _bind_collection(self, value: Any, what: str, ref: SourceRef | None) -> ir.Binding | None:
+        """A list, tuple or dict holding step outputs: the fan-in of independent values into one input."""
+        from mlopsdsl import ir
+
+        if isinstance(value, list | tuple):
+            items = [self.bind(item, f"{what}[{i}]", ref) for i, item in enumerate(value)]
+            if any(item is None for item in items):
+                return None
+            return ir.ListBinding(items=[item for item in items if item is not None])
+        if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+            entries = {key: self.bind(item, f"{what}[{key!r}]", ref) for key, item in value.items()}
+            if any(item is None for item in entries.values()):
+                return None
+            return ir.DictBinding(entries={k: v for k, v in entries.items() if v is not None})
+        kind = type(value).__name__
+        self.problem(
+            "handle-in-literal",
+            f"{what}: a {kind} holding step outputs cannot be passed; use a list, or a dict with str "
+            f"keys, or build the {kind} in a step",
+            ref,
+        )
         return None
 
 
@@ -316,9 +333,16 @@ class Handle(_Misuse):
         if field.startswith("_"):
             raise AttributeError(field)
         fields = self._type.fields or {}
-        if self._type.kind in ("model", "dataclass") and field in fields:
-            return self._with_path(field, fields[field])
-        if self._type.kind in ("model", "dataclass"):
+        selected = self._type.at([field])
+        if selected is not None:
+            return self._with_path(field, selected)
+        element = self._type.items if self._type.kind == "list" else None
+        if element is not None and element.kind in ("model", "dataclass"):
+            fields = element.fields or {}
+            hint = (
+                f"its elements' fields are {', '.join(fields)}" if fields else "its elements have no fields"
+            )
+        elif self._type.kind in ("model", "dataclass"):
             hint = f"its fields are {', '.join(fields)}" if fields else "it has no fields"
         else:
             hint = "only dataclass and pydantic model values have fields"
@@ -479,6 +503,13 @@ class Poisoned:
 
     def __getitem__(self, key: object) -> Poisoned:
         return self
+
+    def _absorb(self, *other: object) -> Poisoned:
+        return self
+
+    __lt__ = __le__ = __gt__ = __ge__ = _absorb
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _absorb
+    __and__ = __rand__ = __or__ = __ror__ = __invert__ = __neg__ = _absorb
 
     def __iter__(self) -> Iterator[Any]:
         return iter(())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import sys
 import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -109,20 +110,26 @@ def _is_pydantic_model(tp: type) -> TypeGuard[type[BaseModel]]:
 
 def _struct(kind: Literal["model", "dataclass"], tp: type, fields: dict[str, Any]) -> TypeSpec:
     specs = {}
+    stored = False
     for name, annotation in fields.items():
         try:
             specs[name] = to_spec(annotation)
         except UnsupportedType:
-            return TypeSpec(kind="object", name=type_name(tp))
-        if not specs[name].is_parameter:
-            return TypeSpec(kind="object", name=type_name(tp))
+            stored = True  # an untyped field: the whole value is stored, and the field is not selectable
+            continue
+        stored = stored or specs[name].is_stored
+    if stored:
+        # Stored whole, yet its typed fields stay selectable (``result.accuracy`` of a dataclass that also
+        # holds an array), so conditions and inputs can read them.
+        return TypeSpec(kind="object", name=type_name(tp), fields=specs or None)
     return TypeSpec(kind=kind, name=type_name(tp), fields=specs)
 
 
 def _json_or_object(spec: TypeSpec, tp: Any) -> TypeSpec:
     """A container of non-JSON items is one stored object, not a JSON value."""
     if spec.items is not None and not spec.items.is_parameter:
-        return TypeSpec(kind="object", name=describe(tp))
+        # Stored whole; ``items`` keeps the element type, so a written list of outputs can be checked.
+        return TypeSpec(kind="object", name=describe(tp), items=spec.items)
     return spec
 
 
@@ -188,8 +195,13 @@ def check_value(value: JsonValue, spec: TypeSpec, where: str = "value") -> str |
     if kind == "int":
         return None if isinstance(value, int) and not isinstance(value, bool) else _wrong(where, spec, value)
     if kind == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float):
             return None if math.isfinite(value) else f"{where} must be a finite number, got {value!r}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            # The step receives float(value): an int beyond the largest double has none.
+            if abs(value) <= sys.float_info.max:
+                return None
+            return f"{where} is too large for a float, got {value}"
         return _wrong(where, spec, value)
     if kind == "str":
         return None if isinstance(value, str) else _wrong(where, spec, value)
@@ -238,12 +250,12 @@ def to_json_value(value: Any) -> tuple[JsonValue, bool]:
 
     Enums become their values, dataclasses and pydantic models dicts, tuples lists. Floats must be finite.
     """
+    if isinstance(value, enum.Enum):  # first: a ``str`` or ``int`` enum is a str or an int too
+        return to_json_value(value.value)
     if value is None or isinstance(value, bool | str | int):
         return value, True
     if isinstance(value, float):
         return value, math.isfinite(value)
-    if isinstance(value, enum.Enum):
-        return to_json_value(value.value)
     if isinstance(value, list | tuple):
         items = [to_json_value(v) for v in value]
         return [i for i, _ in items], all(ok for _, ok in items)

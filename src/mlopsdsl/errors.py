@@ -7,7 +7,7 @@ traceback::
     MlopsDslError                 root: catch this to catch everything we raise on purpose
     ├── DefinitionError           a step, pipeline or option is malformed where it is written
     ├── ValidationError           a pipeline failed validation; ``.problems`` lists every problem found
-    ├── CompileError              a backend could not compile a valid IR; ``.backend`` names it
+    ├── CompileError              a backend refuses a valid IR, at the line at fault; ``.backend`` names it
     ├── PluginError               a backend could not be found, loaded, or is not a backend
     ├── TargetError               ``path/file.py:name`` or ``module:name`` does not name a pipeline
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
@@ -19,6 +19,10 @@ traceback::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlopsdsl.ir import SourceLocation
 
 __all__ = [
     "CompileError",
@@ -98,10 +102,21 @@ def _problem_order(problem: Problem) -> tuple[str, int, str]:
 
 
 class CompileError(MlopsDslError):
-    """A backend could not compile a pipeline that passed validation."""
+    """A backend could not compile a pipeline that passed validation.
 
-    def __init__(self, message: str, backend: str, location: Location | None = None) -> None:
-        super().__init__(f"[{backend}] {message}", location)
+    Every compile error is about something the user wrote, so ``location`` is required (keyword-only, no
+    default): the call of the task at fault, else the definition of its step, the ``ml.when`` block, the
+    returned value, the parameter, or for compile options the root pipeline's definition. It is the IR's
+    location (the path relative to the import root) until ``ml.compile`` or the CLI turns it into the path
+    the user sees, as they do for validation problems. ``None`` is only for an IR document that records
+    no location (one written by hand).
+
+    ``str(error)`` is ``file:line: [backend] message``.
+    """
+
+    def __init__(self, message: str, backend: str, *, location: SourceLocation | Location | None) -> None:
+        where = Location(location.file, location.line) if location is not None else None
+        super().__init__(f"[{backend}] {message}", where)
         self.backend = backend
 
 

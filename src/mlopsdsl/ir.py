@@ -34,7 +34,9 @@ __all__ = [
     "ConstantBinding",
     "Document",
     "Group",
+    "DictBinding",
     "Kubernetes",
+    "ListBinding",
     "MapSpec",
     "Not",
     "OneOfBinding",
@@ -59,9 +61,10 @@ __all__ = [
     "canonical_json",
     "digest_of",
     "json_schema",
+    "leaves",
 ]
 
-IR_VERSION = "1.1"
+IR_VERSION = "1.3"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
@@ -121,8 +124,35 @@ class TypeSpec(_Model):
 
     @property
     def is_parameter(self) -> bool:
-        """True when values of this type travel by value as JSON."""
-        return self.kind not in ("artifact", "object")
+        """True when values of this type travel by value as JSON (the opposite of :attr:`is_stored`)."""
+        return not self.is_stored
+
+    @property
+    def is_stored(self) -> bool:
+        """True when values of this type are stored (files, pickles) and passed by reference.
+
+        The one answer to "is this stored?": an artifact or object, or an ``Optional`` of one (a stored value
+        that may be missing is still stored, never JSON text). Every backend and the runner ask this.
+        """
+        inner = self.items if self.kind == "optional" and self.items is not None else self
+        return inner.kind in ("artifact", "object")
+
+    def at(self, path: list[str | int] | tuple[str | int, ...]) -> TypeSpec | None:
+        """The type of the value ``path`` selects from a value of this type, or ``None`` when it has no such
+        field. A field name on a list selects it from every element (a list of the field's type), as the
+        step runtime's ``select`` does."""
+        type_: TypeSpec = self
+        for i, part in enumerate(path):
+            if type_.kind == "optional" and type_.items is not None:
+                type_ = type_.items
+            if type_.kind == "list" and type_.items is not None and isinstance(part, str):
+                inner = type_.items.at(path[i:])
+                return None if inner is None else TypeSpec(kind="list", items=inner)
+            fields = type_.fields or {}
+            if not isinstance(part, str) or part not in fields:
+                return None
+            type_ = fields[part]
+        return type_
 
     def __str__(self) -> str:
         if self.kind in ("list", "dict", "optional") and self.items is not None:
@@ -284,11 +314,43 @@ class StatusBinding(_Model):
     kind: Literal["pipeline_status"] = "pipeline_status"
 
 
+class ListBinding(_Model):
+    """A list written in the pipeline whose elements are bindings (``total(xs=[a, b, c])``): the fan-in
+    of independent values into one input, in the order written."""
+
+    kind: Literal["list"] = "list"
+    items: list[Binding]
+
+
+class DictBinding(_Model):
+    """A dict written in the pipeline whose values are bindings (``report(scores={"a": a, "b": b})``)."""
+
+    kind: Literal["dict"] = "dict"
+    entries: dict[str, Binding]
+
+
 Binding = Annotated[
-    Union[ConstantBinding, ParameterBinding, TaskOutputBinding, OneOfBinding, StatusBinding],  # noqa: UP007
+    Union[  # noqa: UP007 - discriminated union
+        ConstantBinding,
+        ParameterBinding,
+        TaskOutputBinding,
+        OneOfBinding,
+        StatusBinding,
+        ListBinding,
+        DictBinding,
+    ],
     Field(discriminator="kind"),
 ]
 """Where an input's value comes from."""
+
+
+def leaves(binding: Binding) -> list[Binding]:
+    """The bindings a binding reads, with lists and dicts of bindings opened (themselves otherwise)."""
+    if isinstance(binding, ListBinding):
+        return [leaf for item in binding.items for leaf in leaves(item)]
+    if isinstance(binding, DictBinding):
+        return [leaf for key in sorted(binding.entries) for leaf in leaves(binding.entries[key])]
+    return [binding]
 
 
 # --------------------------------------------------------------------------- control flow
@@ -505,7 +567,7 @@ class Document(_Model):
             raise IRError(f"not a valid IR {version} document: {exc}") from None
 
 
-for _recursive in (AllOf, AnyOf, Not, Group):
+for _recursive in (ListBinding, DictBinding, AllOf, AnyOf, Not, Group):
     _recursive.model_rebuild()
 
 

@@ -3,7 +3,8 @@
 Steps, tasks and pipelines are named after Python functions (``train_model``); Kubernetes objects and Argo
 templates need DNS-1123 labels (``train-model``: lower-case letters, digits and ``-``, at most 63
 characters, starting with a letter). Validation runs the same function the compilers use, so a name that
-would break on the cluster fails where it is written.
+would break on the cluster fails where it is written. :func:`k8s_literal` is the other thing every
+Kubernetes backend writes the same way: a user's text in a container's ``env`` or ``args``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ MAX_LENGTH = 63
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _INVALID = re.compile(r"[^a-z0-9]+")
+
+
+def k8s_literal(text: str) -> str:
+    """``text`` as written in a container's ``env`` value (or ``command``/``args``), so that Kubernetes'
+    ``$(VAR)`` expansion gives it back unchanged: every ``$`` doubled (``$$`` is Kubernetes' escape)."""
+    return text.replace("$", "$$")
 
 
 def k8s_name(name: str) -> str:

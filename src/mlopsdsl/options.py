@@ -10,11 +10,15 @@ read back from JSON goes through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from mlopsdsl._source import caller_location
-from mlopsdsl.errors import DefinitionError
+from mlopsdsl.errors import DefinitionError, Location
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["OptionError", "Resources", "Retry", "Secret", "Toleration", "Volume", "parse_duration"]
 
@@ -72,10 +76,7 @@ class _Option:
         try:
             self._check()
         except ValueError as exc:
-            where = caller_location()
-            if where is not None and ("site-packages" in where.file or "dist-packages" in where.file):
-                where = None  # constructed by a library (pydantic reading IR back), not at a user's line
-            raise OptionError(f"{type(self).__name__}(...): {exc}", where) from None
+            raise OptionError(f"{type(self).__name__}(...): {exc}", _user_location()) from None
 
     def _check(self) -> None:
         raise NotImplementedError
@@ -84,6 +85,65 @@ class _Option:
         object.__setattr__(self, name, value)
 
 
+OptionT = TypeVar("OptionT", bound=_Option)
+
+
+def _checked_call(cls: type[OptionT]) -> type[OptionT]:
+    """Check the arguments of ``cls(...)`` before the dataclass's own ``__init__`` sees them.
+
+    That ``__init__`` would raise a bare ``TypeError`` for a misspelled or missing argument, with no
+    location. Pydantic, reading IR back, makes instances without calling ``__init__``, so this check is
+    for calls written by users only.
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def checked(self: OptionT, *args: Any, **kwargs: Any) -> None:
+        problem = _call_problem(cls, args, kwargs)
+        if problem is not None:
+            raise OptionError(f"{cls.__name__}(...): {problem}", _user_location())
+        init(self, *args, **kwargs)
+
+    cls.__init__ = checked  # type: ignore[method-assign,assignment]
+    return cls
+
+
+def _user_location() -> Location | None:
+    where = caller_location()
+    if where is not None and ("site-packages" in where.file or "dist-packages" in where.file):
+        return None  # constructed by a library (pydantic reading IR back), not at a user's line
+    return where
+
+
+def _call_problem(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """What is wrong with calling ``cls(*args, **kwargs)``: an unknown, doubled or missing argument."""
+    from mlopsdsl._keywords import unknown_keywords
+
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    unknown = unknown_keywords(kwargs, names, noun="argument")
+    if unknown is not None:
+        return unknown
+    if len(args) > len(names):
+        return f"takes at most {len(names)} arguments, but {len(args)} were given"
+    for name in names[: len(args)]:
+        if name in kwargs:
+            return f"got argument {name!r} twice"
+    given = set(names[: len(args)]) | set(kwargs)
+    missing = [
+        f.name
+        for f in fields
+        if f.name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        return f"missing required argument{plural} {', '.join(repr(m) for m in missing)}"
+    return None
+
+
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Resources(_Option):
     """CPU, memory and accelerators a step asks for.
@@ -113,38 +173,137 @@ class Resources(_Option):
         _optional_str(self.gpu_type, "gpu_type")
 
 
+MAX_WAIT = 7 * 86400.0
+"""The longest single wait a retry schedule may hold (seconds): longer waits are refused, well before any
+engine's arithmetic overflows (Argo holds waits in nanoseconds as a signed 64-bit integer)."""
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_<>][A-Za-z0-9_<>]*)+$")
+
+
+def _whole_seconds(value: float, what: str) -> float:
+    if value != int(value):
+        raise ValueError(
+            f"{what} must be a whole number of seconds (KFP waits whole seconds), not {value:g}s"
+        )
+    return float(value)
+
+
+def _error_name(cls: type) -> str:
+    """How an exception class is named in the IR and the call spec: ``module.qualname``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Retry(_Option):
     """How often a failed step is tried again, and how long to wait between attempts.
 
+    The schedule is the same on every backend: the wait before retry *n* (``n = 1 .. attempts - 1``) is
+    ``backoff * factor ** (n - 1)`` seconds. Both numbers are whole, because Argo multiplies by a whole
+    factor and KFP waits whole seconds; a fractional value is refused here rather than rounded by one
+    engine and not by another. An attempt that fails with an error retrying cannot fix is not retried
+    (``docs/authoring.md``, "Retries").
+
     Args:
         attempts: Total attempts, the first included (``attempts=3`` retries twice).
-        backoff: Wait before the first retry: seconds or a duration (``"10s"``, ``"1m"``).
-        factor: Each further wait is the previous one times this.
-        max_backoff: Upper bound of a single wait.
+        backoff: Wait before the first retry: whole seconds or a duration (``"10s"``, ``"1m"``).
+        factor: Each further wait is the previous one times this whole number.
+        max_backoff: The longest wait this schedule may reach; a schedule that would wait longer is
+            refused (no engine-neutral way to cap a single wait exists: KFP's ``backoffMaxDuration``
+            bounds the whole retry window instead).
+        stop_on: Exception classes (or their ``"module.Class"`` names) that end the step at once: an
+            attempt whose function raises one of them, or a subclass, is not retried anywhere.
     """
 
     attempts: int = 3
     backoff: float = 0.0
     factor: float = 2.0
     max_backoff: float | None = None
+    stop_on: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:  # what users may pass; the fields hold the checked, normalised values
+
+        def __init__(
+            self,
+            attempts: int = 3,
+            backoff: float | str = 0.0,
+            factor: float = 2.0,
+            max_backoff: float | str | None = None,
+            stop_on: Sequence[type[Exception] | str] = (),
+        ) -> None: ...
 
     def _check(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
             raise ValueError(f"attempts must be a whole number of at least 1, not {self.attempts!r}")
-        self._set("backoff", parse_duration(self.backoff, "backoff"))
+        self._set("backoff", _whole_seconds(parse_duration(self.backoff, "backoff"), "backoff"))
         if self.max_backoff is not None:
-            self._set("max_backoff", parse_duration(self.max_backoff, "max_backoff"))
+            limit = parse_duration(self.max_backoff, "max_backoff")
+            self._set("max_backoff", _whole_seconds(limit, "max_backoff"))
         if isinstance(self.factor, bool) or not isinstance(self.factor, int | float) or self.factor < 1:
             raise ValueError(f"factor must be a number of at least 1, not {self.factor!r}")
+        if self.factor != int(self.factor):
+            raise ValueError(
+                f"factor must be a whole number (Argo multiplies waits by whole factors only), not "
+                f"{self.factor!r}"
+            )
+        if self.factor >= 1_000_000:
+            # KFP hands the factor to Argo as Go prints a float: 1e+06, which Argo cannot read.
+            raise ValueError(f"factor must be below 1000000, not {self.factor!r}")
         self._set("factor", float(self.factor))
+        self._set("stop_on", _error_names(self.stop_on))
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        """The longest wait (exact integer arithmetic, so no float overflows) within the bounds."""
+        if self.attempts < 2 or self.backoff == 0:
+            return
+        longest = int(self.backoff) * int(self.factor) ** (self.attempts - 2)
+        if self.max_backoff is not None and longest > self.max_backoff:
+            raise ValueError(
+                f"the wait before retry {self.attempts - 1} would be {longest}s, above max_backoff="
+                f"{self.max_backoff:g}s; KFP cannot cap a single wait, so lower backoff, factor or attempts "
+                "(the schedule is backoff * factor ** (n - 1))"
+            )
+        if longest > MAX_WAIT:
+            raise ValueError(
+                f"the wait before retry {self.attempts - 1} would be longer than 7 days ({MAX_WAIT:g}s), "
+                "the longest wait allowed; lower backoff, factor or attempts"
+            )
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        wait = self.backoff * self.factor ** (retry - 1)
-        return min(wait, self.max_backoff) if self.max_backoff is not None else wait
+        return float(int(self.backoff) * int(self.factor) ** (retry - 1))
+
+    def schedule(self) -> list[float]:
+        """Every wait, in order: before retry 1, 2, ... ``attempts - 1``."""
+        return [self.delay(n) for n in range(1, self.attempts)]
+
+    def runtime_spec(self) -> dict[str, Any] | None:
+        """The ``retry`` section of a call spec (``docs/runtime.md``), or ``None`` when it has nothing."""
+        return {"stop_on": list(self.stop_on)} if self.stop_on else None
 
 
+def _error_names(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str | type) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"stop_on must be exception classes or their 'module.Class' names, not {value!r}")
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, type) and issubclass(item, Exception):
+            name = _error_name(item)
+        elif isinstance(item, str) and _DOTTED.match(item):
+            name = item
+        else:
+            raise ValueError(
+                f"stop_on takes exception classes or their 'module.Class' names (builtins.ValueError), "
+                f"not {item!r}"
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Secret(_Option):
     """A key of a Kubernetes secret, exposed to the step as an environment variable.
@@ -171,6 +330,7 @@ class Secret(_Option):
             raise ValueError(f"env {self.env!r} is not a valid environment variable name")
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Toleration(_Option):
     """A Kubernetes toleration, so that a step may run on tainted nodes."""
@@ -195,6 +355,7 @@ class Toleration(_Option):
             raise ValueError(f"seconds must be a whole number, not {self.seconds!r}")
 
 
+@_checked_call
 @dataclasses.dataclass(frozen=True)
 class Volume(_Option):
     """A volume mounted into the step's container. Give exactly one source.
@@ -218,6 +379,9 @@ class Volume(_Option):
     def _check(self) -> None:
         for name in ("pvc", "config_map", "secret"):
             _optional_str(getattr(self, name), name)
+        for name in ("empty_dir", "read_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
         sources = [self.pvc, self.config_map, self.secret, True if self.empty_dir else None]
         if sum(s is not None for s in sources) != 1:
             raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")

@@ -9,9 +9,13 @@ given as a parameter, since every path runs steps as processes on this machine.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, Optional
+from urllib.parse import urlparse
+
+from pydantic import BaseModel
 
 import mlopsdsl as ml
 
@@ -113,6 +117,35 @@ def flaky(folder: str, succeed_on: int) -> int:
     return tries
 
 
+def _count_attempt(folder: str, name: str) -> int:
+    marker = Path(folder) / name
+    tries = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(tries))
+    return tries
+
+
+BACKOFF = ml.Retry(attempts=3, backoff=1, factor=2)
+
+
+@ml.step(retry=BACKOFF)
+def flaky_backoff(folder: str, succeed_on: int) -> int:
+    tries = _count_attempt(folder, "flaky-attempts")
+    if tries < succeed_on:
+        raise RuntimeError(f"attempt {tries} fails on purpose")
+    return tries
+
+
+class Fatal(Exception):
+    """An error the step declares final: ``Retry(stop_on=[Fatal])``."""
+
+
+@ml.step(retry=ml.Retry(attempts=3, backoff=1, stop_on=[Fatal]))
+def fatal(folder: str) -> int:
+    with open(Path(folder) / "fatal-calls", "a") as calls:
+        calls.write("called\n")
+    raise Fatal("the input cannot be used, whatever the attempt")
+
+
 @ml.step
 def explode(x: int) -> int:
     raise ValueError(f"explode({x}) fails on purpose")
@@ -121,6 +154,53 @@ def explode(x: int) -> int:
 @ml.step
 def record_status(folder: str, status: str) -> None:
     (Path(folder) / "exit-status").write_text(status)
+
+
+class Weights:
+    """A plain class: stored by reference (pickled), never JSON."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+@dataclasses.dataclass
+class Trained:
+    """Stored whole (it holds ``Weights``), while its typed fields stay selectable."""
+
+    weights: Weights
+    name: str
+    accuracy: float
+
+
+@ml.step
+def train(size: int) -> Trained:
+    return Trained(Weights(size), f"model-{size}", size / 10)
+
+
+@ml.step
+def total_size(models: list[Trained]) -> int:
+    return sum(m.weights.size for m in models)
+
+
+@dataclasses.dataclass
+class Score:
+    name: str
+    value: int
+
+
+@ml.step
+def score(k: int) -> Score:
+    return Score(name=f"k{k}", value=k * k)
+
+
+@ml.step
+def join(names: list[str]) -> str:
+    return ",".join(names)
+
+
+@ml.step
+def keyed(values: dict[str, int]) -> str:
+    return json.dumps(values, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -203,6 +283,16 @@ def retried(folder: str, succeed_on: int = 3) -> int:
 
 
 @ml.pipeline
+def retried_backoff(folder: str, succeed_on: int = 3) -> int:
+    return flaky_backoff(folder=folder, succeed_on=succeed_on)
+
+
+@ml.pipeline
+def fails_for_good(folder: str, x: int = 1) -> int:
+    return add(a=fatal(folder=folder), b=x)
+
+
+@ml.pipeline
 def failing(x: int = 1) -> int:
     return add(a=explode(x=x), b=number(x=x))
 
@@ -235,7 +325,380 @@ def hostile(
     return describe(text=echo(text=text), n=n)
 
 
+@ml.pipeline
+def gather_values(x: int = 2) -> int:
+    return total(values=[number(x=x), double(x=x), 7])
+
+
+@ml.pipeline
+def gather_dict(x: int = 2) -> str:
+    return keyed(values={"one": number(x=x), "two": double(x=x), "lit": 5})
+
+
+@ml.pipeline
+def gather_objects(a: int = 2, b: int = 5) -> int:
+    return total_size(models=[train(size=a), train(size=b)])
+
+
+@ml.pipeline
+def map_over_written(x: int = 3) -> int:
+    return total(values=square.map(x=[number(x=x), double(x=x)]))
+
+
+@ml.pipeline
+def field_of_results(ks: list[int] = [1, 2, 3]) -> str:  # noqa: B006
+    scores = score.map(k=ks)
+    return describe(text=join(names=scores.name), n=total(values=scores.value))
+
+
+@ml.pipeline
+def field_of_stored_results(sizes: list[int] = [1, 4]) -> str:  # noqa: B006
+    return join(names=train.map(size=sizes).name)
+
+
+@ml.step
+def rows_plus_meta(part: ml.Dataset) -> int:
+    return len(Path(part.path).read_text().splitlines()) + part.metadata["rows"]
+
+
+@ml.pipeline
+def map_over_stored_results(ns: list[int] = [2, 0, 3]) -> int:  # noqa: B006
+    return total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
+
+
+@ml.pipeline
+def condition_on_stored(size: int = 5) -> str:
+    model = train(size=size)
+    with ml.when(model.accuracy > 0.3):
+        good = echo(text="good")
+    with ml.otherwise():
+        poor = echo(text="poor")
+    return ml.one_of(good, poor)
+
+
 HOSTILE = "{{=sprig.env('HOME')}} $((1+1)) `id` \\n \\\\ 日本語 {{tasks.x.outputs.result}}"
+
+
+# --------------------------------------------------------------------------- values keep their types
+#
+# Each typed pipeline hands one value to ``show_*`` three ways: straight from the pipeline parameter, after
+# a round trip through a step's output (``keep_*``), and as a constant written in the pipeline. ``show_*``
+# returns what it received as ``type:repr``, so a float that arrived as an int, a tuple as a list or a
+# model as a dict shows, and the expected output is what plain Python prints.
+
+
+def seen(*values: Any) -> list[str]:
+    return [f"{type(v).__name__}:{v!r}" for v in values]
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Settings(BaseModel):
+    rate: float
+    layers: tuple[int, ...]
+    name: str
+    colour: Colour
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    value: float
+    tags: tuple[str, ...]
+    level: Level
+    note: str | None = None
+
+
+@ml.step
+def show_float(direct: float, relayed: float, constant: float) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_float(x: float) -> float:
+    return x
+
+
+@ml.pipeline
+def typed_float(value: float = 1.0) -> list[str]:
+    return show_float(direct=value, relayed=keep_float(x=value), constant=1.0)
+
+
+@ml.step
+def show_int(direct: int, relayed: int, constant: int) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_int(x: int) -> int:
+    return x
+
+
+@ml.pipeline
+def typed_int(value: int = -7) -> list[str]:
+    return show_int(direct=value, relayed=keep_int(x=value), constant=-7)
+
+
+@ml.step
+def show_big(direct: int, relayed: int) -> list[str]:
+    return seen(direct, relayed)
+
+
+@ml.pipeline
+def typed_big_int(value: int) -> list[str]:
+    """An int beyond 2**53: exact where values travel as JSON text, refused where they travel as doubles."""
+    return show_big(direct=value, relayed=keep_int(x=value))
+
+
+@ml.step
+def show_bool(direct: bool, relayed: bool, constant: bool) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_bool(x: bool) -> bool:
+    return x
+
+
+@ml.pipeline
+def typed_bool(value: bool = True) -> list[str]:
+    return show_bool(direct=value, relayed=keep_bool(x=value), constant=True)
+
+
+@ml.step
+def show_str(direct: str, relayed: str, constant: str) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_str(x: str) -> str:
+    return x
+
+
+@ml.pipeline
+def typed_str_number(value: str = "1.0") -> list[str]:
+    return show_str(direct=value, relayed=keep_str(x=value), constant="1.0")
+
+
+JSON_TEXT = '{"a": [1, 2.0], "b": null, "c": true}'
+UNICODE = "ünïcødé 🚀 日本語 \u2028 \u202e ascii"
+
+
+@ml.pipeline
+def typed_str_json(value: str = JSON_TEXT) -> list[str]:
+    return show_str(direct=value, relayed=keep_str(x=value), constant=JSON_TEXT)
+
+
+@ml.pipeline
+def typed_str_unicode(value: str = UNICODE) -> list[str]:
+    return show_str(direct=value, relayed=keep_str(x=value), constant=UNICODE)
+
+
+@ml.step
+def show_tuple(
+    direct: tuple[float, ...], relayed: tuple[float, ...], constant: tuple[float, ...]
+) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_tuple(x: tuple[float, ...]) -> tuple[float, ...]:
+    return x
+
+
+@ml.pipeline
+def typed_tuple(value: tuple[float, ...] = (1.0, 2.5, -3.0)) -> list[str]:
+    return show_tuple(direct=value, relayed=keep_tuple(x=value), constant=(1.0, 2.5, -3.0))
+
+
+@ml.step
+def show_list(direct: list[float], relayed: list[float], constant: list[float]) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_list(x: list[float]) -> list[float]:
+    return x
+
+
+@ml.pipeline
+def typed_list(value: list[float] = [1.0, 0.5, 2.0]) -> list[str]:  # noqa: B006 - a JSON default
+    return show_list(direct=value, relayed=keep_list(x=value), constant=[1.0, 0.5, 2.0])
+
+
+@ml.step
+def show_dict(direct: dict[str, float], relayed: dict[str, float], constant: dict[str, float]) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_dict(x: dict[str, float]) -> dict[str, float]:
+    return x
+
+
+@ml.pipeline
+def typed_dict(value: dict[str, float] = {"a": 1.0, "b": 2.5}) -> list[str]:  # noqa: B006
+    return show_dict(direct=value, relayed=keep_dict(x=value), constant={"a": 1.0, "b": 2.5})
+
+
+@ml.step
+def show_optional(
+    direct: Optional[float],  # noqa: UP045 - both spellings are annotations users write
+    relayed: float | None,
+    constant: Optional[float],  # noqa: UP045
+) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_optional(x: float | None) -> float | None:
+    return x
+
+
+@ml.pipeline
+def typed_optional(value: float | None = 4.0) -> list[str]:
+    return show_optional(direct=value, relayed=keep_optional(x=value), constant=None)
+
+
+@ml.step
+def show_literal(
+    direct: Literal["low", "high"], relayed: Literal["low", "high"], number: Literal[1, 2]
+) -> list[str]:
+    return seen(direct, relayed, number)
+
+
+@ml.step
+def keep_literal(x: Literal["low", "high"]) -> Literal["low", "high"]:
+    return x
+
+
+@ml.pipeline
+def typed_literal(value: Literal["low", "high"] = "high") -> list[str]:
+    return show_literal(direct=value, relayed=keep_literal(x=value), number=2)
+
+
+@ml.step
+def show_enum(direct: Colour, relayed: Colour, number: Level) -> list[str]:
+    return seen(direct, relayed, number)
+
+
+@ml.step
+def keep_enum(x: Colour) -> Colour:
+    return x
+
+
+@ml.pipeline
+def typed_enum(value: Colour = Colour.BLUE) -> list[str]:
+    return show_enum(direct=value, relayed=keep_enum(x=value), number=Level.HIGH)
+
+
+SETTINGS = Settings(rate=1.0, layers=(2, 3), name="1.0", colour=Colour.RED)
+
+
+@ml.step
+def show_model(direct: Settings, relayed: Settings, constant: Settings) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_model(x: Settings) -> Settings:
+    return x
+
+
+@ml.pipeline
+def typed_model(value: Settings = SETTINGS) -> list[str]:
+    return show_model(direct=value, relayed=keep_model(x=value), constant=SETTINGS)
+
+
+READING = Reading(value=3.0, tags=("a", "b"), level=Level.LOW)
+
+
+@ml.step
+def show_dataclass(direct: Reading, relayed: Reading, constant: Reading) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_dataclass(x: Reading) -> Reading:
+    return x
+
+
+@ml.pipeline
+def typed_dataclass(value: Reading = READING) -> list[str]:
+    return show_dataclass(direct=value, relayed=keep_dataclass(x=value), constant=READING)
+
+
+@ml.step
+def show_nested(
+    direct: dict[str, list[Reading]], relayed: dict[str, list[Reading]], constant: list[Settings]
+) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_nested(x: dict[str, list[Reading]]) -> dict[str, list[Reading]]:
+    return x
+
+
+@ml.pipeline
+def typed_nested(value: dict[str, list[Reading]] = {"r": [READING]}) -> list[str]:  # noqa: B006
+    return show_nested(direct=value, relayed=keep_nested(x=value), constant=[SETTINGS])
+
+
+ANY = {"k": [1, 2.0, None, True, "1.0"], "n": 2.0}
+
+
+@ml.step
+def show_any(direct: Any, relayed: Any, constant: Any) -> list[str]:
+    return seen(direct, relayed, constant)
+
+
+@ml.step
+def keep_any(x: Any) -> Any:
+    return x
+
+
+@ml.pipeline
+def typed_any(value: Any = ANY) -> list[str]:
+    return show_any(direct=value, relayed=keep_any(x=value), constant=ANY)
+
+
+# --------------------------------------------------------------------------- artifacts know where they are
+
+
+@ml.step
+def write_table(n: int) -> ml.Dataset:
+    data = ml.Dataset.new("table.txt", metadata={"rows": n, "ratio": 0.5, "name": "t"})
+    Path(data.path).write_text("x\n" * n)
+    return data
+
+
+@ml.step
+def locate(data: ml.Dataset) -> list[str]:
+    assert data.uri is not None, "the artifact reached the step without its URI"
+    return [urlparse(data.uri).scheme, type(data).__name__, json.dumps(data.metadata, sort_keys=True)]
+
+
+@ml.step
+def locate_all(parts: list[ml.Dataset]) -> list[str]:
+    return sorted({urlparse(p.uri or "").scheme for p in parts})
+
+
+@ml.pipeline
+def artifact_uri(n: int = 2) -> list[str]:
+    return locate(data=write_table(n=n))
+
+
+@ml.pipeline
+def artifact_uris(ns: list[int] = [1, 2]) -> list[str]:  # noqa: B006
+    return locate_all(parts=write_table.map(n=ns))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +717,30 @@ class Case:
     """What the exit handler must record."""
     attempts: int | None = None
     """How many attempts the flaky step must have made."""
+    waits: list[float] | None = None
+    """The backoff before each retry of the one step that retried (``Retry.schedule()``)."""
+    calls: int | None = None
+    """How many times the ``fatal`` step's function ran."""
+    on: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """Expected outputs on one path (``local``, ``kfp``, ``argo``) where they differ by design: where the
+    bytes are stored, say."""
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Paths that must refuse the case, with a fragment of their message: an engine that cannot carry the
+    value exactly says so instead of altering it."""
+    isolated: bool = True
+    """Whether the emulated pods run without site-packages (a stock image); ``False`` for steps whose
+    values need a library the image would have (pydantic)."""
+    plain: bool = True
+    """Whether plain Python computes the expected outputs (not when a path must convert what plain Python
+    passes through as it is, such as an int given for a float)."""
+
+
+BIG = 99999999999999999999999
+"""Beyond 2**53: a double would make it 1e+23."""
+
+STORED_SCHEMES = {"local": "file", "kfp": "file", "argo": "s3"}
+"""The URI scheme of stored values on each path: the local store and the KFP emulator's pipeline root are
+folders; the Argo emulator stands in for an S3 artifact repository."""
 
 
 def _h(text: str) -> str:
@@ -276,10 +763,83 @@ CASES = [
     Case("nested-branch-negative", nested_branch, {"x": -1, "flag": True}, {"output": "negative"}),
     Case("retry-succeeds", retried, {"succeed_on": 3}, {"output": 3}, folder=True, attempts=3),
     Case("retry-exhausted", retried, {"succeed_on": 4}, None, fails="flaky", folder=True, attempts=3),
+    Case(
+        "retry-backoff",
+        retried_backoff,
+        {"succeed_on": 3},
+        {"output": 3},
+        folder=True,
+        attempts=3,
+        waits=BACKOFF.schedule(),
+    ),
+    Case("never-retry", fails_for_good, {}, None, fails="fatal", folder=True, calls=1),
     Case("failing-step", failing, {}, None, fails="explode"),
     Case("exit-on-success", exit_ok, {}, {"output": 4}, folder=True, exit_status="Succeeded"),
     Case("exit-on-failure", exit_failed, {}, None, fails="explode", folder=True, exit_status="Failed"),
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
     Case("hostile-default", hostile, {}, {"output": _h(hostile.fn.__defaults__[0])}),
     Case("hostile-value", hostile, {"text": HOSTILE}, {"output": _h(HOSTILE)}),
+    Case("gather-values", gather_values, {}, {"output": 2 + 4 + 7}),
+    Case("gather-dict", gather_dict, {}, {"output": '{"lit": 5, "one": 2, "two": 4}'}),
+    Case("gather-objects", gather_objects, {}, {"output": 7}),
+    Case("map-over-written", map_over_written, {}, {"output": 9 + 36}),
+    Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
+    Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
+    Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
+    Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
+    Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
+    *[
+        Case(
+            f"type-{name}",
+            pipeline,
+            params,
+            {"output": expected},
+            isolated=name not in ("model", "nested"),  # pydantic, as the image would have it
+            plain=name != "float-from-int",
+        )
+        for name, pipeline, params, expected in [
+            ("float", typed_float, {}, seen(1.0, 1.0, 1.0)),
+            ("float-from-int", typed_float, {"value": 3}, seen(3.0, 3.0, 1.0)),
+            ("int", typed_int, {}, seen(-7, -7, -7)),
+            ("bool", typed_bool, {"value": False}, seen(False, False, True)),
+            ("str-number", typed_str_number, {}, seen("1.0", "1.0", "1.0")),
+            ("str-json", typed_str_json, {}, seen(JSON_TEXT, JSON_TEXT, JSON_TEXT)),
+            ("str-unicode", typed_str_unicode, {}, seen(UNICODE, UNICODE, UNICODE)),
+            ("tuple", typed_tuple, {}, seen(*[(1.0, 2.5, -3.0)] * 3)),
+            ("list", typed_list, {}, seen(*[[1.0, 0.5, 2.0]] * 3)),
+            ("dict", typed_dict, {}, seen(*[{"a": 1.0, "b": 2.5}] * 3)),
+            ("optional", typed_optional, {}, seen(4.0, 4.0, None)),
+            ("optional-none", typed_optional, {"value": None}, seen(None, None, None)),
+            ("literal", typed_literal, {}, seen("high", "high", 2)),
+            ("enum", typed_enum, {}, seen(Colour.BLUE, Colour.BLUE, Level.HIGH)),
+            ("model", typed_model, {}, seen(SETTINGS, SETTINGS, SETTINGS)),
+            ("dataclass", typed_dataclass, {}, seen(READING, READING, READING)),
+            ("nested", typed_nested, {}, seen({"r": [READING]}, {"r": [READING]}, [SETTINGS])),
+            ("any", typed_any, {}, seen(ANY, ANY, ANY)),
+        ]
+    ],
+    Case(
+        "type-big-int",
+        typed_big_int,
+        {"value": BIG},
+        {"output": seen(BIG, BIG)},
+        refused={"kfp": "beyond ±(2**53 - 1)"},
+    ),
+    Case(
+        "artifact-uri",
+        artifact_uri,
+        {},
+        None,
+        on={
+            path: {"output": [scheme, "Dataset", '{"name": "t", "ratio": 0.5, "rows": 2}']}
+            for path, scheme in STORED_SCHEMES.items()
+        },
+    ),
+    Case(
+        "artifact-uris",
+        artifact_uris,
+        {},
+        None,
+        on={path: {"output": [scheme]} for path, scheme in STORED_SCHEMES.items()},
+    ),
 ]

@@ -2,8 +2,9 @@
 
 A program is a list of statements over integer and list-of-integer variables. :func:`pipeline_source`
 writes it as an ``@ml.pipeline`` (``.map`` for fan-out, ``total`` for fan-in, ``ml.when``/``ml.otherwise``
-with ``ml.one_of``); :func:`expected` runs the same statements as plain Python (``if``/``else``, list
-comprehensions). The test modules compare any path (the local runner, the KFP and Argo emulators) with it.
+with ``ml.one_of``, a written list of outputs as one input, a field of every result of a map, and a
+condition on a field of a stored value); :func:`expected` runs the same statements as plain Python
+(``if``/``else``, list comprehensions). The test modules compare any path (the local runner, the KFP and Argo emulators) with it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,35 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 STEPS = """
+import dataclasses
+
 import mlopsdsl as ml
+
+
+class Opaque:
+    pass
+
+
+@dataclasses.dataclass
+class Pair:
+    low: int
+    high: int
+
+
+@dataclasses.dataclass
+class Held:
+    blob: Opaque
+    value: int
+
+
+@ml.step
+def pair(x: int) -> Pair:
+    return Pair(x - 1, x + 1)
+
+
+@ml.step
+def held(x: int) -> Held:
+    return Held(Opaque(), x)
 
 
 @ml.step
@@ -59,7 +88,8 @@ def programs(draw: st.DrawFn, max_statements: int = 7) -> list[Statement]:
     statements: list[Statement] = []
     for index in range(draw(st.integers(1, max_statements))):
         name = f"v{index}"
-        choices = ["inc", "dbl", "add", "rng", "branch"] + (["map", "total"] if lists else [])
+        choices = ["inc", "dbl", "add", "rng", "branch", "gather", "held_branch"]
+        choices += ["map", "total", "fields"] if lists else []
         op = draw(st.sampled_from(choices))
         pick = st.sampled_from(ints)
         if op in ("inc", "dbl"):
@@ -68,8 +98,10 @@ def programs(draw: st.DrawFn, max_statements: int = 7) -> list[Statement]:
             statements.append(Statement(op, name, (draw(pick), draw(pick))))
         elif op == "rng":
             statements.append(Statement(op, name, (draw(pick),)))
-        elif op == "branch":
+        elif op in ("branch", "held_branch"):
             statements.append(Statement(op, name, (draw(pick), draw(pick)), draw(st.integers(-2, 6))))
+        elif op == "gather":
+            statements.append(Statement(op, name, tuple(draw(st.lists(pick, min_size=1, max_size=3)))))
         elif op == "map":
             statements.append(Statement(op, name, (draw(st.sampled_from(lists)),)))
         else:
@@ -95,6 +127,19 @@ def pipeline_source(statements: list[Statement], name: str = "random_pipeline") 
             lines.append(f"    {s.target} = dbl.map(x={s.args[0]})")
         elif s.op == "total":
             lines.append(f"    {s.target} = total(values={s.args[0]})")
+        elif s.op == "gather":
+            lines.append(f"    {s.target} = total(values=[{', '.join(s.args)}])")
+        elif s.op == "fields":
+            lines.append(f"    {s.target} = total(values=pair.map(x={s.args[0]}).high)")
+        elif s.op == "held_branch":
+            lines += [
+                f"    {s.target}_held = held(x={s.args[0]})",
+                f"    with ml.when({s.target}_held.value > {s.limit}):",
+                f"        {s.target}_yes = inc(x={s.args[1]})",
+                "    with ml.otherwise():",
+                f"        {s.target}_no = dbl(x={s.args[1]})",
+                f"    {s.target} = ml.one_of({s.target}_yes, {s.target}_no)",
+            ]
         else:
             lines += [
                 f"    with ml.when({s.args[0]} > {s.limit}):",
@@ -123,6 +168,10 @@ def expected(statements: list[Statement], seed: int = 1) -> int:
             values[s.target] = [2 * v for v in a[0]]  # type: ignore[attr-defined]
         elif s.op == "total":
             values[s.target] = sum(a[0])  # type: ignore[call-overload]
+        elif s.op == "gather":
+            values[s.target] = sum(a)  # type: ignore[arg-type]
+        elif s.op == "fields":
+            values[s.target] = sum(v + 1 for v in a[0])  # type: ignore[attr-defined]
         else:
             values[s.target] = a[1] + 1 if a[0] > s.limit else 2 * a[1]  # type: ignore[operator]
     result = values[_result(statements)]

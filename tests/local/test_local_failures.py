@@ -18,7 +18,7 @@ FLAKY = """
 from pathlib import Path
 import mlopsdsl as ml
 
-@ml.step(retry=ml.Retry(attempts=3, backoff=0.01))
+@ml.step(retry=ml.Retry(attempts=3, backoff=0))
 def flaky(state: str) -> int:
     path = Path(state)
     tries = int(path.read_text()) + 1 if path.exists() else 1

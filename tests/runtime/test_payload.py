@@ -93,7 +93,7 @@ class Checked:
 
 @dataclasses.dataclass
 class Row:
-    """String annotations (the __future__ import): the step's process must rebuild these as types."""
+    """String annotations (the __future__ import): the payload carries the types of an input's fields."""
 
     label: str
     colour: Colour
@@ -154,7 +154,7 @@ def count_shared() -> int:
     return len(SHARED)
 
 
-def step(node: Node, config: Config, row: dict, n: int) -> dict:
+def step(node: Node, config: Config, row: Row, n: int) -> dict:
     rebuilt = dataclasses.fields(Row)[1].type
     picked = [x for x in sorted(SHARED) if x in {"one", "two", "four", "five", "six"}]
     again = Node.model_validate(node.model_dump()).model_dump(mode="json")
@@ -167,6 +167,7 @@ def step(node: Node, config: Config, row: dict, n: int) -> dict:
         "box": Box[int](item=n).item,
         "checked": Checked(a="5").a,
         "row_colour_type": rebuilt.__name__,
+        "row": [row.label, row.colour.value],
         "pair": [Pair(1)._asdict(), repr(Pair(1, 2)._replace(high=5)), Pair(2).width(), Pair.__doc__[:9]],
         "default": DEFAULT.model_dump(),
         "adapter": ADAPTER.validate_python({"k": [{"x": 5}]})["k"][0].double,
@@ -206,12 +207,15 @@ open(sys.argv[2], "wb").write(pickle_function(sink.step, portable=True))
 
 CALL = """
 import json, sys
-from mlopsdsl.runtime._code import load_payload
-step = load_payload(open(sys.argv[1], "rb").read())
+import dataclasses
+from mlopsdsl.runtime._code import load_payload, unwrap_step
+step = unwrap_step(load_payload(open(sys.argv[1], "rb").read()))
 assert "sink" not in sys.modules
 hints = step.__annotations__
 node = hints["node"](name="a", children=[{"name": "b"}], partner={"node": {"name": "c"}})
-print(json.dumps(step(node, hints["config"](x=9, colour="green"), {}, 4), default=str))
+Row = hints["row"]
+row = Row("r", dataclasses.fields(Row)[1].type.GREEN)
+print(json.dumps(step(node, hints["config"](x=9, colour="green"), row, 4), default=str))
 """
 
 
@@ -267,6 +271,7 @@ def test_it_loads_and_behaves_where_the_module_does_not_exist(sink: Path, tmp_pa
         "box": 4,
         "checked": 5,
         "row_colour_type": "Colour",
+        "row": ["r", "green"],
         "pair": [{"low": 1, "high": 9}, "Pair(low=1, high=5)", 7, "Its gener"],
         "default": {"x": 3, "kind": "b", "colour": "Colour.RED", "source": {"ref": "release:20240101"}, "double": 6},
         "adapter": 10,

@@ -217,3 +217,142 @@ def test_a_damaged_stored_input_fails_its_digest_check(tmp_path: Path) -> None:
     assert (
         result["error"]["type"] == "IntegrityError" and "was changed or damaged" in result["error"]["message"]
     )
+    assert result["error"]["retry"] is False  # the same bytes will be read next time
+
+
+# --------------------------------------------------------------------------- retries
+
+
+class Unusable(Exception):
+    pass
+
+
+class WorseStill(Unusable):
+    pass
+
+
+def _calls_spec(tmp_path: Path, **retry: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "version": 1,
+        "step": "s",
+        "code": {"mode": "import", "module": "m", "qualname": "f"},
+        "inputs": [{"name": "x", "kind": "json", "value": 1}],
+        "outputs": [],
+        "returns": "none",
+    }
+    if retry:
+        spec["retry"] = retry
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("error", "retry"),
+    [
+        (RuntimeError("flaky"), True),
+        (Unusable("bad"), False),
+        (WorseStill("worse"), False),  # a subclass of a listed class
+        (ValueError("not listed"), True),
+    ],
+)
+def test_stop_on_names_the_errors_that_end_a_step(tmp_path: Path, error: Exception, retry: bool) -> None:
+    def f(x: int) -> None:
+        raise error
+
+    spec = _calls_spec(tmp_path, stop_on=[f"{__name__}.Unusable", "builtins.KeyError"])
+    result = execute(spec, function=f)
+    assert result["error"]["phase"] == "call" and result["error"]["retry"] is retry
+
+
+def test_errors_after_the_function_ran_are_retried(tmp_path: Path) -> None:
+    spec = {**_calls_spec(tmp_path), "returns": "single", "outputs": [{"name": "output", "kind": "json"}]}
+    result = execute(spec, function=lambda x: {1: "a key JSON cannot hold"})
+    assert result["error"]["phase"] == "outputs" and result["error"]["retry"] is True
+
+
+def test_an_input_that_does_not_fit_is_not_retried(tmp_path: Path) -> None:
+    spec = _calls_spec(tmp_path)
+    spec["inputs"] = [{"name": "x", "kind": "json", "value": {"a": 1}, "select": ["b"]}]
+    result = execute(spec, function=lambda x: None)
+    assert result["error"]["phase"] == "inputs" and result["error"]["retry"] is False
+
+
+def test_the_exit_status_says_failed_for_good(tmp_path: Path) -> None:
+    """Argo's retry expression reads the exit status: 2 for an error listed in stop_on, 1 otherwise."""
+    (tmp_path / "rt_stop.py").write_text(
+        "class Unusable(Exception):\n    pass\n\n"
+        "def f(x):\n    raise Unusable('no') if x else RuntimeError('maybe')\n"
+    )
+    statuses = []
+    for x in (1, 0):
+        spec = _calls_spec(tmp_path, stop_on=["rt_stop.Unusable"])
+        spec["code"] = {"mode": "import", "module": "rt_stop", "qualname": "f"}
+        spec["sys_path"] = [str(tmp_path)]
+        spec["inputs"] = [{"name": "x", "kind": "json", "value": x}]
+        statuses.append(_runtime("--spec-json", json.dumps(spec), cwd=tmp_path).returncode)
+    assert statuses == [2, 1]
+
+
+def test_a_marker_stops_later_attempts_before_the_step_runs(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def f(x: int) -> None:
+        calls.append(x)
+        raise Unusable("the input cannot be used")
+
+    marker = {"root": str(tmp_path / "store"), "key": "run-1/task/7", "touch": str(tmp_path / "art" / "m")}
+    spec = _calls_spec(tmp_path, stop_on=[f"{__name__}.Unusable"], marker=marker)
+    first = execute(spec, function=f)
+    assert first["error"]["retry"] is False and first["error"]["marker"].startswith(str(tmp_path / "store"))
+    assert (tmp_path / "art" / "m").is_file()  # the artifact KFP's launcher uploads exists
+    second = execute(spec, function=f)
+    assert calls == [1]
+    error = second["error"]
+    assert (error["phase"], error["type"], error["retry"]) == ("retry", "EarlierFailure", False)
+    assert "failed for good (Unusable: the input cannot be used)" in error["message"]
+    # Another execution of the task (another key) is not stopped.
+    other = execute(_calls_spec(tmp_path, stop_on=[], marker={**marker, "key": "run-1/task/8"}), function=f)
+    assert other["error"]["phase"] == "call" and calls == [1, 1]
+
+
+def test_a_retryable_failure_leaves_no_marker(tmp_path: Path) -> None:
+    marker = {"root": str(tmp_path / "store"), "key": "k"}
+
+    def flaky(x: int) -> None:
+        raise RuntimeError("try again")
+
+    execute(_calls_spec(tmp_path, stop_on=["builtins.KeyError"], marker=marker), function=flaky)
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_marker_that_cannot_be_written_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlopsdsl.runtime import _main
+
+    def unreachable(marker: Any, record: Any) -> str:
+        raise PermissionError("the store refused the write")
+
+    monkeypatch.setattr(_main, "write_marker", unreachable)
+    marker = {"root": str(tmp_path / "store"), "key": "k"}
+
+    def f(x: int) -> None:
+        raise KeyError("gone")
+
+    result = execute(_calls_spec(tmp_path, stop_on=["builtins.KeyError"], marker=marker), function=f)
+    assert result["error"]["retry"] is False
+    assert "the never-retry marker could not be written" in result["error"]["message"]
+    assert "a later attempt of this task would run the step again" in result["error"]["message"]
+
+
+def test_an_unreadable_store_fails_the_attempt_before_the_step_runs(tmp_path: Path) -> None:
+    """A store that cannot be read says so at once, and may work on a later attempt."""
+    (tmp_path / "store").write_text("a file, not a folder")
+    marker = {"root": str(tmp_path / "store"), "key": "k"}
+    calls: list[int] = []
+    result = execute(_calls_spec(tmp_path, marker=marker), function=calls.append)
+    assert (result["error"]["phase"], result["error"]["retry"], calls) == ("retry", True, [])
+
+
+def test_a_malformed_retry_section_is_a_spec_error(tmp_path: Path) -> None:
+    result = execute(_calls_spec(tmp_path, stop_on="builtins.KeyError"))
+    assert result["error"]["phase"] == "spec" and "retry.stop_on" in result["error"]["message"]
+    result = execute(_calls_spec(tmp_path, marker={"root": "/x"}))
+    assert result["error"]["phase"] == "spec" and "retry.marker.key" in result["error"]["message"]

@@ -14,7 +14,7 @@ def load(n: int, scale: float = 1.0) -> list[int]:
     return list(range(n))
 
 
-@ml.step(retry=ml.Retry(attempts=2), timeout="1m")
+@ml.step(retry=ml.Retry(attempts=2, backoff="10s", stop_on=[ValueError, "pkg.Error"]), timeout="1m")
 def split(rows: list[int]) -> Split:
     return Split(rows[:1], rows[1:])
 
@@ -32,3 +32,6 @@ reveal_type(typed)
 reveal_type(typed(n=2))
 load(n="x")
 load(m=1)
+ml.step(retries=3)
+ml.pipeline(nme="typed")
+ml.Retry(attempt=3)

@@ -30,6 +30,7 @@ __all__ = [
     "GROUP",
     "Backend",
     "BackendInfo",
+    "Emulates",
     "PublishResult",
     "Publishes",
     "RemoteOptions",
@@ -37,6 +38,8 @@ __all__ = [
     "Submits",
     "Validates",
     "available",
+    "check_capabilities",
+    "compile_document",
     "find_function",
     "load",
 ]
@@ -55,7 +58,8 @@ class Backend(Protocol):
         """The compiled document, deterministic for the same IR.
 
         ``options`` are backend-specific (Argo's ``kind="cron"``, say); a backend raises
-        :class:`~mlopsdsl.errors.CompileError` for one it does not know. ``ml.compile`` and the CLI always
+        :class:`~mlopsdsl.errors.CompileError` for one it does not know, located at the root pipeline's
+        definition (every ``CompileError`` names the user's line at fault). ``ml.compile`` and the CLI always
         pass ``functions``: the step functions by step name (``Pipeline.step_functions()``), for backends
         that ship code by value; a backend that does not need them ignores them.
         """
@@ -68,6 +72,16 @@ class Validates(Protocol):
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem found in a compiled document."""
+        ...
+
+
+@runtime_checkable
+class Emulates(Protocol):
+    """A backend that can run its own compiled documents on this machine, for tests
+    (``mlopsdsl.testing.emulate``). The emulator lives with the compiler and shares its constants."""
+
+    def emulate(self, text: str, params: dict[str, Any], *, workdir: Any, **options: Any) -> Any:
+        """Run ``text`` with ``params``; an :class:`mlopsdsl.testing.EmulatedRun`."""
         ...
 
 
@@ -211,3 +225,42 @@ def find_function(code: ir.CodeRef) -> Callable[..., Any] | None:
             return None
     fn = getattr(obj, "fn", obj)
     return fn if callable(fn) else None
+
+
+def compile_document(
+    backend: Backend,
+    document: ir.Document,
+    locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+    **options: Any,
+) -> str:
+    """``backend.compile(document, **options)``, after checking that the backend can run everything the
+    document uses (:mod:`mlopsdsl.lowering`).
+
+    Every compile and ``validate --backend`` goes through here, so a construct a backend cannot run is
+    reported the same way everywhere: at the user's line, before anything is written.
+
+    Raises:
+        ValidationError: The backend lacks a capability the document needs; every use is listed.
+    """
+    check_capabilities(backend, document, locate)
+    return backend.compile(document, **options)
+
+
+def check_capabilities(
+    backend: Backend,
+    document: ir.Document,
+    locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+) -> None:
+    """Raise :class:`~mlopsdsl.errors.ValidationError` listing, at the user's lines, every construct of
+    ``document`` that ``backend`` declares it cannot run (see :mod:`mlopsdsl.lowering`)."""
+    from mlopsdsl import lowering
+    from mlopsdsl.errors import Location, Problem, ValidationError
+
+    def where(location: ir.SourceLocation | None) -> Any:
+        if locate is not None:
+            return locate(location)
+        return Location(location.file, location.line) if location is not None else None
+
+    gaps = lowering.gaps(document, backend)
+    if gaps:
+        raise ValidationError([Problem(where(g.location), g.code, g.message) for g in gaps])

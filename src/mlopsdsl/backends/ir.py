@@ -17,5 +17,9 @@ class IRBackend:
     def compile(self, document: ir.Document, **options: Any) -> str:
         options.pop("functions", None)  # the IR names code; it does not ship it
         if options:
-            raise CompileError(f"takes no options, got {', '.join(sorted(options))}", backend=self.name)
+            raise CompileError(
+                f"takes no options, got {', '.join(sorted(options))}",
+                backend=self.name,
+                location=document.pipeline.location,
+            )
         return document.to_json()

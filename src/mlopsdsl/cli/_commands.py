@@ -112,11 +112,16 @@ def compile_command(
 ) -> None:
     """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
     from mlopsdsl import backends
+    from mlopsdsl._compile import located
 
     pipeline, document = load(target, param)
     chosen = backends.load(backend)
     options = compile_options(kind, schedule, option)
-    emit(chosen.compile(document, functions=pipeline.step_functions(), **options), output)
+    with located(pipeline):
+        text = backends.compile_document(
+            chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+        )
+    emit(text, output)
 
 
 @app.command("validate")
@@ -128,16 +133,22 @@ def validate_command(
         typer.Option("--backend", "-b", help="Also compile for this backend and check its output."),
     ] = None,
     param: Params = None,
+    option: Options = None,
 ) -> None:
     """Check a pipeline and report every problem as file:line: message."""
     from mlopsdsl import backends
+    from mlopsdsl._compile import located
     from mlopsdsl.errors import ValidationError
 
     pipeline, document = load(target, param)
     checked = "the IR"
     if backend is not None:
         chosen = backends.load(backend)
-        text = chosen.compile(document, functions=pipeline.step_functions())
+        options = compile_options(None, None, option)  # what the output depends on (kfp: store=)
+        with located(pipeline):
+            text = backends.compile_document(
+                chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+            )
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
             if problems:

@@ -31,8 +31,8 @@ Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify the se
 
 def _remote(
     target: str, backend: str, host: str, token: str | None, param: list[str] | None, **extra: Any
-) -> tuple[Any, Any, Any]:
-    """The backend, the document, and the options, checked before anything is sent."""
+) -> tuple[Any, Any, Any, Any]:
+    """The pipeline, the backend, the document, and the options, checked before anything is sent."""
     from mlopsdsl import backends
     from mlopsdsl._compile import parse_params
     from mlopsdsl._target import build, load_pipeline
@@ -41,9 +41,10 @@ def _remote(
     document = build(pipeline)
     values = parse_params(document, param or [], pipeline.locate)
     chosen = backends.load(backend)
+    backends.check_capabilities(chosen, document, pipeline.locate)
     extra["compile_options"] = {"functions": pipeline.step_functions(), **extra.get("compile_options", {})}
     options = backends.RemoteOptions(host=host, token=token, params=values, **extra)
-    return chosen, document, options
+    return pipeline, chosen, document, options
 
 
 @app.command("submit")
@@ -65,9 +66,10 @@ def submit_command(
 ) -> None:
     """Start a run of a pipeline on a cluster."""
     from mlopsdsl import backends
+    from mlopsdsl._compile import located
     from mlopsdsl.errors import PluginError
 
-    chosen, document, options = _remote(
+    pipeline, chosen, document, options = _remote(
         target,
         backend,
         host,
@@ -82,7 +84,8 @@ def submit_command(
     )
     if not isinstance(chosen, backends.Submits):
         raise PluginError(f"backend {chosen.name!r} cannot submit runs")
-    result = chosen.submit(document, options)
+    with located(pipeline):  # the backend compiles before it sends anything
+        result = chosen.submit(document, options)
     where = f" ({result.url})" if result.url else ""
     print(f"run {result.run_id}{where}: {result.status or 'submitted'}")
     if result.succeeded is False:
@@ -108,9 +111,10 @@ def publish_command(
 ) -> None:
     """Create or update a pipeline on a cluster; unchanged content publishes nothing."""
     from mlopsdsl import backends
+    from mlopsdsl._compile import located
     from mlopsdsl.errors import PluginError
 
-    chosen, document, options = _remote(
+    pipeline, chosen, document, options = _remote(
         target,
         backend,
         host,
@@ -123,5 +127,6 @@ def publish_command(
     )
     if not isinstance(chosen, backends.Publishes):
         raise PluginError(f"backend {chosen.name!r} cannot publish pipelines")
-    result = chosen.publish(document, options)
+    with located(pipeline):
+        result = chosen.publish(document, options)
     print(result.message)

@@ -129,7 +129,19 @@ def _model(doc: ir.Document) -> _Scope:
 
 
 def _edges_from(binding: ir.Binding, scope: _Scope, members: dict[str, _Node | _Scope]) -> list[_Edge]:
-    """The edges a binding draws: one, or one per branch for ``ml.one_of``."""
+    """The edges a binding draws: one, one per branch for ``ml.one_of``, one per element of a written
+    list or dict (labelled with its index or key)."""
+    if isinstance(binding, ir.ListBinding | ir.DictBinding):
+        keyed = (
+            list(enumerate(binding.items))
+            if isinstance(binding, ir.ListBinding)
+            else list(binding.entries.items())
+        )
+        found: list[_Edge] = []
+        for key, item in keyed:
+            for e in _edges_from(item, scope, members):
+                found.append(replace(e, label=f"{e.label}[{key}]".lstrip()))
+        return found
     if isinstance(binding, ir.OneOfBinding):
         edges = [_edge_from(source, scope, members) for source in binding.sources]
         return [replace(e, label=(e.label + " (one of)").lstrip()) for e in edges if e is not None]

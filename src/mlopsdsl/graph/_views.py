@@ -30,6 +30,10 @@ def _binding_text(binding: ir.Binding) -> str:
         return "one_of(" + ", ".join(_binding_text(s) for s in binding.sources) + ")"
     if isinstance(binding, ir.StatusBinding):
         return "status"
+    if isinstance(binding, ir.ListBinding):
+        return "[" + ", ".join(_binding_text(b) for b in binding.items) + "]"
+    if isinstance(binding, ir.DictBinding):
+        return "{" + ", ".join(f"{k!r}: {_binding_text(b)}" for k, b in binding.entries.items()) + "}"
     return _value_text(binding.value, 24)
 
 

@@ -24,6 +24,7 @@ from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
+from mlopsdsl.lowering import desugar, is_builtin
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -138,6 +139,9 @@ def run_document(
         folder = RunFolder(root, new_run_id(document.root))
     if values:
         document = with_defaults(document, values, locate)
+    # Conditions on stored values are decided by a task, as on every backend (written lists the plan
+    # gathers itself).
+    document = desugar(document, gather=False)
     plan = build_plan(document, {})
     needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})
@@ -221,10 +225,14 @@ def _home(path: str | os.PathLike[str] | None) -> Path:
 
 
 def _ensure_functions(document: ir.Document, funcs: dict[str, Callable[..., Any]], needed: set[str]) -> None:
+    import importlib
+
     from mlopsdsl.backends import find_function
 
     for step in document.steps:
         if step.name in needed and step.name not in funcs:
+            if is_builtin(step):
+                importlib.import_module(step.code.module)
             fn = find_function(step.code)
             if fn is None:
                 raise RunError(
@@ -260,6 +268,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
         location=record.get("location"),
         error=_error_text(error) if error else None,
         outputs=record.get("outputs", {}),
+        waits=[a["waited"] for a in record.get("attempts", []) if a.get("waited")],
     )
 
 

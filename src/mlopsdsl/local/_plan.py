@@ -20,37 +20,8 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import ParameterError
-
-
-@dataclass(frozen=True)
-class Const:
-    """A value known before the run: a literal, a parameter's value, or a default."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Ref:
-    """An output of another node, with the fields (or, for a collected list, the element) to select."""
-
-    node: str
-    output: str
-    path: tuple[str | int, ...] = ()
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """The source of whichever branch ran (``ml.one_of``)."""
-
-    sources: tuple[Const | Ref, ...]
-
-
-@dataclass(frozen=True)
-class Status:
-    """How the pipeline ended; only the exit handler reads it."""
-
-
-Source = Const | Ref | OneOf | Status
+from mlopsdsl.lowering._sources import Const, Ref, Source, sources_of
+from mlopsdsl.lowering._sources import resolve as _resolve
 
 Guard = tuple[Any, ...]
 """A condition whose operands are sources: ``("compare", op, left, right)``, ``("all", [...])``,
@@ -96,53 +67,10 @@ class Plan:
 
 
 def select_json(value: Any, path: tuple[str | int, ...]) -> Any:
-    for part in path:
-        if isinstance(value, dict):
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int):
-            value = value[int(part)]
-        else:
-            value = getattr(value, str(part))
-    return value
+    """``value`` with ``path`` selected, as the step runtime selects it (one definition of a selection)."""
+    from mlopsdsl.runtime._values import select
 
-
-def _resolve(binding: ir.Binding, env: dict[str, Source], outputs: dict[str, dict[str, Source]]) -> Source:
-    if isinstance(binding, ir.ConstantBinding):
-        return Const(binding.value)
-    if isinstance(binding, ir.StatusBinding):
-        return Status()
-    if isinstance(binding, ir.OneOfBinding):
-        parts = [_resolve(s, env, outputs) for s in binding.sources]
-        return OneOf(tuple(p for p in parts if isinstance(p, Const | Ref)))
-    if isinstance(binding, ir.ParameterBinding):
-        base = env[binding.name]
-        path: tuple[str | int, ...] = tuple(binding.path)
-    else:
-        base = outputs[binding.task][binding.output]
-        path = tuple(binding.path)
-    return extend(base, path)
-
-
-def extend(base: Source, path: tuple[str | int, ...]) -> Source:
-    """``base`` with ``path`` selected from it."""
-    if not path:
-        return base
-    if isinstance(base, Const):
-        return Const(select_json(base.value, path))
-    if isinstance(base, Ref):
-        return Ref(base.node, base.output, base.path + path)
-    if isinstance(base, OneOf):
-        return OneOf(tuple(extend(s, path) for s in base.sources))  # type: ignore[misc]
-    return base
-
-
-def sources_of(source: Source) -> set[str]:
-    """The nodes a source reads."""
-    if isinstance(source, Ref):
-        return {source.node}
-    if isinstance(source, OneOf):
-        return {s.node for s in source.sources if isinstance(s, Ref)}
-    return set()
+    return select(value, path)
 
 
 def guard_sources(guard: Guard) -> set[str]:

@@ -34,6 +34,9 @@ class StepRun:
     """The error with the step's own traceback, for a failed step."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """Output records: ``{"kind": "json", "value": ...}``, or a stored blob's ``sha256`` and ``size``."""
+    waits: list[float] = field(default_factory=list)
+    """The backoff waited before each retry, in seconds (``Retry.delay``), for the retries that waited (as
+    the emulators' ``EmulatedRun.waits``)."""
 
 
 @dataclass

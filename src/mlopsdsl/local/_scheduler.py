@@ -14,7 +14,6 @@ runs last, told whether everything else succeeded.
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import threading
@@ -32,14 +31,9 @@ from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, outputs_available
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
 from mlopsdsl.local._plan import (
-    Const,
     Guard,
     Node,
-    OneOf,
     Plan,
-    Ref,
-    Source,
-    Status,
     dependents,
     expand,
     select_json,
@@ -48,21 +42,15 @@ from mlopsdsl.local._plan import (
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.lowering import is_builtin
+from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._io import stamp
+from mlopsdsl.runtime.builtins import compare
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
 
 FINISHED = (*DONE, "not-run")
 """States after which dependents may go on (a node that did not run because of a condition counts)."""
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 @dataclass
@@ -197,17 +185,16 @@ class Scheduler:
             return all(self._holds(g) for g in guard[1])
         if kind == "any":
             return any(self._holds(g) for g in guard[1])
-        left, right = self._json(guard[2]), self._json(guard[3])
-        try:
-            return bool(_COMPARE[guard[1]](left, right))
-        except TypeError:  # None against a number, say: the comparison does not hold
-            return False
+        return compare(guard[1], self._json(guard[2]), self._json(guard[3]))
 
     def _json(self, source: Source) -> Any:
         """The JSON value a source delivers (operands of conditions, lists to map over)."""
         source = self._chosen(source)
         if isinstance(source, Const):
             return source.value
+        if isinstance(source, Gather):
+            values = [self._json(item) for item in source.items]
+            return values if source.keys is None else dict(zip(source.keys, values, strict=True))
         assert isinstance(source, Ref)
         record = self.outputs[source.node][source.output]
         if record["kind"] == "collected":
@@ -238,11 +225,13 @@ class Scheduler:
         added: list[str] = []
         outputs: list[dict[str, Source]] = []
         for index in range(len(elements)):
-            element: Source = (
-                Const(elements[index])
-                if isinstance(base, Const)
-                else Ref(base.node, base.output, (*base.path, index))  # type: ignore[union-attr]
-            )
+            element: Source
+            if isinstance(base, Const):
+                element = Const(elements[index])
+            elif isinstance(base, Gather):
+                element = base.items[index]
+            else:
+                element = Ref(base.node, base.output, (*base.path, index))  # type: ignore[union-attr]
             inputs = {**node.inputs, name: element}
             child = f"{node.id}[{index}]"
             if node.step is not None:
@@ -292,6 +281,8 @@ class Scheduler:
         source = self._chosen(source)
         if isinstance(source, Const):
             return {"kind": "json", "value": source.value}
+        if isinstance(source, Gather):
+            return self._gathered(source)
         assert isinstance(source, Ref)
         record = self.outputs[source.node][source.output]
         if not source.path:
@@ -303,7 +294,20 @@ class Scheduler:
             if source.path[1:]:
                 item["select"] = [*item.get("select", []), *source.path[1:]]
             return item
+        if record["kind"] == "collected":  # a field of every element
+            items = [{**i, "select": [*i.get("select", []), *source.path]} for i in record["items"]]
+            return {**record, "items": items}
         return {**record, "select": [*record.get("select", []), *source.path]}
+
+    def _gathered(self, source: Gather) -> dict[str, Any]:
+        """A written list or dict of sources as one record: JSON values as one JSON value, stored values
+        as a collected list (the same fan-in a map's results make)."""
+        records = [self._record(item) for item in source.items]
+        if all(r["kind"] == "json" for r in records):
+            values = [r["value"] for r in records]
+            value = values if source.keys is None else dict(zip(source.keys, values, strict=True))
+            return {"kind": "json", "value": value}
+        return {"kind": "collected", "items": records}
 
     def run_exit(self) -> None:
         """Run the exit handler, told how everything else ended."""
@@ -364,10 +368,7 @@ class Scheduler:
             origin = f"{source.node}.{source.output}" if isinstance(source, Ref) else None
             if record["kind"] == "json":
                 value = record["value"]
-                entry = {"name": name, "kind": "json", "value": value}
-                if type_ is not None and _needs_convert(type_):
-                    entry["convert"] = True
-                spec_inputs.append(entry)
+                spec_inputs.append({"name": name, "kind": "json", "value": value})
                 key[name] = {"value": value}
                 lineage[name] = {"kind": "json", "value": value, **({"from": origin} if origin else {})}
                 continue
@@ -444,8 +445,11 @@ class Scheduler:
         retry = options.retry
         total = retry.attempts if retry is not None else 1
         started = time.monotonic()
+        waited = 0.0
         for number in range(1, total + 1):
             attempt, error = self._attempt(node, spec_inputs, number)
+            if number > 1:
+                attempt["waited"] = waited  # the backoff before this attempt (Retry.delay)
             record["attempts"].append(attempt)
             if error is None:
                 record.update(status="succeeded", ended=now(), seconds=round(time.monotonic() - started, 6))
@@ -461,7 +465,7 @@ class Scheduler:
             if number == total or not error.get("retry", True) or self._stopping.is_set():
                 record["seconds"] = round(time.monotonic() - started, 6)
                 return self._failed(node, record, error)
-            delay = retry.delay(number) if retry is not None else 0.0
+            delay = waited = retry.delay(number) if retry is not None else 0.0
             self.progress.update(
                 node.id, "retrying", f"attempt {number}/{total} failed ({error['type']}); next in {delay:g}s"
             )
@@ -541,6 +545,9 @@ class Scheduler:
             "outputs": outputs,
             "returns": node.step.returns.kind,
         }
+        retry = node.step.options.retry.runtime_spec() if node.step.options.retry is not None else None
+        if retry is not None:
+            spec["retry"] = retry
         spec["code"] = {k: v for k, v in spec["code"].items() if k != "sys_path"}
         if folder is not None and not in_process:
             spec["result"] = str(folder / "result.json")
@@ -566,7 +573,9 @@ class Scheduler:
             try:
                 record["outputs"] = self._commit(node, outcome.result["outputs"])
             except _BadOutput as exc:
-                error = {"type": "TypeError", "message": str(exc), "traceback": "", "retry": False}
+                # Found after the function ran: retried, as on every backend (only Retry.stop_on ends a
+                # step for good once its function has run; see mlopsdsl.runtime._retry).
+                error = {"type": "TypeError", "message": str(exc), "traceback": "", "retry": True}
         if error is not None:
             record["error"] = error
         return record, error
@@ -623,13 +632,6 @@ def _kind(type_: ir.TypeSpec) -> str:
     return type_.kind if type_.kind in ("object", "artifact") else "json"
 
 
-def _needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and _needs_convert(type_.items)
-
-
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
@@ -648,6 +650,9 @@ def code_specs(
     specs: dict[str, dict[str, Any]] = {}
     for step in document.steps:
         if step.name not in needed:
+            continue
+        if is_builtin(step):  # mlopsdsl's own steps are imported from the runtime, never pickled
+            specs[step.name] = {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
             continue
         fn = functions.get(step.name) or find_function(step.code)
         if mode == "live":  # in process: the function itself is passed; the spec only names it

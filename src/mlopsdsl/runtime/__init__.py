@@ -9,13 +9,14 @@ live.
 It runs once per step, so it must start fast and run on a stock ``python:3.X-slim`` image: it uses the
 standard library only (relative imports, so that compilers can ship it as a small zip, see
 :mod:`mlopsdsl.runtime.bundle`), never the IR, pydantic, the CLI or the runner. It imports ``pickle`` for
-stored objects, ``typing`` when an input must be rebuilt from its annotation, and pydantic only when a
+stored objects, ``typing`` only to resolve annotations written as strings, and pydantic only when a
 step's own annotations ask for a model.
 """
 
 from __future__ import annotations
 
 from ._main import CALL_SPEC_VERSION, execute, main
+from ._retry import EXIT_FAILED, EXIT_NEVER_RETRY
 from ._spec import SpecError
 
-__all__ = ["CALL_SPEC_VERSION", "SpecError", "execute", "main"]
+__all__ = ["CALL_SPEC_VERSION", "EXIT_FAILED", "EXIT_NEVER_RETRY", "SpecError", "execute", "main"]

@@ -128,19 +128,37 @@ def _imported(module: str, qualname: str, step: str) -> Callable[..., Any]:
 
 
 class Shipped:
-    """A by-value payload that carries the serialisers registered where it was pickled with the function.
+    """A by-value payload that carries, with the function, what the step's process cannot find by itself.
 
-    Only made when there are registrations, so that a plain payload stays a plain function.
+    The serialisers registered where it was pickled, and the field types of the dataclasses its inputs are
+    rebuilt into, resolved: a class shipped by value keeps string annotations (``from __future__ import
+    annotations``) that name classes which are not shipped and cannot be imported in the pod. Only made
+    when there is either, so that a plain payload stays a plain function.
     """
 
-    __slots__ = ("fn", "serializers")
+    __slots__ = ("fields", "fn", "serializers")
 
-    def __init__(self, fn: Callable[..., Any], serializers: list[Any]) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        serializers: list[Any],
+        fields: list[tuple[type, dict[str, Any]]] | None = None,
+    ) -> None:
         self.fn = fn
         self.serializers = serializers
+        self.fields = fields or []
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
+
+
+def _resolve_fields(fields: list[tuple[type, dict[str, Any]]]) -> None:
+    """Give shipped dataclasses their resolved field types (the classes are this process's own copies)."""
+    for cls, types in fields:
+        declared = getattr(cls, "__dataclass_fields__", {})
+        for name, type_ in types.items():
+            if name in declared:
+                declared[name].type = type_
 
 
 def unwrap_step(obj: Any) -> Callable[..., Any]:
@@ -149,6 +167,7 @@ def unwrap_step(obj: Any) -> Callable[..., Any]:
         from .serializers import install
 
         install(obj.serializers)
+        _resolve_fields(getattr(obj, "fields", []))  # absent from payloads made before it existed
         obj = obj.fn
     if type(obj).__module__ == "mlopsdsl._step" and hasattr(obj, "fn"):
         return obj.fn  # type: ignore[no-any-return]

@@ -2,9 +2,9 @@
 
 :func:`execute` never raises for a failing step: it returns a *result record* (and writes it where the spec
 says) holding the outputs, or the error with the step's own traceback, the runtime's frames removed. The
-phase that failed (``spec``, ``load``, ``inputs``, ``call``, ``outputs``) and whether a retry can help are
-part of it. :func:`main` is the command line; its exit status is 0 on success, 1 when the step failed and
-2 when it must not be retried (a malformed spec, a Python version mismatch).
+phase that failed (``spec``, ``retry``, ``load``, ``inputs``, ``call``, ``outputs``) and whether a retry
+can help are part of it (the rule is in :mod:`._retry`). :func:`main` is the command line; its exit status
+is 0 on success, 1 when the step failed and 2 when it failed for good and must not be retried.
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ import sys
 import time
 
 from ._code import LoadError, load_function
-from ._io import check_digest, copy_into, read_text, remove, sha256_path, write_bytes, write_json_output
-from ._spec import CallSpec, InputSpec, OutputSpec, SpecError
-from ._values import annotations_of, from_json, select, to_json
+from ._io import (
+    IntegrityError,
+    check_digest,
+    copy_into,
+    read_text,
+    remove,
+    sha256_path,
+    write_bytes,
+    write_json_output,
+)
+from ._retry import EXIT_FAILED, EXIT_NEVER_RETRY, EarlierFailure, read_marker, stops, touch, write_marker
+from ._spec import CallSpec, InputSpec, MarkerSpec, OutputSpec, SpecError
+from ._values import LossyValue, annotations_of, check_float64, from_json, select, to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,24 +67,62 @@ def execute(
     started = time.perf_counter()
     record: dict[str, Any] = {"version": CALL_SPEC_VERSION, "python": sys.version.split()[0]}
     result_path = spec.get("result") if isinstance(spec, dict) else None
+    marker: MarkerSpec | None = None
     try:
         record["step"] = spec.get("step") if isinstance(spec, dict) else None
-        record["outputs"] = _run(spec, function, args or {})
+        try:
+            parsed = CallSpec(spec)
+        except SpecError as exc:
+            raise _Failure("spec", exc, retry=False) from None
+        marker = parsed.retry.marker if parsed.retry is not None else None
+        record["outputs"] = _run(parsed, function, args or {})
         record["ok"] = True
     except _Failure as failure:
         record["ok"] = False
         record["error"] = _describe(failure)
+        if marker is not None and not failure.retry and failure.phase != "retry":
+            _leave_marker(marker, str(record["step"]), record["error"])
     record["seconds"] = round(time.perf_counter() - started, 6)
     if isinstance(result_path, str):
         write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
     return record
 
 
-def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+def _leave_marker(marker: MarkerSpec, step: str, error: dict[str, Any]) -> None:
+    """Tell later attempts of this task that this one failed for good. If the store cannot be written the
+    step still fails for good; only a later attempt would then run again, so say so in the error."""
+    entry = {"step": step, "phase": error["phase"], "type": error["type"], "message": error["message"]}
     try:
-        spec = CallSpec(data)
-    except SpecError as exc:
-        raise _Failure("spec", exc, retry=False) from None
+        error["marker"] = write_marker(marker, entry)
+    except Exception as exc:
+        error["message"] += (
+            f"\n(the never-retry marker could not be written to {marker.root}: {type(exc).__name__}: {exc}; "
+            "a later attempt of this task would run the step again)"
+        )
+
+
+def _check_marker(spec: CallSpec, marker: MarkerSpec) -> None:
+    try:
+        touch(marker)
+        earlier = read_marker(marker)
+    except Exception as exc:  # the store is unreachable now: a later attempt may find it again
+        raise _Failure("retry", exc) from None
+    if earlier is not None:
+        what = f"{earlier.get('type')}: {earlier.get('message')}" if earlier.get("type") else str(earlier)
+        raise _Failure(
+            "retry",
+            EarlierFailure(
+                f"an earlier attempt of step {spec.step!r} in this task failed for good ({what}); the "
+                "engine started it again, as it retries whatever the error, so this attempt stops without "
+                "running the step"
+            ),
+            retry=False,
+        )
+
+
+def _run(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+    if spec.retry is not None and spec.retry.marker is not None:
+        _check_marker(spec, spec.retry.marker)
     for folder in reversed(spec.sys_path):
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -88,10 +136,15 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
         except Exception as exc:  # the user's module raised while it was imported or unpickled
             raise _Failure("load", exc) from None
     scratch = _Scratch(spec)
+    stop_on = spec.retry.stop_on if spec.retry is not None else []
     try:
         try:
             kwargs = _inputs(spec, function, args, scratch)
-        except SpecError as exc:  # a record handed over at run time is malformed: a bug, not bad luck
+        except _Failure:
+            raise
+        except (SpecError, IntegrityError, LossyValue) as exc:
+            # A malformed record is a bug, damaged stored bytes stay damaged, a value rounded on the way
+            # stays rounded: none of them is bad luck.
             raise _Failure("inputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("inputs", exc) from None
@@ -99,11 +152,16 @@ def _run(data: dict[str, Any], function: Callable[..., Any] | None, args: dict[s
         try:
             value = function(**kwargs)
         except Exception as exc:
-            raise _Failure("call", exc) from None
+            raise _Failure("call", exc, retry=stops(exc, stop_on) is None) from None
         finally:
             scratch.close_staging(token)
         try:
-            return _outputs(spec, value, scratch)
+            outputs = _outputs(spec, value, scratch)
+            if spec.executor_output is not None:
+                _executor_output(spec.executor_output, outputs, args)
+            return outputs
+        except LossyValue as exc:  # the same value would be rounded again
+            raise _Failure("outputs", exc, retry=False) from None
         except Exception as exc:
             raise _Failure("outputs", exc) from None
     finally:
@@ -167,42 +225,48 @@ class _Scratch:
 def _inputs(
     spec: CallSpec, fn: Callable[..., Any], args: dict[str, str], scratch: _Scratch
 ) -> dict[str, Any]:
-    hints: dict[str, Any] | None = None
+    hints = annotations_of(fn)
     kwargs: dict[str, Any] = {}
     for item in spec.inputs:
         if item.meta is not None:
             source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
             item.apply_meta(json.loads(read_text(source, args)))
-        if item.kind in ("object", "collected") and hints is None:
-            hints = annotations_of(fn)
         value = _read(item, args, scratch, hints)
-        if item.convert:
-            if hints is None:
-                hints = annotations_of(fn)
-            value = from_json(hints.get(item.name), value)
+        if item.kind == "json":
+            # JSON lost what the annotation says (a whole float, a tuple, a model): the step gets its type.
+            try:
+                value = from_json(hints.get(item.name), value)
+            except Exception as exc:  # the value does not fit the parameter: it will not next time either
+                raise _Failure("inputs", exc, retry=False) from None
+            if item.float64:
+                check_float64(value, f"input {item.name!r}")
         kwargs[item.name] = value
     return kwargs
 
 
-def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any] | None) -> Any:
+def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[str, Any]) -> Any:
     if item.kind == "collected":
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
-        element = _element_hint((hints or {}).get(item.name))
-        return [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
+        element = None if item.select else _element_hint(hints.get(item.name))
+        values = [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
+        return select(values, item.select)  # a field of every element, for ``results.name``
     if item.kind == "json":
         if item.has_value:
             value = item.value
         else:
             text = read_text(item, args)
             value = text if item.raw else json.loads(text)
-        return select(value, item.select)
+        try:
+            return select(value, item.select)
+        except Exception as exc:  # a field path the value does not have
+            raise _Failure("inputs", exc, retry=False) from None
     path = _local_copy(item, scratch)
     if item.kind == "object":
         from . import serializers
 
-        annotation = (hints or {}).get(item.name)
+        annotation = hints.get(item.name)
         return serializers.load(path, item.format, annotation, item.select)
     from mlopsdsl import artifacts
 
@@ -258,7 +322,10 @@ def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
 def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     where = f"output {out.name!r}"
     if out.kind == "json":
-        return write_json_output(out, to_json(value, where))
+        value = to_json(value, where)
+        if out.float64:
+            check_float64(value, where)
+        return write_json_output(out, value)
     target = out.file or os.path.join(scratch.temp(), "outputs", out.name)
     record: dict[str, Any] = {"kind": out.kind}
     if out.kind == "object":
@@ -278,9 +345,12 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         path = getattr(value, "path", None)
         if not isinstance(path, str):
             raise TypeError(f"{where} must be an ml.Artifact (or Dataset, Model) with a path, got {value!r}")
+        metadata = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        if out.float64:  # the record travels as doubles too
+            check_float64(metadata, f"{where} metadata")
         digest, size, is_dir = copy_into(path, target, owned=scratch.staging)
         record["type"] = type(value).__name__
-        record["metadata"] = to_json(getattr(value, "metadata", None) or {}, f"{where} metadata")
+        record["metadata"] = metadata
     record.update(sha256=digest, size=size, dir=is_dir)
     if out.store is not None:
         from ._remote import store
@@ -296,9 +366,24 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     return record
 
 
+def _executor_output(where: str | InputSpec, outputs: dict[str, Any], args: dict[str, str]) -> None:
+    """Write a KFP ``ExecutorOutput`` (its JSON form) with each artifact output's metadata.
+
+    KFP's launcher merges ``artifacts[NAME].artifacts[0].metadata`` into the output artifact it records,
+    which is what the KFP UI shows; digests and formats still travel in the output record (``meta_file``).
+    """
+    path = where if isinstance(where, str) else read_text(where, args)
+    artifacts = {
+        name: {"artifacts": [{"metadata": record.get("metadata") or {}}]}
+        for name, record in outputs.items()
+        if record.get("kind") == "artifact"
+    }
+    write_bytes(path, json.dumps({"artifacts": artifacts}, ensure_ascii=False, sort_keys=True).encode())
+
+
 def _describe(failure: _Failure) -> dict[str, Any]:
     exc = failure.exc
-    if failure.phase in ("spec",) or isinstance(exc, LoadError):
+    if failure.phase in ("spec", "retry") or isinstance(exc, LoadError):
         trace = f"{type(exc).__name__}: {exc}\n"
     else:
         trace = format_user_traceback(exc)
@@ -335,7 +420,7 @@ _USAGE = """usage: python -m mlopsdsl.runtime SPEC.json [--arg NAME=TEXT ...]
        python -m mlopsdsl.runtime --spec-json TEXT [--arg NAME=TEXT ...]
 
 Run one mlopsdsl step as the call spec describes (SPEC '-' reads it from standard input).
-Exit status: 0 success, 1 the step failed, 2 it must not be retried (bad spec, Python version mismatch)."""
+Exit status: 0 success, 1 the step failed, 2 it failed for good and must not be retried."""
 
 
 def main(argv: list[str]) -> int:
@@ -356,7 +441,7 @@ def main(argv: list[str]) -> int:
             name, sep, text = value.partition("=")
             if not sep:
                 print(f"--arg takes NAME=TEXT, got {value!r}", file=sys.stderr)
-                return 2
+                return EXIT_NEVER_RETRY
             args[name] = text
         elif spec_text is None and not item.startswith("--"):
             if item == "-":
@@ -366,19 +451,19 @@ def main(argv: list[str]) -> int:
                     spec_text = handle.read()
         else:
             print(_USAGE, file=sys.stderr)
-            return 2
+            return EXIT_NEVER_RETRY
     if spec_text is None:
         print(_USAGE, file=sys.stderr)
-        return 2
+        return EXIT_NEVER_RETRY
     try:
         spec = json.loads(spec_text)
     except ValueError as exc:
         print(f"mlopsdsl runtime: the call spec is not JSON: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_NEVER_RETRY
     record = execute(spec, args=args)
     if record["ok"]:
         return 0
     error = record["error"]
     print(f"mlopsdsl runtime: step {record.get('step')!r} failed ({error['phase']}):", file=sys.stderr)
     print(error["traceback"].rstrip(), file=sys.stderr)
-    return 1 if error["retry"] else 2
+    return EXIT_FAILED if error["retry"] else EXIT_NEVER_RETRY

@@ -25,10 +25,6 @@ what is written instead (same bytes, same behaviour where the payload loads):
   generated methods, with their line numbers in the standard library (made by ``collections.namedtuple``
   where the payload loads, with only the user's own members shipped).
 
-String annotations (``from __future__ import annotations``) of classes shipped by value are resolved here,
-where the module they name things in exists, as the step function's own are; the step's process has no
-such module to resolve them in (a dataclass input whose field is annotated ``"Mode"`` could not be rebuilt).
-
 What stays the user's: a module-level value is shipped as it was when the payload was made, so a value
 computed from the machine (``Path(__file__).parent``, ``os.environ[...]``, a dict filled by iterating a
 set) makes different bytes where it differs. Library code that a shipped class carries by value (a
@@ -39,7 +35,6 @@ are built, never in a pod.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
 import hashlib
@@ -48,7 +43,6 @@ import pickle
 import re
 import sys
 import types
-import typing
 from collections import ChainMap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,7 +125,6 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
     def _canonical_class(self, cls: type, clsdict: dict[str, Any]) -> None:
         for name in _CACHES:
             clsdict.pop(name, None)
-        _resolve_annotations(cls, clsdict)
         registry = clsdict.get("_abc_impl")
         if isinstance(registry, list):
             registry.sort(key=lambda c: f"{getattr(c, '__module__', '')}.{getattr(c, '__qualname__', '')}")
@@ -145,8 +138,12 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
                 clsdict["__pydantic_decorators__"] = self._decorators(clsdict["__pydantic_decorators__"])
 
     def _reduce_validator(self, obj: Any) -> Any:
+        # A copy of its own, sharing no dict or list with anything else in the payload: pickle fills a
+        # shared dict only after it has written everything the dict holds, and a recursive model's schema
+        # holds the class, whose state holds this validator. Loaded while the dict is half-filled, the
+        # validator would be built from half a schema (pydantic-core: KeyError 'type').
         constructor, args, *rest = obj.__reduce__()
-        return (constructor, (self._schema(args[0]), *args[1:]), *rest)
+        return (constructor, (self._schema(args[0], {}), *args[1:]), *rest)
 
     def _reduce_type_adapter(self, obj: Any) -> Any:
         constructor, args, state, *rest = obj.__reduce_ex__(pickle.DEFAULT_PROTOCOL)
@@ -154,24 +151,26 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
             state = {**state, "core_schema": self._schema(state["core_schema"])}
         return (constructor, args, state, *rest)
 
-    def _schema(self, value: Any) -> Any:
+    def _schema(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
         """A pydantic-core schema with the ids in its refs renumbered; copies, so the user's stay as they are.
 
-        Copies are memoised by the original's id, so what the schema shared it still shares.
+        Copies are memoised by the original's id (in ``memo``, or across the payload), so what the schema
+        shared it still shares.
         """
         if not isinstance(value, dict | list):
             return value
-        done = self._schemas.get(id(value))
+        memo = self._schemas if memo is None else memo
+        done = memo.get(id(value))
         if done is not None:
             return done
         self._kept.append(value)
         if isinstance(value, list):
             out_list: list[Any] = []
-            self._schemas[id(value)] = out_list
-            out_list.extend(self._schema(v) for v in value)
+            memo[id(value)] = out_list
+            out_list.extend(self._schema(v, memo) for v in value)
             return out_list
         out: dict[Any, Any] = {}
-        self._schemas[id(value)] = out
+        memo[id(value)] = out
         node = isinstance(value.get("type"), str)  # a schema node; other dicts are the user's data
         for key, item in value.items():
             if node and key in _USER_VALUES:
@@ -179,7 +178,7 @@ class PayloadPickler(cloudpickle.Pickler):  # type: ignore[misc]
             elif node and key in ("ref", "schema_ref"):
                 out[key] = self._ref(item)
             else:
-                out[key] = self._schema(item)
+                out[key] = self._schema(item, memo)
         return out
 
     def _ref(self, ref: Any) -> Any:
@@ -289,38 +288,6 @@ def _order(item: Any) -> tuple[Any, ...]:
     text = repr(item)
     # Reprs with an address say nothing stable; such items keep their order among themselves.
     return (4, name, "" if " at 0x" in text else text)
-
-
-def _resolve_annotations(cls: type, clsdict: dict[str, Any]) -> None:
-    """Resolve the string annotations of ``cls``'s own body (and of its dataclass fields) to the types they
-    name, one by one, in the namespaces ``typing.get_type_hints`` would use; those that fail stay text."""
-    own = clsdict.get("__annotations__")
-    if not isinstance(own, dict) or not any(isinstance(v, str) for v in own.values()):
-        return
-    module = sys.modules.get(cls.__module__)
-    # As get_type_hints(cls) does: the class's namespace as globals, the module's as locals.
-    class_ns, module_ns = dict(vars(cls)), vars(module) if module is not None else {}
-    resolved = dict(own)
-    for name, text in own.items():
-        if not isinstance(text, str):
-            continue
-        # One throwaway class per annotation: class rules (ClassVar is allowed), and one that does not
-        # resolve (a name imported under TYPE_CHECKING) leaves the others resolved.
-        holder = type("annotations", (), {"__annotations__": {name: text}, "__module__": cls.__module__})
-        try:
-            resolved[name] = typing.get_type_hints(holder, class_ns, module_ns, include_extras=True)[name]
-        except Exception:
-            continue
-    clsdict["__annotations__"] = resolved
-    fields = clsdict.get("__dataclass_fields__")
-    if isinstance(fields, dict):
-        shipped = {}
-        for name, field in fields.items():
-            if isinstance(getattr(field, "type", None), str) and not isinstance(resolved.get(name), str):
-                field = copy.copy(field)
-                field.type = resolved[name]
-            shipped[name] = field
-        clsdict["__dataclass_fields__"] = shipped
 
 
 class _PydanticTypes:

@@ -49,9 +49,9 @@ class InputSpec:
     __slots__ = (
         "arg",
         "artifact_type",
-        "convert",
         "env",
         "file",
+        "float64",
         "format",
         "has_value",
         "is_dir",
@@ -79,7 +79,8 @@ class InputSpec:
         self.item_kind = "json"
         if self.kind == "collected":
             self._collected(data, where)
-            data = {"name": self.name, "kind": "json", "value": None}
+            # What follows describes the list itself: only its selection (a field of every element) applies.
+            data = {"name": self.name, "kind": "json", "value": None, "select": data.get("select", [])}
         kind = "json" if self.kind == "collected" else self.kind  # what the fields below describe
         self.has_value = "value" in data
         self.value: Any = data.get("value")
@@ -93,7 +94,8 @@ class InputSpec:
         if kind == "json" and len(sources) != 1:
             raise SpecError(f"{where}: give exactly one of value, file, env or arg (got {sources or 'none'})")
         self.raw = bool(data.get("raw", False))
-        self.convert = bool(data.get("convert", False))
+        # ``convert`` (from before every JSON input was rebuilt by its annotation) is accepted and ignored.
+        self.float64 = bool(data.get("float64", False))
         select = data.get("select", [])
         if not isinstance(select, list) or not all(isinstance(p, str | int) for p in select):
             raise SpecError(f"{where}.select: a list of field names and indexes, got {select!r}")
@@ -188,7 +190,7 @@ class InputSpec:
 class OutputSpec:
     """One output of the step and where to write it."""
 
-    __slots__ = ("declared", "file", "kind", "meta_file", "name", "raw", "store")
+    __slots__ = ("declared", "file", "float64", "kind", "meta_file", "name", "raw", "store")
 
     def __init__(self, data: dict[str, Any], where: str) -> None:
         self.name: str = _str(data, "name", where)
@@ -196,6 +198,7 @@ class OutputSpec:
         self.kind: str = _choice(data, "kind", KINDS, where)
         self.file = _opt_str(data, "file", where)
         self.raw = bool(data.get("raw", False))
+        self.float64 = bool(data.get("float64", False))
         self.store = _opt_str(data, "store", where)
         self.declared = _opt_str(data, "type", where)
         self.meta_file = _opt_str(data, "meta_file", where)
@@ -203,10 +206,48 @@ class OutputSpec:
             raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file' (or 'store')")
 
 
+class MarkerSpec:
+    """Where an attempt that failed for good leaves word for the later attempts of its task (KFP)."""
+
+    __slots__ = ("key", "root", "touch")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.root: str = _str(data, "root", "retry.marker")
+        self.key: str = _str(data, "key", "retry.marker")
+        self.touch = _opt_str(data, "touch", "retry.marker")
+
+
+class RetrySpec:
+    """The ``retry`` section: the exception classes that end a step for good, and the marker."""
+
+    __slots__ = ("marker", "stop_on")
+
+    def __init__(self, data: object) -> None:
+        retry = _obj(data, "retry")
+        stop_on = retry.get("stop_on", [])
+        if not isinstance(stop_on, list) or not all(isinstance(n, str) and n for n in stop_on):
+            raise SpecError(f"retry.stop_on: a list of 'module.Class' names, got {stop_on!r}")
+        self.stop_on: list[str] = stop_on
+        marker = retry.get("marker")
+        self.marker = MarkerSpec(_obj(marker, "retry.marker")) if marker is not None else None
+
+
 class CallSpec:
     """A parsed call spec."""
 
-    __slots__ = ("code", "inputs", "outputs", "result", "returns", "scratch", "step", "sys_path", "version")
+    __slots__ = (
+        "code",
+        "executor_output",
+        "inputs",
+        "outputs",
+        "result",
+        "retry",
+        "returns",
+        "scratch",
+        "step",
+        "sys_path",
+        "version",
+    )
 
     def __init__(self, data: object) -> None:
         if not isinstance(data, dict):
@@ -233,6 +274,18 @@ class CallSpec:
         self.sys_path: list[str] = sys_path
         self.result = _opt_str(data, "result", "spec")
         self.scratch = _opt_str(data, "scratch", "spec")
+        self.retry = RetrySpec(data["retry"]) if data.get("retry") is not None else None
+        # Where to write a KFP ``ExecutorOutput``: a path, or the ``arg``/``env`` whose text is the path.
+        self.executor_output: str | InputSpec | None = None
+        where = data.get("executor_output")
+        if isinstance(where, dict) and len(where) == 1 and next(iter(where)) in ("env", "arg"):
+            self.executor_output = InputSpec(
+                {"name": "executor_output", "kind": "json", "raw": True, **where}, "spec"
+            )
+        elif isinstance(where, str) and where:
+            self.executor_output = where
+        elif where is not None:
+            raise SpecError(f"executor_output: a path, {{'arg': NAME}} or {{'env': NAME}}, got {where!r}")
 
 
 def _obj(value: object, where: str) -> dict[str, Any]:

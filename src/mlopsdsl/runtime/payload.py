@@ -152,8 +152,9 @@ def pickle_function(
         try:
             buffer = io.BytesIO()
             target: Any = _with_resolved_annotations(fn)
-            if shipped:
-                target = Shipped(target, shipped)
+            fields = _dataclass_fields(target)
+            if shipped or fields:
+                target = Shipped(target, shipped, fields)
             names = filename or (_portable_names(reached) if portable else (lambda name: name))
             with portable_tracker_ids() if portable else contextlib.nullcontext():
                 PayloadPickler(buffer, names, portable).dump(target)
@@ -221,6 +222,38 @@ def _relevant(shipped: list[Any], fn: Callable[..., Any]) -> list[Any]:
         for item in shipped
         if item.type is not None and any(issubclass(c, item.type) or issubclass(item.type, c) for c in named)
     ]
+
+
+def _dataclass_fields(fn: Callable[..., Any]) -> list[tuple[type, dict[str, Any]]]:
+    """The dataclasses the function's inputs name (inside lists, dicts, Optional and other dataclasses too)
+    whose fields are annotated with strings, with those fields' types resolved here, where the names mean
+    something. The runtime rebuilds inputs into these classes and needs the types, not their names."""
+    annotations = getattr(fn, "__annotations__", None) or {}
+    if not annotations:
+        return []
+    import dataclasses
+    import typing
+
+    found: list[tuple[type, dict[str, Any]]] = []
+    seen: set[int] = set()
+    todo = [a for a in annotations.values() if not isinstance(a, str)]
+    while todo:
+        hint = todo.pop(0)
+        if id(hint) in seen:
+            continue
+        seen.add(id(hint))
+        todo.extend(typing.get_args(hint))
+        if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+            continue
+        try:
+            hints = typing.get_type_hints(hint)
+        except Exception:  # a name that does not resolve here either: that field stays JSON
+            continue
+        strings = {f.name: hints[f.name] for f in dataclasses.fields(hint) if isinstance(f.type, str)}
+        if strings:
+            found.append((hint, strings))
+        todo.extend(hints.values())
+    return found
 
 
 def _with_resolved_annotations(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,8 +3,9 @@
 ``run_kfp(text, params, workdir=...)`` and ``run_argo(text, params, workdir=...)`` read a document that
 ``mlopsdsl compile`` wrote and execute it the way the orchestrator would for the constructs mlopsdsl
 emits: DAG order, parameters, artifacts, loops and the collection of their outputs, conditions, retries
-and exit handlers. Every container's command runs as a local subprocess with the real step runtime, so a
-pipeline that passes here has run the same code, with the same arguments, as it will in the pod.
+(each engine's own rules; the backoff it would wait is recorded, not slept) and exit handlers. Every
+container's command runs as a local subprocess with the real step runtime, so a pipeline that passes here
+has run the same code, with the same arguments, as it will in the pod.
 
 They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
 Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and
@@ -18,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlopsdsl.testing._argo import run_argo
-    from mlopsdsl.testing._kfp import run_kfp
+    from pathlib import Path
 
-__all__ = ["EmulatedRun", "EmulatorError", "run_argo", "run_kfp"]
+__all__ = ["EmulatedRun", "EmulatorError", "emulate", "kube_expand", "run_argo", "run_kfp"]
 
 
 class EmulatorError(Exception):
@@ -41,6 +41,9 @@ class EmulatedRun:
         failed: The tasks that failed, in the order they failed.
         attempts: Attempts made, by task path, for the tasks that ran.
         logs: Standard error of each failed attempt's process, by task path.
+        waits: The backoff the engine waits after each failed attempt, in seconds, by task path (tasks
+            that waited only): before each retry, and, as Argo's controller does, before it finds that
+            the last attempt may not be retried. Recorded, never slept.
     """
 
     status: str
@@ -49,19 +52,65 @@ class EmulatedRun:
     failed: list[str] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    waits: dict[str, list[float]] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """KFP only: what the engine recorded for each output artifact, by task path and output name
+    (``{"uri": ..., "metadata": {...}}``, the executor output's metadata merged in, as the KFP UI shows)."""
 
     @property
     def succeeded(self) -> bool:
         return self.status == "Succeeded"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "run_kfp":
-        from mlopsdsl.testing._kfp import run_kfp
+def kube_expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' expansion of ``$(VAR)`` in a container's command, args and env values: a defined
+    variable is replaced, an undefined reference is left as written, ``$$`` is a literal ``$``."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and ")" in text[i:]:
+            end = text.index(")", i)
+            out.append(env.get(text[i + 2 : end], text[i : end + 1]))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
-        return run_kfp
-    if name == "run_argo":
-        from mlopsdsl.testing._argo import run_argo
 
-        return run_argo
-    raise AttributeError(f"module 'mlopsdsl.testing' has no attribute {name!r}")
+def emulate(backend: str, text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a document compiled for ``backend`` through that backend's emulator.
+
+    Each emulator lives with its compiler (``mlopsdsl_kfp.testing``, ``mlopsdsl_argo.testing``) and shares
+    its constants, so the two cannot drift apart; a backend offers one through its ``emulate`` method
+    (:class:`mlopsdsl.backends.Emulates`), found like any backend through its entry point.
+
+    Raises:
+        EmulatorError: The backend has no emulator, or the document uses something it does not cover.
+    """
+    from mlopsdsl import backends
+
+    chosen = backends.load(backend)
+    if not isinstance(chosen, backends.Emulates):
+        raise EmulatorError(f"backend {chosen.name!r} has no emulator")
+    run: EmulatedRun = chosen.emulate(text, params, workdir=workdir, **options)
+    return run
+
+
+def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a compiled KFP pipeline package on this machine (``mlopsdsl_kfp.testing.run_kfp``).
+
+    Options: ``isolated`` (default ``True``) runs commands under ``-I -S``, with nothing installed
+    importable, as in a stock image; ``False`` keeps this interpreter's site-packages.
+    """
+    return emulate("kfp", text, params, workdir=workdir, **options)
+
+
+def run_argo(text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
+    """Run a compiled Argo workflow on this machine (``mlopsdsl_argo.testing.run_argo``).
+
+    Options: ``isolated`` (default ``True``), as for :func:`run_kfp`.
+    """
+    return emulate("argo", text, params, workdir=workdir, **options)

@@ -138,9 +138,7 @@ def _literal_type(value: object) -> ir.TypeSpec:
 
 
 def _sources(binding: ir.Binding) -> list[ir.TaskOutputBinding]:
-    if isinstance(binding, ir.TaskOutputBinding):
-        return [binding]
-    return []
+    return [leaf for leaf in ir.leaves(binding) if isinstance(leaf, ir.TaskOutputBinding)]
 
 
 def check_scopes(ctx: Context) -> None:
@@ -157,8 +155,9 @@ def check_scopes(ctx: Context) -> None:
         for task in pipeline.tasks:
             what = f"task {task.id!r}"
             for binding in task.inputs.values():
-                if isinstance(binding, ir.OneOfBinding):
-                    _check_one_of(ctx, pipeline, binding, task.group, task.location)
+                for leaf in ir.leaves(binding):
+                    if isinstance(leaf, ir.OneOfBinding):
+                        _check_one_of(ctx, pipeline, leaf, task.group, task.location)
                 for source in _sources(binding):
                     visible(source.task, task.group, what, task.location)
             for other in task.after:
@@ -230,7 +229,7 @@ def _check_one_of(
 def check_exit_handlers(ctx: Context) -> None:
     for index, pipeline in enumerate(ctx.doc.pipelines):
         for task in pipeline.tasks:
-            for binding in task.inputs.values():
+            for binding in [leaf for b in task.inputs.values() for leaf in ir.leaves(b)]:
                 if isinstance(binding, ir.StatusBinding):
                     ctx.report(
                         "bad-status",
@@ -250,8 +249,8 @@ def check_exit_handlers(ctx: Context) -> None:
             )
         if exit_task.step is None or exit_task.map is not None or exit_task.group is not None:
             ctx.report("bad-exit-handler", "an exit handler is one step call", exit_task.location)
-        for name, binding in exit_task.inputs.items():
-            if isinstance(binding, ir.TaskOutputBinding | ir.OneOfBinding):
+        for name, whole in exit_task.inputs.items():
+            if any(isinstance(b, ir.TaskOutputBinding | ir.OneOfBinding) for b in ir.leaves(whole)):
                 ctx.report(
                     "bad-exit-handler",
                     f"exit handler input {name!r} uses a step's output, which may not exist when the "
@@ -280,9 +279,13 @@ def _dependencies(task: ir.Task, groups: dict[str, ir.Group]) -> Iterator[str]:
 
 
 def _binding_sources(binding: ir.Binding) -> list[ir.TaskOutputBinding]:
-    if isinstance(binding, ir.OneOfBinding):
-        return list(binding.sources)
-    return _sources(binding)
+    found: list[ir.TaskOutputBinding] = []
+    for leaf in ir.leaves(binding):
+        if isinstance(leaf, ir.OneOfBinding):
+            found.extend(leaf.sources)
+        elif isinstance(leaf, ir.TaskOutputBinding):
+            found.append(leaf)
+    return found
 
 
 def check_cycles(ctx: Context) -> None:

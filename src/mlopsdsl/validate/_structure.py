@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from mlopsdsl import ir
+from mlopsdsl._keywords import closest
 from mlopsdsl.naming import k8s_name, name_problem
 from mlopsdsl.validate._context import Context, every_task
 
@@ -149,7 +150,9 @@ def check_inputs(ctx: Context) -> None:
             what = f"step {task.step!r}" if task.step else f"pipeline {task.pipeline!r}"
             for name in task.inputs:
                 if name not in known:
+                    guess = closest(name, known)
                     hint = f"its inputs are {', '.join(sorted(known))}" if known else "it takes no inputs"
+                    hint = f"did you mean {guess!r}?" if guess else hint
                     ctx.report("unknown-argument", f"{what} has no input {name!r}; {hint}", task.location)
             skip = ctx.unbound.get((pipeline.name, task.id), set())
             missing = [

@@ -11,21 +11,19 @@ from mlopsdsl.validate._context import Context, every_task
 
 
 def _select(type_: ir.TypeSpec, path: list[str | int]) -> ir.TypeSpec | None:
-    for part in path:
-        if type_.kind == "optional" and type_.items is not None:
-            type_ = type_.items
-        fields = type_.fields or {}
-        if not isinstance(part, str) or part not in fields:
-            return None
-        type_ = fields[part]
-    return type_
+    return type_.at(path)
 
 
 def binding_type(
     ctx: Context, pipeline: ir.PipelineSpec, binding: ir.Binding, where: ir.SourceLocation | None
 ) -> ir.TypeSpec | None:
-    """The type a binding delivers; ``None`` (after reporting) when it does not resolve, or for constants."""
+    """The type a binding delivers; ``None`` (after reporting) when it does not resolve, or for constants
+    and for lists and dicts of bindings (whose elements are checked one by one)."""
     if isinstance(binding, ir.ConstantBinding):
+        return None
+    if isinstance(binding, ir.ListBinding | ir.DictBinding):
+        for leaf in ir.leaves(binding):
+            binding_type(ctx, pipeline, leaf, where)
         return None
     if isinstance(binding, ir.StatusBinding):
         return ir.TypeSpec(kind="str")
@@ -90,6 +88,11 @@ def check_types(ctx: Context) -> None:
                 target = param.type
                 if task.map is not None and task.map.input == name:
                     target = ir.TypeSpec(kind="list", items=param.type)  # one element per run
+                if isinstance(binding, ir.ListBinding | ir.DictBinding):
+                    _check_collection(
+                        ctx, pipeline, binding, target, f"input {name!r} of {what}", task.location
+                    )
+                    continue
                 _check_flow(ctx, binding, source, target, f"input {name!r} of {what}", task.location)
 
 
@@ -115,6 +118,39 @@ def _check_flow(
     if source is not None and not assignable(source, target):
         origin = _describe_source(binding)
         ctx.report("type-mismatch", f"{what} expects {target}, but {origin} is {source}", where)
+
+
+def _check_collection(
+    ctx: Context,
+    pipeline: ir.PipelineSpec,
+    binding: ir.ListBinding | ir.DictBinding,
+    target: ir.TypeSpec,
+    what: str,
+    where: ir.SourceLocation | None,
+) -> None:
+    """Each element of a written list or dict against the element type of the input it feeds."""
+    inner = target.items if target.kind == "optional" and target.items is not None else target
+    wanted = "list" if isinstance(binding, ir.ListBinding) else "dict"
+    if inner.kind == "json":
+        element = ir.TypeSpec(kind="json")
+    elif inner.kind == wanted and inner.items is not None:
+        element = inner.items
+    elif inner.kind == "object" and (inner.name or "").startswith(wanted) and inner.items is not None:
+        element = inner.items  # a list or dict of stored values, stored whole
+    else:
+        ctx.report("type-mismatch", f"{what} expects {target}, but a {wanted} of values is passed", where)
+        return
+    items: list[tuple[object, ir.Binding]] = (
+        list(enumerate(binding.items))
+        if isinstance(binding, ir.ListBinding)
+        else list(binding.entries.items())
+    )
+    for key, item in items:
+        label = f"element {key!r} of {what}"
+        if isinstance(item, ir.ListBinding | ir.DictBinding):
+            _check_collection(ctx, pipeline, item, element, label, where)
+        else:
+            _check_flow(ctx, item, binding_type(ctx, pipeline, item, where), element, label, where)
 
 
 def _describe_source(binding: ir.Binding) -> str:
@@ -159,4 +195,7 @@ def check_outputs(ctx: Context) -> None:
         for out in pipeline.outputs:
             source = binding_type(ctx, pipeline, out.source, pipeline.location)
             what = f"output {out.name!r} of pipeline {pipeline.name!r}"
+            if isinstance(out.source, ir.ListBinding | ir.DictBinding):
+                _check_collection(ctx, pipeline, out.source, out.type, what, pipeline.location)
+                continue
             _check_flow(ctx, out.source, source, out.type, what, pipeline.location)

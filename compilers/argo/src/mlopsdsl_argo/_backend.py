@@ -9,12 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import Capabilities
 from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
+    from mlopsdsl.testing import EmulatedRun
 
 __all__ = ["ArgoBackend"]
 
@@ -28,6 +32,10 @@ class ArgoBackend:
 
     name = "argo"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
+    loop's stored results (their records) but over no other stored list; and stored values reach a step
+    one input at a time or as a loop's collected results."""
 
     def __init__(self, poll_interval: float = 2.0) -> None:
         self.poll_interval = poll_interval
@@ -46,11 +54,19 @@ class ArgoBackend:
         Raises:
             CompileError: An unknown option, a bad value, or something Argo cannot express.
         """
-        return dump(manifest(document, CompileOptions.parse(options)))
+        return dump(manifest(document, CompileOptions.parse(options, document.pipeline.location)))
 
     def manifest(self, document: ir.Document, **options: Any) -> dict[str, Any]:
         """The Argo object of ``document`` as plain data (what :meth:`compile` writes as YAML)."""
-        return manifest(document, CompileOptions.parse(options))
+        return manifest(document, CompileOptions.parse(options, document.pipeline.location))
+
+    def emulate(
+        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+    ) -> EmulatedRun:
+        """Run a compiled workflow on this machine with :func:`mlopsdsl_argo.testing.run_argo`."""
+        from mlopsdsl_argo.testing import run_argo
+
+        return run_argo(text, params, workdir=workdir, isolated=isolated)
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

@@ -44,13 +44,20 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
     """The ``code`` part of the step's call spec.
 
     Raises:
-        CompileError: The function cannot be found or pickled (by value), or cannot be imported by name.
+        CompileError: The function cannot be found or pickled (by value), or cannot be imported by name;
+            at the step's definition.
     """
+    from mlopsdsl.lowering import is_builtin
+
     where = f"step {step.name!r} ({step.code.module}:{step.code.qualname})"
+    if is_builtin(step):
+        return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
     if mode == "import":
         if step.code.module == "__main__" or "<locals>" in step.code.qualname:
             raise CompileError(
-                f"{where} cannot be imported by name in a container; use code='value'", BACKEND
+                f"{where} cannot be imported by name in a container; use code='value'",
+                BACKEND,
+                location=step.location,
             )
         return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
     fn = functions.get(step.name) or find_function(step.code)
@@ -60,6 +67,7 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
             "pipeline object (ml.compile), pass functions={name: fn}, or use code='import' with an image "
             "that contains your package",
             BACKEND,
+            location=step.location,
         )
     from mlopsdsl.runtime.payload import pickle_function, python_version
 
@@ -70,12 +78,14 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
             f"{where} cannot be pickled by value: {type(exc).__name__}: {exc} (a module-level object it "
             "uses is not picklable; create it inside the step, or use code='import')",
             BACKEND,
+            location=step.location,
         ) from exc
     if len(payload) * 4 // 3 > MAX_SPEC_BYTES:
         raise CompileError(
             f"{where}: its by-value payload is {len(payload) // 1024} KiB, too large for a container "
             "argument; keep large data out of module globals, or use code='import'",
             BACKEND,
+            location=step.location,
         )
     return {
         "mode": "value",

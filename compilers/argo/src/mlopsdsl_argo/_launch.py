@@ -11,14 +11,16 @@ never a shell. The launcher
    into a JSON list of each run's text (and into empty text when the loop ran nothing), so an input named
    by ``--gather NAME`` becomes the JSON list of the decoded values, and one named by ``--records
    NAME=FOLDER`` becomes the list of the runs' output records, each ``file`` made absolute under FOLDER
-   (the key prefix every run uploaded its stored output to, downloaded as one folder);
+   (the key prefix every run uploaded its stored output to, downloaded as one folder); ``--record
+   NAME=FOLDER`` does the same for one run's record (the ``{{item}}`` of a map over those results);
 4. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
    Argo substituted;
 5. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
    (see :mod:`mlopsdsl_argo._values`), where the template's output parameters read it (``valueFrom.path``),
    and each stored output's record (digest, serialiser, metadata: what the consumer's ``meta`` reads) to
    ``outputs/NAME-meta.json``, armored too, naming in ``file`` the run's key (``MLOPSDSL_ITEM``) when the
-   output is uploaded under a loop's key prefix.
+   output is uploaded under a loop's key prefix, and in ``uri`` where it is stored (``--uri NAME=URI``,
+   when the bucket is known), which the consumer's runtime hands to the step as ``ml.Artifact.uri``.
 
 Inputs arrive as armored JSON too, so a step's value never holds ``{{``, ``$`` or non-ASCII text on its way
 through Argo or Kubernetes, and ``json.loads`` restores it exactly.
@@ -65,12 +67,16 @@ if packages:
         sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
     sys.path.insert(0, work + "/site")
 sys.path.insert(0, bundle)
-argv, gather, records = sys.argv[1:], set(), {{}}
-while argv and argv[0] in ("--gather", "--records"):
+argv, gather, records, single, uris = sys.argv[1:], set(), {{}}, set(), {{}}
+while argv and argv[0] in ("--gather", "--records", "--record", "--uri"):
     if argv[0] == "--gather":
         gather.add(argv[1])
-    else:
+    elif argv[0] in ("--records", "--record"):
         records[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
+        if argv[0] == "--record":
+            single.add(argv[1].partition("=")[0])
+    else:
+        uris[argv[1].partition("=")[0]] = argv[1].partition("=")[2]
     argv = argv[2:]
 
 
@@ -83,7 +89,7 @@ for i in range(len(argv) - 1):
     if argv[i] == "--arg" and name in gather:
         argv[i + 1] = name + "=" + json.dumps(texts(text))
     elif argv[i] == "--arg" and name in records:
-        runs = texts(text)
+        runs = [json.loads(text)] if name in single else texts(text)
         for run in runs:
             run["file"] = records[name] + "/" + run["file"]
         argv[i + 1] = name + "=" + json.dumps(runs)
@@ -110,6 +116,8 @@ if status == 0:
             meta = {{k: v for k, v in out.items() if k != "file"}}
             if os.environ.get("{ITEM_ENV}"):
                 meta["file"] = os.environ["{ITEM_ENV}"]
+            if name in uris:
+                meta["uri"] = uris[name]
             write(name + "{META}", meta)
 sys.exit(status)
 """
@@ -124,13 +132,6 @@ def input_path(name: str) -> str:
 def output_path(name: str, stored: bool) -> str:
     """Where an output is written in the pod: the stored bytes, or the armored JSON of a value."""
     return f"{WORK}/outputs/{name}" if stored else f"{WORK}/outputs/{name}.json"
-
-
-def needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the JSON value must be rebuilt from the function's annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and needs_convert(type_.items)
 
 
 def stored_kind(type_: ir.TypeSpec) -> str | None:
@@ -156,13 +157,21 @@ def call_spec(
     for param, source, path in inputs:
         item: dict[str, Any] = {"name": param.name}
         kind = stored_kind(param.type)
-        if source == "collected":
+        if source == "element":  # one of a loop's stored results: a collected list of one, selected
+            path = [0, *path]
+            elem = param.type
+            item.update(kind="collected", item_kind=stored_kind(elem) or "object")
+            if elem.kind == "artifact":
+                item["type"] = elem.name or "Artifact"
+            item["records"] = {"arg": param.name + META}
+        elif source == "collected":
             elem = param.type.items or param.type
             item.update(kind="collected", item_kind=stored_kind(elem) or "object")
             if elem.kind == "artifact":
                 item["type"] = elem.name or "Artifact"
             item["records"] = {"arg": param.name + META}
-        elif source == "stored" and kind is not None:
+        elif source == "stored":
+            kind = kind or "object"  # a field of a stored object, into an input that takes a value
             item.update(kind=kind, file=input_path(param.name), meta={"arg": param.name + META})
             if kind == "artifact":
                 item["type"] = (param.type.items or param.type).name or "Artifact"
@@ -172,8 +181,6 @@ def call_spec(
                 item["raw"] = True
         if path:
             item["select"] = path
-        if needs_convert(param.type):
-            item["convert"] = True
         items.append(item)
     outputs: list[dict[str, Any]] = []
     for out in step.outputs:
@@ -184,7 +191,7 @@ def call_spec(
             if kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         outputs.append(entry)
-    return {
+    spec: dict[str, Any] = {
         "version": 1,
         "step": step.name,
         "code": code,
@@ -193,11 +200,17 @@ def call_spec(
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
     }
+    retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
+    if retry is not None:
+        spec["retry"] = retry  # stop_on: the runtime exits with EXIT_NEVER_RETRY, which retryStrategy reads
+    return spec
 
 
-def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> list[str]:
-    """The container's ``args``: the launcher's own flags for collected inputs, the armored call spec,
-    then one ``--arg NAME=VALUE`` pair per value passed as a parameter.
+def container_args(
+    spec: dict[str, Any], signature: list[tuple[str, str]], uris: dict[str, str] | None = None
+) -> list[str]:
+    """The container's ``args``: the launcher's own flags (collected inputs, where stored outputs go), the
+    armored call spec, then one ``--arg NAME=VALUE`` pair per value passed as a parameter.
 
     Each value is a separate argv item holding exactly what Argo substitutes, so no shell and no quoting
     is involved anywhere.
@@ -205,6 +218,8 @@ def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> li
     Args:
         spec: The call spec.
         signature: Each input passed, by name, with how it arrives (see :func:`call_spec`).
+        uris: The URI each stored output is uploaded to (``--uri NAME=URI``, with ``{{pod.name}}`` for Argo
+            to fill in), which the launcher adds to the output's record, so consumers know it.
     """
     flags: list[str] = []
     for name, source in signature:
@@ -212,10 +227,14 @@ def container_args(spec: dict[str, Any], signature: list[tuple[str, str]]) -> li
             flags += ["--gather", name]
         elif source == "collected":
             flags += ["--records", f"{name}{META}={input_path(name)}"]
+        elif source == "element":
+            flags += ["--record", f"{name}{META}={input_path(name)}"]
+    for name, uri in sorted((uris or {}).items()):
+        flags += ["--uri", f"{name}={uri}"]
     args = [*flags, "--spec-json", armor(spec)]
     for name, source in signature:
         if source in ("json", "gathered", "status"):
             args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]
-        elif source in ("stored", "collected"):
+        elif source in ("stored", "collected", "element"):
             args += ["--arg", f"{name}{META}={{{{inputs.parameters.{name}{META}}}}}"]
     return args

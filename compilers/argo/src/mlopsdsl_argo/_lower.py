@@ -57,8 +57,9 @@ class Source:
     """Where a value comes from, in the scope of one DAG template."""
 
     kind: str
-    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), or ``collected`` (the
-    stored outputs of a loop)."""
+    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), ``collected`` (the
+    stored outputs of a loop), or ``element`` (one of them, for a map over them: ``text`` is ``{{item}}``,
+    one run's record)."""
     text: str
     """The armored literal, or the reference (``{{...}}``; ``{{=...}}`` for an expression). For
     ``collected``: the reference to the aggregated records."""
@@ -122,7 +123,7 @@ class Lowering:
         if name in self.dags:
             return self.dags[name]
         if name in stack:
-            raise CompileError(f"pipeline {name!r} calls itself", BACKEND)
+            raise CompileError(f"pipeline {name!r} calls itself", BACKEND, location=self.specs[name].location)
         spec = self.specs[name]
         labels = Names()
         scope = _Scope(spec, labels, {t.id: labels.claim(t.id) for t in spec.tasks}, (*stack, name))
@@ -132,7 +133,7 @@ class Lowering:
                 scope.conditions[group.id] = labels.claim(group.id)
         conditions = [self._condition_task(scope, g) for g in spec.groups if g.kind == "when"]
         tasks = [self._task(scope, t) for t in spec.tasks]
-        outputs = {o.name: self._resolve(scope, o.source) for o in spec.outputs}
+        outputs = {o.name: self._resolve(scope, o.source, o.location or spec.location) for o in spec.outputs}
         template: dict[str, Any] = {"name": self.dag_names[name]}
         inputs = self._dag_inputs(spec)
         if inputs:
@@ -193,7 +194,8 @@ class Lowering:
 
     # ------------------------------------------------------------------ bindings
 
-    def _resolve(self, scope: _Scope, binding: ir.Binding) -> Source:
+    def _resolve(self, scope: _Scope, binding: ir.Binding, where: ir.SourceLocation | None) -> Source:
+        """``binding`` as a source in ``scope``; ``where`` is the user's line that uses it."""
         spec = scope.spec
         if isinstance(binding, ir.ConstantBinding):
             return Source("literal", armor(binding.value))
@@ -205,31 +207,31 @@ class Lowering:
                 return Source("artifact", f"{{{{inputs.artifacts.{binding.name}}}}}", path, meta=meta)
             return Source("parameter", f"{{{{inputs.parameters.{binding.name}}}}}", path)
         if isinstance(binding, ir.OneOfBinding):
-            return self._one_of(scope, binding)
+            return self._one_of(scope, binding, where)
         if isinstance(binding, ir.StatusBinding):
-            raise CompileError(f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND)
-        return self._task_output(scope, binding)
+            raise CompileError(
+                f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND, location=where
+            )
+        # Written lists and dicts were made into gather tasks by mlopsdsl.lowering.desugar.
+        assert isinstance(binding, ir.TaskOutputBinding), binding
+        return self._task_output(scope, binding, where)
 
-    def _task_output(self, scope: _Scope, binding: ir.TaskOutputBinding) -> Source:
+    def _task_output(
+        self, scope: _Scope, binding: ir.TaskOutputBinding, where: ir.SourceLocation | None
+    ) -> Source:
         spec = scope.spec
         producer = self.task_index[spec.name][binding.task]
         label = scope.names[binding.task]
         deps = frozenset({label})
         path = tuple(binding.path)
         mapped = producer.map is not None
-        if mapped and path:
-            raise CompileError(
-                f"pipeline {spec.name!r}: a field of the results of mapped task {binding.task!r} cannot be "
-                "selected by this backend yet; select it in the mapped step",
-                BACKEND,
-            )
         if producer.step is not None:
             out = next(o for o in self.steps[producer.step].outputs if o.name == binding.output)
             if stored_kind(out.type) is not None:
                 meta = f"{{{{tasks.{label}.outputs.parameters.{out.name}{META}}}}}"
                 if mapped:
                     prefix = f"{self._prefix(scope, label)}/{out.name}"
-                    return Source("collected", meta, deps=deps, prefix=prefix)
+                    return Source("collected", meta, path, deps=deps, prefix=prefix)
                 return Source(
                     "artifact", f"{{{{tasks.{label}.outputs.artifacts.{out.name}}}}}", path, deps, meta
                 )
@@ -243,6 +245,7 @@ class Lowering:
                 f"{producer.pipeline!r} is {'stored' if inner.kind != 'parameter' else 'not made by a step'}"
                 "; this backend collects only values made by a step inside a mapped sub-pipeline yet",
                 BACKEND,
+                location=producer.location or where,
             )
         if inner.kind == "literal":
             return Source("literal", inner.text, inner.path + path, deps)
@@ -266,8 +269,8 @@ class Lowering:
         sub-pipeline share it; each consumer reads only the files its records name."""
         return f"{self.dag_names[scope.spec.name]}/{label}"
 
-    def _one_of(self, scope: _Scope, binding: ir.OneOfBinding) -> Source:
-        sources = [self._task_output(scope, s) for s in binding.sources]
+    def _one_of(self, scope: _Scope, binding: ir.OneOfBinding, where: ir.SourceLocation | None) -> Source:
+        sources = [self._task_output(scope, s, where) for s in binding.sources]
         labels = [scope.names[s.task] for s in binding.sources]
         first = sources[0]
         if any(s.kind not in ("parameter", "artifact") or s.gathered for s in sources) or any(
@@ -278,6 +281,7 @@ class Lowering:
                 + ", ".join(s.task for s in binding.sources)
                 + " needs step outputs of one kind with the same field selection on this backend",
                 BACKEND,
+                location=where,
             )
 
         def choose(refs: list[str]) -> str:
@@ -308,7 +312,7 @@ class Lowering:
         """The source of input ``name`` of ``task``: its binding, or the callee's default."""
         binding = task.inputs.get(name)
         if binding is not None:
-            return self._resolve(scope, binding)
+            return self._resolve(scope, binding, task.location)
         callee = self.specs[task.pipeline].params if task.pipeline else self.steps[task.callee].inputs
         param = next(p for p in callee if p.name == name)
         return Source("literal", armor(param.default))
@@ -329,8 +333,10 @@ class Lowering:
         operands: list[str] = []
         deps: set[str] = set()
 
+        where = group.location or scope.spec.location
+
         def side(binding: ir.Binding) -> dict[str, Any]:
-            src = self._resolve(scope, binding)
+            src = self._resolve(scope, binding, where)
             if src.kind == "literal":
                 return {"value": _select_literal(src.text, src.path)}
             if src.kind != "parameter" or src.gathered:
@@ -338,6 +344,7 @@ class Lowering:
                     f"pipeline {scope.spec.name!r}: block {group.id!r} compares a stored value or the "
                     "results of a map, which this backend cannot compare yet; compare a value made by a step",
                     BACKEND,
+                    location=where,
                 )
             deps.update(src.deps)
             operands.append(src.text)
@@ -393,11 +400,11 @@ class Lowering:
                 artifacts.append({"name": name, **ref})
                 params.append({"name": name + META, "value": src.meta or ""})
                 return "stored"
-            if src.kind == "collected":
+            if src.kind in ("collected", "element"):
                 assert src.prefix is not None
                 params.append({"name": name + META, "value": src.text})
                 params.append({"name": name + "-key", "value": repository_key(self.options, src.prefix)})
-                return "collected"
+                return src.kind
             params.append({"name": name, "value": src.text})
             return "gathered" if src.gathered else "json"
 
@@ -416,9 +423,12 @@ class Lowering:
                 src = self._argument(scope, task, param.name)
                 if param.name == mapped:
                     loop = self._loop(scope, task, src, deps)
-                    src = Source("parameter", "{{item}}")
+                    if src.kind == "collected":  # one of another loop's stored results per run
+                        src = Source("element", "{{item}}", src.path, prefix=src.prefix)
+                    else:
+                        src = Source("parameter", "{{item}}")
                 kind = argument(param.name, src)
-                signature.append((param.name, kind, () if kind == "collected" else src.path))
+                signature.append((param.name, kind, src.path))
             collect = None
             if mapped is not None and any(stored_kind(o.type) for o in step.outputs):
                 collect = self._prefix(scope, scope.names[task.id])
@@ -438,6 +448,7 @@ class Lowering:
                         f"sub-pipeline {sub.name!r} are not supported by this backend yet; pass them "
                         "through a step first",
                         BACKEND,
+                        location=task.location,
                     )
                 argument(param.name, src)
         out: dict[str, Any] = {"name": scope.names[task.id], "template": template}
@@ -474,11 +485,16 @@ class Lowering:
         if src.kind == "literal":
             value = _select_literal(src.text, src.path)
             return {"withItems": [armor(v) for v in value]}
+        if src.kind == "collected" and task.step is not None:
+            # Another loop's stored results: iterate over their aggregated records, one per run.
+            deps.update(src.deps)
+            return {"withParam": src.text}
         if src.kind != "parameter":
             raise CompileError(
                 f"task {task.id!r}: mapping over stored values is not supported by this backend yet; map "
                 "over a list of values (such as indexes or names) and load inside the step",
                 BACKEND,
+                location=task.location,
             )
         deps.update(src.deps)
         if src.gathered and not src.path:
@@ -498,7 +514,9 @@ class Lowering:
         }
         if src.gathered:
             raise CompileError(
-                f"task {task.id!r}: a field of a map's results cannot be mapped over yet", BACKEND
+                f"task {task.id!r}: a field of a map's results cannot be mapped over yet",
+                BACKEND,
+                location=task.location,
             )
         scope.helpers.append(helper)
         deps.add(label)
@@ -544,6 +562,7 @@ class Lowering:
                     f"pipeline {root.name!r}: the exit handler's input {param.name!r} must be the status, a "
                     "pipeline parameter or a constant",
                     BACKEND,
+                    location=task.location or root.location,
                 )
         name = self.names.claim(f"{root.name}-on-exit")
         call: dict[str, Any] = {
@@ -565,11 +584,14 @@ class Lowering:
                     f"pipeline parameter {param.name!r} is a stored type ({param.type}); Argo workflows "
                     "take parameters by value only",
                     BACKEND,
+                    location=param.location or root.location,
                 )
         for sub in self.doc.pipelines[1:]:
             if sub.on_exit is not None:
                 raise CompileError(
-                    f"sub-pipeline {sub.name!r}: only the root pipeline has an exit handler", BACKEND
+                    f"sub-pipeline {sub.name!r}: only the root pipeline has an exit handler",
+                    BACKEND,
+                    location=sub.location,
                 )
         self.pipeline(root.name)
         on_exit = self._exit_handler(root, root.on_exit) if root.on_exit is not None else None

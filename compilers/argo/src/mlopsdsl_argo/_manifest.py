@@ -48,7 +48,10 @@ def _metadata(document: ir.Document, options: CompileOptions, outputs: dict[str,
 
 
 def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
-    """The Argo object for ``document`` as plain data."""
+    """The Argo object for ``document`` as plain data (after :func:`mlopsdsl.lowering.desugar`)."""
+    from mlopsdsl.lowering import desugar
+
+    document = desugar(document)
     spec, outputs = lower(document, options)
     kind = {"workflow": "Workflow", "template": "WorkflowTemplate", "cron": "CronWorkflow"}[options.kind]
     out: dict[str, Any] = {
@@ -56,10 +59,11 @@ def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
         "kind": kind,
         "metadata": _metadata(document, options, outputs),
     }
+    where = document.pipeline.location  # the options and the schedule belong to the root pipeline
     if options.kind != "cron":
         out["spec"] = spec
         if options.schedule is not None:
-            raise CompileError("schedule applies to kind='cron' only", BACKEND)
+            raise CompileError("schedule applies to kind='cron' only", BACKEND, location=where)
         return out
     schedule = options.schedule or document.pipeline.schedule
     if not schedule:
@@ -67,8 +71,11 @@ def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
             "kind='cron' needs a schedule: pass schedule='0 3 * * *' (--schedule) or declare it with "
             "@ml.pipeline(schedule=...)",
             BACKEND,
+            location=where,
         )
     if len(schedule.split()) not in (5, 6) and not schedule.startswith("@"):
-        raise CompileError(f"schedule {schedule!r} is not a cron expression such as '0 3 * * *'", BACKEND)
+        raise CompileError(
+            f"schedule {schedule!r} is not a cron expression such as '0 3 * * *'", BACKEND, location=where
+        )
     out["spec"] = {"schedules": [schedule], "workflowSpec": spec}
     return out

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
 __all__ = ["KINDS", "CompileOptions", "S3Repository", "SecretKey", "default_image"]
@@ -67,6 +68,10 @@ class CompileOptions:
     schedule: str | None = None
     service_account: str | None = None
     artifact_repository: S3Repository | None = None
+    artifact_bucket: str | None = None
+    """The bucket of the cluster's default (S3-compatible) artifact repository, when ``artifact_repository``
+    is not given: only to tell steps where their stored inputs live (``ml.Artifact.uri``,
+    ``s3://BUCKET/KEY``); a pod cannot learn it from Argo."""
     image: str | None = None
     """The image of steps that set none; ``python:<compiling major.minor>-slim`` by default."""
     code: Literal["value", "import"] = "value"
@@ -75,23 +80,43 @@ class CompileOptions:
     """Step functions by step name, for steps whose function cannot be found by module and name."""
 
     @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> CompileOptions:
-        """Check ``options`` as given to ``compile``."""
+    def parse(cls, options: Mapping[str, Any], where: ir.SourceLocation | None) -> CompileOptions:
+        """Check ``options`` as given to ``compile``; ``where`` (the root pipeline's definition) locates a
+        bad one."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
-                f"unknown option {', '.join(unknown)}; options are {', '.join(sorted(known))}", BACKEND
+                f"unknown option {', '.join(unknown)}; options are {', '.join(sorted(known))}",
+                BACKEND,
+                location=where,
             )
         parsed = cls(**options)
         if parsed.kind not in KINDS:
-            raise CompileError(f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND)
+            raise CompileError(
+                f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND, location=where
+            )
         if parsed.code not in ("value", "import"):
-            raise CompileError(f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND)
+            raise CompileError(
+                f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND, location=where
+            )
         repo = parsed.artifact_repository
+        bucket = parsed.artifact_bucket
+        if bucket is not None and (not isinstance(bucket, str) or not bucket or "/" in bucket):
+            raise CompileError(
+                f"artifact_bucket must be a bucket name, not {bucket!r}", BACKEND, location=where
+            )
+        if bucket is not None and repo is not None:
+            raise CompileError(
+                "artifact_bucket names the bucket of the cluster's default repository; with "
+                "artifact_repository the bucket is artifact_repository.bucket",
+                BACKEND,
+                location=where,
+            )
         if repo is not None and not isinstance(repo, S3Repository):
             raise CompileError(
                 f"artifact_repository must be an mlopsdsl_argo.S3Repository, not {type(repo).__name__}",
                 BACKEND,
+                location=where,
             )
         return parsed

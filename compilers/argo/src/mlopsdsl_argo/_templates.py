@@ -14,6 +14,8 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.naming import k8s_literal
+from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
@@ -30,7 +32,7 @@ from mlopsdsl_argo._launch import (
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
 from mlopsdsl_argo._values import armor
 
-__all__ = ["Signature", "container_template", "repository_key", "s3_key"]
+__all__ = ["Signature", "artifact_uri", "container_template", "repository_key", "retry_strategy", "s3_key"]
 
 Signature = tuple[tuple[str, str, tuple[str | int, ...]], ...]
 """Per input, in the step's order: name, how it arrives (``json``, ``gathered``, ``stored``, ``collected``,
@@ -50,33 +52,26 @@ def _literal(text: str, what: str, step: ir.StepSpec) -> str:
             f"step {step.name!r}: {what} {text!r} contains '{{{{', which Argo would expand; Argo has no "
             "escape for it",
             BACKEND,
-            None,
+            location=step.location,
         )
-    return text.replace("$", "$$")
+    return k8s_literal(text)
 
 
-def _seconds(value: float) -> str:
-    return f"{int(value)}s" if value == int(value) else f"{value:g}s"
-
-
-def _retry(retry: ir.Retry | None, step: ir.StepSpec) -> dict[str, Any] | None:
+def retry_strategy(retry: ir.Retry | None) -> dict[str, Any] | None:
+    """``retryStrategy`` for ``retry``: the same attempts and waits as every backend (``ml.Retry`` accepts
+    only whole seconds and whole factors, which Argo holds exactly), and no retry after the runtime's
+    "failed for good" exit status."""
     if retry is None or retry.attempts <= 1:
         return None
     strategy: dict[str, Any] = {
         "limit": str(retry.attempts - 1),  # the IR counts attempts, Argo counts retries
         "retryPolicy": "Always",
-        # Exit status 2 from the runtime means retrying cannot help (bad spec, wrong Python).
-        "expression": "lastRetry.exitCode != '2'",
+        "expression": f"lastRetry.exitCode != '{EXIT_NEVER_RETRY}'",
     }
     if retry.backoff > 0:
-        if retry.factor != int(retry.factor):
-            raise CompileError(
-                f"step {step.name!r}: Argo's backoff factor is a whole number, got {retry.factor:g}", BACKEND
-            )
-        backoff: dict[str, Any] = {"duration": _seconds(retry.backoff), "factor": str(int(retry.factor))}
-        if retry.max_backoff is not None:
-            backoff["cap"] = _seconds(retry.max_backoff)
-        strategy["backoff"] = backoff
+        # Argo waits duration * factor ** (n - 1) before retry n, as Retry.delay(n) does. Retry refuses a
+        # max_backoff that would cap a wait, so Argo's cap is never needed.
+        strategy["backoff"] = {"duration": f"{int(retry.backoff)}s", "factor": str(int(retry.factor))}
     return strategy
 
 
@@ -154,6 +149,14 @@ def repository_key(options: CompileOptions, *parts: str) -> str:
     return "/".join([root, "{{workflow.name}}", *parts])
 
 
+def artifact_uri(options: CompileOptions, key: str) -> str | None:
+    """The URI of the key ``key`` (``s3://BUCKET/KEY``), when the bucket is known: the explicit
+    repository's, or ``artifact_bucket`` for the cluster's default one."""
+    repo = options.artifact_repository
+    bucket = repo.bucket if repo is not None else options.artifact_bucket
+    return f"s3://{bucket}/{key}" if bucket else None
+
+
 def s3_key(options: CompileOptions, key: str) -> dict[str, Any]:
     """An S3 location: the explicit repository's, or key-only (the cluster's default repository fills in
     the bucket and credentials; Argo >= 3.0)."""
@@ -225,19 +228,27 @@ def container_template(
     if out_params:
         outputs["parameters"] = out_params
     out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
+    uris: dict[str, str] = {}
     if out_stored:
         artifacts = []
         for o in out_stored:
-            artifact: dict[str, Any] = {"name": o.name, "path": output_path(o.name, stored=True)}
-            if stored_kind(o.type) == "object":
-                artifact["archive"] = {"none": {}}  # one file: store it as it is
+            # Every stored output goes to a key of ours, as it is (no archive), so that its URI names the
+            # bytes themselves: under the loop's prefix for a mapped task, else under the pod's folder.
             if collect is not None:
-                artifact["archive"] = {"none": {}}  # read back as a plain file or folder under the prefix
-                artifact["s3"] = s3_key(options, repository_key(options, collect, o.name, "{{pod.name}}"))
-            elif options.artifact_repository is not None:
+                key = repository_key(options, collect, o.name, "{{pod.name}}")
+            else:
                 key = repository_key(options, "{{pod.name}}", o.name)
-                artifact["s3"] = _s3(options.artifact_repository, key)
-            artifacts.append(artifact)
+            artifacts.append(
+                {
+                    "name": o.name,
+                    "path": output_path(o.name, stored=True),
+                    "archive": {"none": {}},
+                    "s3": s3_key(options, key),
+                }
+            )
+            uri = artifact_uri(options, key)
+            if uri is not None:
+                uris[o.name] = uri
         outputs["artifacts"] = artifacts
 
     opts = step.options
@@ -249,7 +260,7 @@ def container_template(
     container: dict[str, Any] = {
         "image": opts.image or options.image or default_image(),
         "command": ["python", "-c", LAUNCHER],
-        "args": container_args(spec, order),
+        "args": container_args(spec, order, uris),
         "env": env,
     }
     resources = _resources(opts.resources)
@@ -283,7 +294,7 @@ def container_template(
         template["volumes"] = volumes
     if opts.timeout is not None:
         template["activeDeadlineSeconds"] = str(max(1, math.ceil(opts.timeout)))
-    retry = _retry(opts.retry, step)
+    retry = retry_strategy(opts.retry)
     if retry is not None:
         template["retryStrategy"] = retry
     template["container"] = container

@@ -18,9 +18,14 @@ from typing import TYPE_CHECKING, Any
 from mlopsdsl.errors import CompileError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlopsdsl import ir
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
+    from mlopsdsl.testing import EmulatedRun
+
+from mlopsdsl.lowering import Capabilities
 
 __all__ = ["KfpBackend"]
 
@@ -44,6 +49,9 @@ class KfpBackend:
     * ``image``: the image of steps that set none (default ``python:<this major.minor>-slim``).
     * ``functions``: step name to function (``pipeline.step_functions()``), for by-value steps that cannot
       be found by their import path (functions defined inside other functions).
+    * ``store``: where the step runtime keeps never-retry markers (an fsspec URL, or a folder every pod
+      mounts), needed by steps whose ``Retry`` has ``stop_on``: KFP retries whatever the error, so their
+      later attempts must find word that an earlier one failed for good (``docs/kfp.md``, "Retries").
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -51,6 +59,10 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
+    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
+    """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
+    would hand each run one artifact without its output record, which the runtime needs (digest,
+    serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval
@@ -64,36 +76,58 @@ class KfpBackend:
         from ._lower import lower
         from ._yaml import dump
 
-        settings = self._settings(options)
+        settings = self._settings(options, document.pipeline.location)
         return dump(lower(document, settings), document.digest)
 
-    def _settings(self, options: dict[str, Any]) -> Any:
+    def _settings(self, options: dict[str, Any], where: ir.SourceLocation | None) -> Any:
+        """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        unknown = sorted(set(options) - {"code", "runtime", "image", "functions"})
+        unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "store"})
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions",
+                "the KFP backend takes code, runtime, image, functions, store",
                 "kfp",
+                location=where,
             )
         for key, allowed in _CHOICES.items():
             if key in options and options[key] not in allowed:
                 raise CompileError(
-                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}", "kfp"
+                    f"{key}={options[key]!r}: choose one of {', '.join(map(repr, allowed))}",
+                    "kfp",
+                    location=where,
                 )
         image = options.get("image") or default_image()
         if not isinstance(image, str):
-            raise CompileError(f"image={image!r}: give an image name", "kfp")
+            raise CompileError(f"image={image!r}: give an image name", "kfp", location=where)
         functions = options.get("functions") or {}
         if not isinstance(functions, Mapping):
-            raise CompileError("functions= takes a mapping of step name to function", "kfp")
+            raise CompileError("functions= takes a mapping of step name to function", "kfp", location=where)
+        store = options.get("store")
+        if store is not None and (
+            not isinstance(store, str) or not (store.startswith("/") or "://" in store) or '"' in store
+        ):
+            raise CompileError(
+                f"store={store!r}: give an fsspec URL ('s3://bucket/prefix') or an absolute folder",
+                "kfp",
+                location=where,
+            )
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,
             functions=dict(functions),
+            store=store,
         )
+
+    def emulate(
+        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+    ) -> EmulatedRun:
+        """Run a compiled package on this machine with :func:`mlopsdsl_kfp.testing.run_kfp`."""
+        from .testing import run_kfp
+
+        return run_kfp(text, params, workdir=workdir, isolated=isolated)
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled package: strict schema, references, types and cycles."""

@@ -17,21 +17,33 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.runtime._values import SAFE_INT, shown_int
 
 __all__ = ["literal", "reference"]
 
 
-def literal(value: Any) -> str:
-    """A JSON scalar as a CEL literal."""
+def literal(value: Any, where: ir.SourceLocation | None) -> str:
+    """A JSON scalar as a CEL literal; ``where`` (the ``ml.when`` block) locates one KFP cannot hold."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
+        if isinstance(value, int) and abs(value) > SAFE_INT:
+            # A double would round it (or, beyond its range, have none): the comparison would be another one.
+            raise CompileError(
+                f"a condition compares with {shown_int(value)}, beyond ±(2**53 - 1), which KFP (its numbers "
+                "are 64-bit floats) cannot hold exactly; compare in a step",
+                "kfp",
+                location=where,
+            )
         number = float(value)
         if not math.isfinite(number):
-            raise CompileError(f"a condition compares with {value!r}, which KFP cannot hold", "kfp")
+            raise CompileError(
+                f"a condition compares with {value!r}, which KFP cannot hold", "kfp", location=where
+            )
         return repr(number)
     if isinstance(value, str):
         return _string(value)
@@ -39,6 +51,7 @@ def literal(value: Any) -> str:
         f"a condition compares with {value!r}; on KFP conditions compare single values (str, numbers, "
         "bool, None)",
         "kfp",
+        location=where,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from mlopsdsl import ir
 from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
-from mlopsdsl.errors import RemoteError
+from mlopsdsl.errors import ParameterError, RemoteError
 
 from ._types import encode_value, encoding_of
 
@@ -124,9 +124,21 @@ def _package(text: str, name: str) -> Iterator[str]:
 
 
 def _arguments(document: ir.Document, values: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values as the compiled pipeline declares them (``Optional`` values as JSON text)."""
-    types = {p.name: p.type for p in document.pipeline.params}
-    return {name: encode_value(value, encoding_of(types[name])) for name, value in values.items()}
+    """Parameter values as the compiled pipeline declares them (``Optional`` values as JSON text).
+
+    KFP keeps numbers as doubles, so an int it would round is refused before anything is sent.
+    """
+    from mlopsdsl.runtime._values import LossyValue, check_float64
+
+    params = {p.name: p for p in document.pipeline.params}
+    encoded: dict[str, Any] = {}
+    for name, value in values.items():
+        encoded[name] = encode_value(value, encoding_of(params[name].type))
+        try:
+            check_float64(encoded[name], f"parameter {name!r}")
+        except LossyValue as exc:
+            raise ParameterError(str(exc)) from None
+    return encoded
 
 
 # --------------------------------------------------------------------------- submit
@@ -136,13 +148,14 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
     """Create a run of the compiled package ``text``; follow it when ``options.wait``."""
     from mlopsdsl.naming import k8s_name
 
+    arguments = _arguments(document, options.params)  # refused before the server is contacted
     client = _client(options)
     name = k8s_name(document.root)
     with _package(text, name) as path:
         result = _call(
             lambda: client.create_run_from_pipeline_package(
                 path,
-                arguments=_arguments(document, options.params),
+                arguments=arguments,
                 run_name=options.run_name or name,
                 experiment_name=options.experiment,
                 namespace=options.namespace,

@@ -76,11 +76,17 @@ _RESERVED = {
 }  # fmt: skip
 
 
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+"""Characters YAML reads as line breaks (NEL, LS, PS: a reader folds the spaces around them) or will not
+take as they are; inside double quotes they are written as ``\\uXXXX``."""
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN.match(value) and value.lower() not in _RESERVED:
             return value
-        return json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)
+        return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     if value is True:
         return "true"
     if value is False:
@@ -88,7 +94,14 @@ def _scalar(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, float):
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else ".nan"
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        # YAML 1.1 reads ``1e+23`` as a string: a float needs a dot in its mantissa.
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
     return str(value)
 
 

@@ -15,10 +15,17 @@ Two ways to get the runtime into the pod (``runtime=`` compile option):
   extra task.
 
 Steps with ``packages=`` first run ``pip install`` through a small Python prelude (no shell); no other step
-installs anything. Two more preludes adapt what KFP hands a container to the runtime's contract without a
-runtime change: :data:`STATUS_PRELUDE` turns the exit handler's ``PipelineTaskFinalStatus`` struct into
-``"Succeeded"``/``"Failed"``, and :data:`COLLECT_PRELUDE` turns a collected artifact list (from the executor
-input ``{{$}}``) and its list of output records into the ``records`` of a ``collected`` input.
+installs anything. More preludes adapt what KFP hands a container to the runtime's contract:
+:data:`STATUS_PRELUDE` turns the exit handler's ``PipelineTaskFinalStatus`` struct into
+``"Succeeded"``/``"Failed"``; steps that read the executor input (``{{$}}``, :data:`EXECUTOR_PRELUDE`) use it
+to turn a collected artifact list and its list of output records into the ``records`` of a ``collected``
+input (:data:`COLLECT_PRELUDE`), and to tell the runtime where the executor output goes
+(:data:`OUTPUT_PRELUDE`): a step with artifact outputs writes their metadata there, KFP's launcher merges it
+into the artifacts it records, and the KFP UI shows it.
+
+Kubernetes expands ``$(VAR)`` in a container's command, args and env before KFP's launcher fills in the
+placeholders, so the user's text written literally (env values, ``packages``) has every ``$`` doubled
+(:func:`mlopsdsl.naming.k8s_literal`).
 
 Every stored value (object or artifact) travels with its producer's output record as a ``STRUCT`` parameter
 ``NAME--meta`` (the runtime's ``meta_file`` -> ``meta``), so the reader knows the digest, the serialiser
@@ -33,12 +40,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.naming import k8s_literal
 
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT
-from ._types import META, Encoding, needs_convert
+from ._types import META, Encoding
 
 __all__ = [
     "COLLECT_PRELUDE",
+    "EXECUTOR_OUTPUT",
+    "EXECUTOR_PRELUDE",
+    "OUTPUT_PRELUDE",
     "PIP_PRELUDE",
     "STATUS_PRELUDE",
     "WRITE_BUNDLE",
@@ -72,13 +83,16 @@ STATUS_PRELUDE = (
 """``N NAME...`` first in argv: rewrites ``--arg NAME=<PipelineTaskFinalStatus JSON>`` to our status strings
 (KFP's ``SUCCEEDED`` is ``Succeeded``; ``FAILED`` and ``CANCELLED`` are ``Failed``)."""
 
+EXECUTOR_PRELUDE = "import json, sys; executor = json.loads(sys.argv.pop(1))\n"
+"""``EXECUTOR_INPUT`` (``{{$}}``) first in argv: the executor input, for the preludes after it."""
+
 COLLECT_PRELUDE = (
-    "import json, sys; n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
-    "inputs = json.loads(sys.argv.pop(1)).get('inputs', {})\n"
+    "n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
+    "inputs = executor.get('inputs', {})\n"
     "def where(uri):\n"
     "    for scheme, local in (('gs://', '/gcs/'), ('s3://', '/s3/'), ('minio://', '/minio/')):\n"
     "        if uri.startswith(scheme):\n"
-    "            return {'file': local + uri[len(scheme):]}\n"
+    "            return {'file': local + uri[len(scheme):], 'uri': uri}\n"
     "    return {'uri': uri}\n"
     "for name in names:\n"
     "    found = inputs.get('artifacts', {}).get(name, {}).get('artifacts', [])\n"
@@ -88,10 +102,19 @@ COLLECT_PRELUDE = (
     "    merged = [dict(record, **where(a['uri'])) for a, record in zip(found, records)]\n"
     "    sys.argv += ['--arg', name + '=' + json.dumps(merged)]\n"
 )
-"""``N NAME... EXECUTOR_INPUT`` first in argv: for each collected input NAME, pairs the artifacts of the
-artifact list NAME (their URIs mapped to the launcher's local paths, ``/gcs/``, ``/s3/``, ``/minio/``; other
-URIs are kept, ``file://`` is read in place) with the records of the parameter ``NAME--meta``, in order, and
-passes them as ``--arg NAME=<records>`` for the runtime's ``collected`` input."""
+"""``N NAME...`` first in argv, after :data:`EXECUTOR_PRELUDE`: for each collected input NAME, pairs the
+artifacts of the artifact list NAME (each with its URI and, for ``gs://``, ``s3://`` and ``minio://``, the
+launcher's local path of it under ``/gcs/``, ``/s3/``, ``/minio/``; other URIs are read from where they are,
+``file://`` in place) with the records of the parameter ``NAME--meta``, in order, and passes them as
+``--arg NAME=<records>`` for the runtime's ``collected`` input."""
+
+EXECUTOR_OUTPUT = "mlopsdsl-executor-output"
+"""The ``--arg`` that tells the runtime where KFP's launcher reads the executor output (no Python name can
+clash with it)."""
+
+OUTPUT_PRELUDE = f"sys.argv += ['--arg', '{EXECUTOR_OUTPUT}=' + executor['outputs']['outputFile']]\n"
+"""After :data:`EXECUTOR_PRELUDE`: passes the executor output's path (``outputs.outputFile``; KFP has no
+placeholder for it) to the runtime, which writes each artifact output's metadata there."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +143,18 @@ def _artifact(name: str, attribute: str) -> str:
     return f"{{{{$.inputs.artifacts['{name}'].{attribute}}}}}"
 
 
-def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Encoding], code: Any) -> str:
-    """The call spec of one step component, as compact JSON with KFP placeholders for paths."""
+def call_spec(
+    step: ir.StepSpec,
+    inputs: list[InputPlan],
+    outputs: dict[str, Encoding],
+    code: Any,
+    marker: dict[str, Any] | None = None,
+) -> str:
+    """The call spec of one step component, as compact JSON with KFP placeholders for paths.
+
+    Args:
+        marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
+    """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
         name, enc = plan.param.name, plan.encoding
@@ -130,6 +163,8 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
             item["arg"] = name
             if enc.raw:
                 item["raw"] = True
+            if enc.float64:
+                item["float64"] = True
         elif enc.is_list:
             item = {"name": name, "kind": "collected", "item_kind": enc.kind[:-1], "records": {"arg": name}}
             items = plan.param.type.items
@@ -144,8 +179,6 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
             item["type"] = type_.name if type_.kind == "artifact" and type_.name else enc.type.split(".")[-1]
         if plan.select:
             item["select"] = list(plan.select)
-        if needs_convert(plan.param.type):
-            item["convert"] = True
         spec_inputs.append(item)
     spec_outputs: list[dict[str, Any]] = []
     for out in step.outputs:
@@ -155,9 +188,13 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
             entry["file"] = f"{{{{$.outputs.parameters['{out.name}'].output_file}}}}"
             if enc.raw:
                 entry["raw"] = True
+            if enc.float64:
+                entry["float64"] = True
         else:
             entry["file"] = f"{{{{$.outputs.artifacts['{out.name}'].path}}}}"
             entry["meta_file"] = f"{{{{$.outputs.parameters['{out.name}{META}'].output_file}}}}"
+            if enc.kind == "artifact":
+                entry["float64"] = True  # its record, metadata included, is a STRUCT: doubles
             if enc.kind == "object" and out.type.name:
                 entry["type"] = out.type.name  # picks the serialiser (npy, parquet...) before the class does
         spec_outputs.append(entry)
@@ -169,7 +206,17 @@ def call_spec(step: ir.StepSpec, inputs: list[InputPlan], outputs: dict[str, Enc
         "outputs": spec_outputs,
         "returns": step.returns.kind,
     }
+    retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
+    if retry is not None:
+        spec["retry"] = {**retry, "marker": marker} if marker is not None else retry
+    if _writes_metadata(outputs):
+        spec["executor_output"] = {"arg": EXECUTOR_OUTPUT}
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _writes_metadata(outputs: dict[str, Encoding]) -> bool:
+    """True when the step has artifact outputs, whose metadata goes to the executor output (KFP's UI)."""
+    return any(enc.kind == "artifact" for enc in outputs.values())
 
 
 def step_container(
@@ -179,6 +226,7 @@ def step_container(
     code: Any,
     image: str,
     bundled: bool,
+    marker: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -188,15 +236,21 @@ def step_container(
     packages = list(step.options.packages)
     if packages:
         preludes += PIP_PRELUDE
-        args += [str(len(packages)), *packages]
+        args += [str(len(packages)), *(k8s_literal(p) for p in packages)]
     statuses = [p.param.name for p in inputs if p.encoding.type == "TASK_FINAL_STATUS"]
     if statuses:
         preludes += STATUS_PRELUDE
         args += [str(len(statuses)), *statuses]
     collected = [p.param.name for p in inputs if p.encoding.is_list]
+    metadata = _writes_metadata(outputs)
+    if collected or metadata:
+        preludes += EXECUTOR_PRELUDE
+        args.append("{{$}}")
     if collected:
         preludes += COLLECT_PRELUDE
-        args += [str(len(collected)), *collected, "{{$}}"]
+        args += [str(len(collected)), *collected]
+    if metadata:
+        preludes += OUTPUT_PRELUDE
     if bundled:
         command = ["python", "-c", preludes + BOOTSTRAP]
         args.append(_artifact(RUNTIME_INPUT, "path"))
@@ -205,7 +259,7 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]

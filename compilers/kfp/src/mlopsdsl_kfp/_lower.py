@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
@@ -53,6 +54,7 @@ from ._naming import (
     task_name,
 )
 from ._platform import executor_config
+from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
 from ._types import Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
@@ -72,6 +74,8 @@ class Settings:
     image: str = "python:3.11-slim"
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for those not found by their import path."""
+    store: str | None = None
+    """Where the runtime keeps never-retry markers: an fsspec URL or a folder every pod mounts."""
 
 
 @dataclass
@@ -120,8 +124,10 @@ class _Flow:
 
 
 def lower(document: ir.Document, settings: Settings) -> Lowered:
-    """Compile ``document`` to protobuf messages."""
-    return _Lowering(document, settings).run()
+    """Compile ``document`` to protobuf messages (after :func:`mlopsdsl.lowering.desugar`)."""
+    from mlopsdsl.lowering import desugar
+
+    return _Lowering(desugar(document), settings).run()
 
 
 class _Lowering:
@@ -157,22 +163,31 @@ class _Lowering:
         spec.sdk_version = "mlopsdsl-kfp"
         env: dict[str, _Source] = {}
         for param in root.params:
+            where = param.location or root.location
             enc = encoding_of(param.type)
             if not enc.is_parameter:
                 raise CompileError(
                     f"pipeline parameter {param.name!r} has type {param.type}; a KFP pipeline parameter must "
                     "be a JSON value (artifacts and objects come from steps)",
                     "kfp",
+                    location=where,
                 )
             definition = spec.root.input_definitions.parameters[param.name]
             definition.parameter_type = self.pb.ParameterType.ParameterTypeEnum.Value(enc.type)
             if param.optional:
                 definition.is_optional = True
                 if param.default is not None or enc.type == "STRING":
-                    set_value(definition.default_value, encode_value(param.default, enc))
+                    set_value(
+                        definition.default_value,
+                        encode_value(param.default, enc),
+                        where=where,
+                        what=f"the default of parameter {param.name!r}",
+                    )
             if param.name == RUNTIME_INPUT:
                 raise CompileError(
-                    f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend", "kfp"
+                    f"the parameter name {RUNTIME_INPUT!r} is reserved by the KFP backend",
+                    "kfp",
+                    location=where,
                 )
             env[param.name] = _Source("input", enc, param.name)
         if self.bundled:
@@ -214,18 +229,25 @@ class _Lowering:
         }
         taken = {task_name(t.id) for t in pipeline.tasks}
         if is_root and RUNTIME_TASK in taken:
-            raise CompileError(f"the task name {RUNTIME_TASK!r} is reserved by the KFP backend", "kfp")
+            reserved = next(t for t in pipeline.tasks if task_name(t.id) == RUNTIME_TASK)
+            raise CompileError(
+                f"the task name {RUNTIME_TASK!r} is reserved by the KFP backend",
+                "kfp",
+                location=reserved.location or pipeline.location,
+            )
         body = top
         if pipeline.on_exit is not None:
             if not is_root:
-                raise CompileError(f"sub-pipeline {pipeline.name!r} has an exit handler", "kfp")
+                raise CompileError(
+                    f"sub-pipeline {pipeline.name!r} has an exit handler", "kfp", location=pipeline.location
+                )
             body = self._child(top, _fresh(EXIT_HANDLER_TASK, taken | {task_name(pipeline.on_exit.id)}))
         flow = _Flow(pipeline, top, body, env, taken, groups={g.id: g for g in pipeline.groups})
         for task in pipeline.tasks:
             self._task(flow, task, self._group_scope(flow, task.group))
         exposed: dict[str, _Exposed] = {}
         for out in pipeline.outputs:
-            source = self._lift(self._resolve(out.source, flow), top)
+            source = self._lift(self._resolve(out.source, flow, out.location or pipeline.location), top)
             if is_root and (source.kind != "task" or source.select):
                 # A KFP DAG output can only name a task's output as it is: a small task picks the value.
                 source = self._pick(top, out, source)
@@ -255,7 +277,7 @@ class _Lowering:
         return source
 
     def _task(self, flow: _Flow, task: ir.Task, scope: Scope) -> None:
-        sources = {k: self._resolve(b, flow) for k, b in task.inputs.items()}
+        sources = {k: self._resolve(b, flow, task.location) for k, b in task.inputs.items()}
         if task.map is not None:
             self._loop(flow, task, scope, sources)
             return
@@ -267,7 +289,7 @@ class _Lowering:
         self, flow: _Flow, task: ir.Task, scope: Scope, sources: dict[str, _Source], name: str
     ) -> dict[str, _Source]:
         """The task ``name`` in ``scope``'s DAG calling ``task``'s step or sub-pipeline; its outputs there."""
-        local = {k: self.wiring.local(s, scope) for k, s in sources.items()}
+        local = {k: self.wiring.local(s, scope, where=task.location) for k, s in sources.items()}
         if task.step is not None:
             variant = self._step_variant(self.steps[task.step], local)
             params = self.steps[task.step].inputs
@@ -283,7 +305,7 @@ class _Lowering:
         for param in params:
             source = local.get(param.name)
             if source is not None:
-                self.wiring.bind(spec, param.name, source, encoding_of(param.type))
+                self.wiring.bind(spec, param.name, source, encoding_of(param.type), where=task.location)
         self.wiring.runtime(spec, scope)
         if task.step is not None:
             self._task_options(spec, self.steps[task.step].options)
@@ -324,6 +346,7 @@ class _Lowering:
                 f"task {task.id!r} maps over a list of {mapped.type}; on KFP a map runs over a list of str, "
                 "numbers, bools, lists, dicts, dataclasses or models",
                 "kfp",
+                location=task.location,
             )
         item_name = f"pipelinechannel--{base}-loop-item"
         declare(loop.component.input_definitions, item_name, item, self.pb)
@@ -341,8 +364,9 @@ class _Lowering:
                     "; on KFP a map runs over a list parameter or step output as it is (select the field, or "
                     "make the list, in a step)",
                     "kfp",
+                    location=task.location,
                 )
-            iterator.items.input_parameter = self.wiring.local(source, loop).name
+            iterator.items.input_parameter = self.wiring.local(source, loop, where=task.location).name
         if task.map.max_parallel is not None:
             loop.call.iterator_policy.parallelism_limit = task.map.max_parallel
         inner = {
@@ -362,11 +386,14 @@ class _Lowering:
                 f"output {key!r} of mapped task {task.id!r} passes a value through from its inputs; on KFP "
                 "the outputs of a map must be made by a step",
                 "kfp",
+                location=task.location,
             )
         if enc.is_list or (enc.type == "STRING" and not enc.raw):
             what = "lists of stored values" if enc.is_list else "Optional/Any values (JSON text)"
             raise CompileError(
-                f"output {key!r} of mapped task {task.id!r}: KFP cannot collect {what} from a loop", "kfp"
+                f"output {key!r} of mapped task {task.id!r}: KFP cannot collect {what} from a loop",
+                "kfp",
+                location=task.location,
             )
         collected = Encoding("json", "LIST") if enc.is_parameter else Encoding(f"{enc.kind}s", enc.type)  # type: ignore[arg-type]
         name = f"pipelinechannel--{out.name}-{key}"
@@ -395,26 +422,32 @@ class _Lowering:
             host = flow.scopes[key]
         scope = self._child(host, _fresh(f"condition-{group.id}", flow.taken))
         flow.scopes[group_id] = scope
-        scope.call.trigger_policy.condition = self._condition(flow, group.condition, scope)
+        where = group.location or flow.pipeline.location
+        scope.call.trigger_policy.condition = self._condition(flow, group.condition, scope, where)
         return scope
 
-    def _condition(self, flow: _Flow, condition: ir.Condition, scope: Scope) -> str:
-        """The CEL text of ``condition``, over inputs of ``scope``'s task (imported as needed)."""
+    def _condition(
+        self, flow: _Flow, condition: ir.Condition, scope: Scope, where: ir.SourceLocation | None
+    ) -> str:
+        """The CEL text of ``condition``, over inputs of ``scope``'s task (imported as needed); ``where`` is
+        the ``ml.when`` block's line."""
         if isinstance(condition, ir.Compare):
-            left = self._operand(flow, condition.left, scope)
-            right = self._operand(flow, condition.right, scope)
+            left = self._operand(flow, condition.left, scope, where)
+            right = self._operand(flow, condition.right, scope, where)
             return f"{left} {condition.op} {right}"
         if isinstance(condition, ir.Not):
-            return f"!({self._condition(flow, condition.condition, scope)})"
+            return f"!({self._condition(flow, condition.condition, scope, where)})"
         joiner = " && " if isinstance(condition, ir.AllOf) else " || "
-        return joiner.join(f"({self._condition(flow, part, scope)})" for part in condition.conditions)
+        return joiner.join(f"({self._condition(flow, part, scope, where)})" for part in condition.conditions)
 
-    def _operand(self, flow: _Flow, binding: ir.Binding, scope: Scope) -> str:
+    def _operand(
+        self, flow: _Flow, binding: ir.Binding, scope: Scope, where: ir.SourceLocation | None
+    ) -> str:
         if isinstance(binding, ir.ConstantBinding):
-            return _cel.literal(binding.value)
-        source = self.wiring.local(self._resolve(binding, flow), scope)
+            return _cel.literal(binding.value, where)
+        source = self.wiring.local(self._resolve(binding, flow, where), scope, where=where)
         if source.kind == "constant":
-            return _cel.literal(source.value)
+            return _cel.literal(source.value, where)
         enc = source.encoding
         assert enc is not None
         if not enc.is_parameter or (enc.type == "STRING" and not enc.raw):
@@ -424,17 +457,19 @@ class _Lowering:
                 "; on KFP conditions "
                 "compare str, number and bool values (compute the value in a step)",
                 "kfp",
+                location=where,
             )
         return _cel.reference(source.name, source.select)
 
-    def _one_of(self, flow: _Flow, binding: ir.OneOfBinding) -> _Source:
-        """The branches DAG's output that takes whichever branch's value exists."""
+    def _one_of(self, flow: _Flow, binding: ir.OneOfBinding, where: ir.SourceLocation | None) -> _Source:
+        """The branches DAG's output that takes whichever branch's value exists; ``where`` is the line that
+        uses it."""
         identity = json.dumps(binding.model_dump(mode="json"), sort_keys=True)
         if identity in flow.one_ofs:
             return flow.one_ofs[identity]
         selects = {tuple(s.path) for s in binding.sources}
         if len(selects) != 1:
-            raise CompileError("ml.one_of() selects different fields of its branches", "kfp")
+            raise CompileError("ml.one_of() selects different fields of its branches", "kfp", location=where)
         picked: list[_Source] = []
         for ref in binding.sources:
             source = flow.outputs[ref.task][ref.output]
@@ -445,6 +480,7 @@ class _Lowering:
                 "ml.one_of() joins values that travel differently on KFP (e.g. a list parameter and a "
                 "collected list of stored values); make both in the same way",
                 "kfp",
+                location=where,
             )
         branches = self.wiring.scopes[picked[0].scope]
         assert branches.parent is not None
@@ -481,7 +517,7 @@ class _Lowering:
             if isinstance(binding, ir.StatusBinding):
                 sources[key] = _Source("status", _STATUS, flow.body.call_name, scope=flow.top.id)
             else:
-                sources[key] = self._resolve(binding, flow)
+                sources[key] = self._resolve(binding, flow, task.location)
         name = task_name(task.id)
         self._call(flow, task, flow.top, sources, name)
         spec = flow.top.component.dag.tasks[name]
@@ -514,11 +550,12 @@ class _Lowering:
         task.task_info.name = name
         task.component_ref.name = variant.component
         task.caching_options.enable_cache = True
-        self.wiring.bind(task, "x", source, encoding_of(param_type))
+        self.wiring.bind(task, "x", source, encoding_of(param_type), where=out.location)
         self.wiring.runtime(task, top)
         return _Source("task", encoding_of(out.type), name, "output", scope=top.id)
 
-    def _resolve(self, binding: ir.Binding, flow: _Flow) -> _Source:
+    def _resolve(self, binding: ir.Binding, flow: _Flow, where: ir.SourceLocation | None) -> _Source:
+        """``binding`` as a source in the flow's pipeline; ``where`` is the user's line that uses it."""
         if isinstance(binding, ir.ConstantBinding):
             return _Source("constant", value=binding.value)
         if isinstance(binding, ir.ParameterBinding):
@@ -526,8 +563,10 @@ class _Lowering:
         if isinstance(binding, ir.TaskOutputBinding):
             return flow.outputs[binding.task][binding.output].then(binding.path)
         if isinstance(binding, ir.OneOfBinding):
-            return self._one_of(flow, binding)
-        raise CompileError("the pipeline's status is only for the exit handler's inputs", "kfp")
+            return self._one_of(flow, binding, where)
+        raise CompileError(
+            "the pipeline's status is only for the exit handler's inputs", "kfp", location=where
+        )
 
     def _expose(
         self, item: _Exposed, task: str, sources: dict[str, _Source], params: list[ir.Param]
@@ -582,24 +621,30 @@ class _Lowering:
                 plans.append(InputPlan(param, source.encoding, source.select))
             declare(component.input_definitions, param.name, plans[-1].encoding, self.pb)
             if _has_kfp_default(param):
-                self._default(component.input_definitions, param)
+                self._default(component.input_definitions, param, param.location or step.location)
         if self.bundled:
             declare_bundle(component.input_definitions)
         outputs = {o.name: encoding_of(o.type) for o in step.outputs}
         for out_name, enc in outputs.items():
             declare(component.output_definitions, out_name, enc, self.pb)
+        marker = None
+        if needs_marker(step, self.settings.store):
+            assert self.settings.store is not None
+            declare_bundle(component.output_definitions, MARKER_OUTPUT)  # a plain artifact, no record
+            marker = marker_spec(self.settings.store)
         code_key = code_key or step.name
         if code_key not in self.codes:
             function = self.settings.functions.get(step.name)
             self.codes[code_key] = code_spec(step, self.settings.code, function)
         container = step_container(
-            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled
+            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled, marker
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
         for env_name in sorted(step.options.env):
-            deployment.container.env.add(name=env_name, value=step.options.env[env_name])
+            # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
+            deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
         config = executor_config(step.options)
         if config is not None:
             self.platform[executor] = config
@@ -625,7 +670,7 @@ class _Lowering:
             select = () if direct or source is None else source.select
             declare(component.input_definitions, param.name, enc, self.pb)
             if _has_kfp_default(param):
-                self._default(component.input_definitions, param)
+                self._default(component.input_definitions, param, param.location or sub.location)
             env[param.name] = _Source("input", enc, param.name, select=select)
         if self.bundled:
             declare_bundle(component.input_definitions)
@@ -639,10 +684,15 @@ class _Lowering:
         variant.outputs = exposed
         return variant
 
-    def _default(self, definitions: Any, param: ir.Param) -> None:
+    def _default(self, definitions: Any, param: ir.Param, where: ir.SourceLocation | None) -> None:
         spec = definitions.parameters[param.name]
         spec.is_optional = True
-        set_value(spec.default_value, encode_value(param.default, encoding_of(param.type)))
+        set_value(
+            spec.default_value,
+            encode_value(param.default, encoding_of(param.type)),
+            where=where,
+            what=f"the default of {param.name!r}",
+        )
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
         deployment = self.deployment.executors[executor]
@@ -653,14 +703,7 @@ class _Lowering:
 
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
         spec.caching_options.enable_cache = options.cache
-        retry = options.retry
-        if retry is not None and retry.attempts > 1:
-            policy = spec.retry_policy
-            policy.max_retry_count = retry.attempts - 1
-            policy.backoff_duration.FromNanoseconds(round(retry.backoff * 1e9))
-            policy.backoff_factor = retry.factor
-            if retry.max_backoff is not None:
-                policy.backoff_max_duration.FromNanoseconds(round(retry.max_backoff * 1e9))
+        retry_policy(spec, options.retry)
 
 
 @functools.cache

@@ -6,6 +6,13 @@ JSON input parses it. Types KFP cannot name (``Optional``, ``Any``, mixed enums)
 holding JSON text, which parses the same way. ``artifact`` values are KFP artifacts with their schema title
 (``system.Dataset``); ``object`` values (pickled Python objects) are ``system.Artifact`` files.
 
+KFP holds every number of a ``NUMBER_*``, ``LIST`` or ``STRUCT`` value as a protobuf ``double`` and prints a
+whole one without ``.0``: ``1.0`` reaches the command line as ``1``, and ``99999999999999999999999`` as
+``100000000000000000000000``. The step runtime rebuilds each input by the function's annotation, so the
+float is a float again; an int beyond ±(2**53 - 1) cannot be had back, so such values are marked
+``float64`` in the call spec and the runtime refuses them, as the compiler refuses such defaults and
+constants and ``submit`` such parameters (:meth:`Encoding.float64`).
+
 An :class:`Encoding` is what one value looks like on the wire; a consumer declares the encoding of what it
 is bound to, so both ends of an edge always agree (see ``_lower.py``).
 """
@@ -18,7 +25,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 
-__all__ = ["ARTIFACT_SCHEMA_VERSION", "META", "Encoding", "encode_value", "encoding_of", "needs_convert"]
+__all__ = ["ARTIFACT_SCHEMA_VERSION", "META", "Encoding", "encode_value", "encoding_of"]
 
 ARTIFACT_SCHEMA_VERSION = "0.0.1"
 
@@ -53,8 +60,14 @@ class Encoding:
         """True for a collected list of stored values (a KFP artifact list with a list of records)."""
         return self.kind in ("objects", "artifacts")
 
+    @property
+    def float64(self) -> bool:
+        """True when the value's numbers travel as doubles (``NUMBER_*``, ``LIST``, ``STRUCT``)."""
+        return self.kind == "json" and self.type in _DOUBLES
+
 
 _SCALARS = {"int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "bool": "BOOLEAN"}
+_DOUBLES = ("NUMBER_INTEGER", "NUMBER_DOUBLE", "LIST", "STRUCT")
 _JSON_TEXT = Encoding("json", "STRING")
 
 
@@ -91,10 +104,3 @@ def encode_value(value: Any, encoding: Encoding) -> Any:
     if encoding.type == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
-
-
-def needs_convert(type_: ir.TypeSpec) -> bool:
-    """True when the runtime must rebuild the JSON value from the annotation (enum, dataclass, model)."""
-    if type_.kind in ("model", "dataclass") or (type_.kind == "enum" and type_.name):
-        return True
-    return type_.items is not None and needs_convert(type_.items)

@@ -20,12 +20,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT, RUNTIME_TASK
 from ._types import ARTIFACT_SCHEMA_VERSION, META, Encoding, encode_value
 
-__all__ = ["Scope", "Source", "Wiring", "dag_output", "declare", "declare_bundle", "depend", "set_value"]
+__all__ = [
+    "Scope",
+    "Source",
+    "Wiring",
+    "dag_output",
+    "declare",
+    "declare_bundle",
+    "depend",
+    "set_value",
+]
 
 Select = tuple[str | int, ...]
 _META_ONE = Encoding("json", "STRUCT")
@@ -124,14 +134,27 @@ def depend(task: Any, name: str) -> None:
         task.dependent_tasks.append(name)
 
 
-def set_value(target: Any, value: Any) -> None:
-    """Set a ``google.protobuf.Value`` from a JSON value."""
+def set_value(target: Any, value: Any, *, where: ir.SourceLocation | None, what: str = "a value") -> None:
+    """Set a ``google.protobuf.Value`` from a JSON value; ``where`` is the user's line that wrote it, and
+    ``what`` the value is, for messages.
+
+    Every number in a ``Value`` is a double, so an int a double cannot hold exactly is refused here, as one
+    beyond a double's range is.
+    """
     from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+
+    from mlopsdsl.runtime._values import LossyValue, check_float64
 
     if isinstance(value, float) and not math.isfinite(value):
         raise CompileError(
-            f"{value!r} cannot be written to a KFP document (JSON has no NaN or infinity)", "kfp"
+            f"{value!r} cannot be written to a KFP document (JSON has no NaN or infinity)",
+            "kfp",
+            location=where,
         )
+    try:
+        check_float64(value, what)
+    except LossyValue as exc:
+        raise CompileError(str(exc), "kfp", location=where) from None
     json_format.ParseDict(value, target)
 
 
@@ -163,19 +186,22 @@ class Wiring:
         else:
             runtime.component_input_artifact = RUNTIME_INPUT
 
-    def local(self, source: Source, scope: Scope) -> Source:
-        """``source`` as seen inside ``scope``'s DAG, importing it through every DAG on the way down."""
+    def local(self, source: Source, scope: Scope, *, where: ir.SourceLocation | None) -> Source:
+        """``source`` as seen inside ``scope``'s DAG, importing it through every DAG on the way down.
+        ``where`` is the user's line that uses it."""
         if source.kind in ("constant", "status") or source.scope == scope.id:
             return source
         if scope.parent is None:
-            raise CompileError(f"internal: {source.origin!r} is not visible where it is used", "kfp")
-        outer = self.local(source, scope.parent)
+            raise CompileError(
+                f"internal: {source.origin!r} is not visible where it is used", "kfp", location=where
+            )
+        outer = self.local(source, scope.parent, where=where)
         assert outer.encoding is not None
         name = f"pipelinechannel--{source.origin}"
         whole = dataclasses.replace(outer, select=())
         if name not in scope.imports:
             declare(scope.component.input_definitions, name, outer.encoding, self.pb)
-            self.bind(scope.call, name, whole)
+            self.bind(scope.call, name, whole, where=where)
             scope.imports[name] = whole
         return Source(
             "input", outer.encoding, name, select=outer.select, scope=scope.id, origin=source.origin
@@ -201,8 +227,17 @@ class Wiring:
             origin=source.origin,
         )  # fmt: skip
 
-    def bind(self, task: Any, name: str, source: Source, constant_encoding: Encoding | None = None) -> None:
-        """Bind ``task``'s input ``name`` to ``source`` (of the task's own DAG)."""
+    def bind(
+        self,
+        task: Any,
+        name: str,
+        source: Source,
+        constant_encoding: Encoding | None = None,
+        *,
+        where: ir.SourceLocation | None,
+    ) -> None:
+        """Bind ``task``'s input ``name`` to ``source`` (of the task's own DAG); ``where`` is the user's
+        line that binds it."""
         if source.kind == "constant":
             enc = constant_encoding
             if enc is None or not enc.is_parameter:
@@ -210,8 +245,11 @@ class Wiring:
                     f"input {name!r} is bound to a constant; on KFP stored inputs (artifacts and objects) "
                     "must come from a step",
                     "kfp",
+                    location=where,
                 )
-            set_value(task.inputs.parameters[name].runtime_value.constant, encode_value(source.value, enc))
+            value = encode_value(source.value, enc)
+            target = task.inputs.parameters[name].runtime_value.constant
+            set_value(target, value, where=where, what=f"input {name!r}")
             return
         if source.kind == "status":
             task.inputs.parameters[name].task_final_status.producer_task = source.name

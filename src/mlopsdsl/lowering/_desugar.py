@@ -1,0 +1,303 @@
+"""Desugaring: the IR rewritten into the constructs every engine renders the same way.
+
+Some things users write have no direct form on a Kubernetes engine: a list of step outputs passed as one
+input (``total(xs=[a, b, c])``), or a condition on a stored value (an object or an artifact, which an
+engine's expression language cannot read). Rather than each backend inventing its own way (or refusing),
+this pass rewrites them once, in IR terms, into tasks of built-in steps (:mod:`mlopsdsl.runtime.builtins`)
+that run through the same step runtime as user steps:
+
+* a written list or dict of bindings becomes a ``gather`` task in the consumer's block, whose one output is
+  the value the consumer expects;
+* a block whose condition reads a stored value, or a value no engine compares (a list, a dict, a
+  dataclass), becomes a ``decide`` task in the block's parent, and the block's condition becomes
+  ``decide == True`` (``otherwise``: its negation), a plain comparison of a ``bool`` every engine renders.
+
+The result is an ordinary, valid IR document; a backend compiles it like any other. The local runner needs
+none of it (it reads the values itself), and runs the same meaning: conformance proves both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mlopsdsl import ir
+
+__all__ = ["BUILTINS", "desugar", "is_builtin"]
+
+BUILTINS = "mlopsdsl.runtime.builtins"
+"""The module of the built-in steps; backends ship it by import (it is in the runtime bundle)."""
+
+_SCALARS = ("str", "int", "float", "bool", "null", "enum")
+
+
+def is_builtin(step: ir.StepSpec) -> bool:
+    """True for a step this pass added: imported from the runtime, never shipped by value."""
+    return step.code.module == BUILTINS
+
+
+def desugar(document: ir.Document, gather: bool = True) -> ir.Document:
+    """``document`` with gathers and conditions on stored values turned into built-in tasks.
+
+    Documents that need none of it come back unchanged (the same object), so their output does not move.
+    ``gather=False`` leaves written lists and dicts of bindings as they are, for a consumer that reads
+    them itself (the local runner); conditions that read stored values are decided by a task everywhere.
+    """
+    rewriter = _Rewriter(document)
+    rewriter.gather = gather
+    pipelines = [rewriter.pipeline(p) for p in document.pipelines]
+    if not rewriter.added:
+        return document
+    steps = sorted([*document.steps, *rewriter.added.values()], key=lambda s: s.name)
+    return document.model_copy(update={"pipelines": pipelines, "steps": steps}).with_digests()
+
+
+class _Rewriter:
+    def __init__(self, document: ir.Document) -> None:
+        self.doc = document
+        self.steps = {s.name: s for s in document.steps}
+        self.pipelines = {p.name: p for p in document.pipelines}
+        self.added: dict[str, ir.StepSpec] = {}
+        self.gather = True
+        self.taken: set[str] = set()
+
+    # ------------------------------------------------------------------ types
+
+    def output_type(self, pipeline: ir.PipelineSpec, binding: ir.Binding, whole: bool = False) -> ir.TypeSpec:
+        """The type a (non-collection) binding delivers (``whole``: before its fields are selected);
+        ``json`` when it cannot be told."""
+        found: ir.TypeSpec | None = None
+        path: list[str | int] = [] if whole else list(getattr(binding, "path", []))
+        if isinstance(binding, ir.ParameterBinding):
+            param = next((p for p in pipeline.params if p.name == binding.name), None)
+            found = param.type.at(path) if param else None
+        elif isinstance(binding, ir.TaskOutputBinding):
+            task = pipeline.task(binding.task)
+            outputs = self.steps[task.step].outputs if task.step else self.pipelines[task.callee].outputs
+            base = next((o.type for o in outputs if o.name == binding.output), None)
+            if base is not None and task.map is not None:
+                base = ir.TypeSpec(kind="list", items=base)
+            found = base.at(path) if base else None
+        elif isinstance(binding, ir.OneOfBinding) and binding.sources:
+            return self.output_type(pipeline, binding.sources[0], whole)
+        elif isinstance(binding, ir.StatusBinding):
+            return ir.TypeSpec(kind="str")
+        return found or ir.TypeSpec(kind="json")
+
+    # ------------------------------------------------------------------ pipelines
+
+    def pipeline(self, spec: ir.PipelineSpec) -> ir.PipelineSpec:
+        self.taken = {t.id for t in spec.tasks} | ({spec.on_exit.id} if spec.on_exit else set())
+        tasks: list[ir.Task] = []
+        groups = {g.id: g for g in spec.groups}
+        decided: dict[str, ir.Condition] = {}
+        for group in spec.groups:  # decide tasks come before the tasks of their block
+            if group.kind == "when" and self._needs_decide(spec, group.condition):
+                task = self._decide(spec, group)
+                decided[group.id] = ir.Compare(
+                    op="==",
+                    left=ir.TaskOutputBinding(task=task.id, output="output"),
+                    right=ir.ConstantBinding(value=True),
+                )
+                tasks.append(task)
+        if decided:
+            groups = {
+                gid: g.model_copy(update={"condition": self._decided(g, decided)})
+                for gid, g in groups.items()
+            }
+        for task in spec.tasks:
+            inputs = dict(task.inputs)
+            for name, binding in task.inputs.items():
+                if self.gather and isinstance(binding, ir.ListBinding | ir.DictBinding):
+                    target = self._target(task, name)
+                    made = self._gather(spec, binding, target, task.group, task.location, tasks)
+                    inputs[name] = ir.TaskOutputBinding(task=made, output="output")
+            tasks.append(task.model_copy(update={"inputs": inputs}) if inputs != task.inputs else task)
+        outputs = []
+        for out in spec.outputs:
+            if self.gather and isinstance(out.source, ir.ListBinding | ir.DictBinding):
+                made = self._gather(spec, out.source, out.type, None, out.location, tasks)
+                out = out.model_copy(update={"source": ir.TaskOutputBinding(task=made, output="output")})
+            outputs.append(out)
+        if len(tasks) == len(spec.tasks) and not decided:
+            return spec
+        ordered = _in_dependency_order(tasks, groups)
+        return spec.model_copy(
+            update={"tasks": ordered, "outputs": outputs, "groups": [groups[g.id] for g in spec.groups]}
+        )
+
+    def _target(self, task: ir.Task, name: str) -> ir.TypeSpec:
+        params = self.steps[task.step].inputs if task.step else self.pipelines[task.callee].params
+        param = next(p for p in params if p.name == name)
+        if task.map is not None and task.map.input == name:
+            return ir.TypeSpec(kind="list", items=param.type)
+        return param.type
+
+    def _fresh(self, base: str) -> str:
+        task_id, n = base, 1
+        while task_id in self.taken:
+            n += 1
+            task_id = f"{base}-{n}"
+        self.taken.add(task_id)
+        return task_id
+
+    def _builtin(self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec) -> str:
+        """The name of a built-in step with this interface, made once per distinct interface."""
+        outputs = [ir.Output(name="output", type=output)]
+        interface = json.dumps(
+            [qualname, [p.model_dump(mode="json") for p in inputs], output.model_dump(mode="json")],
+            sort_keys=True,
+        )
+        name = f"{base}-{hashlib.sha256(interface.encode()).hexdigest()[:8]}"
+        if name not in self.added:
+            code = ir.CodeRef(
+                module=BUILTINS, qualname=qualname, file="mlopsdsl/runtime/builtins.py", digest=""
+            )
+            spec = ir.StepSpec(
+                name=name,
+                code=code,
+                inputs=inputs,
+                outputs=outputs,
+                returns=ir.ReturnShape(kind="single"),
+                options=ir.StepOptions(),
+            )
+            body = spec.model_dump(mode="json", exclude={"digest", "location"})
+            self.added[name] = spec.model_copy(update={"digest": ir.digest_of(body)})
+        return name
+
+    # ------------------------------------------------------------------ gather
+
+    def _gather(
+        self,
+        spec: ir.PipelineSpec,
+        binding: ir.ListBinding | ir.DictBinding,
+        target: ir.TypeSpec,
+        group: str | None,
+        location: ir.SourceLocation | None,
+        into: list[ir.Task],
+    ) -> str:
+        """Add the gather task (and those of nested lists) to ``into``; its id."""
+        keys = None if isinstance(binding, ir.ListBinding) else list(binding.entries)
+        items = binding.items if isinstance(binding, ir.ListBinding) else list(binding.entries.values())
+        inner = target.items if target.kind == "optional" and target.items is not None else target
+        element = inner.items if inner.kind in ("list", "dict") and inner.items is not None else None
+        params: list[ir.Param] = []
+        inputs: dict[str, ir.Binding] = {}
+        if keys is not None:
+            str_list = ir.TypeSpec(kind="list", items=ir.TypeSpec(kind="str"))
+            params.append(ir.Param(name="keys", type=str_list))
+            inputs["keys"] = ir.ConstantBinding(value=keys)
+        for i, item in enumerate(items):
+            if isinstance(item, ir.ListBinding | ir.DictBinding):
+                nested = self._gather(spec, item, element or ir.TypeSpec(kind="json"), group, location, into)
+                item = ir.TaskOutputBinding(task=nested, output="output")
+            if isinstance(item, ir.ConstantBinding):
+                type_ = element or ir.TypeSpec(kind="json")
+            else:
+                type_ = self.output_type(spec, item)
+            params.append(ir.Param(name=f"item_{i}", type=type_))
+            inputs[f"item_{i}"] = item
+        qualname = "gather" if keys is None else "gather_dict"
+        step = self._builtin("gather", qualname, params, target)
+        task = ir.Task(id=self._fresh("gather"), step=step, inputs=inputs, group=group, location=location)
+        into.append(task)
+        return task.id
+
+    # ------------------------------------------------------------------ conditions
+
+    def _needs_decide(self, spec: ir.PipelineSpec, condition: ir.Condition) -> bool:
+        for binding in _condition_bindings(condition):
+            if isinstance(binding, ir.ConstantBinding):
+                continue
+            type_ = self.output_type(spec, binding)
+            inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
+            if type_.is_stored or inner.kind not in _SCALARS:
+                return True
+            if self.output_type(spec, binding, whole=True).is_stored:
+                return True  # a field of a stored value: only the runtime can load it
+        return False
+
+    def _decide(self, spec: ir.PipelineSpec, group: ir.Group) -> ir.Task:
+        operands: dict[str, ir.Binding] = {}
+        params = [ir.Param(name="condition", type=ir.TypeSpec(kind="json"))]
+
+        def tree(condition: ir.Condition) -> dict[str, Any]:
+            if isinstance(condition, ir.Compare):
+                return {"kind": "compare", "op": condition.op, "left": side(condition.left),
+                        "right": side(condition.right)}  # fmt: skip
+            if isinstance(condition, ir.Not):
+                return {"kind": "not", "condition": tree(condition.condition)}
+            kind = "all" if isinstance(condition, ir.AllOf) else "any"
+            return {"kind": kind, "conditions": [tree(c) for c in condition.conditions]}
+
+        def side(binding: ir.Binding) -> dict[str, Any]:
+            if isinstance(binding, ir.ConstantBinding):
+                return {"value": binding.value}
+            name = f"operand_{len(operands)}"
+            operands[name] = binding
+            params.append(ir.Param(name=name, type=self.output_type(spec, binding)))
+            return {"input": name}
+
+        condition = tree(group.condition)
+        step = self._builtin("decide", "decide", params, ir.TypeSpec(kind="bool"))
+        inputs = {"condition": ir.ConstantBinding(value=condition), **operands}
+        return ir.Task(
+            id=self._fresh(f"decide-{group.id}"), step=step, inputs=inputs, group=group.parent,
+            location=group.location,
+        )  # fmt: skip
+
+    def _decided(self, group: ir.Group, decided: dict[str, ir.Condition]) -> ir.Condition:
+        if group.id in decided:
+            return decided[group.id]
+        if group.kind == "otherwise" and group.else_of in decided:
+            return ir.Not(condition=decided[group.else_of])
+        return group.condition
+
+
+def _condition_bindings(condition: ir.Condition) -> list[ir.Binding]:
+    if isinstance(condition, ir.Compare):
+        return [condition.left, condition.right]
+    if isinstance(condition, ir.Not):
+        return _condition_bindings(condition.condition)
+    return [b for part in condition.conditions for b in _condition_bindings(part)]
+
+
+def _tasks_read(binding: ir.Binding) -> list[str]:
+    """The tasks whose outputs a binding reads (every branch of an ``ml.one_of``)."""
+    found: list[str] = []
+    for leaf in ir.leaves(binding):
+        if isinstance(leaf, ir.TaskOutputBinding):
+            found.append(leaf.task)
+        elif isinstance(leaf, ir.OneOfBinding):
+            found += [source.task for source in leaf.sources]
+    return found
+
+
+def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> list[ir.Task]:
+    """``tasks`` with every task after what it reads: its inputs' producers and the tasks the conditions
+    of its blocks read (a ``decide`` task before its block). Otherwise the order stays as written."""
+    by_id = {t.id: t for t in tasks}
+    placed: list[ir.Task] = []
+    seen: set[str] = set()
+
+    def reads(task: ir.Task) -> list[str]:
+        bindings = list(task.inputs.values())
+        group = groups.get(task.group or "")
+        while group is not None:
+            bindings += _condition_bindings(group.condition)
+            group = groups.get(group.parent or "")
+        return [name for binding in bindings for name in _tasks_read(binding)]
+
+    def place(task: ir.Task) -> None:
+        if task.id in seen:
+            return
+        seen.add(task.id)
+        for other in reads(task):
+            if other in by_id:
+                place(by_id[other])
+        placed.append(task)
+
+    for task in tasks:
+        place(task)
+    return placed

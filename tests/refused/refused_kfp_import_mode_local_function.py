@@ -1,0 +1,19 @@
+# backend: kfp
+# args: -O code=import
+import mlopsdsl as ml
+
+
+def make_step() -> ml.Step:
+    @ml.step  # refused: step 'scale' (refused_kfp_import_mode_local_function:make_step.<locals>.scale) cannot be shipped in import mode: it is not importable by name; use code='value'
+    def scale(n: int) -> int:
+        return 10 * n
+
+    return scale
+
+
+scale = make_step()
+
+
+@ml.pipeline
+def import_mode(n: int = 1) -> int:
+    return scale(n=n)
