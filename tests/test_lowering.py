@@ -143,6 +143,54 @@ def test_gathers_and_stored_conditions_become_builtin_tasks(user_module) -> None
     assert "decide-when-1" in [t.id for t in local.pipeline.tasks]
 
 
+ONE_OF_READER = """
+import dataclasses
+import mlopsdsl as ml
+
+
+class Weights:
+    pass
+
+
+@dataclasses.dataclass
+class Held:
+    weights: Weights
+    value: int
+
+
+@ml.step
+def inc(x: int) -> int:
+    return x + 1
+
+
+@ml.step
+def held(x: int) -> Held:
+    return Held(Weights(), x)
+
+
+@ml.pipeline
+def chosen(seed: int = 0) -> int:
+    with ml.when(seed > 0):
+        yes = inc(x=seed)
+    with ml.otherwise():
+        no = inc(x=seed)
+    kept = held(x=ml.one_of(yes, no))
+    with ml.when(kept.value > 0):
+        big = inc(x=1)
+    with ml.otherwise():
+        small = inc(x=2)
+    return ml.one_of(big, small)
+"""
+
+
+def test_desugared_tasks_come_after_the_branches_they_read(user_module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A decision moved before its block pulls its inputs' producers with it, branches of a one_of too."""
+    mod = user_module(ONE_OF_READER, "one_of_reader")
+    ids = [t.id for t in lowering.desugar(mod.chosen.build()).pipeline.tasks]
+    assert ids.index("inc") < ids.index("held") and ids.index("inc-2") < ids.index("held")
+    assert ml.run(mod.chosen, home=tmp_path, progress=False).outputs["output"] == 2
+
+
 def test_the_local_runner_runs_what_kubernetes_backends_cannot(user_module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     mod = user_module(STORED_MAP, "stored_map_local")
     result = ml.run(mod.sizes, home=tmp_path, progress=False)

@@ -366,6 +366,70 @@ def map_over_stored_results(ns: list[int] = [2, 0, 3]) -> int:  # noqa: B006
     return total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
 
 
+@ml.step
+def rows_times(part: ml.Dataset, by: int) -> int:
+    return len(Path(part.path).read_text().splitlines()) * by
+
+
+@ml.pipeline
+def map_over_stored_results_apart(ns: list[int] = [2, 0, 3], inside: bool = True) -> int:  # noqa: B006
+    """Maps over stored results that cannot run in their producer's loop: one waits for all of them, one
+    sits in a ``when`` block; and the whole list read inside the blocks."""
+    parts = write_rows.map(n=ns)
+    offset = total(values=rows_plus_meta.map(part=parts))
+    with ml.when(inside):
+        near = total(values=rows_plus_meta.map(part=parts))
+    with ml.otherwise():
+        far = total(values=count_rows(parts=parts))
+    return add(a=total(values=rows_times.map(part=parts, by=offset)), b=ml.one_of(near, far))
+
+
+@dataclasses.dataclass
+class Shelved:
+    """Stored (it may hold ``Weights``), and written as JSON when it holds none: read back as itself."""
+
+    weights: Weights | None
+    count: int
+
+
+@ml.step
+def shelve(n: int) -> Shelved:
+    return Shelved(None, n)
+
+
+@ml.step
+def count_of(item: Shelved) -> int:
+    return item.count
+
+
+@ml.step
+def show(item: Shelved, plus: int) -> str:
+    return f"{type(item).__name__}:{item.count + plus}"
+
+
+@ml.pipeline
+def map_over_stored_json(ns: list[int] = [1, 2]) -> str:  # noqa: B006
+    shelved = shelve.map(n=ns)
+    return join(names=show.map(item=shelved, plus=total(values=count_of.map(item=shelved))))
+
+
+@ml.step
+def retrain(model: Trained, by: int) -> Trained:
+    return Trained(Weights(model.weights.size + by), f"{model.name}+{by}", model.accuracy)
+
+
+@ml.step
+def title(model: Trained) -> str:
+    return model.name
+
+
+@ml.pipeline
+def map_over_stored_chain(ns: list[int] = [1, 2, 3]) -> str:  # noqa: B006
+    offset = total(values=rows_plus_meta.map(part=write_rows.map(n=ns)))
+    models = retrain.map(model=retrain.map(model=train.map(size=ns), by=offset), by=1)
+    return describe(text=join(names=title.map(model=models)), n=total_size(models=models))
+
+
 @ml.pipeline
 def condition_on_stored(size: int = 5) -> str:
     model = train(size=size)
@@ -786,6 +850,15 @@ CASES = [
     Case("field-of-results", field_of_results, {}, {"output": json.dumps({"text": "k1,k2,k3", "n": 14})}),
     Case("field-of-stored-results", field_of_stored_results, {}, {"output": "model-1,model-4"}),
     Case("map-over-stored-results", map_over_stored_results, {}, {"output": 4 + 0 + 6}),
+    Case("map-over-stored-json", map_over_stored_json, {}, {"output": "Shelved:4,Shelved:5"}),
+    Case("map-over-stored-apart-when", map_over_stored_results_apart, {}, {"output": 50 + 10}),
+    Case("map-over-stored-apart-otherwise", map_over_stored_results_apart, {"inside": False}, {"output": 55}),
+    Case(
+        "map-over-stored-chain",
+        map_over_stored_chain,
+        {},
+        {"output": json.dumps({"text": "model-1+12+1,model-2+12+1,model-3+12+1", "n": 14 + 15 + 16})},
+    ),
     Case("condition-on-stored-true", condition_on_stored, {"size": 5}, {"output": "good"}),
     Case("condition-on-stored-false", condition_on_stored, {"size": 2}, {"output": "poor"}),
     *[

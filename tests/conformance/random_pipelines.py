@@ -2,8 +2,9 @@
 
 A program is a list of statements over integer and list-of-integer variables. :func:`pipeline_source`
 writes it as an ``@ml.pipeline`` (``.map`` for fan-out, ``total`` for fan-in, ``ml.when``/``ml.otherwise``
-with ``ml.one_of``, a written list of outputs as one input, a field of every result of a map, and a
-condition on a field of a stored value); :func:`expected` runs the same statements as plain Python
+with ``ml.one_of``, a written list of outputs as one input, a field of every result of a map, a
+condition on a field of a stored value, and maps over a map's stored results, one of them waiting for
+all of those results); :func:`expected` runs the same statements as plain Python
 (``if``/``else``, list comprehensions). The test modules compare any path (the local runner, the KFP and Argo emulators) with it.
 """
 
@@ -43,6 +44,11 @@ def pair(x: int) -> Pair:
 @ml.step
 def held(x: int) -> Held:
     return Held(Opaque(), x)
+
+
+@ml.step
+def shifted(h: Held, by: int) -> int:
+    return h.value + by
 
 
 @ml.step
@@ -89,7 +95,7 @@ def programs(draw: st.DrawFn, max_statements: int = 7) -> list[Statement]:
     for index in range(draw(st.integers(1, max_statements))):
         name = f"v{index}"
         choices = ["inc", "dbl", "add", "rng", "branch", "gather", "held_branch"]
-        choices += ["map", "total", "fields"] if lists else []
+        choices += ["map", "total", "fields", "stored_map"] if lists else []
         op = draw(st.sampled_from(choices))
         pick = st.sampled_from(ints)
         if op in ("inc", "dbl"):
@@ -104,6 +110,8 @@ def programs(draw: st.DrawFn, max_statements: int = 7) -> list[Statement]:
             statements.append(Statement(op, name, tuple(draw(st.lists(pick, min_size=1, max_size=3)))))
         elif op == "map":
             statements.append(Statement(op, name, (draw(st.sampled_from(lists)),)))
+        elif op == "stored_map":
+            statements.append(Statement(op, name, (draw(st.sampled_from(lists)), draw(pick))))
         else:
             statements.append(Statement(op, name, (draw(st.sampled_from(lists)),)))
         (lists if op in ("rng", "map") else ints).append(name)
@@ -131,6 +139,12 @@ def pipeline_source(statements: list[Statement], name: str = "random_pipeline") 
             lines.append(f"    {s.target} = total(values=[{', '.join(s.args)}])")
         elif s.op == "fields":
             lines.append(f"    {s.target} = total(values=pair.map(x={s.args[0]}).high)")
+        elif s.op == "stored_map":
+            lines += [
+                f"    {s.target}_held = held.map(x={s.args[0]})",
+                f"    {s.target}_first = total(values=shifted.map(h={s.target}_held, by={s.args[1]}))",
+                f"    {s.target} = total(values=shifted.map(h={s.target}_held, by={s.target}_first))",
+            ]
         elif s.op == "held_branch":
             lines += [
                 f"    {s.target}_held = held(x={s.args[0]})",
@@ -172,6 +186,9 @@ def expected(statements: list[Statement], seed: int = 1) -> int:
             values[s.target] = sum(a)  # type: ignore[arg-type]
         elif s.op == "fields":
             values[s.target] = sum(v + 1 for v in a[0])  # type: ignore[attr-defined]
+        elif s.op == "stored_map":
+            first = sum(v + a[1] for v in a[0])  # type: ignore[attr-defined]
+            values[s.target] = sum(v + first for v in a[0])  # type: ignore[attr-defined]
         else:
             values[s.target] = a[1] + 1 if a[0] > s.limit else 2 * a[1]  # type: ignore[operator]
     result = values[_result(statements)]

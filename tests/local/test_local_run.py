@@ -24,7 +24,13 @@ def test_values_flow_through_every_shape(tmp_path: Path, in_process: bool) -> No
     assert result.outputs["output_2"] == pytest.approx(1 / 15)
     tasks = [s.task for s in result.steps]
     assert "inner/add" in tasks and "inner/split" in tasks  # the sub-pipeline ran, expanded inline
-    assert all(s.status == "succeeded" for s in result.steps)
+    # add(a=left, b=right) is called twice: identical calls in one run are computed once.
+    assert {s.task: s.status for s in result.steps if s.status != "succeeded"} == {"add-4": "cached"}
+    assert _reused_from(result, "add-4") == f"run {result.run_id} task add-3"
+
+
+def _reused_from(result: ml.RunResult, task: str) -> str:
+    return str(json.loads((result.run_dir / "steps" / f"{task}.json").read_text())["reused_from"])
 
 
 def test_object_outputs_come_back_as_the_users_class(tmp_path: Path) -> None:
@@ -53,12 +59,14 @@ def test_dataclass_outputs_are_rebuilt_and_artifacts_are_files(tmp_path: Path) -
 
 def test_cache_hits_skip_steps_and_no_cache_bypasses(tmp_path: Path) -> None:
     first = ml.run(lp.everything, home=tmp_path, progress=False, in_process=True)
-    assert not any(s.cache_hit for s in first.steps)
+    # Only the second of the two identical calls add(a=left, b=right) reuses: the first one's result.
+    assert [s.task for s in first.steps if s.cache_hit] == ["add-4"]
+    assert _reused_from(first, "add-4") == f"run {first.run_id} task add-3"
     second = ml.run(lp.everything, home=tmp_path, progress=False, in_process=True)
     assert all(s.cache_hit and s.status == "cached" for s in second.steps)
     assert second.outputs == first.outputs
     third = ml.run(lp.everything, home=tmp_path, progress=False, in_process=True, cache=False)
-    assert not any(s.cache_hit for s in third.steps)
+    assert not any(s.cache_hit for s in third.steps)  # without the cache, identical calls run each
     other = ml.run(lp.everything, n=5, home=tmp_path, progress=False, in_process=True)
     assert other.step("source").cache_hit is False  # a new input value is a new key
     assert other.step("make_point").cache_hit is True  # inputs unchanged

@@ -125,7 +125,7 @@ def test_import_mode_and_the_runtime_stays_light(tmp_path: Path, helpers: Any) -
         except SystemExit as exc:
             assert exc.code == 0, exc.code
         heavy = ("pydantic", "typer", "rich", "yaml", "fsspec")
-        heavy += ("mlopsdsl.ir", "mlopsdsl._step", "mlopsdsl.local")
+        heavy += ("mlopsdsl.ir", "mlopsdsl._step", "mlopsdsl.local", "mlopsdsl.runtime._cache")
         print(sorted(m for m in sys.modules if m.startswith(heavy)))
         """
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import mlopsdsl as ml
 from mlopsdsl.runtime import execute
 from mlopsdsl.runtime._io import IntegrityError, copy_into, sha256_path
 from mlopsdsl.runtime._remote import fetch, store
@@ -82,7 +83,7 @@ def test_a_corrupted_local_blob_fails_the_consuming_step_clearly(tmp_path: Path)
     assert "the stored data was changed or damaged" in result["error"]["message"]
 
 
-def test_a_blob_damaged_in_the_local_store_fails_its_next_reader(tmp_path: Path) -> None:
+def test_a_damaged_cached_output_is_a_miss_reported_recomputed_and_repaired(tmp_path: Path) -> None:
     import storage_pipelines as sp
 
     import mlopsdsl as ml
@@ -97,12 +98,30 @@ def test_a_blob_damaged_in_the_local_store_fails_its_next_reader(tmp_path: Path)
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF  # same size: only the digest can tell
     blob.write_bytes(bytes(data))
-    with pytest.raises(ml.RunError, match="the stored data was changed or damaged") as caught:
-        ml.run(biggest, home=tmp_path, progress=False)
-    assert "IntegrityError" in str(caught.value) and str(blob) in str(caught.value)
-    # Running the producer again stores fresh bytes, which repairs the blob.
-    again = ml.run(biggest, home=tmp_path, progress=False, cache=False)
-    assert again.output == 3.0 and blob.read_bytes() != bytes(data)
+    again = ml.run(biggest, home=tmp_path, progress=False)
+    assert again.output == 3.0
+    assert again.step("make_array").status == "succeeded"  # the damaged entry was not used
+    step = json.loads((again.run_dir / "steps" / "make_array.json").read_text())
+    assert "is damaged" in step["cache_damaged"] and str(blob) in step["cache_damaged"]
+    assert blob.read_bytes() != bytes(data)  # the fresh output repaired the blob
+    assert ml.run(biggest, home=tmp_path, progress=False).step("make_array").status == "cached"
+
+
+def test_a_damaged_cached_folder_is_recomputed_and_replaced(tmp_path: Path) -> None:
+    import storage_pipelines as sp
+
+    @ml.pipeline
+    def model() -> ml.Model:
+        return sp.write_model()
+
+    first = ml.run(model, home=tmp_path, progress=False, in_process=True)
+    digest = first.step("write_model").outputs["output"]["sha256"]
+    weights = tmp_path / "blobs" / "sha256" / digest[:2] / digest / "weights" / "w.bin"
+    weights.write_bytes(b"damaged")
+    again = ml.run(model, home=tmp_path, progress=False, in_process=True)
+    assert again.step("write_model").status == "succeeded"
+    assert weights.read_bytes() == bytes(range(256)) * 4
+    assert Path(again.output.path, "weights", "w.bin").read_bytes() == bytes(range(256)) * 4
 
 
 def test_a_corrupted_s3_input_fails_the_consuming_step(

@@ -158,6 +158,23 @@ def hostile_branch(text: str = HOSTILE, other: str = "x") -> str:
 
 
 @ml.pipeline
+def relay(text: str) -> str:
+    """Passes its parameter straight through (and calls a step, as every pipeline must)."""
+    echo(text=text, suffix=" relayed")
+    return text
+
+
+@ml.pipeline
+def relayed_branch(text: str = HOSTILE, pick: bool = True) -> str:
+    """``ml.one_of`` over a sub-pipeline that passes through a value made inside its branch."""
+    with ml.when(pick == True):  # noqa: E712 - a condition, not a Python comparison
+        through = relay(text=echo(text=text, suffix=" +"))
+    with ml.otherwise():
+        other = echo(text=text, suffix=" -")
+    return echo(text=ml.one_of(through, other), suffix="!")
+
+
+@ml.pipeline
 def hostile_items(texts: list[str] = [HOSTILE, "{{item}}", "$(HOME)"]) -> tuple[str, str, str]:  # noqa: B006
     """Hostile strings as loop items: a parameter, a literal list and a step's output."""
     from_param = join(parts=echo.map(text=texts))

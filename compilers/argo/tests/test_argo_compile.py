@@ -261,6 +261,20 @@ def test_cron_schedule_from_the_pipeline_or_the_option() -> None:
         ml.compile(pipes.chain, backend=BACKEND, kind="cron", schedule="daily")
 
 
+def test_the_pods_cache_is_in_the_call_spec_with_cache_root() -> None:
+    def specs(**options: Any) -> list[dict[str, Any]]:
+        data = yaml.safe_load(ml.compile(pipes.chain, backend=BACKEND, **options))
+        args = [t["container"]["args"] for t in data["spec"]["templates"] if "container" in t]
+        return [json.loads(a[a.index("--spec-json") + 1]) for a in args]
+
+    digest = next(s.digest for s in pipes.chain.build().steps if s.name == "echo")
+    assert all("cache" not in s for s in specs())  # Argo has no cache mlopsdsl uses
+    assert [s["cache"] for s in specs(cache_root="/mnt/cache")] == [
+        {"step": digest, "store": "/mnt/cache", "read": True}
+    ]
+    assert [s["cache"]["read"] for s in specs(cache_root="/mnt/cache", cache=False)] == [False]
+
+
 def test_bad_options_are_compile_errors() -> None:
     with pytest.raises(CompileError, match=r"\[argo\] unknown option colour"):
         ml.compile(pipes.chain, backend=BACKEND, colour="red")
@@ -268,6 +282,10 @@ def test_bad_options_are_compile_errors() -> None:
         ml.compile(pipes.chain, backend=BACKEND, kind="job")
     with pytest.raises(CompileError, match="schedule applies to kind='cron' only"):
         ml.compile(pipes.chain, backend=BACKEND, schedule="0 3 * * *")
+    with pytest.raises(CompileError, match="cache_root='rel/cache': give an absolute folder in the pod"):
+        ml.compile(pipes.chain, backend=BACKEND, cache_root="rel/cache")
+    with pytest.raises(CompileError, match="cache must be True or False"):
+        ml.compile(pipes.chain, backend=BACKEND, cache="off")
 
 
 def test_compiled_output_is_byte_identical_across_processes_and_hash_seeds() -> None:

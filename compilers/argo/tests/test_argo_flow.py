@@ -19,7 +19,7 @@ import mlopsdsl as ml
 from mlopsdsl.testing import run_argo
 
 BACKEND = ArgoBackend()
-FLOW = [pipes.hostile_branch, pipes.hostile_items, pipes.stored_fan_in, pipes.with_exit]
+FLOW = [pipes.hostile_branch, pipes.hostile_items, pipes.stored_fan_in, pipes.with_exit, pipes.relayed_branch]
 REPO = S3Repository("ml", "minio:9000", SecretKey("s3", "id"), SecretKey("s3", "key"))
 
 
@@ -118,6 +118,26 @@ def test_hostile_strings_in_conditions_decide_as_in_python(tmp_path: Path, param
     assert sorted(p for p, s in result.tasks.items() if s == "Skipped") == (
         ["echo-2"] if want.endswith("matched") else ["echo"]
     )
+
+
+@pytest.mark.parametrize("pick", [True, False])
+def test_one_of_over_a_sub_pipeline_passing_a_value_through_reads_its_maker(
+    tmp_path: Path, pick: bool
+) -> None:
+    """The sub-pipeline's DAG declares no output for a parameter it passes through, so the choice reads the
+    task that made the value (and depends on it), not the sub-pipeline's task."""
+    text = ml.compile(pipes.relayed_branch, backend=BACKEND)
+    consumer = _tasks(_templates(yaml.safe_load(text))["relayed-branch"])["echo-3"]
+    assert consumer["depends"] == "((echo.Succeeded && relay.Succeeded) || echo-2.Succeeded)"
+    assert consumer["arguments"]["parameters"][0]["value"] == (
+        "{{=tasks['relay'].status == 'Succeeded' ? tasks['echo'].outputs.parameters.output"
+        " : tasks['echo-2'].outputs.parameters.output}}"
+    )
+    result = run_argo(text, {"pick": pick}, workdir=tmp_path)
+    assert result.succeeded, result.logs
+    assert result.outputs == {"output": pipes.HOSTILE + (" +!" if pick else " -!")}
+    local = ml.run(pipes.relayed_branch, pick=pick, home=tmp_path / "local", progress=False, cache=False)
+    assert local.output == result.outputs["output"]
 
 
 def test_hostile_strings_as_loop_items_reach_the_steps_unchanged(tmp_path: Path) -> None:

@@ -52,6 +52,22 @@ def test_submit_creates_a_workflow_with_armored_values(server: tuple[str, State]
     assert all(h.get("Authorization") == f"Bearer {TOKEN}" for _, _, h in state.requests)
 
 
+def test_cli_submit_no_cache_makes_the_pods_reuse_nothing(
+    server: tuple[str, State], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = server
+    monkeypatch.setenv("MLOPSDSL_TOKEN", TOKEN)
+    args = ["submit", f"{PIPES}:chain", "--backend", "argo", "--server", url, "-n", "ml", "-p", "start=go",
+            "-O", "cache_root=s3://bucket/cache", "--no-cache"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (stored,) = [o for (kind, _, _), o in state.objects.items() if kind == "Workflow"]
+    containers = [t["container"] for t in stored["spec"]["templates"] if "container" in t]
+    specs = [json.loads(c["args"][c["args"].index("--spec-json") + 1]) for c in containers]
+    assert specs and all(s["cache"] == {"read": False, "step": s["cache"]["step"], "store": "s3://bucket/cache"}
+                         for s in specs)  # fmt: skip
+
+
 @pytest.mark.parametrize(("phase", "ok"), [("Succeeded", True), ("Failed", False), ("Error", False)])
 def test_submit_wait_follows_the_workflow_to_its_end(server: tuple[str, State], phase: str, ok: bool) -> None:
     url, state = server

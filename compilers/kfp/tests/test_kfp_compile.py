@@ -270,6 +270,27 @@ def test_options_map_to_kfp_and_kubernetes() -> None:
     assert heavy["podMetadata"] == {"annotations": {"note": "x"}, "labels": {"team": "ml"}}
 
 
+def test_caching_options_keep_kfps_cache_and_the_pods_cache_consistent() -> None:
+    digest = next(s.digest for s in pipelines.configured.build().steps if s.name == "one")
+    _, (spec, _) = compiled(pipelines.configured)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["one"]["cachingOptions"] == {"enableCache": True}
+    assert tasks["heavy"]["cachingOptions"] == {}  # the step has cache=False
+    # The step's digest is in its command line, so KFP's cache key changes with the code (import mode too).
+    assert call_spec(spec, "exec-one")[0]["cache"] == {"step": digest}
+    assert "cache" not in call_spec(spec, "exec-heavy")[0]
+    _, (spec, _) = compiled(pipelines.configured, cache_root="s3://bucket/cache")
+    assert call_spec(spec, "exec-one")[0]["cache"] == {
+        "step": digest,
+        "store": "s3://bucket/cache",
+        "read": True,
+    }
+    assert "cache" not in call_spec(spec, "exec-heavy")[0]
+    _, (spec, _) = compiled(pipelines.configured, cache_root="/mnt/cache", cache=False)
+    assert all(t["cachingOptions"] == {} for t in spec["root"]["dag"]["tasks"].values())
+    assert call_spec(spec, "exec-one")[0]["cache"]["read"] is False  # no reuse; results still recorded
+
+
 def test_runtime_ships_once_per_document() -> None:
     import base64
     import io
@@ -299,6 +320,8 @@ def test_import_mode_names_the_function() -> None:
         ({"colour": "red"}, "unknown compile option(s) colour"),
         ({"code": "pickle"}, "code='pickle': choose one of 'value', 'import'"),
         ({"runtime": "pip"}, "runtime='pip': choose one of 'bundle', 'image'"),
+        ({"cache": "no"}, "cache='no': give True or False"),
+        ({"cache_root": "cache"}, "cache_root='cache': give an absolute folder in the pod"),
     ],
 )
 def test_bad_options_are_compile_errors(options: dict[str, Any], message: str) -> None:

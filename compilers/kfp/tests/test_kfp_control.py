@@ -91,6 +91,121 @@ def test_collected_objects_are_an_artifact_list_with_their_records(tmp_path: Pat
     assert run_kfp(_text(spec), {"sizes": []}, workdir=tmp_path / "none").outputs == {"output": 0}
 
 
+@ml.step
+def lighter(blob: Blob, than: int) -> int:
+    return than - blob.size
+
+
+@ml.step
+def added(values: list[int]) -> int:
+    return sum(values)
+
+
+@ml.pipeline(name="blobs-apart")
+def blobs_apart(sizes: list[int] = [1, 2, 3], inside: bool = True) -> int:  # noqa: B006
+    made = blob.map(size=sizes)
+    whole = weigh(blobs=made)
+    with ml.when(inside):
+        near = weigh(blobs=made)
+    with ml.otherwise():
+        far = added(values=lighter.map(blob=made, than=10))
+    return added(values=[added(values=lighter.map(blob=made, than=whole)), ml.one_of(near, far)])
+
+
+def _local(pipeline: Any, params: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    result = ml.run(pipeline, params=params, home=tmp_path / "home", progress=False, cache=False)
+    return dict(result.outputs)
+
+
+def test_a_map_over_stored_results_shares_their_loop(tmp_path: Path) -> None:
+    spec = _spec(conformance.map_over_stored_chain)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert not [t for t in tasks if t.startswith(("for-loop-retrain", "for-loop-title", "pack-"))]
+    body = spec["components"]["comp-for-loop-train"]["dag"]
+    assert sorted(body["tasks"]) == ["retrain", "retrain-2", "title", "train"]
+    # each iteration's element is a sibling's single artifact, with its record beside it
+    again = body["tasks"]["retrain-2"]["inputs"]
+    assert again["artifacts"]["model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "output",
+        "producerTask": "retrain",
+    }
+    assert again["parameters"]["model--meta"]["taskOutputParameter"]["producerTask"] == "retrain"
+    assert again["parameters"]["by"] == {"runtimeValue": {"constant": 1}}
+    outer = body["tasks"]["retrain"]["inputs"]["parameters"]["by"]
+    assert outer == {"componentInputParameter": "pipelinechannel--total-output"}
+    assert "total" in tasks["for-loop-train"]["dependentTasks"]  # the loop waits for what its maps need
+    out = run_kfp(_text(spec), {}, workdir=tmp_path / "kfp")
+    assert out.outputs == _local(conformance.map_over_stored_chain, {}, tmp_path)
+
+
+def test_a_map_over_stored_results_that_waits_for_them_runs_over_their_pack(tmp_path: Path) -> None:
+    spec = _spec(blobs_apart)
+    assert validate(_text(spec)) == []
+    tasks = spec["root"]["dag"]["tasks"]
+    pack = tasks["pack-blob-output"]
+    assert pack["componentRef"] == {"name": "comp-mlopsdsl-pack"}
+    assert pack["inputs"]["artifacts"]["items"]["taskOutputArtifact"]["producerTask"] == "for-loop-blob"
+    loop = tasks["for-loop-lighter-2"]
+    assert loop["parameterIterator"] == {
+        "itemInput": "pipelinechannel--lighter-2-loop-item",
+        "items": {"inputParameter": "pipelinechannel--lighter-2-loop-items"},
+    }
+    records = loop["inputs"]["parameters"]["pipelinechannel--lighter-2-loop-items"]["taskOutputParameter"]
+    assert records == {"outputParameterKey": "pack--meta", "producerTask": "pack-blob-output"}
+    inner = spec["components"]["comp-for-loop-lighter-2"]["dag"]["tasks"]["lighter-2"]["inputs"]
+    assert inner["artifacts"]["blob"] == {"componentInputArtifact": "pipelinechannel--blob-output"}
+    assert inner["parameters"]["blob--meta"] == {
+        "componentInputParameter": "pipelinechannel--lighter-2-loop-item"
+    }
+    spec_json = spec["deploymentSpec"]["executors"]["exec-lighter"]["container"]["args"]
+    assert '"select":[0]' in spec_json[spec_json.index("--spec-json") + 1]  # one element of the pack
+    # the whole list enters the condition blocks as the same pack, never as an artifact list
+    for name, component in spec["components"].items():
+        listed = [
+            k
+            for k, a in component.get("inputDefinitions", {}).get("artifacts", {}).items()
+            if a.get("isArtifactList")
+        ]
+        assert not listed or "dag" not in component, name
+    text = _text(spec)
+    for params in ({}, {"inside": False}, {"sizes": []}):
+        run = run_kfp(text, params, workdir=tmp_path / f"kfp-{len(params)}-{params.get('inside')}")
+        assert run.outputs == _local(blobs_apart, params, tmp_path / f"local-{params}"), run.logs
+
+
+@ml.step
+def shelf(n: int) -> ml.Dataset:
+    data = ml.Dataset.new("shelf", metadata={"n": n})
+    Path(data.path).mkdir()
+    for i in range(n):
+        Path(data.path, f"book-{i}.txt").write_text("x" * i)
+    return data
+
+
+@ml.step
+def books(shelf: ml.Dataset) -> int:
+    return len(list(Path(shelf.path).iterdir()))
+
+
+@ml.step
+def letters(shelf: ml.Dataset, plus: int) -> int:
+    return sum(len(p.read_text()) for p in Path(shelf.path).iterdir()) + shelf.metadata["n"] * plus
+
+
+@ml.pipeline(name="shelves")
+def shelves(ns: list[int] = [3, 0, 2]) -> int:  # noqa: B006
+    made = shelf.map(n=ns)
+    return added(values=letters.map(shelf=made, plus=added(values=books.map(shelf=made))))
+
+
+def test_a_pack_holds_folders_with_their_digests(tmp_path: Path) -> None:
+    text = ml.compile(shelves, backend="kfp")
+    tasks = yaml.safe_load(text.split("---\n")[0])["root"]["dag"]["tasks"]
+    assert "pack-shelf-output" in tasks and "for-loop-letters" in tasks  # books shares shelf's loop
+    run = run_kfp(text, {}, workdir=tmp_path / "kfp")
+    assert run.outputs == _local(shelves, {}, tmp_path) == {"output": (3 + 3 * 5) + 0 + (1 + 2 * 5)}, run.logs
+
+
 def test_when_otherwise_and_one_of_are_condition_branches() -> None:
     spec = _spec(conformance.branch)
     root = spec["root"]["dag"]["tasks"]
@@ -180,11 +295,23 @@ def test_conditions_combine_and_quote_strings_safely() -> None:
             ),
             "type-mismatch",
         ),
+        (
+            lambda s: s["components"]["comp-for-loop-lighter-2"]["inputDefinitions"]["artifacts"][
+                "pipelinechannel--blob-output"
+            ].update(isArtifactList=True),
+            "bad-artifact-list",
+        ),
+        (
+            lambda s: s["components"]["comp-for-loop-square"]["dag"]["tasks"]["square"]["inputs"][
+                "parameters"
+            ]["x"].update(componentInputParameter="pipelinechannel--square-loop-items"),
+            "bad-loop",
+        ),
     ],
 )
 def test_the_validator_catches_broken_control_flow(break_it: Any, code: str) -> None:
     sources = [conformance.fan_literal, conformance.fan_values, conformance.branch, conformance.exit_ok]
-    sources.append(blobs)
+    sources += [blobs, blobs_apart]
     for pipeline in sources:
         spec = _spec(pipeline)
         assert validate(_text(spec)) == []
@@ -250,3 +377,23 @@ def test_the_emulator_refuses_what_it_does_not_cover(tmp_path: Path) -> None:
     spec["root"]["dag"]["tasks"]["number"]["artifactIterator"] = {}
     with pytest.raises(EmulatorError, match="artifactIterator"):
         run_kfp(_text(spec), {}, workdir=tmp_path)
+
+
+def test_the_emulator_keeps_what_kfp_drops_at_a_dag_boundary(tmp_path: Path) -> None:
+    """KFP's driver reads a DAG's input artifact list back as one artifact, and takes the list a loop runs
+    over out of each iteration's inputs; the emulator refuses both instead of passing the value on."""
+    spec = _spec(blobs_apart)
+    loop = spec["root"]["dag"]["tasks"]["for-loop-lighter-2"]["inputs"]
+    loop["artifacts"]["pipelinechannel--blob-output"] = {
+        "taskOutputArtifact": {
+            "outputArtifactKey": "pipelinechannel--blob-output",
+            "producerTask": "for-loop-blob",
+        }
+    }
+    with pytest.raises(EmulatorError, match="reads a list of 3 artifacts from its DAG's inputs"):
+        run_kfp(_text(spec), {}, workdir=tmp_path / "list")
+    spec = _spec(conformance.fan_values)
+    inner = spec["components"]["comp-for-loop-square"]["dag"]["tasks"]["square"]["inputs"]["parameters"]
+    inner["x"] = {"componentInputParameter": "pipelinechannel--square-loop-items"}
+    with pytest.raises(EmulatorError, match="names nothing it has"):
+        run_kfp(_text(spec), {"n": 2}, workdir=tmp_path / "items")

@@ -49,6 +49,30 @@ def test_submit_creates_a_run_with_parameters(
     assert_no_token(result, caplog)
 
 
+@pytest.mark.parametrize("no_cache", [False, True])
+def test_submit_no_cache_turns_every_cache_off(kfp_server: StandInServer, no_cache: bool) -> None:
+    import json
+
+    flags = ["--no-cache"] if no_cache else []
+    result = cli("submit", TARGET, "--backend", "kfp", "--host", kfp_server.url, "-O", "cache_root=/mnt/cache",
+                 *flags)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = kfp_server.state.runs["run-0002"]["spec"][0]
+    tasks = [
+        t
+        for c in [spec["root"], *spec["components"].values()]
+        for t in c.get("dag", {}).get("tasks", {}).values()
+    ]
+    enabled = {t.get("cachingOptions", {}).get("enableCache", False) for t in tasks}
+    assert enabled == ({False} if no_cache else {True, False})  # the pipeline has a step with cache=False
+    executors = spec["deploymentSpec"]["executors"].values()
+    specs = [json.loads(e["container"]["args"][e["container"]["args"].index("--spec-json") + 1]) for e in executors
+             if "--spec-json" in e["container"]["args"]]  # fmt: skip
+    specs = [s for s in specs if s["code"].get("module") != "copy"]  # output-NAME tasks are ours, not steps
+    assert specs and all(s["cache"]["store"] == "/mnt/cache" for s in specs)
+    assert {s["cache"]["read"] for s in specs} == {not no_cache}  # the pods still record what they compute
+
+
 @pytest.mark.parametrize(("final", "code", "word"), [("SUCCEEDED", 0, "Succeeded"), ("FAILED", 1, "Failed")])
 def test_submit_wait_exit_codes(kfp_server: StandInServer, final: str, code: int, word: str) -> None:
     kfp_server.state.final_state = final

@@ -107,7 +107,8 @@ class RemoteOptions:
     timeout: float | None = None
     """Seconds ``wait`` may take before giving up."""
     compile_options: dict[str, Any] = field(default_factory=dict)
-    """Backend-specific compile options (``kind``, ``schedule``)."""
+    """Compile options (``kind``, ``schedule``, ``cache_root``...); ``{"cache": False}`` is a run that reuses
+    nothing (``submit --no-cache``), on every backend that caches."""
     verify_tls: bool = True
 
 

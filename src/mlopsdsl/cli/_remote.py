@@ -62,6 +62,10 @@ def submit_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds --wait may take before giving up.")
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step; reuse nothing (results are still kept).")
+    ] = False,
+    option: Options = None,
     insecure: Insecure = False,
 ) -> None:
     """Start a run of a pipeline on a cluster."""
@@ -69,6 +73,9 @@ def submit_command(
     from mlopsdsl._compile import located
     from mlopsdsl.errors import PluginError
 
+    chosen_options = compile_options(None, None, option)
+    if no_cache:
+        chosen_options["cache"] = False  # the compile option every backend's caching reads
     pipeline, chosen, document, options = _remote(
         target,
         backend,
@@ -80,6 +87,7 @@ def submit_command(
         run_name=run_name,
         wait=wait,
         timeout=timeout,
+        compile_options=chosen_options,
         verify_tls=not insecure,
     )
     if not isinstance(chosen, backends.Submits):

@@ -58,8 +58,9 @@ def run(
         pipeline: An ``@ml.pipeline`` function.
         params: Parameter values, merged with the keyword arguments.
         max_parallel: Most steps running at once; the number of CPUs by default.
-        cache: Reuse the outputs of earlier runs of the same code on the same inputs. ``False`` runs every
-            step (results are still recorded for later runs). Steps with ``cache=False`` never reuse.
+        cache: Reuse the outputs of earlier runs of the same code on the same inputs, after checking them
+            by digest; identical calls in this run are computed once. ``False`` runs every step, identical
+            calls each (results are still recorded for later runs). Steps with ``cache=False`` never reuse.
         in_process: Run steps in this process (breakpoints work) instead of one subprocess per step.
         code: How step code reaches the step's process: ``"value"`` (cloudpickle; works for code in
             ``__main__`` and notebooks) or ``"import"`` (by ``module:qualname``).

@@ -1,11 +1,13 @@
-"""Content-addressed step caching.
+"""The local runner's side of the step cache: entries under ``<home>/cache``, blobs in the run's store.
 
-A step's cache key is the sha256 of its ``StepSpec.digest`` (which covers its code and every helper the
-code reaches, its options and its interface) together with its input values: JSON values as they are,
-stored objects and artifacts by their sha256 (never by where they are stored: the same bytes in another
-store, or moved, are the same input). Equal keys mean the same code ran on the same data, so the
-recorded outputs are reused. An entry is trusted only if every blob it names is still in the store with
-its recorded size; otherwise it is a miss and the step runs.
+The rule itself (what the key covers, what an entry holds, when a stored output counts as intact) is the
+step runtime's (:mod:`mlopsdsl.runtime._cache`), the same that KFP and Argo pods apply; the runner applies
+it in its own process, before it starts a step, so that a hit starts nothing. An entry is used only when
+every stored output it names is intact in the run's store: in a local store, the blob has the recorded
+digest (a file whose stamp is unchanged since it was stored is not read again; folders are hashed); in a
+remote store, the blob exists with its recorded size (its key is its digest and uploads are atomic, see
+``runtime/_remote.py``; the consuming step hashes it again as it downloads it). A damaged entry is a miss:
+the caller reports it and runs the step, whose fresh outputs replace the damaged blobs.
 """
 
 from __future__ import annotations
@@ -13,49 +15,66 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlopsdsl.ir import digest_of
-from mlopsdsl.local._records import read_json, write_json
 from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.runtime._cache import Entries, cache_key, check_local, entry_of
+from mlopsdsl.runtime._io import IntegrityError, remove
 
-KEY_VERSION = 1
-
-
-def cache_key(step_digest: str, inputs: dict[str, dict[str, Any]]) -> str:
-    """The key of a step run on ``inputs`` (name -> ``{"value": ...}`` or ``{"sha256": ..., ...}``)."""
-    return digest_of({"v": KEY_VERSION, "step": step_digest, "inputs": inputs})
+__all__ = ["Cache", "cache_key", "damage"]
 
 
-def outputs_available(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> bool:
-    """True when every stored output a record names is in the store this run uses."""
+def damage(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> str | None:
+    """``None`` when every stored output a record names is intact in ``blobs``; else what is wrong."""
+    for name, record in outputs.items():
+        items = record.get("items") if record.get("kind") == "collected" else [record]
+        for item in items or []:
+            if item.get("kind") == "json":
+                continue
+            digest = str(item.get("sha256"))
+            if isinstance(blobs, BlobStore):
+                problem = check_local(str(blobs.path(digest)), item)
+            elif not blobs.has(digest, item.get("size"), bool(item.get("dir"))):
+                problem = f"{blobs.uri(digest)} is missing or has another size"
+            else:
+                problem = None
+            if problem is not None:
+                return f"output {name!r}: {problem}"
+    return None
+
+
+def discard(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> None:
+    """Remove the damaged local blobs of ``outputs``, so that the step's fresh outputs take their place (a
+    folder that exists is otherwise kept as it is)."""
+    if not isinstance(blobs, BlobStore):
+        return
     for record in outputs.values():
-        if record.get("kind") != "json" and not blobs.has(
-            record["sha256"], record.get("size"), bool(record.get("dir"))
-        ):
-            return False
-    return True
+        if record.get("kind") in ("object", "artifact"):
+            path = blobs.path(str(record.get("sha256")))
+            if check_local(str(path), record) is not None:
+                remove(str(path))
 
 
 class Cache:
-    """Cache entries under ``root``: one small JSON file per key."""
+    """Cache entries under ``root`` for the blobs of ``blobs``."""
 
     def __init__(self, root: Path, blobs: BlobStore | RemoteStore) -> None:
         self.root = root
         self.blobs = blobs
+        self._entries = Entries(str(root))
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The usable entry for ``key`` (``outputs``, ``run_id``, ``task``), or ``None``."""
+    def get(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The usable entry for ``key`` (``outputs``, ``run_id``, ``task``), or ``None`` and, when an entry
+        was there but is damaged, what is wrong with it."""
         try:
-            entry = read_json(self._path(key))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
-            return None
-        if not outputs_available(entry["outputs"], self.blobs):
-            return None
-        return entry
+            entry = self._entries.get(key)
+        except (IntegrityError, OSError) as exc:
+            return None, str(exc)
+        if entry is None:
+            return None, None
+        problem = damage(entry["outputs"], self.blobs)
+        if problem is not None:
+            discard(entry["outputs"], self.blobs)
+            return None, f"the cache entry {key} is damaged: {problem}"
+        return entry, None
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
-        write_json(self._path(key), entry)
+    def put(self, key: str, outputs: dict[str, dict[str, Any]], run_id: str, task: str) -> None:
+        self._entries.put(key, entry_of(outputs, run_id=run_id, task=task))

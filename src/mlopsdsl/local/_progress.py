@@ -16,6 +16,7 @@ from typing import Any, Protocol, TextIO
 _SYMBOLS = {
     "pending": "·",
     "running": "▶",
+    "waiting": "…",
     "retrying": "↻",
     "succeeded": "✓",
     "cached": "≡",

@@ -5,6 +5,12 @@ cached result when one is trustworthy, else run attempts through the executor wi
 timeouts, move its stored outputs into the blob store, and record it. A failed step marks its dependents
 ``skipped``; independent branches run to their end; then the run fails with every failure listed.
 
+Identical calls in one run are computed once: a cached step whose key equals that of a step still running
+waits for it (``waiting``) and then reuses its result like any cache hit, so which call runs and which is
+``cached`` does not depend on timing (when both are ready together, the first in plan order runs). If the
+first one fails, the next one runs itself. Steps with ``cache=False``, and runs without the cache, run
+every call.
+
 Control flow is decided here, in the loop's own thread, when a node's dependencies are done: a node whose
 block's condition does not hold is ``not-run`` (which its block's other nodes follow, and which
 ``ml.one_of`` reads past); a map node expands into one node per element of its list, at most
@@ -28,7 +34,7 @@ from mlopsdsl import ir
 from mlopsdsl._types import check_value
 from mlopsdsl.backends import find_function
 from mlopsdsl.errors import Location
-from mlopsdsl.local._cache import Cache, cache_key, outputs_available
+from mlopsdsl.local._cache import Cache, cache_key, damage
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
 from mlopsdsl.local._plan import (
     Guard,
@@ -44,6 +50,7 @@ from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.lowering import is_builtin
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
+from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
 from mlopsdsl.runtime._io import stamp
 from mlopsdsl.runtime.builtins import compare
 
@@ -103,6 +110,12 @@ class Scheduler:
         self.records: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, dict[str, Any]]] = {}
         self._stopping = threading.Event()
+        self._computing: dict[str, str] = {}
+        """Cache key -> the node computing it now (only the loop's thread touches it)."""
+        self._waiting: dict[str, list[str]] = {}
+        """Cache key -> nodes waiting for that node, to reuse its result."""
+        self._damaged: dict[str, str] = {}
+        """Node -> what was wrong with the cache entry it found (recorded as ``cache_damaged``)."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -115,7 +128,7 @@ class Scheduler:
                     ready = self._ready(running)
                     while ready:
                         for node in ready:
-                            if self._decided_here(node):
+                            if self._decided_here(node) or self._waits(node):
                                 continue
                             self.status[node.id] = "running"
                             running[pool.submit(self._run_node, node)] = node.id
@@ -155,6 +168,32 @@ class Scheduler:
         return ready
 
     # ------------------------------------------------------------------ control flow
+
+    def _waits(self, node: Node) -> bool:
+        """Hold back a node whose call is being computed by another node of this run (see the module)."""
+        step = node.step
+        if step is None or not (self.settings.cache and step.options.cache):
+            return False
+        try:
+            key = cache_key(step.digest, self._inputs(node)[1])
+        except Exception:  # a field path that does not exist: the node reports it when it runs
+            return False
+        owner = self._computing.get(key)
+        if owner is None:
+            self._computing[key] = node.id
+            return False
+        self.status[node.id] = "waiting"
+        self._waiting.setdefault(key, []).append(node.id)
+        self.progress.update(node.id, "waiting", f"(the same call as {owner})")
+        return True
+
+    def _release(self, node_id: str) -> None:
+        """``node_id`` finished: the nodes waiting for its call may run now (and reuse its result)."""
+        for key, owner in list(self._computing.items()):
+            if owner == node_id:
+                del self._computing[key]
+                for other in self._waiting.pop(key, []):
+                    self.status[other] = "pending"
 
     def _decided_here(self, node: Node) -> bool:
         """Settle a node that needs no process: a condition that does not hold, or a map's own work."""
@@ -323,6 +362,7 @@ class Scheduler:
 
     def _finish(self, node_id: str, outcome: StepOutcome) -> None:
         self.status[node_id] = outcome.status
+        self._release(node_id)
         self.records[node_id] = outcome.record
         if outcome.status == "failed":
             self.folder.write_step(node_id, outcome.record)
@@ -369,7 +409,7 @@ class Scheduler:
             if record["kind"] == "json":
                 value = record["value"]
                 spec_inputs.append({"name": name, "kind": "json", "value": value})
-                key[name] = {"value": value}
+                key[name] = value_part(value)
                 lineage[name] = {"kind": "json", "value": value, **({"from": origin} if origin else {})}
                 continue
             if record["kind"] == "collected":
@@ -379,14 +419,12 @@ class Scheduler:
                 spec_inputs.append(
                     {"name": name, "kind": "collected", "item_kind": item_kind, "items": items}
                 )
-                key[name] = {
-                    "collected": [{"sha256": i["sha256"], "select": i.get("select", [])} for i in items]
-                }
+                key[name] = collected_part([stored_part(i["sha256"], i.get("select", [])) for i in items])
                 lineage[name] = {"kind": "collected", "from": origin, "items": [i["sha256"] for i in items]}
                 continue
             entry, uri = self._stored_entry(record, type_)
             spec_inputs.append({"name": name, **entry})
-            key[name] = {"sha256": entry["sha256"], "select": entry.get("select", [])}
+            key[name] = stored_part(entry["sha256"], entry.get("select", []))
             lineage[name] = {
                 "kind": record["kind"],
                 "from": origin,
@@ -432,6 +470,8 @@ class Scheduler:
         key = cache_key(node.step.digest, key_inputs)
         record["cache_key"] = key
         reused = self._reuse(node, key)
+        if node.id in self._damaged:
+            record["cache_damaged"] = self._damaged[node.id]
         if reused is not None:
             record.update(reused)
             self.folder.write_step(node.id, record)
@@ -456,9 +496,7 @@ class Scheduler:
                 record["outputs"] = attempt.pop("outputs")
                 self.folder.write_step(node.id, record)
                 if self.settings.cache and options.cache:
-                    self.cache.put(
-                        key, {"outputs": record["outputs"], "run_id": self.folder.run_id, "task": node.id}
-                    )
+                    self.cache.put(key, record["outputs"], self.folder.run_id, node.id)
                 tries = f" after {number} attempts" if number > 1 else ""
                 self.progress.update(node.id, "succeeded", f"in {record['seconds']:.2f}s{tries}")
                 return StepOutcome("succeeded", record, record["outputs"])
@@ -493,7 +531,7 @@ class Scheduler:
             old is not None
             and old.get("status") in DONE
             and old.get("cache_key") == key
-            and outputs_available(old.get("outputs", {}), self.blobs)
+            and damage(old.get("outputs", {}), self.blobs) is None
         ):
             return {
                 "status": "cached",
@@ -504,7 +542,11 @@ class Scheduler:
             }
         if not (self.settings.cache and node.step.options.cache):
             return None
-        entry = self.cache.get(key)
+        entry, problem = self.cache.get(key)
+        if problem is not None:
+            # Never used: reported, and the step runs; its fresh outputs replace the damaged blobs.
+            self.progress.line(node.id, f"{problem}; running the step")
+            self._damaged[node.id] = problem
         if entry is None:
             return None
         return {

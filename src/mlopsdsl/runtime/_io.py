@@ -67,16 +67,26 @@ def sha256_path(path: str) -> tuple[str, int]:
     return sha256_tree(path) if os.path.isdir(path) else sha256_file(path)
 
 
+def temporary_name(path: str) -> str:
+    """A name beside ``path`` that no other writer uses: not even a process with the same pid in another
+    container writing to the same shared volume (a cache store), which a pid alone would not ensure."""
+    return f"{path}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+
+
 def write_bytes(path: str, data: bytes) -> tuple[str, int]:
     """Write ``data`` to ``path`` atomically; its sha256 and size."""
     import hashlib
 
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
@@ -91,7 +101,7 @@ def copy_into(src: str, dst: str, owned: str | None = None) -> tuple[str, int, b
     if not os.path.exists(src):
         raise FileNotFoundError(f"the returned artifact's path {src!r} does not exist; write it first")
     os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-    tmp = f"{dst}.{os.getpid()}.tmp"
+    tmp = temporary_name(dst)
     try:
         if owned is not None and _inside(src, owned):
             os.replace(src, tmp)
@@ -184,6 +194,17 @@ def stamp(path: str) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def unchanged(path: str, verified: list[int] | None) -> bool:
+    """True when the local file ``path`` still has the stamp taken right after it was hashed and stored,
+    so its bytes need not be read again; ``MLOPSDSL_VERIFY=always`` says never to rely on that."""
+    return (
+        verified is not None
+        and os.environ.get("MLOPSDSL_VERIFY") != "always"
+        and os.path.isfile(path)
+        and stamp(path) == verified
+    )
+
+
 def check_digest(spec: InputSpec, path: str) -> None:
     """Fail unless ``path`` has the digest recorded when it was written.
 
@@ -193,12 +214,7 @@ def check_digest(spec: InputSpec, path: str) -> None:
     """
     if spec.sha256 is None:
         return
-    if (
-        spec.verified is not None
-        and os.environ.get("MLOPSDSL_VERIFY") != "always"
-        and os.path.isfile(path)
-        and stamp(path) == spec.verified
-    ):
+    if unchanged(path, spec.verified):
         return
     digest, _ = sha256_path(path)
     if digest != spec.sha256:

@@ -75,7 +75,7 @@ def execute(
         except SpecError as exc:
             raise _Failure("spec", exc, retry=False) from None
         marker = parsed.retry.marker if parsed.retry is not None else None
-        record["outputs"] = _run(parsed, function, args or {})
+        record["outputs"] = _run(parsed, function, args or {}, record)
         record["ok"] = True
     except _Failure as failure:
         record["ok"] = False
@@ -120,12 +120,37 @@ def _check_marker(spec: CallSpec, marker: MarkerSpec) -> None:
         )
 
 
-def _run(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+def _run(
+    spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str], record: dict[str, Any]
+) -> dict[str, Any]:
     if spec.retry is not None and spec.retry.marker is not None:
         _check_marker(spec, spec.retry.marker)
     for folder in reversed(spec.sys_path):
         if folder not in sys.path:
             sys.path.insert(0, folder)
+    cache = None
+    if spec.cache is not None and spec.cache.store is not None:
+        # Before the function is loaded: a hit needs neither the step's code nor cloudpickle.
+        from ._cache import PodCache
+
+        cache = PodCache(spec, args)
+        record["cache"] = {"key": cache.key, "hit": False}
+        outputs = cache.lookup()
+        if outputs is not None:
+            record["cache"]["hit"] = True
+            if spec.executor_output is not None:
+                try:
+                    _executor_output(spec.executor_output, outputs, args)
+                except Exception as exc:
+                    raise _Failure("outputs", exc) from None
+            return outputs
+    outputs = _call(spec, function, args)
+    if cache is not None:
+        cache.keep(outputs)
+    return outputs
+
+
+def _call(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
     if function is None:
         try:
             function = load_function(spec.code, spec.step)
@@ -249,6 +274,12 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
         if item.records is not None:
             source = item.records
             item.expand(source.value if source.has_value else json.loads(read_text(source, args)))
+        if item.select and isinstance(item.select[0], int):
+            # One element (a map over another map's stored results): read it as a single stored input
+            # of the parameter's own type, with the rest of the selection, and leave the others unread.
+            part = (item.items or [])[item.select[0]]
+            part.select = list(item.select[1:])
+            return _read(part, args, scratch, {part.name: hints.get(item.name)})
         element = None if item.select else _element_hint(hints.get(item.name))
         values = [_read(part, args, scratch, {part.name: element}) for part in item.items or []]
         return select(values, item.select)  # a field of every element, for ``results.name``

@@ -137,47 +137,75 @@ def _check(uri: str, expected: str | None, actual: str) -> None:
 # --------------------------------------------------------------------------- writing
 
 
-def store(local: str, root: str, digest: str | None = None) -> tuple[str, str, int]:
-    """Upload the local file or folder ``local`` to the store ``root``; its URI, digest and size."""
+def store(local: str, root: str, digest: str | None = None, replace: bool = False) -> tuple[str, str, int]:
+    """Upload the local file or folder ``local`` to the store ``root``; its URI, digest and size.
+
+    A blob that is there already is kept (its key is its digest), unless ``replace``: the cache found it
+    damaged, and fresh bytes repair it.
+    """
     fs, base = filesystem(root)
     base = base.rstrip("/")
     if os.path.isdir(local):
-        return _store_tree(fs, local, root, base)
+        return _store_tree(fs, local, root, base, replace)
     if digest is None:
         digest = sha256_file(local)[0]
     size = os.path.getsize(local)
-    _put(fs, local, base, digest, size)
+    _put(fs, local, base, digest, size, replace)
     return blob_uri(root, digest), digest, size
 
 
-def _store_tree(fs: Any, local: str, root: str, base: str) -> tuple[str, str, int]:
+def _store_tree(fs: Any, local: str, root: str, base: str, replace: bool = False) -> tuple[str, str, int]:
     import hashlib
 
     entries = list(tree_files(local))
     for full, _, file_digest, size in entries:
-        _put(fs, full, base, file_digest, size)
+        _put(fs, full, base, file_digest, size, replace)
     total = sum(size for *_, size in entries)
     listing = manifest(entries)
     digest = hashlib.sha256(listing).hexdigest()  # the folder digest, as sha256_tree defines it
     key = f"{base}/sha256/{digest[:2]}/{digest}"
-    if not _exists(fs, key, len(listing)):
-        if _protocol(fs) in ATOMIC_PUT:
-            fs.pipe_file(key, listing)
-        else:
-            tmp = f"{base}/tmp/{os.getpid()}-{digest}"
-            fs.pipe_file(tmp, listing)
-            fs.mv(tmp, key)
+    if replace or not _exists(fs, key, len(listing)):
+        _write(fs, base, key, listing)
     return blob_uri(root, digest), digest, total
 
 
-def _put(fs: Any, local: str, base: str, digest: str, size: int) -> None:
+def _write(fs: Any, base: str, key: str, data: bytes) -> None:
+    """Put a small object (a manifest, a cache entry) at ``key``, visible whole or not at all."""
+    if _protocol(fs) in ATOMIC_PUT:
+        fs.pipe_file(key, data)
+        return
+    tmp = f"{base}/tmp/{os.getpid()}-{os.urandom(4).hex()}-{key.rsplit('/', 1)[-1]}"
+    fs.makedirs(f"{base}/tmp", exist_ok=True)
+    fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(tmp, data)
+    fs.mv(tmp, key)
+
+
+def read_object(root: str, key: str) -> bytes | None:
+    """The bytes of the small object ``key`` under the store ``root``, or ``None`` when there is none."""
+    fs, base = filesystem(root)
+    try:
+        data: bytes = fs.cat_file(f"{base.rstrip('/')}/{key}")
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def write_object(root: str, key: str, data: bytes) -> None:
+    """Write the small object ``key`` under the store ``root`` (a cache entry), atomically."""
+    fs, base = filesystem(root)
+    base = base.rstrip("/")
+    _write(fs, base, f"{base}/{key}", data)
+
+
+def _put(fs: Any, local: str, base: str, digest: str, size: int, replace: bool = False) -> None:
     key = f"{base}/sha256/{digest[:2]}/{digest}"
-    if _exists(fs, key, size):
+    if not replace and _exists(fs, key, size):
         return  # content-addressed: the same bytes are there already
     if _protocol(fs) in ATOMIC_PUT:
         fs.put_file(local, key, **_chunked(fs, upload=True))
         return
-    tmp = f"{base}/tmp/{os.getpid()}-{digest}"
+    tmp = f"{base}/tmp/{os.getpid()}-{os.urandom(4).hex()}-{digest}"
     fs.makedirs(f"{base}/tmp", exist_ok=True)
     fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
     try:

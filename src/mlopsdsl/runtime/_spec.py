@@ -206,6 +206,25 @@ class OutputSpec:
             raise SpecError(f"{where}: an {self.kind} output is written to a file; give 'file' (or 'store')")
 
 
+class CacheSpec:
+    """How the runtime itself caches this step (``docs/runtime.md``): the step's digest, and the store that
+    holds the cache's entries and blobs. Without ``store`` the runtime caches nothing (the digest is then
+    there for the engine's own cache key: KFP's covers the command line)."""
+
+    __slots__ = ("read", "step", "store")
+
+    def __init__(self, data: object) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(f"cache: an object with 'step', got {data!r}")
+        self.step: str = _str(data, "step", "cache")
+        self.store = _opt_str(data, "store", "cache")
+        read = data.get("read", True)
+        if not isinstance(read, bool):
+            raise SpecError(f"cache.read: true or false, got {read!r}")
+        self.read: bool = read
+        """``False`` for a run that must not reuse (``--no-cache``): the step runs, and its result is kept."""
+
+
 class MarkerSpec:
     """Where an attempt that failed for good leaves word for the later attempts of its task (KFP)."""
 
@@ -236,6 +255,7 @@ class CallSpec:
     """A parsed call spec."""
 
     __slots__ = (
+        "cache",
         "code",
         "executor_output",
         "inputs",
@@ -274,6 +294,7 @@ class CallSpec:
         self.sys_path: list[str] = sys_path
         self.result = _opt_str(data, "result", "spec")
         self.scratch = _opt_str(data, "scratch", "spec")
+        self.cache = CacheSpec(data["cache"]) if data.get("cache") is not None else None
         self.retry = RetrySpec(data["retry"]) if data.get("retry") is not None else None
         # Where to write a KFP ``ExecutorOutput``: a path, or the ``arg``/``env`` whose text is the path.
         self.executor_output: str | InputSpec | None = None

@@ -7,9 +7,14 @@ emits: DAG order, parameters, artifacts, loops and the collection of their outpu
 container's command runs as a local subprocess with the real step runtime, so a pipeline that passes here
 has run the same code, with the same arguments, as it will in the pod.
 
-They are test tools, not orchestrators: no scheduling across machines, no resources, no caching, no
-Kubernetes (volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and
-Argo that mlopsdsl's compilers produce. A document written by hand or by another tool may use features
+Caching is shown as it happens on the cluster: the KFP emulator models KFP's own cache (keyed as KFP keys
+it, recorded in ``workdir``), and on both the step runtime applies its own cache in the pod when the
+document was compiled with ``cache_root`` (a folder on this machine, then). Two runs that share the
+``workdir`` and the ``cache_root`` therefore show hits; ``EmulatedRun.cached`` lists them.
+
+They are test tools, not orchestrators: no scheduling across machines, no resources, no Kubernetes
+(volumes, secrets, node selectors are ignored), no timeouts, and only the features of KFP and Argo that
+mlopsdsl's compilers produce. A document written by hand or by another tool may use features
 they do not know; they refuse it with an error naming the feature rather than guess.
 """
 
@@ -44,6 +49,8 @@ class EmulatedRun:
         waits: The backoff the engine waits after each failed attempt, in seconds, by task path (tasks
             that waited only): before each retry, and, as Argo's controller does, before it finds that
             the last attempt may not be retried. Recorded, never slept.
+        cached: The tasks whose outputs were reused instead of computed, by task path, and which cache
+            served them: ``"kfp"`` (KFP's own, emulated) or ``"runtime"`` (the step runtime's, in the pod).
     """
 
     status: str
@@ -56,6 +63,7 @@ class EmulatedRun:
     artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """KFP only: what the engine recorded for each output artifact, by task path and output name
     (``{"uri": ..., "metadata": {...}}``, the executor output's metadata merged in, as the KFP UI shows)."""
+    cached: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

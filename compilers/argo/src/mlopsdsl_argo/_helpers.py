@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlopsdsl_argo._launch import WORK
+from mlopsdsl_argo._refs import Input
 
 __all__ = ["HELPER", "condition_template", "items_template"]
 
@@ -83,7 +84,7 @@ def _template(name: str, mode: str, inputs: tuple[str, str], output: str, image:
     container: dict[str, Any] = {
         "image": image,
         "command": ["python", "-c", HELPER],
-        "args": [mode, *(f"{{{{inputs.parameters.{i}}}}}" for i in inputs)],
+        "args": [mode, *(Input(i).render() for i in inputs)],
     }
     if security is not None:
         container["securityContext"] = security

@@ -141,7 +141,10 @@ def stored_kind(type_: ir.TypeSpec) -> str | None:
 
 
 def call_spec(
-    step: ir.StepSpec, code: dict[str, Any], inputs: list[tuple[ir.Param, str, list[str | int]]]
+    step: ir.StepSpec,
+    code: dict[str, Any],
+    inputs: list[tuple[ir.Param, str, list[str | int]]],
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The runtime's call spec for one template of ``step``.
 
@@ -152,6 +155,7 @@ def call_spec(
             ``--arg``; ``gathered``: a loop's aggregated texts; ``stored``: a file plus its producer's
             record; ``collected``: a loop's stored outputs as records and a folder; ``status``: the
             workflow's status as plain text), and the field path to select from the value.
+        cache: The ``cache`` section, when the pod applies the runtime's cache (``cache_root``).
     """
     items: list[dict[str, Any]] = []
     for param, source, path in inputs:
@@ -203,6 +207,8 @@ def call_spec(
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
         spec["retry"] = retry  # stop_on: the runtime exits with EXIT_NEVER_RETRY, which retryStrategy reads
+    if cache is not None:
+        spec["cache"] = cache
     return spec
 
 

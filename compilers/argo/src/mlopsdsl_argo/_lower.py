@@ -7,7 +7,9 @@ as Argo artifacts through the artifact repository together with a ``NAME-meta`` 
 producer's output record (digest, serialiser, metadata). Literals (defaults, constants) are written
 armored, so no user text is ever expanded.
 
-A binding is resolved to a :class:`Source` in the scope of its DAG. Control flow (see ``docs/argo.md``):
+A binding is resolved to a :class:`~._sources.Source` in the scope of its DAG (:mod:`._sources`), whose
+references (:mod:`._refs`) are written out only when a task or a DAG's outputs are rendered. Control flow
+(see ``docs/argo.md``):
 
 - ``.map`` -> ``withItems`` (a literal list) or ``withParam`` (a JSON list of armored texts: another loop's
   aggregated output as it is, or what the ``items`` helper made of a parameter or a step's output);
@@ -26,7 +28,7 @@ A binding is resolved to a :class:`Source` in the scope of its DAG. Control flow
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
@@ -37,10 +39,25 @@ from mlopsdsl_argo._launch import META, stored_kind
 from mlopsdsl_argo._loops import limit_parallelism
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND, CompileOptions, default_image
+from mlopsdsl_argo._refs import (
+    Call,
+    Chosen,
+    Input,
+    Literal,
+    Status,
+    TaskOutput,
+    Texts,
+    When,
+    WorkflowParameter,
+    WorkflowText,
+    artifact_from,
+    value_from,
+)
+from mlopsdsl_argo._sources import Scope, Source, Sources
 from mlopsdsl_argo._templates import CONTAINER_SECURITY, Signature, container_template, repository_key
 from mlopsdsl_argo._values import armor
 
-__all__ = ["Source", "lower"]
+__all__ = ["lower"]
 
 POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,
@@ -48,33 +65,6 @@ POD_SECURITY: dict[str, Any] = {
     "runAsGroup": 1000,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-STATUS = "{{=workflow.status == 'Succeeded' ? 'Succeeded' : 'Failed'}}"
-"""The exit handler's status: Argo's ``Failed`` and ``Error`` are both the IR's ``"Failed"``."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a value comes from, in the scope of one DAG template."""
-
-    kind: str
-    """``literal`` (armored JSON), ``parameter``, ``artifact`` (a stored value), ``collected`` (the
-    stored outputs of a loop), or ``element`` (one of them, for a map over them: ``text`` is ``{{item}}``,
-    one run's record)."""
-    text: str
-    """The armored literal, or the reference (``{{...}}``; ``{{=...}}`` for an expression). For
-    ``collected``: the reference to the aggregated records."""
-    path: tuple[str | int, ...] = ()
-    deps: frozenset[str] = field(default_factory=frozenset)
-    """``depends`` terms: task names, or ``(a.Succeeded || b.Succeeded)`` for ``ml.one_of``."""
-    meta: str | None = None
-    """For ``artifact``: the reference to the producer's output record."""
-    gathered: bool = False
-    """For ``parameter``: a loop's aggregate, a JSON list of each run's armored text."""
-    prefix: str | None = None
-    """For ``collected``: the repository key prefix (under the workflow's folder) the runs uploaded to."""
-    expr: str | None = None
-    """For ``ml.one_of``: the bare expression (``text`` is ``{{=expr}}``); ``meta_expr`` likewise."""
-    meta_expr: str | None = None
 
 
 @dataclass
@@ -85,20 +75,6 @@ class _Dag:
     outputs: dict[str, Source]
 
 
-@dataclass
-class _Scope:
-    """One pipeline being lowered: its spec, task labels, groups, and the helper tasks it needs."""
-
-    spec: ir.PipelineSpec
-    labels: Names
-    names: dict[str, str]
-    stack: tuple[str, ...]
-    groups: dict[str, ir.Group] = field(default_factory=dict)
-    conditions: dict[str, str] = field(default_factory=dict)
-    """Label of the condition task of each ``when`` group."""
-    helpers: list[dict[str, Any]] = field(default_factory=list)
-
-
 class Lowering:
     """One compilation of one document."""
 
@@ -107,9 +83,9 @@ class Lowering:
         self.options = options
         self.names = Names()
         self.specs = {p.name: p for p in document.pipelines}
-        self.task_index = {p.name: {t.id: t for t in p.tasks} for p in document.pipelines}
         self.steps = {s.name: s for s in document.steps}
         self.dag_names = {p.name: self.names.claim(p.name) for p in document.pipelines}
+        self.sources = Sources(document, self.dag_names, self._outputs_of)
         self.dags: dict[str, _Dag] = {}
         self.dag_templates: dict[str, dict[str, Any]] = {}
         self.extra_templates: list[dict[str, Any]] = []
@@ -119,6 +95,9 @@ class Lowering:
 
     # ------------------------------------------------------------------ pipelines
 
+    def _outputs_of(self, name: str, stack: tuple[str, ...]) -> dict[str, Source]:
+        return self.pipeline(name, stack).outputs
+
     def pipeline(self, name: str, stack: tuple[str, ...] = ()) -> _Dag:
         if name in self.dags:
             return self.dags[name]
@@ -126,14 +105,16 @@ class Lowering:
             raise CompileError(f"pipeline {name!r} calls itself", BACKEND, location=self.specs[name].location)
         spec = self.specs[name]
         labels = Names()
-        scope = _Scope(spec, labels, {t.id: labels.claim(t.id) for t in spec.tasks}, (*stack, name))
+        scope = Scope(spec, labels, {t.id: labels.claim(t.id) for t in spec.tasks}, (*stack, name))
         scope.groups = {g.id: g for g in spec.groups}
         for group in spec.groups:
             if group.kind == "when":
                 scope.conditions[group.id] = labels.claim(group.id)
         conditions = [self._condition_task(scope, g) for g in spec.groups if g.kind == "when"]
         tasks = [self._task(scope, t) for t in spec.tasks]
-        outputs = {o.name: self._resolve(scope, o.source, o.location or spec.location) for o in spec.outputs}
+        outputs = {
+            o.name: self.sources.resolve(scope, o.source, o.location or spec.location) for o in spec.outputs
+        }
         template: dict[str, Any] = {"name": self.dag_names[name]}
         inputs = self._dag_inputs(spec)
         if inputs:
@@ -141,7 +122,7 @@ class Lowering:
         declared = self._dag_outputs(outputs)
         if declared:
             template["outputs"] = declared
-        template["dag"] = {"tasks": [*conditions, *scope.helpers, *tasks]}
+        template["dag"] = {"tasks": [c.render() for c in (*conditions, *scope.helpers, *tasks)]}
         self.dag_templates[name] = template
         self.dags[name] = _Dag(self.dag_names[name], outputs)
         return self.dags[name]
@@ -166,25 +147,16 @@ class Lowering:
     def _dag_outputs(outputs: dict[str, Source]) -> dict[str, Any]:
         params: list[dict[str, Any]] = []
         artifacts: list[dict[str, Any]] = []
-
-        def param(name: str, text: str, expr: str | None) -> None:
-            value = {"expression": expr} if expr is not None else {"parameter": text}
-            params.append({"name": name, "valueFrom": value})
-
         for name, src in outputs.items():
-            if not (src.text.startswith("{{tasks.") or src.expr is not None):
+            if not isinstance(src.ref, TaskOutput | Chosen):
                 continue  # a constant or a parameter passed through: resolved statically by whoever uses it
             if src.kind == "artifact":
-                artifacts.append(
-                    {"name": name, "fromExpression": src.expr}
-                    if src.expr
-                    else {"name": name, "from": src.text}
-                )
-                param(name + META, src.meta or "", src.meta_expr)
-            elif src.kind == "collected":
-                param(name + META, src.text, None)
-            else:
-                param(name, src.text, src.expr)
+                assert src.meta is not None
+                artifacts.append({"name": name, **artifact_from(src.ref)})
+                params.append({"name": name + META, "valueFrom": value_from(src.meta)})
+            else:  # for "collected": the records of the runs
+                pname = name + META if src.kind == "collected" else name
+                params.append({"name": pname, "valueFrom": value_from(src.ref)})
         declared: dict[str, Any] = {}
         if params:
             declared["parameters"] = params
@@ -192,153 +164,27 @@ class Lowering:
             declared["artifacts"] = artifacts
         return declared
 
-    # ------------------------------------------------------------------ bindings
-
-    def _resolve(self, scope: _Scope, binding: ir.Binding, where: ir.SourceLocation | None) -> Source:
-        """``binding`` as a source in ``scope``; ``where`` is the user's line that uses it."""
-        spec = scope.spec
-        if isinstance(binding, ir.ConstantBinding):
-            return Source("literal", armor(binding.value))
-        if isinstance(binding, ir.ParameterBinding):
-            param = next(p for p in spec.params if p.name == binding.name)
-            path = tuple(binding.path)
-            if stored_kind(param.type) is not None:
-                meta = f"{{{{inputs.parameters.{binding.name}{META}}}}}"
-                return Source("artifact", f"{{{{inputs.artifacts.{binding.name}}}}}", path, meta=meta)
-            return Source("parameter", f"{{{{inputs.parameters.{binding.name}}}}}", path)
-        if isinstance(binding, ir.OneOfBinding):
-            return self._one_of(scope, binding, where)
-        if isinstance(binding, ir.StatusBinding):
-            raise CompileError(
-                f"pipeline {spec.name!r}: only the exit handler gets the status", BACKEND, location=where
-            )
-        # Written lists and dicts were made into gather tasks by mlopsdsl.lowering.desugar.
-        assert isinstance(binding, ir.TaskOutputBinding), binding
-        return self._task_output(scope, binding, where)
-
-    def _task_output(
-        self, scope: _Scope, binding: ir.TaskOutputBinding, where: ir.SourceLocation | None
-    ) -> Source:
-        spec = scope.spec
-        producer = self.task_index[spec.name][binding.task]
-        label = scope.names[binding.task]
-        deps = frozenset({label})
-        path = tuple(binding.path)
-        mapped = producer.map is not None
-        if producer.step is not None:
-            out = next(o for o in self.steps[producer.step].outputs if o.name == binding.output)
-            if stored_kind(out.type) is not None:
-                meta = f"{{{{tasks.{label}.outputs.parameters.{out.name}{META}}}}}"
-                if mapped:
-                    prefix = f"{self._prefix(scope, label)}/{out.name}"
-                    return Source("collected", meta, path, deps=deps, prefix=prefix)
-                return Source(
-                    "artifact", f"{{{{tasks.{label}.outputs.artifacts.{out.name}}}}}", path, deps, meta
-                )
-            ref = f"{{{{tasks.{label}.outputs.parameters.{out.name}}}}}"
-            return Source("parameter", ref, path, deps, gathered=mapped)
-        assert producer.pipeline is not None
-        inner = self.pipeline(producer.pipeline, scope.stack).outputs[binding.output]
-        if mapped and (inner.kind != "parameter" or inner.gathered or not inner.text.startswith("{{tasks.")):
-            raise CompileError(
-                f"pipeline {spec.name!r}: output {binding.output!r} of mapped sub-pipeline "
-                f"{producer.pipeline!r} is {'stored' if inner.kind != 'parameter' else 'not made by a step'}"
-                "; this backend collects only values made by a step inside a mapped sub-pipeline yet",
-                BACKEND,
-                location=producer.location or where,
-            )
-        if inner.kind == "literal":
-            return Source("literal", inner.text, inner.path + path, deps)
-        if inner.text.startswith("{{inputs."):
-            # The sub-pipeline passes one of its parameters straight through: use what we gave it.
-            pname = inner.text.split(".")[2].rstrip("}")
-            given = self._argument(scope, producer, pname)
-            return replace(given, path=given.path + inner.path + path, deps=given.deps | deps)
-        if inner.kind == "collected":
-            meta = f"{{{{tasks.{label}.outputs.parameters.{binding.output}{META}}}}}"
-            return Source("collected", meta, deps=deps, prefix=inner.prefix)
-        if inner.kind == "artifact":
-            meta = f"{{{{tasks.{label}.outputs.parameters.{binding.output}{META}}}}}"
-            ref = f"{{{{tasks.{label}.outputs.artifacts.{binding.output}}}}}"
-            return Source("artifact", ref, inner.path + path, deps, meta)
-        ref = f"{{{{tasks.{label}.outputs.parameters.{binding.output}}}}}"
-        return Source("parameter", ref, inner.path + path, deps, gathered=inner.gathered or mapped)
-
-    def _prefix(self, scope: _Scope, label: str) -> str:
-        """The key prefix of a loop's stored outputs: unique per DAG template and task. Instances of one
-        sub-pipeline share it; each consumer reads only the files its records name."""
-        return f"{self.dag_names[scope.spec.name]}/{label}"
-
-    def _one_of(self, scope: _Scope, binding: ir.OneOfBinding, where: ir.SourceLocation | None) -> Source:
-        sources = [self._task_output(scope, s, where) for s in binding.sources]
-        labels = [scope.names[s.task] for s in binding.sources]
-        first = sources[0]
-        if any(s.kind not in ("parameter", "artifact") or s.gathered for s in sources) or any(
-            (s.kind, s.path) != (first.kind, first.path) or not s.text.startswith("{{tasks.") for s in sources
-        ):
-            raise CompileError(
-                f"pipeline {scope.spec.name!r}: ml.one_of over "
-                + ", ".join(s.task for s in binding.sources)
-                + " needs step outputs of one kind with the same field selection on this backend",
-                BACKEND,
-                location=where,
-            )
-
-        def choose(refs: list[str]) -> str:
-            expr = refs[-1]
-            for label, ref in zip(reversed(labels[:-1]), reversed(refs[:-1]), strict=True):
-                expr = f"tasks['{label}'].status == 'Succeeded' ? {ref} : {expr}"
-            return expr
-
-        def bare(text: str, label: str) -> str:
-            return f"tasks['{label}']." + text.strip("{}").split(".", 2)[2]
-
-        expr = choose([bare(s.text, lab) for s, lab in zip(sources, labels, strict=True)])
-        deps = frozenset({"(" + " || ".join(f"{lab}.Succeeded" for lab in labels) + ")"})
-        if first.kind == "artifact":
-            meta_expr = choose([bare(s.meta or "", lab) for s, lab in zip(sources, labels, strict=True)])
-            return Source(
-                "artifact",
-                f"{{{{={expr}}}}}",
-                first.path,
-                deps,
-                f"{{{{={meta_expr}}}}}",
-                expr=expr,
-                meta_expr=meta_expr,
-            )
-        return Source("parameter", f"{{{{={expr}}}}}", first.path, deps, expr=expr)
-
-    def _argument(self, scope: _Scope, task: ir.Task, name: str) -> Source:
-        """The source of input ``name`` of ``task``: its binding, or the callee's default."""
-        binding = task.inputs.get(name)
-        if binding is not None:
-            return self._resolve(scope, binding, task.location)
-        callee = self.specs[task.pipeline].params if task.pipeline else self.steps[task.callee].inputs
-        param = next(p for p in callee if p.name == name)
-        return Source("literal", armor(param.default))
-
     # ------------------------------------------------------------------ conditions
 
-    def _gate(self, scope: _Scope, group: str | None) -> tuple[set[str], str | None]:
+    def _gate(self, scope: Scope, group: str | None) -> tuple[set[str], When | None]:
         """The ``depends`` terms and ``when`` that run a task only inside block ``group``."""
         if group is None:
             return set(), None
         block = scope.groups[group]
         when_id = block.id if block.kind == "when" else (block.else_of or block.id)
         label = scope.conditions[when_id]
-        word = "true" if block.kind == "when" else "false"
-        return {f"{label}.Succeeded"}, "{{tasks." + label + ".outputs.parameters.holds}} == " + word
+        return {f"{label}.Succeeded"}, When(label, holds=block.kind == "when")
 
-    def _condition_task(self, scope: _Scope, group: ir.Group) -> dict[str, Any]:
-        operands: list[str] = []
+    def _condition_task(self, scope: Scope, group: ir.Group) -> Call:
+        operands: list[Source] = []
         deps: set[str] = set()
 
         where = group.location or scope.spec.location
 
         def side(binding: ir.Binding) -> dict[str, Any]:
-            src = self._resolve(scope, binding, where)
+            src = self.sources.resolve(scope, binding, where)
             if src.kind == "literal":
-                return {"value": _select_literal(src.text, src.path)}
+                return {"value": src.value}
             if src.kind != "parameter" or src.gathered:
                 raise CompileError(
                     f"pipeline {scope.spec.name!r}: block {group.id!r} compares a stored value or the "
@@ -347,7 +193,7 @@ class Lowering:
                     location=where,
                 )
             deps.update(src.deps)
-            operands.append(src.text)
+            operands.append(src)
             return {"ref": len(operands) - 1, "path": list(src.path)}
 
         def tree(node: ir.Condition) -> dict[str, Any]:
@@ -359,18 +205,13 @@ class Lowering:
 
         condition = tree(group.condition)
         gate, when = self._gate(scope, group.parent)
-        task: dict[str, Any] = {"name": scope.conditions[group.id], "template": self._helper("condition")}
-        if deps | gate:
-            task["depends"] = " && ".join(sorted(deps | gate))
-        if when is not None:
-            task["when"] = when
-        task["arguments"] = {
-            "parameters": [
-                {"name": "condition", "value": armor(condition)},
-                {"name": "operands", "value": "[" + ",".join(operands) + "]"},
-            ]
-        }
-        return task
+        return Call(
+            scope.conditions[group.id],
+            self._helper("condition"),
+            deps | gate,
+            when,
+            [("condition", Literal(condition)), ("operands", Texts(tuple(o.ref for o in operands)))],
+        )
 
     def _helper(self, kind: str) -> str:
         if kind not in self.helper_names:
@@ -384,28 +225,27 @@ class Lowering:
 
     # ------------------------------------------------------------------ tasks
 
-    def _task(self, scope: _Scope, task: ir.Task) -> dict[str, Any]:
-        params: list[dict[str, Any]] = []
-        artifacts: list[dict[str, Any]] = []
+    def _task(self, scope: Scope, task: ir.Task) -> Call:
         gate, when = self._gate(scope, task.group)
-        deps: set[str] = {scope.names[a] for a in task.after} | gate
-        loop: dict[str, Any] = {}
+        # The template is named once the inputs' signature is known (a step's variant) or the callee lowered.
+        call = Call(scope.names[task.id], "", {scope.names[a] for a in task.after} | gate, when)
         mapped = task.map.input if task.map is not None else None
 
         def argument(name: str, src: Source) -> str:
             """Pass ``src`` as input ``name``; how it arrives (the template's signature entry)."""
-            deps.update(src.deps)
+            call.depends.update(src.deps)
             if src.kind == "artifact":
-                ref = {"fromExpression": src.expr} if src.expr else {"from": src.text}
-                artifacts.append({"name": name, **ref})
-                params.append({"name": name + META, "value": src.meta or ""})
+                assert src.meta is not None
+                call.artifacts.append((name, src.ref))
+                call.parameters.append((name + META, src.meta))
                 return "stored"
             if src.kind in ("collected", "element"):
                 assert src.prefix is not None
-                params.append({"name": name + META, "value": src.text})
-                params.append({"name": name + "-key", "value": repository_key(self.options, src.prefix)})
+                call.parameters.append((name + META, src.ref))
+                key = WorkflowText(repository_key(self.options, src.prefix))
+                call.parameters.append((name + "-key", key))
                 return src.kind
-            params.append({"name": name, "value": src.text})
+            call.parameters.append((name, src.ref))
             return "gathered" if src.gathered else "json"
 
         if task.step is not None:
@@ -414,34 +254,31 @@ class Lowering:
             for param in step.inputs:
                 binding = task.inputs.get(param.name)
                 if isinstance(binding, ir.StatusBinding):
-                    params.append({"name": param.name, "value": STATUS})
+                    call.parameters.append((param.name, Status()))
                     signature.append((param.name, "status", ()))
                     continue
                 if binding is None and stored_kind(param.type) is not None:
                     signature.append((param.name, "omit", ()))  # the function's own default applies
                     continue
-                src = self._argument(scope, task, param.name)
+                src = self.sources.argument(scope, task, param.name)
                 if param.name == mapped:
-                    loop = self._loop(scope, task, src, deps)
-                    if src.kind == "collected":  # one of another loop's stored results per run
-                        src = Source("element", "{{item}}", src.path, prefix=src.prefix)
-                    else:
-                        src = Source("parameter", "{{item}}")
+                    self._loop(scope, task, src, call)
+                    src = src.element()
                 kind = argument(param.name, src)
                 signature.append((param.name, kind, src.path))
             collect = None
             if mapped is not None and any(stored_kind(o.type) for o in step.outputs):
-                collect = self._prefix(scope, scope.names[task.id])
-            template = self._step_template(step, tuple(signature), collect)
+                collect = self.sources.prefix(scope, scope.names[task.id])
+            call.template = self._step_template(step, tuple(signature), collect)
         else:
             assert task.pipeline is not None
             sub = self.specs[task.pipeline]
-            template = self.pipeline(task.pipeline, scope.stack).name
+            call.template = self.pipeline(task.pipeline, scope.stack).name
             for param in sub.params:
-                src = self._argument(scope, task, param.name)
+                src = self.sources.argument(scope, task, param.name)
                 if param.name == mapped:
-                    loop = self._loop(scope, task, src, deps)
-                    src = Source("parameter", "{{item}}")
+                    self._loop(scope, task, src, call)
+                    src = src.element()
                 if src.path or src.gathered or src.kind == "collected":
                     raise CompileError(
                         f"task {task.id!r}: a field selection or the results of a map passed into "
@@ -451,26 +288,13 @@ class Lowering:
                         location=task.location,
                     )
                 argument(param.name, src)
-        out: dict[str, Any] = {"name": scope.names[task.id], "template": template}
-        if deps:
-            out["depends"] = " && ".join(sorted(deps))
-        if when is not None:
-            out["when"] = when
-        arguments: dict[str, Any] = {}
-        if params:
-            arguments["parameters"] = params
-        if artifacts:
-            arguments["artifacts"] = artifacts
-        if arguments:
-            out["arguments"] = arguments
-        out.update(loop)
         if task.map is not None and task.map.max_parallel is not None:
             wrapper_name = self.names.claim(f"{scope.names[task.id]}-loop")
             outputs = self._loop_outputs(task)
-            wrapped, wrapper = limit_parallelism(out, wrapper_name, task.map.max_parallel, outputs)
+            wrapped, wrapper = limit_parallelism(call, wrapper_name, task.map.max_parallel, outputs)
             self.extra_templates.append(wrapper)
             return wrapped
-        return out
+        return call
 
     def _loop_outputs(self, task: ir.Task) -> list[str]:
         """The parameters a loop's wrapper passes out: every output, as ``NAME-meta`` when stored."""
@@ -480,15 +304,17 @@ class Lowering:
         assert task.pipeline is not None
         return [o.name for o in self.specs[task.pipeline].outputs]
 
-    def _loop(self, scope: _Scope, task: ir.Task, src: Source, deps: set[str]) -> dict[str, Any]:
-        """``withItems`` or ``withParam`` for the list ``src`` (each element as armored JSON text)."""
+    def _loop(self, scope: Scope, task: ir.Task, src: Source, call: Call) -> None:
+        """Make ``call`` run once per element of the list ``src`` (``withItems``, or ``withParam`` over a
+        JSON list of each element's armored text)."""
         if src.kind == "literal":
-            value = _select_literal(src.text, src.path)
-            return {"withItems": [armor(v) for v in value]}
+            call.items = list(src.value)
+            return
         if src.kind == "collected" and task.step is not None:
             # Another loop's stored results: iterate over their aggregated records, one per run.
-            deps.update(src.deps)
-            return {"withParam": src.text}
+            call.depends.update(src.deps)
+            call.over = src.ref
+            return
         if src.kind != "parameter":
             raise CompileError(
                 f"task {task.id!r}: mapping over stored values is not supported by this backend yet; map "
@@ -496,22 +322,19 @@ class Lowering:
                 BACKEND,
                 location=task.location,
             )
-        deps.update(src.deps)
+        call.depends.update(src.deps)
         if src.gathered and not src.path:
-            return {"withParam": src.text}  # another loop's results: already a list of texts
+            call.over = src.ref  # another loop's results: already a list of texts
+            return
         label = scope.labels.claim(f"{task.id}-items")
-        helper: dict[str, Any] = {"name": label, "template": self._helper("items")}
         gate, when = self._gate(scope, task.group)
-        if src.deps | gate:
-            helper["depends"] = " && ".join(sorted(src.deps | gate))
-        if when is not None:
-            helper["when"] = when
-        helper["arguments"] = {
-            "parameters": [
-                {"name": "value", "value": src.text},
-                {"name": "path", "value": armor(list(src.path))},
-            ]
-        }
+        helper = Call(
+            label,
+            self._helper("items"),
+            set(src.deps | gate),
+            when,
+            [("value", src.ref), ("path", Literal(list(src.path)))],
+        )
         if src.gathered:
             raise CompileError(
                 f"task {task.id!r}: a field of a map's results cannot be mapped over yet",
@@ -519,8 +342,8 @@ class Lowering:
                 location=task.location,
             )
         scope.helpers.append(helper)
-        deps.add(label)
-        return {"withParam": f"{{{{tasks.{label}.outputs.parameters.items}}}}"}
+        call.depends.add(label)
+        call.over = TaskOutput(label, "items")
 
     def _step_template(self, step: ir.StepSpec, signature: Signature, collect: str | None = None) -> str:
         key = (step.name, signature, collect)
@@ -540,22 +363,22 @@ class Lowering:
         workflow's and ``{{workflow.status}}`` mapped to the IR's two words."""
         assert task.step is not None
         step = self.steps[task.step]
-        params: list[dict[str, Any]] = []
+        call = Call(Names().claim(task.id), "")
         signature: list[tuple[str, str, tuple[str | int, ...]]] = []
         for param in step.inputs:
             binding = task.inputs.get(param.name)
             if isinstance(binding, ir.StatusBinding):
-                params.append({"name": param.name, "value": STATUS})
+                call.parameters.append((param.name, Status()))
                 signature.append((param.name, "status", ()))
             elif isinstance(binding, ir.ParameterBinding):
-                params.append({"name": param.name, "value": f"{{{{workflow.parameters.{binding.name}}}}}"})
+                call.parameters.append((param.name, WorkflowParameter(binding.name)))
                 signature.append((param.name, "json", tuple(binding.path)))
             elif isinstance(binding, ir.ConstantBinding) or (binding is None and param.optional):
                 value = binding.value if binding is not None else param.default
                 if binding is None and stored_kind(param.type) is not None:
                     signature.append((param.name, "omit", ()))
                     continue
-                params.append({"name": param.name, "value": armor(value)})
+                call.parameters.append((param.name, Literal(value)))
                 signature.append((param.name, "json", ()))
             else:
                 raise CompileError(
@@ -565,13 +388,8 @@ class Lowering:
                     location=task.location or root.location,
                 )
         name = self.names.claim(f"{root.name}-on-exit")
-        call: dict[str, Any] = {
-            "name": Names().claim(task.id),
-            "template": self._step_template(step, tuple(signature)),
-        }
-        if params:
-            call["arguments"] = {"parameters": params}
-        self.extra_templates.append({"name": name, "dag": {"tasks": [call]}})
+        call.template = self._step_template(step, tuple(signature))
+        self.extra_templates.append({"name": name, "dag": {"tasks": [call.render()]}})
         return name
 
     # ------------------------------------------------------------------ the whole spec
@@ -630,9 +448,9 @@ class Lowering:
         for name, src in self.dags[root.name].outputs.items():
             entry: dict[str, Any] = {"kind": src.kind}
             if src.kind == "literal":
-                entry["value"] = _select_literal(src.text, src.path)
-            elif src.text.startswith("{{inputs.parameters."):
-                entry = {"kind": "workflow-parameter", "name": src.text[len("{{inputs.parameters.") : -2]}
+                entry["value"] = src.value
+            elif isinstance(src.ref, Input) and not src.ref.artifact:
+                entry = {"kind": "workflow-parameter", "name": src.ref.name}
             if src.path and src.kind != "literal":
                 entry["path"] = list(src.path)
             if src.gathered:
@@ -641,15 +459,6 @@ class Lowering:
                 entry["prefix"] = repository_key(self.options, src.prefix)
             out[name] = entry
         return out
-
-
-def _select_literal(text: str, path: tuple[str | int, ...]) -> Any:
-    import json
-
-    value = json.loads(text)
-    for part in path:
-        value = value[part]
-    return value
 
 
 def lower(document: ir.Document, options: CompileOptions) -> tuple[dict[str, Any], dict[str, Any]]:

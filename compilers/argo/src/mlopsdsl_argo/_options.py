@@ -78,6 +78,12 @@ class CompileOptions:
     non_root: bool = True
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for steps whose function cannot be found by module and name."""
+    cache: bool = True
+    """``False``: a run that reuses nothing (``submit --no-cache``): the pods' cache only records."""
+    cache_root: str | None = None
+    """Where the step runtime in each pod keeps its cache: an absolute folder in the pod (a volume mounted
+    in every step) or an fsspec URL. Argo has no cache of its own that mlopsdsl uses, so without it every
+    step runs every time."""
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], where: ir.SourceLocation | None) -> CompileOptions:
@@ -100,6 +106,14 @@ class CompileOptions:
             raise CompileError(
                 f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND, location=where
             )
+        if not isinstance(parsed.cache, bool):
+            raise CompileError(f"cache must be True or False, not {parsed.cache!r}", BACKEND, location=where)
+        if parsed.cache_root is not None:
+            from mlopsdsl.runtime._cache import root_problem
+
+            problem = root_problem(parsed.cache_root)
+            if problem is not None:
+                raise CompileError(problem, BACKEND, location=where)
         repo = parsed.artifact_repository
         bucket = parsed.artifact_bucket
         if bucket is not None and (not isinstance(bucket, str) or not bucket or "/" in bucket):

@@ -197,7 +197,12 @@ def container_template(
     """
     params = {p.name: p for p in step.inputs}
     passed = [(params[n], source, list(path)) for n, source, path in signature if source != "omit"]
-    spec = call_spec(step, code, passed)
+    cache = None
+    if options.cache_root is not None and step.options.cache:
+        from mlopsdsl.runtime._cache import spec_section
+
+        cache = spec_section(step.digest, options.cache_root, options.cache)
+    spec = call_spec(step, code, passed, cache)
     order = [(p.name, source) for p, source, _ in passed]
 
     in_params: list[dict[str, Any]] = []

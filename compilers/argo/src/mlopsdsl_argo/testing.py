@@ -42,9 +42,13 @@ Semantics covered, and only these:
   ``factor``, ``cap``, ``maxDuration``). Backoff is not slept: each wait is recorded in ``waits``.
 - **Exit handler**: ``spec.onExit`` runs after the entrypoint with ``workflow.status`` ``Succeeded`` or
   ``Failed``; if it fails, the workflow fails.
+- **Caching**: Argo's own (``memoize``) is not used by mlopsdsl and not covered; the step runtime's cache
+  works in the emulated pods as in real ones when the document was compiled with ``cache_root`` (a folder
+  on this machine), and a pod whose runtime reused its cache is listed in ``EmulatedRun.cached`` as
+  ``"runtime"``. Pod folders are numbered on from earlier runs in the same ``workdir``.
 
 Not covered: timeouts (``activeDeadlineSeconds``), resources, volumes, secrets (``secretKeyRef`` env
-variables get a placeholder), node selectors, caching, daemons, hooks, suspend, real concurrency.
+variables get a placeholder), node selectors, memoization, daemons, hooks, suspend, real concurrency.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from typing import Any
 
 import yaml
 
+from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 
@@ -326,7 +331,9 @@ class ArgoEmulator:
             else:
                 raise EmulatorError(f"workflow parameter {name!r} has no value: pass it in params")
             self.globals[f"workflow.parameters.{name}"] = value
-        self.pods = 0
+        # Numbered on from earlier runs in the same workdir, whose pods' files a later run may not reuse.
+        taken = [int(p.name[4:]) for p in workdir.glob("pod-*") if p.name[4:].isdigit()]
+        self.pods = max(taken, default=0)
         self.clock = 0.0
         """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
         self.flags = ["-I", "-S"] if isolated else ["-I"]
@@ -563,6 +570,8 @@ class ArgoEmulator:
             node, code, stderr = self._pod(template, scope, artifacts)
             self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
+                if any(line.startswith(HIT) for line in stderr.splitlines()):
+                    self.run.cached[path] = "runtime"
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
             message = f"Error (exit code {code})" if node.phase == "Failed" else stderr.strip()

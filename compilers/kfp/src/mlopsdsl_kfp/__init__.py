@@ -52,6 +52,12 @@ class KfpBackend:
     * ``store``: where the step runtime keeps never-retry markers (an fsspec URL, or a folder every pod
       mounts), needed by steps whose ``Retry`` has ``stop_on``: KFP retries whatever the error, so their
       later attempts must find word that an earlier one failed for good (``docs/kfp.md``, "Retries").
+    * ``cache``: ``False`` compiles a run that reuses nothing (``submit --no-cache``): every task's
+      ``enableCache`` is off and the pods' own cache only records.
+    * ``cache_root``: where the step runtime in each pod keeps its cache (entries and blobs): an absolute
+      folder in the pod (a volume mounted in every step) or an fsspec URL (``s3://bucket/prefix``; the
+      image needs fsspec and s3fs, the pod its credentials); it may be the same as ``store``. Without
+      it, only KFP's own cache applies.
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -59,10 +65,11 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored_results=False, map_over_stored=False, gather_artifacts=False)
-    """What KFP cannot run even after lowering: a ``ParallelFor`` over artifacts (``artifactIterator``)
-    would hand each run one artifact without its output record, which the runtime needs (digest,
-    serialiser); and a written list of artifacts has no form (an artifact list comes only from a loop)."""
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
+    map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
+    implements no ``artifactIterator``; and a written list of artifacts has no form (an artifact list comes
+    only from a loop)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval
@@ -83,11 +90,12 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        unknown = sorted(set(options) - {"code", "runtime", "image", "functions", "store"})
+        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root"}
+        unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions, store",
+                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root",
                 "kfp",
                 location=where,
             )
@@ -113,12 +121,22 @@ class KfpBackend:
                 "kfp",
                 location=where,
             )
+        from mlopsdsl.runtime._cache import root_problem
+
+        cache = options.get("cache", True)
+        if not isinstance(cache, bool):
+            raise CompileError(f"cache={cache!r}: give True or False", "kfp", location=where)
+        cache_root = options.get("cache_root")
+        if cache_root is not None and root_problem(cache_root):
+            raise CompileError(str(root_problem(cache_root)), "kfp", location=where)
         return Settings(
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,
             functions=dict(functions),
             store=store,
+            cache=cache,
+            cache_root=cache_root,
         )
 
     def emulate(

@@ -26,6 +26,9 @@ into the artifacts it records, and the KFP UI shows it.
 Kubernetes expands ``$(VAR)`` in a container's command, args and env before KFP's launcher fills in the
 placeholders, so the user's text written literally (env values, ``packages``) has every ``$`` doubled
 (:func:`mlopsdsl.naming.k8s_literal`).
+:data:`UNPACK_PRELUDE` does for a pack (or one element of it) what :data:`COLLECT_PRELUDE` does for an
+artifact list, and :data:`PACK` is the whole program of the task that makes a pack: it copies a collected
+artifact list into one folder artifact (KFP keeps one artifact per name when a list enters a sub-DAG).
 
 Every stored value (object or artifact) travels with its producer's output record as a ``STRUCT`` parameter
 ``NAME--meta`` (the runtime's ``meta_file`` -> ``meta``), so the reader knows the digest, the serialiser
@@ -42,7 +45,7 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.naming import k8s_literal
 
-from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT
+from ._naming import PACK_INPUT, PACK_OUTPUT, RUNTIME_INPUT, RUNTIME_OUTPUT
 from ._types import META, Encoding
 
 __all__ = [
@@ -50,11 +53,14 @@ __all__ = [
     "EXECUTOR_OUTPUT",
     "EXECUTOR_PRELUDE",
     "OUTPUT_PRELUDE",
+    "PACK",
     "PIP_PRELUDE",
     "STATUS_PRELUDE",
+    "UNPACK_PRELUDE",
     "WRITE_BUNDLE",
     "Container",
     "InputPlan",
+    "pack_container",
     "runtime_container",
     "step_container",
 ]
@@ -83,18 +89,22 @@ STATUS_PRELUDE = (
 """``N NAME...`` first in argv: rewrites ``--arg NAME=<PipelineTaskFinalStatus JSON>`` to our status strings
 (KFP's ``SUCCEEDED`` is ``Succeeded``; ``FAILED`` and ``CANCELLED`` are ``Failed``)."""
 
-EXECUTOR_PRELUDE = "import json, sys; executor = json.loads(sys.argv.pop(1))\n"
-"""``EXECUTOR_INPUT`` (``{{$}}``) first in argv: the executor input, for the preludes after it."""
-
-COLLECT_PRELUDE = (
-    "n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
-    "inputs = executor.get('inputs', {})\n"
+_WHERE = (
     "def where(uri):\n"
     "    for scheme, local in (('gs://', '/gcs/'), ('s3://', '/s3/'), ('minio://', '/minio/')):\n"
     "        if uri.startswith(scheme):\n"
     "            return {'file': local + uri[len(scheme):], 'uri': uri}\n"
     "    return {'uri': uri}\n"
-    "for name in names:\n"
+)
+"""``where(uri)``: where the launcher put an input artifact it downloaded (``/gcs/``, ``/s3/``, ``/minio/``
+and the rest of the URI), with the URI; any other URI is kept (``file://`` is read in place)."""
+
+EXECUTOR_PRELUDE = "import json, sys; executor = json.loads(sys.argv.pop(1))\n"
+"""``EXECUTOR_INPUT`` (``{{$}}``) first in argv: the executor input, for the preludes after it."""
+
+COLLECT_PRELUDE = (
+    "n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
+    "inputs = executor.get('inputs', {})\n" + _WHERE + "for name in names:\n"
     "    found = inputs.get('artifacts', {}).get(name, {}).get('artifacts', [])\n"
     "    records = inputs.get('parameterValues', {}).get(name + '--meta') or []\n"
     "    if len(found) != len(records):\n"
@@ -115,6 +125,48 @@ clash with it)."""
 OUTPUT_PRELUDE = f"sys.argv += ['--arg', '{EXECUTOR_OUTPUT}=' + executor['outputs']['outputFile']]\n"
 """After :data:`EXECUTOR_PRELUDE`: passes the executor output's path (``outputs.outputFile``; KFP has no
 placeholder for it) to the runtime, which writes each artifact output's metadata there."""
+
+PACK = (
+    "import json, os, shutil, sys\n"
+    "from urllib.parse import unquote, urlparse\n"
+    "inputs = json.loads(sys.argv[1]).get('inputs', {})\n"
+    + _WHERE
+    + f"found = inputs.get('artifacts', {{}}).get('{PACK_INPUT}', {{}}).get('artifacts', [])\n"
+    f"records = inputs.get('parameterValues', {{}}).get('{PACK_INPUT}{META}') or []\n"
+    "if len(found) != len(records):\n"
+    "    sys.exit(f'{len(found)} artifacts but {len(records)} output records')\n"
+    "os.makedirs(sys.argv[2], exist_ok=True)\n"
+    "packed = []\n"
+    "for i, (artifact, record) in enumerate(zip(found, records)):\n"
+    "    uri = artifact['uri']\n"
+    "    source = where(uri).get('file')\n"
+    "    if source is None and not uri.startswith('file://'):\n"
+    "        sys.exit(f'items[{i}]: no local copy of {uri}')\n"
+    "    source = source or unquote(urlparse(uri).path)\n"
+    "    target = os.path.join(sys.argv[2], str(i))\n"
+    "    (shutil.copytree if os.path.isdir(source) else shutil.copyfile)(source, target)\n"
+    "    packed.append(dict(record, file=str(i)))\n"
+    "text = json.dumps(packed, sort_keys=True)\n"
+    "open(os.path.join(sys.argv[2], 'records.json'), 'w').write(text)\n"
+    "os.makedirs(os.path.dirname(sys.argv[3]) or '.', exist_ok=True)\n"
+    "open(sys.argv[3], 'w').write(text)\n"
+)
+"""``python -c PACK {{$}} PACK_PATH RECORDS_FILE``: copies the artifacts of the input list ``items`` (as the
+launcher downloaded them) into the folder ``PACK_PATH``, one entry per element named by its position, and
+writes their records (from ``items--meta``, each with ``file`` set to that entry) to ``RECORDS_FILE`` and,
+so that the folder is never empty, to ``records.json`` inside it."""
+
+UNPACK_PRELUDE = (
+    "import json, sys; n = int(sys.argv.pop(1)); packs = sys.argv[1:3 * n + 1]; del sys.argv[1:3 * n + 1]\n"
+    "for i in range(0, len(packs), 3):\n"
+    "    name, root, records = packs[i], packs[i + 1], json.loads(packs[i + 2])\n"
+    "    records = [records] if isinstance(records, dict) else records\n"
+    "    records = [dict(r, file=root + '/' + r['file']) for r in records]\n"
+    "    sys.argv += ['--arg', name + '=' + json.dumps(records)]\n"
+)
+"""``N (NAME PACK_PATH RECORDS)...`` first in argv: for each packed input NAME, makes the ``file`` of its
+records (a list, or one record for an element) absolute under the pack's local path and passes them as
+``--arg NAME=<records>`` for the runtime's ``collected`` input (an element is a list of one, selected)."""
 
 
 @dataclass(frozen=True)
@@ -149,11 +201,13 @@ def call_spec(
     outputs: dict[str, Encoding],
     code: Any,
     marker: dict[str, Any] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> str:
     """The call spec of one step component, as compact JSON with KFP placeholders for paths.
 
     Args:
         marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
+        cache: The ``cache`` section (the step's digest; with ``cache_root``, the pods' own cache).
     """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
@@ -165,11 +219,12 @@ def call_spec(
                 item["raw"] = True
             if enc.float64:
                 item["float64"] = True
-        elif enc.is_list:
-            item = {"name": name, "kind": "collected", "item_kind": enc.kind[:-1], "records": {"arg": name}}
-            items = plan.param.type.items
-            if enc.kind == "artifacts" and items is not None and items.kind == "artifact" and items.name:
-                item["type"] = items.name
+        elif enc.is_list or enc.is_packed:
+            elem = plan.param.type if enc.kind == "element" else plan.param.type.items
+            kind = "artifact" if elem is not None and elem.kind == "artifact" else "object"
+            item = {"name": name, "kind": "collected", "item_kind": kind, "records": {"arg": name}}
+            if kind == "artifact" and elem is not None and elem.name:
+                item["type"] = elem.name
         else:
             item["file"] = _artifact(name, "path")
             item["meta"] = {"arg": name + META}
@@ -177,8 +232,9 @@ def call_spec(
             item["uri"] = _artifact(name, "uri")
             type_ = plan.param.type
             item["type"] = type_.name if type_.kind == "artifact" and type_.name else enc.type.split(".")[-1]
-        if plan.select:
-            item["select"] = list(plan.select)
+        select = [0, *plan.select] if enc.kind == "element" else list(plan.select)
+        if select:
+            item["select"] = select
         spec_inputs.append(item)
     spec_outputs: list[dict[str, Any]] = []
     for out in step.outputs:
@@ -211,6 +267,8 @@ def call_spec(
         spec["retry"] = {**retry, "marker": marker} if marker is not None else retry
     if _writes_metadata(outputs):
         spec["executor_output"] = {"arg": EXECUTOR_OUTPUT}
+    if cache is not None:
+        spec["cache"] = cache
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -227,6 +285,7 @@ def step_container(
     image: str,
     bundled: bool,
     marker: dict[str, Any] | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -251,6 +310,12 @@ def step_container(
         args += [str(len(collected)), *collected]
     if metadata:
         preludes += OUTPUT_PRELUDE
+    packed = [p.param.name for p in inputs if p.encoding.is_packed]
+    if packed:
+        preludes += UNPACK_PRELUDE
+        args.append(str(len(packed)))
+        for name in packed:
+            args += [name, _artifact(name, "path"), _parameter(name + META)]
     if bundled:
         command = ["python", "-c", preludes + BOOTSTRAP]
         args.append(_artifact(RUNTIME_INPUT, "path"))
@@ -259,14 +324,27 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache)]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]
-        elif not plan.encoding.is_list:
+        elif not plan.encoding.is_list and not plan.encoding.is_packed:
             meta = plan.param.name + META
             args += ["--arg", f"{meta}={_parameter(meta)}"]
     return Container(image=step.options.image or image, command=command, args=args)
+
+
+def pack_container(image: str) -> Container:
+    """The container of a pack task: :data:`PACK` over its input list ``items``, into its output ``pack``."""
+    return Container(
+        image=image,
+        command=["python", "-c", PACK],
+        args=[
+            "{{$}}",
+            f"{{{{$.outputs.artifacts['{PACK_OUTPUT}'].path}}}}",
+            f"{{{{$.outputs.parameters['{PACK_OUTPUT}{META}'].output_file}}}}",
+        ],
+    )
 
 
 def runtime_container(bundle: bytes, image: str) -> Container:

@@ -42,8 +42,11 @@ from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
-from ._executors import InputPlan, runtime_container, step_container
+from ._executors import InputPlan, pack_container, runtime_container, step_container
 from ._naming import (
+    PACK_COMPONENT,
+    PACK_INPUT,
+    PACK_OUTPUT,
     RUNTIME_COMPONENT,
     RUNTIME_EXECUTOR,
     RUNTIME_INPUT,
@@ -55,13 +58,15 @@ from ._naming import (
 )
 from ._platform import executor_config
 from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
-from ._types import Encoding, encode_value, encoding_of
+from ._types import ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
 
 __all__ = ["Lowered", "Settings", "lower"]
 
 _STATUS = Encoding("json", "TASK_FINAL_STATUS", raw=True)
+_RECORDS = Encoding("json", "LIST")
+_RECORD = Encoding("json", "STRUCT")
 EXIT_HANDLER_TASK = "exit-handler"
 
 
@@ -76,6 +81,10 @@ class Settings:
     """Step functions by step name, for those not found by their import path."""
     store: str | None = None
     """Where the runtime keeps never-retry markers: an fsspec URL or a folder every pod mounts."""
+    cache: bool = True
+    """``False``: a run that reuses nothing (every ``enableCache`` off; the pods' cache only records)."""
+    cache_root: str | None = None
+    """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
 
 
 @dataclass
@@ -121,6 +130,10 @@ class _Flow:
     placed: dict[str, tuple[int, str]] = field(default_factory=dict)
     """IR task id -> (scope id, KFP task name) of what stands for it there (the loop task for a map)."""
     one_ofs: dict[str, _Source] = field(default_factory=dict)
+    loops: dict[str, tuple[Scope, dict[str, _Source]]] = field(default_factory=dict)
+    """Mapped IR task id -> the loop DAG it runs in, and its outputs there (one iteration's values)."""
+    members: dict[int, set[str]] = field(default_factory=dict)
+    """Loop scope id -> the mapped IR tasks that share it (a map and the maps over its stored results)."""
 
 
 def lower(document: ir.Document, settings: Settings) -> Lowered:
@@ -147,6 +160,9 @@ class _Lowering:
         self.steps = {s.name: s for s in document.steps}
         self.pipelines = {p.name: p for p in document.pipelines}
         self.wiring = Wiring(pb, self.bundled)
+        self.packs: dict[tuple[int, str, str], _Source] = {}
+        """(scope id, task, output key) of a collected list -> its pack (``_packed``)."""
+        self.pack_components: dict[Encoding, str] = {}
 
     # ------------------------------------------------------------------ document
 
@@ -213,7 +229,7 @@ class _Lowering:
         task = self.spec.root.dag.tasks[RUNTIME_TASK]
         task.task_info.name = RUNTIME_TASK
         task.component_ref.name = RUNTIME_COMPONENT
-        task.caching_options.enable_cache = True
+        task.caching_options.enable_cache = self.settings.cache
 
     # ------------------------------------------------------------------ DAGs
 
@@ -279,7 +295,11 @@ class _Lowering:
     def _task(self, flow: _Flow, task: ir.Task, scope: Scope) -> None:
         sources = {k: self._resolve(b, flow, task.location) for k, b in task.inputs.items()}
         if task.map is not None:
-            self._loop(flow, task, scope, sources)
+            shared = self._shared_loop(flow, task, scope)
+            if shared is not None:
+                self._join(flow, task, shared, sources)
+            else:
+                self._loop(flow, task, scope, sources)
             return
         name = task_name(task.id)
         flow.placed[task.id] = (scope.id, name)
@@ -289,7 +309,8 @@ class _Lowering:
         self, flow: _Flow, task: ir.Task, scope: Scope, sources: dict[str, _Source], name: str
     ) -> dict[str, _Source]:
         """The task ``name`` in ``scope``'s DAG calling ``task``'s step or sub-pipeline; its outputs there."""
-        local = {k: self.wiring.local(s, scope, where=task.location) for k, s in sources.items()}
+        into_dag = task.step is None
+        local = {k: self._local(flow, s, scope, task, into_dag) for k, s in sources.items()}
         if task.step is not None:
             variant = self._step_variant(self.steps[task.step], local)
             params = self.steps[task.step].inputs
@@ -318,6 +339,50 @@ class _Lowering:
             for out, item in variant.outputs.items()
         }
 
+    def _local(
+        self, flow: _Flow, source: _Source, scope: Scope, task: ir.Task, into_dag: bool = False
+    ) -> _Source:
+        """``source`` as seen in ``scope``'s DAG by ``task`` (a sub-DAG task there, when ``into_dag``): a
+        collected list of stored values is packed first if it must enter a sub-DAG."""
+        enc = source.encoding
+        if enc is not None and enc.is_list and (into_dag or source.scope != scope.id):
+            source = self._packed(flow, source, task.location)
+        return self.wiring.local(source, scope, where=task.location)
+
+    def _packed(self, flow: _Flow, source: _Source, where: ir.SourceLocation | None) -> _Source:
+        """A task beside the producer of the collected list ``source`` that copies it into one artifact
+        (``_executors.PACK``); the pack as a source there. One per list, however many readers it has
+        (``where`` is the line of the first)."""
+        from mlopsdsl.naming import k8s_name
+
+        assert source.encoding is not None and source.kind == "task"
+        identity = (source.scope, source.name, source.key)
+        if identity not in self.packs:
+            scope = self.wiring.scopes[source.scope]
+            name = _fresh(f"pack-{k8s_name(source.origin)}", flow.taken)
+            task = scope.component.dag.tasks[name]
+            task.task_info.name = name
+            task.component_ref.name = self._pack_component(source.encoding)
+            task.caching_options.enable_cache = True
+            self.wiring.bind(task, PACK_INPUT, dataclasses.replace(source, select=()), where=where)
+            self.packs[identity] = _Source(
+                "task", PACKED, name, PACK_OUTPUT, scope=source.scope, origin=source.origin
+            )
+        return dataclasses.replace(self.packs[identity], select=source.select)
+
+    def _pack_component(self, enc: Encoding) -> str:
+        """The component of the tasks that pack lists of ``enc`` (one per artifact schema)."""
+        if enc not in self.pack_components:
+            name = self.names.component(PACK_COMPONENT)
+            component = self.spec.components[name]
+            component.executor_label = executor_for(name)
+            declare(component.input_definitions, PACK_INPUT, enc, self.pb)
+            declare(component.output_definitions, PACK_OUTPUT, PACKED, self.pb)
+            container = pack_container(self.settings.image)
+            self._container(executor_for(name), container.image, container.command, container.args)
+            self.pack_components[enc] = name
+        return self.pack_components[enc]
+
     def _after(self, flow: _Flow, spec: Any, scope: Scope, other: str) -> None:
         """``spec`` (in ``scope``) waits for IR task ``other``: the dependency is set in ``other``'s DAG, on
         the task there that contains ``spec``."""
@@ -340,6 +405,25 @@ class _Lowering:
         flow.placed[task.id] = (scope.id, loop.call_name)
         params = self.steps[task.step].inputs if task.step else self.pipelines[task.pipeline or ""].params
         mapped = next(p for p in params if p.name == task.map.input)
+        source = sources[task.map.input]
+        item_name = f"pipelinechannel--{base}-loop-item"
+        loop.call.parameter_iterator.item_input = item_name
+        if mapped.type.is_stored:
+            element = self._elements(flow, task, source, loop, item_name)
+        else:
+            element = self._values(task, mapped, source, loop, item_name)
+        if task.map.max_parallel is not None:
+            loop.call.iterator_policy.parallelism_limit = task.map.max_parallel
+        inner = {**sources, task.map.input: element}
+        outputs = self._call(flow, task, loop, inner, base)
+        flow.loops[task.id] = (loop, outputs)
+        flow.members[loop.id] = {task.id}
+        flow.outputs[task.id] = {key: self._collect(task, key, out, loop) for key, out in outputs.items()}
+
+    def _values(
+        self, task: ir.Task, mapped: ir.Param, source: _Source, loop: Scope, item_name: str
+    ) -> _Source:
+        """Make ``loop`` run over the list of values ``source``; the item as a source inside it."""
         item = encoding_of(mapped.type)
         if not item.is_parameter or (item.type == "STRING" and not item.raw):
             raise CompileError(
@@ -348,16 +432,12 @@ class _Lowering:
                 "kfp",
                 location=task.location,
             )
-        item_name = f"pipelinechannel--{base}-loop-item"
         declare(loop.component.input_definitions, item_name, item, self.pb)
-        iterator = loop.call.parameter_iterator
-        iterator.item_input = item_name
-        source = sources[task.map.input]
         if source.kind == "constant":
             values = [encode_value(v, item) for v in source.value or []]
-            iterator.items.raw = json.dumps(values, ensure_ascii=False, sort_keys=True)
+            loop.call.parameter_iterator.items.raw = json.dumps(values, ensure_ascii=False, sort_keys=True)
         else:
-            assert source.encoding is not None
+            assert source.encoding is not None and loop.parent is not None
             if not source.encoding.is_parameter or source.select:
                 raise CompileError(
                     f"task {task.id!r} maps over {'a field of a value' if source.select else 'stored values'}"
@@ -366,17 +446,84 @@ class _Lowering:
                     "kfp",
                     location=task.location,
                 )
-            iterator.items.input_parameter = self.wiring.local(source, loop, where=task.location).name
+            self._iterate(loop, self.wiring.local(source, loop.parent, where=task.location), task.location)
+        return _Source("input", item, item_name, scope=loop.id, origin=item_name)
+
+    def _elements(self, flow: _Flow, task: ir.Task, source: _Source, loop: Scope, item_name: str) -> _Source:
+        """Make ``loop`` run over the collected stored values ``source`` (another map's results, when they
+        cannot share its loop): over the records of their pack, each iteration reading its element from the
+        pack. Every iteration downloads the whole pack; ``_shared_loop`` avoids this where it can."""
+        assert loop.parent is not None
+        enc = source.encoding
+        if enc is None or not enc.is_list or source.select:
+            raise CompileError(
+                f"task {task.id!r} maps over stored values that are not the results of another map; on KFP a "
+                "map runs over values, or over another map's stored results",
+                "kfp",
+                location=task.location,
+            )
+        packed = self._packed(flow, source, task.location)
+        outer = self.wiring.local(packed, loop.parent, where=task.location)
+        if outer.kind == "input":
+            records = _Source("input", _RECORDS, outer.name + META, scope=outer.scope)
+        else:
+            records = _Source("task", _RECORDS, outer.name, outer.key + META, scope=outer.scope)
+        self._iterate(loop, records, task.location)
+        declare(loop.component.input_definitions, item_name, _RECORD, self.pb)
+        inside = self.wiring.local(packed, loop, where=task.location)
+        return dataclasses.replace(inside, encoding=ELEMENT, meta=item_name)
+
+    def _iterate(self, loop: Scope, items: _Source, where: ir.SourceLocation | None) -> None:
+        """Make ``loop`` run over ``items`` (a list parameter where the loop's task is), given to the loop as
+        an input of its own: KFP removes the list the loop runs over from every iteration's inputs, so
+        another read of the same value inside must come through another input."""
+        name = f"pipelinechannel--{loop.call_name.removeprefix('for-loop-')}-loop-items"
+        assert items.encoding is not None
+        declare(loop.component.input_definitions, name, items.encoding, self.pb)
+        self.wiring.bind(loop.call, name, items, where=where)
+        loop.call.parameter_iterator.items.input_parameter = name
+
+    def _shared_loop(self, flow: _Flow, task: ir.Task, scope: Scope) -> Scope | None:
+        """The loop a map over another map's stored results runs in: that map's own loop, where each
+        iteration's result is a single artifact of a sibling task (KFP hands an artifact *list* to no task
+        inside a sub-DAG, see ``docs/kfp.md``). ``None`` when the map needs a loop of its own: it maps over
+        values, sits in another ``when`` block, or waits for something that waits for that loop."""
+        assert task.map is not None
+        binding = task.inputs.get(task.map.input)
+        if task.step is None or not isinstance(binding, ir.TaskOutputBinding) or binding.path:
+            return None
+        if binding.task not in flow.loops:
+            return None
+        loop, outputs = flow.loops[binding.task]
+        item = outputs.get(binding.output)
+        if item is None or item.kind != "task" or item.encoding is None or item.encoding.is_parameter:
+            return None
+        if loop.parent is not scope:
+            return None
+        members = flow.members[loop.id]
+        others = set(task.after)
+        for key, other in task.inputs.items():
+            if key != task.map.input:
+                others |= _producers(other)
+        if any(o in members or _upstream(flow, o) & members for o in others):
+            return None
+        return loop
+
+    def _join(self, flow: _Flow, task: ir.Task, loop: Scope, sources: dict[str, _Source]) -> None:
+        """Run ``task`` in ``loop``, beside the map whose results it maps over (``_shared_loop``)."""
+        assert task.map is not None and loop.parent is not None
+        binding = task.inputs[task.map.input]
+        assert isinstance(binding, ir.TaskOutputBinding)
+        inner = {**sources, task.map.input: flow.loops[binding.task][1][binding.output]}
+        flow.placed[task.id] = (loop.parent.id, loop.call_name)
         if task.map.max_parallel is not None:
-            loop.call.iterator_policy.parallelism_limit = task.map.max_parallel
-        inner = {
-            **sources,
-            task.map.input: _Source("input", item, item_name, scope=loop.id, origin=item_name),
-        }
-        collected: dict[str, _Source] = {}
-        for key, out in self._call(flow, task, loop, inner, base).items():
-            collected[key] = self._collect(task, key, out, loop)
-        flow.outputs[task.id] = collected
+            policy = loop.call.iterator_policy
+            limit = policy.parallelism_limit
+            policy.parallelism_limit = min(limit, task.map.max_parallel) if limit else task.map.max_parallel
+        outputs = self._call(flow, task, loop, inner, task_name(task.id))
+        flow.loops[task.id] = (loop, outputs)
+        flow.members[loop.id].add(task.id)
+        flow.outputs[task.id] = {key: self._collect(task, key, out, loop) for key, out in outputs.items()}
 
     def _collect(self, task: ir.Task, key: str, out: _Source, loop: Scope) -> _Source:
         """Output ``key`` of every iteration, as one list output of the loop's task."""
@@ -549,7 +696,7 @@ class _Lowering:
         task = dag.tasks[name]
         task.task_info.name = name
         task.component_ref.name = variant.component
-        task.caching_options.enable_cache = True
+        task.caching_options.enable_cache = self.settings.cache
         self.wiring.bind(task, "x", source, encoding_of(param_type), where=out.location)
         self.wiring.runtime(task, top)
         return _Source("task", encoding_of(out.type), name, "output", scope=top.id)
@@ -637,7 +784,14 @@ class _Lowering:
             function = self.settings.functions.get(step.name)
             self.codes[code_key] = code_spec(step, self.settings.code, function)
         container = step_container(
-            step, plans, outputs, self.codes[code_key], self.settings.image, self.bundled, marker
+            step,
+            plans,
+            outputs,
+            self.codes[code_key],
+            self.settings.image,
+            self.bundled,
+            marker,
+            self._cache(step),
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
@@ -701,8 +855,18 @@ class _Lowering:
         deployment.container.args.extend(args)
         return deployment
 
+    def _cache(self, step: ir.StepSpec) -> dict[str, Any] | None:
+        """The call spec's ``cache`` section: KFP's cache key covers the command line, so the step's digest
+        there makes it change with the code even in import mode; with ``cache_root`` the pod applies the
+        runtime's own rule too (by content, and checked by digest)."""
+        if not step.options.cache or not step.digest:
+            return None
+        from mlopsdsl.runtime._cache import spec_section
+
+        return spec_section(step.digest, self.settings.cache_root, self.settings.cache)
+
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
-        spec.caching_options.enable_cache = options.cache
+        spec.caching_options.enable_cache = options.cache and self.settings.cache
         retry_policy(spec, options.retry)
 
 
@@ -712,6 +876,46 @@ def _bundle(with_cloudpickle: bool) -> bytes:
     from mlopsdsl.runtime.bundle import bundle
 
     return bundle(include_cloudpickle=with_cloudpickle)
+
+
+def _producers(binding: ir.Binding) -> set[str]:
+    """The IR tasks whose outputs ``binding`` reads."""
+    found: set[str] = set()
+    for leaf in ir.leaves(binding):
+        if isinstance(leaf, ir.TaskOutputBinding):
+            found.add(leaf.task)
+        elif isinstance(leaf, ir.OneOfBinding):
+            found.update(s.task for s in leaf.sources)
+    return found
+
+
+def _upstream(flow: _Flow, task_id: str) -> set[str]:
+    """Every IR task ``task_id`` waits for, directly or not: inputs, ``after`` and its blocks' conditions."""
+    tasks = {t.id: t for t in flow.pipeline.tasks}
+    found: set[str] = set()
+    todo = [task_id]
+    while todo:
+        task = tasks.get(todo.pop())
+        if task is None:
+            continue
+        direct = set(task.after)
+        for binding in task.inputs.values():
+            direct |= _producers(binding)
+        group = flow.groups.get(task.group or "")
+        while group is not None:
+            direct |= _condition_producers(group.condition)
+            group = flow.groups.get(group.parent or "")
+        todo.extend(direct - found)
+        found |= direct
+    return found
+
+
+def _condition_producers(condition: ir.Condition) -> set[str]:
+    if isinstance(condition, ir.Compare):
+        return _producers(condition.left) | _producers(condition.right)
+    if isinstance(condition, ir.Not):
+        return _condition_producers(condition.condition)
+    return {t for part in condition.conditions for t in _condition_producers(part)}
 
 
 def _has_kfp_default(param: ir.Param) -> bool:

@@ -11,6 +11,9 @@ from __future__ import annotations
 from mlopsdsl.naming import k8s_name
 
 __all__ = [
+    "PACK_COMPONENT",
+    "PACK_INPUT",
+    "PACK_OUTPUT",
     "RUNTIME_COMPONENT",
     "RUNTIME_EXECUTOR",
     "RUNTIME_INPUT",
@@ -28,6 +31,10 @@ RUNTIME_EXECUTOR = "exec-mlopsdsl-runtime"
 RUNTIME_OUTPUT = "bundle"
 RUNTIME_INPUT = "mlopsdsl_runtime"
 """The input artifact through which each step (and each sub-pipeline) receives the bundle."""
+PACK_COMPONENT = "mlopsdsl-pack"
+"""The component (``comp-mlopsdsl-pack``) of the tasks that pack a collected list to enter a sub-DAG."""
+PACK_INPUT = "items"
+PACK_OUTPUT = "pack"
 
 
 class Names:

@@ -25,12 +25,22 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 
-__all__ = ["ARTIFACT_SCHEMA_VERSION", "META", "Encoding", "encode_value", "encoding_of"]
+__all__ = [
+    "ARTIFACT_SCHEMA_VERSION",
+    "ELEMENT",
+    "META",
+    "PACKED",
+    "Encoding",
+    "encode_value",
+    "encoding_of",
+]
 
 ARTIFACT_SCHEMA_VERSION = "0.0.1"
 
-Kind = Literal["json", "object", "artifact", "objects", "artifacts"]
-"""``objects``/``artifacts``: the collected outputs of a loop, a KFP artifact list (see ``_lower.py``)."""
+Kind = Literal["json", "object", "artifact", "objects", "artifacts", "packed", "element"]
+"""``objects``/``artifacts``: the collected outputs of a loop, a KFP artifact list (see ``_lower.py``).
+``packed``: such a list copied into one artifact, a folder, to enter a sub-DAG (``_wiring.py``); ``element``:
+one element of a packed list, for a loop that runs over it."""
 
 META = "--meta"
 """Suffix of the parameter that goes with every stored value: the producer's output record (digest, format,
@@ -65,6 +75,17 @@ class Encoding:
         """True when the value's numbers travel as doubles (``NUMBER_*``, ``LIST``, ``STRUCT``)."""
         return self.kind == "json" and self.type in _DOUBLES
 
+    @property
+    def is_packed(self) -> bool:
+        """True for a list of stored values, or one of them, inside a pack (one artifact, a folder)."""
+        return self.kind in ("packed", "element")
+
+
+PACKED = Encoding("packed", "system.Artifact")
+"""A collected list of stored values as one artifact (a folder, one entry per element) and a ``LIST`` of
+the elements' records, each ``file`` relative to the folder."""
+ELEMENT = Encoding("element", "system.Artifact")
+"""One element of a packed list: the pack, and the element's record (a ``STRUCT``)."""
 
 _SCALARS = {"int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "bool": "BOOLEAN"}
 _DOUBLES = ("NUMBER_INTEGER", "NUMBER_DOUBLE", "LIST", "STRUCT")

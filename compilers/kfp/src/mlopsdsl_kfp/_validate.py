@@ -8,7 +8,10 @@ is declared by its component and has the type of what feeds it; every required i
 (nor the nesting of components) has a cycle. Control flow too: a loop's ``parameterIterator`` names an input
 of its task and an item input its component declares, and its DAG outputs are lists; a trigger condition
 reads only inputs its task is given; ``valueFromOneof`` and ``taskFinalStatus`` name real tasks; artifact
-lists meet artifact lists. ``mlopsdsl validate --backend kfp`` runs it.
+lists meet artifact lists. Two rules of KFP's driver that the schema hides: no DAG component takes an
+artifact list as an input (the driver reads it back as one artifact), and no task inside a loop reads the
+list the loop runs over (the driver takes it out of each iteration). ``mlopsdsl validate --backend kfp``
+runs it.
 """
 
 from __future__ import annotations
@@ -126,6 +129,14 @@ class _Checker:
                     )
             elif "dag" not in component:
                 self.add("empty-component", f"component {name!r} has neither an executorLabel nor a DAG")
+            else:
+                for key, spec in sorted(component.get("inputDefinitions", {}).get("artifacts", {}).items()):
+                    if spec.get("isArtifactList"):
+                        self.add(
+                            "bad-artifact-list",
+                            f"component {name!r}: input {key!r} is an artifact list, which KFP passes into "
+                            "a sub-DAG as one of its artifacts (kubeflow/pipelines#13900)",
+                        )
         for where, component in [("root", self.root), *sorted(self.components.items())]:
             if "dag" in component:
                 self._dag(where, component)
@@ -242,6 +253,15 @@ class _Checker:
                 self.add(
                     "bad-loop", f"{label}: the loop runs over {items['inputParameter']!r}, not an input of it"
                 )
+            elif "inputParameter" in items:
+                for inner, spec in sorted(callee.get("dag", {}).get("tasks", {}).items()):
+                    bound = spec.get("inputs", {}).get("parameters", {}).values()
+                    if any(b.get("componentInputParameter") == items["inputParameter"] for b in bound):
+                        self.add(
+                            "bad-loop",
+                            f"{label}: task {inner!r} inside reads {items['inputParameter']!r}, the list the "
+                            "loop runs over, which KFP takes out of each iteration's inputs",
+                        )
             elif "raw" in items:
                 try:
                     ok = isinstance(json.loads(items["raw"]), list)

@@ -11,6 +11,11 @@ itself never spells out the path.
 Every stored value (object or artifact) is two things on the wire: the artifact, and its producer's output
 record as the parameter ``NAME--meta`` (``_types.META``). :func:`declare`, :meth:`Wiring.bind` and
 :func:`dag_output` always handle both, so no edge can lose the record.
+
+A loop's collected stored values (an artifact list) never enter a sub-DAG as a list: KFP's driver records
+a DAG's input artifact list whole but reads it back one artifact per name, so every task inside would see
+one element (kubeflow/pipelines#13900, in every release through 2.17). The lowering imports a *pack*
+instead (``_types.PACKED``, made by ``_lower.py``): one artifact holding every element, with their records.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class Source:
     """The id of the :class:`Scope` (DAG) this source belongs to."""
     origin: str = ""
     """A name for the value, unique in its IR pipeline (``param``, ``task-output``): names its imports."""
+    meta: str = ""
+    """For a stored ``input`` whose record is another input than ``NAME--meta``: that input (the item of a
+    loop over a packed list, ``_types.ELEMENT``)."""
 
     def then(self, path: list[str | int]) -> Source:
         if not path:
@@ -101,7 +109,7 @@ def declare(definitions: Any, name: str, enc: Encoding, pb: Any) -> None:
     artifact.artifact_type.schema_version = ARTIFACT_SCHEMA_VERSION
     if enc.is_list:
         artifact.is_artifact_list = True
-    declare(definitions, name + META, _META_LIST if enc.is_list else _META_ONE, pb)
+    declare(definitions, name + META, _META_LIST if enc.is_list or enc.kind == "packed" else _META_ONE, pb)
 
 
 def declare_bundle(definitions: Any, name: str = RUNTIME_INPUT) -> None:
@@ -191,7 +199,11 @@ class Wiring:
         ``where`` is the user's line that uses it."""
         if source.kind in ("constant", "status") or source.scope == scope.id:
             return source
-        if scope.parent is None:
+        if source.encoding is not None and source.encoding.is_list:
+            raise CompileError(
+                f"internal: the artifact list {source.origin!r} would enter a sub-DAG", "kfp", location=where
+            )
+        if scope.parent is None or source.meta:
             raise CompileError(
                 f"internal: {source.origin!r} is not visible where it is used", "kfp", location=where
             )
@@ -267,7 +279,7 @@ class Wiring:
             meta = task.inputs.parameters[name + META]
             if source.kind == "input":
                 artifact.component_input_artifact = source.name
-                meta.component_input_parameter = source.name + META
+                meta.component_input_parameter = source.meta or source.name + META
             else:
                 artifact.task_output_artifact.producer_task = source.name
                 artifact.task_output_artifact.output_artifact_key = source.key

@@ -13,7 +13,9 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   ``1``, ``1e23`` is ``100000000000000000000000``), null as empty text, lists and structs as protobuf JSON
   (keys sorted, exponent form below 1e-6 and from 1e21) compacted by Go's ``encoding/json``.
 * **Artifacts**: ``componentInputArtifact``, ``taskOutputArtifact``, artifact lists (``isArtifactList``);
-  each output artifact is a local file or folder, its URI the ``file://`` URL of it.
+  each output artifact is a local file or folder, its URI the ``file://`` URL of it. An artifact list
+  reaches a container or DAG task of the DAG that holds its producer whole; read from a DAG's inputs
+  (``componentInputArtifact``) KFP keeps one artifact per name, so a list of any other length is refused.
 * **Executor input and output**: the driver's ``ExecutorInput`` (parameter values; input artifacts with
   their URI and metadata; output parameter files, output artifacts and ``outputs.outputFile``), which
   ``{{$}}`` gives as protobuf JSON. After the command, the launcher's reading of the executor output file:
@@ -29,7 +31,8 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   filled in one pass (the launcher replaces them one after the other in Go map order, so a value holding
   another placeholder's text can be changed on a cluster; the emulator does not model that order).
 * **Loops**: ``parameterIterator`` over ``items.raw`` or an input parameter, run one iteration after the
-  other (``iteratorPolicy`` is read and ignored); each output of the loop's DAG is collected into a list in
+  other (``iteratorPolicy`` is read and ignored); an iteration's DAG gets the loop's inputs without that
+  list parameter, plus its item; each output of the loop's DAG is collected into a list in
   iteration order (parameters into a list, artifacts into an artifact list); no iterations give ``[]``.
 * **Conditions**: ``triggerPolicy.condition`` in exactly the CEL subset mlopsdsl emits (operands
   ``inputs.parameter_values['x']`` with ``[...]`` selections, literals ``true``/``false``/``null``, numbers,
@@ -42,6 +45,14 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   expression, so every failure is retried) and decided by :mod:`mlopsdsl.testing._retries`. Each
   execution of a task keeps its output artifact URIs across attempts, as KFP's driver allocates them
   once. Backoff is recorded in ``waits``, not slept.
+* **Caching**: a container task with ``cachingOptions.enableCache`` is looked up, as KFP's driver does,
+  by a fingerprint of its image, command and arguments (before substitution), its input parameter values,
+  the *identity* (URI) of its input artifacts and its output definitions; a hit reuses the recorded
+  outputs without starting the command (artifacts by reference, not checked). Successful runs of such
+  tasks are recorded under ``workdir/kfp-cache``, so runs sharing a ``workdir`` share the cache; a task
+  without ``enableCache`` neither looks up nor records. Hits are listed in ``EmulatedRun.cached`` as
+  ``"kfp"``; a command whose step runtime reused its own cache (``cache_root``) as ``"runtime"``. Task
+  folders are numbered on from earlier runs in the same ``workdir``.
 * **Exit handler**: a task with ``triggerPolicy.strategy: ALL_UPSTREAM_TASKS_COMPLETED`` runs whatever its
   upstream tasks did, and its ``taskFinalStatus`` input gets ``{"state": "SUCCEEDED"|"FAILED", ...}``.
 * **Failure**: a failed task fails its DAG and the run; tasks needing it are ``Omitted``; other tasks,
@@ -49,13 +60,15 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
 
 Every container command runs with ``python`` replaced by this interpreter under ``-I -S`` (no
 site-packages: only what the package ships is importable), in ``workdir``, with the pod's env.
-Not covered: caching, resources, timeouts, Kubernetes settings (the PlatformSpec is ignored),
+Not covered: cache staleness (``maxCacheStaleness``), resources, timeouts, Kubernetes settings (the
+PlatformSpec is ignored),
 ``parameterExpressionSelector``, ``artifactIterator``, importers, and anything kfp's own compiler emits that
 mlopsdsl does not; they are refused with :class:`EmulatorError` rather than guessed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -68,6 +81,7 @@ from typing import Any
 
 import yaml
 
+from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 
@@ -230,7 +244,11 @@ class _Emulator:
             raise EmulatorError(f"not a KFP pipeline package: {exc!r}") from None
         self.workdir = workdir
         self.run_state = EmulatedRun("Succeeded")
-        self._count = 0
+        # Task folders are numbered on from those of earlier runs in the same workdir (a cache hit may
+        # refer to their artifacts).
+        taken = [int(m.group(1)) for p in workdir.iterdir() if (m := re.match(r"(\d+)-", p.name))]
+        self._count = max(taken, default=0)
+        self.cache = workdir / "kfp-cache"
         self.clock = 0.0
         """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
 
@@ -380,7 +398,16 @@ class _Emulator:
         for key, binding in inputs.get("artifacts", {}).items():
             if "componentInputArtifact" in binding:
                 if binding["componentInputArtifact"] in artifacts:
-                    task_artifacts[key] = artifacts[binding["componentInputArtifact"]]
+                    value = artifacts[binding["componentInputArtifact"]]
+                    if isinstance(value, list) and len(value) != 1:
+                        # The driver records every artifact of a DAG's input list but reads them back one
+                        # per name (metadata.GetInputArtifactsByExecutionID), so a task inside gets one
+                        # artifact of several, or none; kubeflow/pipelines#13900.
+                        raise EmulatorError(
+                            f"task {path!r}: input artifact {key!r} reads a list of {len(value)} artifacts "
+                            "from its DAG's inputs; KFP passes a sub-DAG one artifact per input name"
+                        )
+                    task_artifacts[key] = value
             elif "taskOutputArtifact" in binding:
                 ref = binding["taskOutputArtifact"]
                 produced = results[ref["producerTask"]].artifacts
@@ -414,10 +441,11 @@ class _Emulator:
         result = _Result("Succeeded")
         result.params = {k: [] for k in declared.get("parameters", {})}
         result.artifacts = {k: [] for k in declared.get("artifacts", {})}
+        # An iteration's DAG has the loop's inputs with the list swapped for its item, as the driver does.
+        inner = {k: v for k, v in params.items() if k != items_spec.get("inputParameter")}
         for index, item in enumerate(items):
-            one = self._dag(
-                callee, {**params, iterator["itemInput"]: item}, artifacts, path + "/", f"[{index}]"
-            )
+            scope = {**inner, iterator["itemInput"]: item}
+            one = self._dag(callee, scope, artifacts, path + "/", f"[{index}]")
             if one.state != "Succeeded":
                 result.state = "Failed"
                 continue
@@ -446,6 +474,13 @@ class _Emulator:
         policy = task.get("retryPolicy")
         strategy = kfp_strategy(policy) if policy is not None else None
         outputs = component.get("outputDefinitions", {})
+        fingerprint = None
+        if task.get("cachingOptions", {}).get("enableCache"):
+            fingerprint = _fingerprint(container, component, params, artifacts)
+            cached = self._cached(fingerprint, path)
+            if cached is not None:
+                self.run_state.cached[path] = "kfp"
+                return cached
         logs: list[str] = []
         failed: list[Attempt] = []
         # KFP's driver gives each execution of a task its output artifact URIs once; every attempt (a new
@@ -500,6 +535,10 @@ class _Emulator:
                             "uri": artifact.uri,
                             "metadata": artifact.metadata,
                         }
+                    if any(line.startswith(HIT) for line in done.stderr.splitlines()):
+                        self.run_state.cached[path] = "runtime"
+                    if fingerprint is not None:
+                        self._record(fingerprint, values, pod.artifact_out)
                     return _Result("Succeeded", values, dict(pod.artifact_out))
             elif done is not None:
                 logs.append(done.stderr)
@@ -518,6 +557,50 @@ class _Emulator:
         self.run_state.logs[path] = "\n".join(logs)
         self.run_state.failed.append(path)
         return _Result("Failed")
+
+    def _cached(self, fingerprint: str, path: str) -> _Result | None:
+        """The outputs KFP would reuse for ``fingerprint``, or ``None``."""
+        entry = self.cache / f"{fingerprint}.json"
+        if not entry.exists():
+            return None
+        recorded = json.loads(entry.read_text())
+        artifacts = {
+            k: _Artifact(Path(a["path"]), a["metadata"], a["location"])
+            for k, a in recorded["artifacts"].items()
+        }
+        for name, artifact in artifacts.items():
+            self.run_state.artifacts.setdefault(path, {})[name] = {
+                "uri": artifact.uri,
+                "metadata": artifact.metadata,
+            }
+        return _Result("Succeeded", recorded["params"], dict(artifacts))
+
+    def _record(self, fingerprint: str, params: dict[str, Any], artifacts: dict[str, _Artifact]) -> None:
+        self.cache.mkdir(exist_ok=True)
+        kept = {
+            k: {"path": str(a.path), "metadata": a.metadata, "location": a.location}
+            for k, a in artifacts.items()
+        }
+        (self.cache / f"{fingerprint}.json").write_text(json.dumps({"params": params, "artifacts": kept}))
+
+
+def _fingerprint(
+    container: dict[str, Any], component: dict[str, Any], params: dict[str, Any], artifacts: dict[str, Any]
+) -> str:
+    """KFP's cache key: the container as written, the input values, the input artifacts by identity (their
+    URIs: the outputs of another execution are other artifacts, even with the same bytes), the outputs."""
+
+    def identity(value: Any) -> Any:
+        return [identity(v) for v in value] if isinstance(value, list) else value.uri
+
+    key = {
+        "image": container.get("image"),
+        "command": [*container.get("command", []), *container.get("args", [])],
+        "parameters": to_json(params),
+        "artifacts": {k: identity(v) for k, v in sorted(artifacts.items())},
+        "outputs": component.get("outputDefinitions", {}),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 class _LauncherError(Exception):
