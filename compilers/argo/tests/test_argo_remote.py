@@ -4,7 +4,11 @@ that the tests start on 127.0.0.1 and that validates what it receives with hera'
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,3 +192,32 @@ def test_the_stand_in_server_rejects_what_hera_rejects(server: tuple[str, State]
         backend.submit(document, options(url))
     assert "bogus" in str(info.value)
     assert yaml.safe_load(fast().compile(document))["kind"] == "Workflow"
+
+
+def test_publish_from_two_processes_writes_once(server: tuple[str, State], tmp_path: Path) -> None:
+    """CI compiles afresh on every run: two processes (own hash seed, folder and working directory) that
+    publish the same pydantic-model pipeline write the WorkflowTemplate once; the second changes nothing."""
+    url, state = server
+    source = Path(__file__).parents[3] / "tests" / "determinism_pipeline.py"
+    outputs = []
+    for i, seed in enumerate(("1", "2")):
+        folder = tmp_path / f"checkout{i}" / ("nested/" * i)
+        folder.mkdir(parents=True)
+        shutil.copy(source, folder / source.name)
+        count = len(state.requests)
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("mlopsdsl")), "publish", f"{folder / source.name}:config",
+             "--backend", "argo", "--server", url, "-n", "ml"],
+            cwd=folder if i else tmp_path,
+            env={**os.environ, "PYTHONHASHSEED": seed, "MLOPSDSL_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert "published workflow template config" in outputs[0]
+    assert outputs[1].startswith("unchanged:") and TOKEN not in outputs[1]
+    assert [m for m, _, _ in state.requests[count:]] == ["GET"]  # read, compare, nothing written
+    assert [key for key in state.objects if key[0] == "WorkflowTemplate"] == [
+        ("WorkflowTemplate", "ml", "config")
+    ]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import kfp_pipelines as pipelines
@@ -161,3 +165,31 @@ def test_submit_refuses_an_int_kfp_would_round_before_contacting_the_server(
     assert result.exit_code == 2, result.output
     assert "parameter 'n' is 99999999999999999999999, beyond ±(2**53 - 1)" in result.output
     assert kfp_server.state.requests == []
+
+
+def test_publish_from_two_processes_publishes_once(kfp_server: StandInServer, tmp_path: Path) -> None:
+    """CI compiles afresh on every run: two processes (own hash seed, folder and working directory) that
+    publish the same pydantic-model pipeline make one version; the second finds nothing to publish."""
+    source = Path(__file__).parents[3] / "tests" / "determinism_pipeline.py"
+    outputs = []
+    for i, seed in enumerate(("1", "2")):
+        folder = tmp_path / f"checkout{i}" / ("nested/" * i)
+        folder.mkdir(parents=True)
+        shutil.copy(source, folder / source.name)
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("mlopsdsl")), "publish", f"{folder / source.name}:config",
+             "--backend", "kfp", "--host", kfp_server.url],
+            cwd=folder if i else tmp_path,
+            env={**os.environ, "PYTHONHASHSEED": seed, "MLOPSDSL_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0].startswith("created pipeline config (pipeline-")
+    assert (
+        outputs[1].startswith("unchanged: pipeline config version config")
+        and "nothing published" in outputs[1]
+    )
+    (pipeline_id,) = kfp_server.state.pipelines
+    assert [v["display_name"] for v in kfp_server.state.versions[pipeline_id]] == ["config"]

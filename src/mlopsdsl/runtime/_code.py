@@ -3,6 +3,8 @@
 By-value payloads are cloudpickle pickles; loading one needs ``cloudpickle`` importable (the runtime
 bundle carries a copy) and the Python minor version that wrote it, which the call spec records: bytecode
 is not portable across minor versions, so a mismatch fails here, before anything runs, with advice.
+Sets in a payload are written in a canonical order, as persistent ids (see :data:`SET_PIDS`), so a
+payload is loaded by :func:`load_payload`, not by a bare ``pickle.loads``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,8 @@ def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
 
         assert code.payload is not None
         data = base64.b64decode(code.payload)
-    import pickle
-
     try:
-        fn = pickle.loads(data)
+        fn = load_payload(data)
     except ModuleNotFoundError as exc:
         if exc.name == "cloudpickle":
             raise LoadError(
@@ -69,6 +69,38 @@ def load_function(code: CodeSpec, step: str) -> Callable[..., Any]:
     if not callable(fn):
         raise SpecError(f"code: the payload of step {step!r} is a {type(fn).__name__}, not a function")
     return unwrap_step(fn)
+
+
+SET_PIDS = ("mlopsdsl.set", "mlopsdsl.frozenset")
+"""The tags of the persistent ids a payload writes its sets as: ``(SET_PIDS[0], index, items)`` for a set
+(``(SET_PIDS[0], index)`` when the same set is met again, so that a set two functions share stays one
+set) and ``(SET_PIDS[1], items)`` for a frozenset, the items in a canonical order (the pickler in
+``mlopsdsl.runtime._pickler`` chooses it). pickle can only write a set in its iteration order, which
+depends on the hash seed of the process; persistent ids are its one hook for builtin sets."""
+
+
+def load_payload(data: bytes) -> Any:
+    """Unpickle a by-value payload, rebuilding the sets its pickler wrote as persistent ids."""
+    import io
+    import pickle
+
+    made: dict[int, set[Any]] = {}
+
+    def persistent_load(pid: Any) -> Any:
+        if isinstance(pid, tuple) and pid[:1] == (SET_PIDS[0],) and len(pid) in (2, 3):
+            # A set can be met again while its own items are still being read (a function among them
+            # whose globals hold the set): that reference gets the empty set, filled when its items are.
+            found = made.setdefault(pid[1], set())
+            if len(pid) == 3:
+                found.update(pid[2])
+            return found
+        if isinstance(pid, tuple) and pid[:1] == (SET_PIDS[1],) and len(pid) == 2:
+            return frozenset(pid[1])
+        raise pickle.UnpicklingError(f"unknown persistent id in a payload: {pid!r}")
+
+    unpickler = pickle.Unpickler(io.BytesIO(data))
+    unpickler.persistent_load = persistent_load  # type: ignore[method-assign]
+    return unpickler.load()
 
 
 def _imported(module: str, qualname: str, step: str) -> Callable[..., Any]:

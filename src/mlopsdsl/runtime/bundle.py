@@ -34,7 +34,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r} (this is the runtime bundle)")
 '''
 
-_PRODUCER_ONLY = {"bundle.py", "payload.py"}
+_PRODUCER_ONLY = {"bundle.py", "payload.py", "_pickler.py"}
 
 
 def bundle_files(include_cloudpickle: bool = True) -> dict[str, bytes]:

@@ -5,29 +5,45 @@ cloudpickle pickles a function *by reference* when its module is importable, whi
 does not contain the user's project; so the step's own module, and every module of the user's code it
 reaches (helpers in sibling files included), is registered for pickling by value while the payload is
 made. Installed packages and the standard library stay references: the image provides them. This module
-runs where the pipeline is built, never inside a step, and is the only part of the runtime that imports
-cloudpickle eagerly.
+runs where the pipeline is built, never inside a step, and (with :mod:`._pickler`) is the only part of the
+runtime that imports cloudpickle eagerly.
+
+A payload's bytes depend on the code alone (the pickler in :mod:`._pickler` lists what it makes canonical),
+so compiled documents are byte-identical across processes, folders and hash seeds, and ``publish`` sees no
+change where there is none.
+
+Why pickled, and not the user's modules shipped as source files in an archive and imported in the pod,
+with pickling only for code that has no file (which would make determinism hold by construction):
+importing a module runs all of it, not just what the step uses. Every import at its top must succeed in
+every step's image (the ``torch`` of the training step in the image of the step that reads a CSV), and
+so must ``import mlopsdsl`` and its decorators, which the stdlib-only runtime bundle does not carry; its
+side effects run in each pod (reading local files, a ``ml.run(...)`` at the bottom of a script), and its
+constants are recomputed there instead of shipped as they were when the user compiled. And steps defined
+in a notebook or in ``__main__``, or classes defined in a notebook cell, have no file to import, so the
+pickled path, with every source of difference it has, would remain for them: two mechanisms with two
+behaviours. One mechanism it is, made canonical: a payload carries exactly what its step reaches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import inspect
 import io
 import os
-import pickle
 import sys
 import sysconfig
 import threading
 import types
-from collections import ChainMap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
+from mlopsdsl._source import portable_path as source_path
+
 from ._code import Shipped, python_version
+from ._pickler import PayloadPickler, portable_tracker_ids
 from .serializers import registrations
 
 __all__ = ["pickle_function", "portable_path", "python_version", "user_modules"]
@@ -35,7 +51,9 @@ __all__ = ["pickle_function", "portable_path", "python_version", "user_modules"]
 _LOCK = threading.Lock()
 
 
+@functools.cache
 def _library_roots() -> tuple[str, ...]:
+    # Cached: sysconfig expands its path templates on every call, a third of the time a payload took.
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     roots.add(os.path.dirname(os.__file__))
@@ -104,14 +122,19 @@ def pickle_function(
     name (or their subclasses and bases) travel in the same payload, with the user's code their ``dump``,
     ``load`` and class use, and are registered in the step's process when it loads.
 
+    The bytes depend on the code, not on the process: sets, pydantic's schema refs and the caches in
+    class dicts are written in canonical forms (:mod:`mlopsdsl.runtime._pickler` lists them), so the same
+    source pickles the same in every process and under every ``PYTHONHASHSEED``.
+
     Args:
         fn: The step's function.
         filename: Maps each source file name kept in the code objects (for the step's tracebacks) to
-            the name to record. Kept as they are by default; :func:`portable_path` with ``portable``.
-        portable: Make the bytes depend only on the code, as compiled documents must: no absolute path
-            (module ``__file__`` values and file names are recorded relative to their import root) and no
-            random id (cloudpickle tags each class it ships with a ``uuid4``; here the tag is derived from
-            the class's module and qualified name).
+            the name to record. Kept as they are by default; relative to their import root with
+            ``portable``.
+        portable: Make the bytes the same wherever the project is, as compiled documents must: no absolute
+            path (file names, module ``__file__`` values, recorded relative to the module's import root as
+            the IR records source locations) and no random id (cloudpickle tags each class it ships with a
+            ``uuid4``; here the tag is derived from the class's module and qualified name).
     """
     shipped = _relevant(registrations(), fn)
     reached = set(user_modules(fn))
@@ -132,9 +155,9 @@ def pickle_function(
             fields = _dataclass_fields(target)
             if shipped or fields:
                 target = Shipped(target, shipped, fields)
-            names = filename or (portable_path if portable else (lambda name: name))
-            with _portable_ids() if portable else contextlib.nullcontext():
-                _Pickler(buffer, names).dump(target)
+            names = filename or (_portable_names(reached) if portable else (lambda name: name))
+            with portable_tracker_ids() if portable else contextlib.nullcontext():
+                PayloadPickler(buffer, names, portable).dump(target)
             return buffer.getvalue()
         finally:
             for name in added:
@@ -154,36 +177,24 @@ def portable_path(path: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-@contextlib.contextmanager
-def _portable_ids() -> Iterator[None]:
-    """While pickling (under :data:`_LOCK`): class tags from names, module files relative to their roots.
+def _portable_names(modules: set[str]) -> Callable[[str], str]:
+    """File names as the IR records them: a user module's file relative to its import root (found from the
+    module's name, so neither the working directory nor the order of ``sys.path`` matters), ``__main__``'s
+    by its file name; other files (library code shipped by value) relative to their ``sys.path`` entry."""
+    known: dict[str, str] = {}
+    for name in (*modules, "__main__"):
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str):
+            known[os.path.normcase(os.path.abspath(file))] = name
 
-    cloudpickle offers no option for either, so its two helpers are swapped for the duration and put back.
-    """
-    impl: Any = sys.modules[cloudpickle.Pickler.__module__]
-    original_tracker = impl._get_or_create_tracker_id
-    original_newargs = cloudpickle.Pickler._function_getnewargs
+    def recorded(path: str) -> str:
+        if not os.path.isabs(path):
+            return path
+        module = known.get(os.path.normcase(os.path.abspath(path)))
+        return source_path(path, module) if module is not None else portable_path(path)
 
-    def tracker(class_def: type) -> str:
-        name = f"{class_def.__module__}.{class_def.__qualname__}"
-        return hashlib.sha256(name.encode()).hexdigest()[:32]
-
-    def newargs(self: Any, func: Any) -> Any:
-        args = original_newargs(self, func)
-        base_globals = args[1]
-        if isinstance(base_globals.get("__file__"), str):
-            base_globals["__file__"] = portable_path(base_globals["__file__"])
-        if isinstance(base_globals.get("__path__"), list):
-            base_globals["__path__"] = [portable_path(p) for p in base_globals["__path__"]]
-        return args
-
-    impl._get_or_create_tracker_id = tracker
-    cloudpickle.Pickler._function_getnewargs = newargs
-    try:
-        yield
-    finally:
-        impl._get_or_create_tracker_id = original_tracker
-        cloudpickle.Pickler._function_getnewargs = original_newargs
+    return recorded
 
 
 def _relevant(shipped: list[Any], fn: Callable[..., Any]) -> list[Any]:
@@ -211,22 +222,6 @@ def _relevant(shipped: list[Any], fn: Callable[..., Any]) -> list[Any]:
         for item in shipped
         if item.type is not None and any(issubclass(c, item.type) or issubclass(item.type, c) for c in named)
     ]
-
-
-class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle, keeping code objects' file names (it blanks them) so tracebacks name the user's file."""
-
-    def __init__(self, file: io.BytesIO, filename: Callable[[str], str]) -> None:
-        self._filename = filename
-        # The C pickler reads ``dispatch_table`` once, in ``__init__``: set it first.
-        table = cloudpickle.Pickler.dispatch_table
-        self.dispatch_table = ChainMap({types.CodeType: self._reduce_code}, table)
-        super().__init__(file, protocol=pickle.DEFAULT_PROTOCOL)
-
-    def _reduce_code(self, code: types.CodeType) -> Any:
-        constructor, args = cloudpickle.cloudpickle._code_reduce(code)
-        name = self._filename(code.co_filename)
-        return constructor, tuple(name if arg == "<dynamic-code>" else arg for arg in args)
 
 
 def _dataclass_fields(fn: Callable[..., Any]) -> list[tuple[type, dict[str, Any]]]:
