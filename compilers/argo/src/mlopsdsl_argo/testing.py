@@ -69,23 +69,18 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
+from mlopsdsl_argo._launch import WORK
+from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
+from mlopsdsl_argo._values import armor
+
+# ``WORK`` (the launcher's folder in a pod, which each emulated pod maps to its own), the outputs
+# annotation and ``armor`` (how literals and ``submit -p`` values are written) are the compiler's own: an
+# emulator with copies of them could agree with a compiler that changed.
 
 __all__ = ["ArgoEmulator", "armor", "kube_expand", "run_argo", "substitute"]
 
-WORK = "/tmp/mlopsdsl"
-"""The folder the compiled launcher works in inside a pod; each emulated pod maps it to its own folder."""
-OUTPUTS_ANNOTATION = "mlopsdsl.dev/outputs"
 TAG = re.compile(r"{{\s*([^{}]*?)\s*}}")
-_ESCAPES = {"{": "\\u007b", "}": "\\u007d", "$": "\\u0024"}
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
-
-
-def armor(value: Any) -> str:
-    """``value`` as the compiler writes literals: ASCII JSON with ``{``, ``}``, ``$`` escaped in strings
-    (what ``mlopsdsl submit -p`` sends)."""
-    text = json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return _STRING.sub(lambda m: re.sub(r"[{}$]", lambda c: _ESCAPES[c.group()], m.group()), text)
 
 
 # --------------------------------------------------------------------------- substitution

@@ -85,13 +85,14 @@ from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 
+from ._types import META as _META  # the compiler's own suffix of an output record's parameter
+
 __all__ = ["run_kfp"]
 
 _PLACEHOLDER = re.compile(
     r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(path|uri|output_file))?\}\}"
 )
 _EXECUTOR_INPUT = "{{$}}"
-_META = "--meta"
 
 
 def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True) -> EmulatedRun:
