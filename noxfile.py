@@ -23,9 +23,9 @@ def install_project(session: nox.Session, extra: str = "test") -> None:
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """The whole test suite."""
+    """The whole test suite, on two workers (``nox -s tests -- -n 0`` runs it in one process)."""
     install_project(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "2", *session.posargs)
 
 
 @nox.session(python="3.11")
