@@ -62,6 +62,8 @@ __all__ = [
     "digest_of",
     "json_schema",
     "leaves",
+    "operands",
+    "task_outputs_read",
 ]
 
 IR_VERSION = "1.3"
@@ -353,6 +355,17 @@ def leaves(binding: Binding) -> list[Binding]:
     return [binding]
 
 
+def task_outputs_read(binding: Binding) -> list[TaskOutputBinding]:
+    """The task outputs a binding reads: its leaves', and every branch of an ``ml.one_of``."""
+    found: list[TaskOutputBinding] = []
+    for leaf in leaves(binding):
+        if isinstance(leaf, OneOfBinding):
+            found.extend(leaf.sources)
+        elif isinstance(leaf, TaskOutputBinding):
+            found.append(leaf)
+    return found
+
+
 # --------------------------------------------------------------------------- control flow
 
 
@@ -391,6 +404,15 @@ Condition = Annotated[
     Field(discriminator="kind"),
 ]
 """A boolean expression over bindings."""
+
+
+def operands(condition: Condition) -> list[Binding]:
+    """The bindings a condition compares, in order, through ``all``/``any``/``not``."""
+    if isinstance(condition, Compare):
+        return [condition.left, condition.right]
+    if isinstance(condition, Not):
+        return operands(condition.condition)
+    return [b for part in condition.conditions for b in operands(part)]
 
 
 class Group(_Model):

@@ -101,8 +101,5 @@ def _artifact_items(param: ir.Param | None) -> bool:
         return False
     type_ = param.type
     inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
-    return (
-        inner.kind == "artifact"
-        or (inner.kind == "object" and "Dataset" in (inner.name or ""))
-        or (inner.items is not None and inner.items.kind == "artifact")
-    )
+    # A list of artifacts is stored whole; its element type is kept in ``items`` (``list[Dataset]``).
+    return inner.items is not None and inner.items.kind == "artifact"

@@ -207,7 +207,7 @@ class _Rewriter:
     # ------------------------------------------------------------------ conditions
 
     def _needs_decide(self, spec: ir.PipelineSpec, condition: ir.Condition) -> bool:
-        for binding in _condition_bindings(condition):
+        for binding in ir.operands(condition):
             if isinstance(binding, ir.ConstantBinding):
                 continue
             type_ = self.output_type(spec, binding)
@@ -255,25 +255,6 @@ class _Rewriter:
         return group.condition
 
 
-def _condition_bindings(condition: ir.Condition) -> list[ir.Binding]:
-    if isinstance(condition, ir.Compare):
-        return [condition.left, condition.right]
-    if isinstance(condition, ir.Not):
-        return _condition_bindings(condition.condition)
-    return [b for part in condition.conditions for b in _condition_bindings(part)]
-
-
-def _tasks_read(binding: ir.Binding) -> list[str]:
-    """The tasks whose outputs a binding reads (every branch of an ``ml.one_of``)."""
-    found: list[str] = []
-    for leaf in ir.leaves(binding):
-        if isinstance(leaf, ir.TaskOutputBinding):
-            found.append(leaf.task)
-        elif isinstance(leaf, ir.OneOfBinding):
-            found += [source.task for source in leaf.sources]
-    return found
-
-
 def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> list[ir.Task]:
     """``tasks`` with every task after what it reads: its inputs' producers and the tasks the conditions
     of its blocks read (a ``decide`` task before its block). Otherwise the order stays as written."""
@@ -285,9 +266,9 @@ def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> l
         bindings = list(task.inputs.values())
         group = groups.get(task.group or "")
         while group is not None:
-            bindings += _condition_bindings(group.condition)
+            bindings += ir.operands(group.condition)
             group = groups.get(group.parent or "")
-        return [name for binding in bindings for name in _tasks_read(binding)]
+        return [read.task for binding in bindings for read in ir.task_outputs_read(binding)]
 
     def place(task: ir.Task) -> None:
         if task.id in seen:

@@ -29,17 +29,6 @@ def check_maps(ctx: Context) -> None:
                 )
 
 
-def _condition_bindings(condition: ir.Condition) -> Iterator[ir.Binding]:
-    if isinstance(condition, ir.Compare):
-        yield condition.left
-        yield condition.right
-    elif isinstance(condition, ir.Not):
-        yield from _condition_bindings(condition.condition)
-    else:
-        for part in condition.conditions:
-            yield from _condition_bindings(part)
-
-
 def _compares(condition: ir.Condition) -> Iterator[ir.Compare]:
     if isinstance(condition, ir.Compare):
         yield condition
@@ -163,7 +152,7 @@ def check_scopes(ctx: Context) -> None:
             for other in task.after:
                 visible(other, task.group, what, task.location)
         for group in pipeline.groups:
-            for binding in _condition_bindings(group.condition):
+            for binding in ir.operands(group.condition):
                 for source in _sources(binding):
                     visible(source.task, group.parent, f"the condition of block {group.id!r}", group.location)
         for out in pipeline.outputs:
@@ -266,26 +255,16 @@ def _dependencies(task: ir.Task, groups: dict[str, ir.Group]) -> Iterator[str]:
     """What a task waits for: its ``after``, its inputs' producers, and its blocks' conditions."""
     yield from task.after
     for binding in task.inputs.values():
-        for source in _binding_sources(binding):
+        for source in ir.task_outputs_read(binding):
             yield source.task
     group = groups.get(task.group or "")
     seen: set[str] = set()
     while group is not None and group.id not in seen:
         seen.add(group.id)
-        for binding in _condition_bindings(group.condition):
-            for source in _binding_sources(binding):
+        for binding in ir.operands(group.condition):
+            for source in ir.task_outputs_read(binding):
                 yield source.task
         group = groups.get(group.parent or "")
-
-
-def _binding_sources(binding: ir.Binding) -> list[ir.TaskOutputBinding]:
-    found: list[ir.TaskOutputBinding] = []
-    for leaf in ir.leaves(binding):
-        if isinstance(leaf, ir.OneOfBinding):
-            found.extend(leaf.sources)
-        elif isinstance(leaf, ir.TaskOutputBinding):
-            found.append(leaf)
-    return found
 
 
 def check_cycles(ctx: Context) -> None:
