@@ -1,7 +1,9 @@
-"""The single entry point for checks: `nox -s tests`, `lint`, `typecheck`, `docs`, `golden`, `bench`.
+"""The single entry point for checks: `nox -t ci`, `lint`, `typecheck`, `docs`, `golden`, `bench`.
 
-`.ci/run` calls `nox -s tests`, the same command the README gives. Compiler plugins under `compilers/`
-are found by walking the folder, so a new plugin is tested without editing this file.
+`.ci/run` calls `nox -t ci`, the same command the README gives: every session tagged ``ci`` (the core
+suite, and suites that need their own virtual environment because their pins clash with the core's).
+Compiler plugins under `compilers/` are found by walking the folder, so a new plugin is tested without
+editing this file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def install_project(session: nox.Session, extra: str = "test") -> None:
     session.install("-e", f".[{extra}]", *[arg for plugin in PLUGINS for arg in ("-e", plugin)])
 
 
-@nox.session(python="3.11")
+@nox.session(python="3.11", tags=["ci"])
 def tests(session: nox.Session) -> None:
     """The whole test suite, on two workers (``nox -s tests -- -n 0`` runs it in one process)."""
     install_project(session)
