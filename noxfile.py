@@ -30,6 +30,26 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-n", "2", *session.posargs)
 
 
+EXAMPLE_PACKAGES = ["torch==2.13.0", "scikit-learn", "pandas", "pyarrow", "nbclient", "nbformat", "ipykernel"]
+"""What the examples' steps (their ``packages=``) and the notebook's kernel need; torch is a CPU build."""
+
+
+@nox.session(python="3.11", tags=["ci"])
+def examples(session: nox.Session) -> None:
+    """Every example under ``examples/`` for real: trained locally and through each backend's emulator."""
+    install_project(session)
+    session.install(*EXAMPLE_PACKAGES)
+    session.run("pytest", "examples", "-n", "2", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python="3.11", tags=["ci"])
+def site(session: nox.Session) -> None:
+    """The documentation site, built with ``mkdocs build --strict`` (any warning fails)."""
+    install_project(session)
+    session.install("mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
+
+
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
