@@ -84,6 +84,5 @@ def assert_picture_is_current(example: str) -> None:
     target = f"examples/{example}/pipeline.py"
     picture = ROOT / "examples" / example / "pipeline.svg"
     drawn = cli("graph", target, "--format", "svg").stdout
-    assert picture.is_file() and picture.read_text() == drawn, (
-        f"{picture.relative_to(ROOT)} is stale: run `mlopsdsl graph {target} --format svg -o {picture.relative_to(ROOT)}`"
-    )
+    again = f"mlopsdsl graph {target} --format svg -o {picture.relative_to(ROOT)}"
+    assert picture.is_file() and picture.read_text() == drawn, f"{picture.name} is stale: run `{again}`"

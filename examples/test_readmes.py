@@ -37,7 +37,9 @@ def test_every_example_has_a_readme() -> None:
 
 
 @pytest.mark.parametrize(("readme", "command"), CASES, ids=[f"{r.parent.name}:{c}" for r, c in CASES])
-def test_readme_command_runs(readme: Path, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_command_runs(
+    readme: Path, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLOPSDSL_HOME", str(tmp_path / "home"))  # run records go here, not into the clone
     words = [w.replace("/tmp/", f"{tmp_path}/") for w in shlex.split(command)[1:]]
     result = cli(*words)

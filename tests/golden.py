@@ -21,7 +21,9 @@ def example_files() -> list[Path]:
     return sorted(
         p
         for p in EXAMPLES.rglob("*.py")
-        if not p.name.startswith(("_", "test_")) and p.name != "conftest.py" and "scripts" not in p.relative_to(EXAMPLES).parts
+        if not p.name.startswith(("_", "test_"))
+        and p.name != "conftest.py"
+        and "scripts" not in p.relative_to(EXAMPLES).parts
     )
 
 

@@ -100,7 +100,7 @@ def test_publishes_on_change_only(repo: Path, servers: Servers) -> None:
     changed = publish(repo, servers)
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert "published 2 of 2" in changed.stdout
-    assert "-    return f\"y = {slope:.2f}x" in changed.stdout or "lines of difference" in changed.stdout
+    assert '-    return f"y = {slope:.2f}x' in changed.stdout or "lines of difference" in changed.stdout
     assert len(servers.kfp_versions()) == 2
     assert servers.argo_templates()["quickstart"] != templates["quickstart"]
 
@@ -123,6 +123,8 @@ def test_workflow_calls_the_script() -> None:
     run = next(step["run"] for step in steps if "publish.py" in step.get("run", ""))
     assert "examples/ci_publish/scripts/publish.py" in run and "--published .published" in run
     for target in ("pytorch_training", "tabular_sklearn", "sweep"):
-        assert (ROOT / "examples" / target / "pipeline.py").is_file() and f"examples/{target}/pipeline.py" in run
+        assert (
+            ROOT / "examples" / target / "pipeline.py"
+        ).is_file() and f"examples/{target}/pipeline.py" in run
     cached = [step["with"]["path"] for step in steps if "cache" in step.get("uses", "")]
     assert cached == [".published", ".published"]  # restored before, saved after

@@ -25,7 +25,9 @@ def outputs(cell: nbformat.NotebookNode) -> str:
 
 def test_notebook_runs_headless(tmp_path: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     shown = {cell.id: outputs(cell) for cell in notebook.cells if cell.cell_type == "code"}
     assert "<svg" in shown["cell-3"] and "train_and_score" in shown["cell-3"]  # the DAG, drawn inline
     assert "best accuracy: 0.9" in shown["cell-4"]
@@ -39,4 +41,8 @@ def test_notebook_runs_headless(tmp_path: Path) -> None:
 def test_committed_notebook_has_no_outputs() -> None:
     """Outputs are made by running it; committing them would make every run a diff."""
     cells = json.loads(NOTEBOOK.read_text())["cells"]
-    assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in cells if cell["cell_type"] == "code")
+    assert all(
+        not cell.get("outputs") and cell.get("execution_count") is None
+        for cell in cells
+        if cell["cell_type"] == "code"
+    )

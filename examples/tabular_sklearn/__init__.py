@@ -1,1 +1,1 @@
-"""Tabular classification with pandas and scikit-learn: parquet datasets, a feature step, a model, a report."""
+"""Tabular classification with pandas and scikit-learn: parquet data, features, a model, a report."""

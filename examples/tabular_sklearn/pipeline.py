@@ -40,7 +40,9 @@ def load(test_fraction: float = 0.3, seed: int = 0) -> Tables:
     from sklearn.model_selection import train_test_split
 
     frame = load_wine(as_frame=True).frame
-    train, test = train_test_split(frame, test_size=test_fraction, random_state=seed, stratify=frame["target"])
+    train, test = train_test_split(
+        frame, test_size=test_fraction, random_state=seed, stratify=frame["target"]
+    )
     tables = []
     for name, part in (("train", train), ("test", test)):
         data = ml.Dataset.new(f"{name}.parquet", metadata={"rows": len(part), "columns": list(part.columns)})
@@ -99,7 +101,9 @@ def evaluate(model: ml.Model, train: pd.DataFrame, test: pd.DataFrame) -> Scores
         "| true \\ predicted | " + " | ".join(str(c) for c in classes) + " |",
         "|---" * (len(classes) + 1) + "|",
     ]
-    lines += [f"| {c} | " + " | ".join(str(n) for n in row) + " |" for c, row in zip(classes, matrix, strict=True)]
+    lines += [
+        f"| {c} | " + " | ".join(str(n) for n in row) + " |" for c, row in zip(classes, matrix, strict=True)
+    ]
     return Scores(accuracy=accuracy, baseline=baseline, report="\n".join(lines) + "\n")
 
 

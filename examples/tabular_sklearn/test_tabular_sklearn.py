@@ -33,7 +33,13 @@ def test_runs_through_every_backend(backend: str, tmp_path: Path) -> None:
 
 def test_features_as_plain_python() -> None:
     frame = pd.DataFrame(
-        {"flavanoids": [2.0], "total_phenols": [4.0], "color_intensity": [6.0], "hue": [2.0], "proline": [1.0]}
+        {
+            "flavanoids": [2.0],
+            "total_phenols": [4.0],
+            "color_intensity": [6.0],
+            "hue": [2.0],
+            "proline": [1.0],
+        }
     )
     out = _features(frame)
     assert out.loc[0, ["phenols_ratio", "colour_per_hue", "log_proline"]].tolist() == [0.5, 3.0, 0.0]

@@ -95,7 +95,9 @@ def publish_one(target: str, backend: str, host: str, published: Path, extra: li
     sys.stdout.writelines(shown[:200])
     result = call("publish", target, "--backend", backend, "--host", host, *extra)
     if result.returncode != 0:
-        raise RuntimeError(f"mlopsdsl publish {target} --backend {backend} failed:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(
+            f"mlopsdsl publish {target} --backend {backend} failed:\n{result.stdout}{result.stderr}"
+        )
     write_atomic(copy, compiled.stdout)
     return Outcome(target, backend, not result.stdout.startswith("unchanged"), result.stdout.strip())
 
@@ -131,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if summary:
         with open(summary, "a") as out:
             out.write("| pipeline | backend | published |\n|---|---|---|\n")
-            out.writelines(f"| `{o.target}` | {o.backend} | {'yes' if o.changed else 'no'} |\n" for o in outcomes)
+            out.writelines(
+                f"| `{o.target}` | {o.backend} | {'yes' if o.changed else 'no'} |\n" for o in outcomes
+            )
     changed = sum(o.changed for o in outcomes)
     print(f"published {changed} of {len(outcomes)} (pipeline, backend) pairs; the others were unchanged")
     return 0
