@@ -29,10 +29,12 @@ def example_pictures() -> dict[str, str]:
 
 
 def home_page() -> str:
-    """The README, with its links into ``docs/`` and to example pictures made relative to the site."""
+    """The README, its links made to work on the site: into ``docs/`` relative to the site, an example's
+    picture to the one drawn at build time, an example's README to the site's examples page."""
     text = (ROOT / "README.md").read_text()
     text = re.sub(r"\]\(docs/", "](", text)
-    return re.sub(r"\]\(examples/(\w+)/pipeline\.svg\)", r"](img/\1.svg)", text)
+    text = re.sub(r"\]\(examples/(\w+)/pipeline\.svg\)", r"](img/\1.svg)", text)
+    return re.sub(r"\]\(examples/(\w+)/README\.md\)", r"](examples.md)", text)
 
 
 def on_files(files: Files, config: Any) -> Files:
