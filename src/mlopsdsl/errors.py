@@ -13,6 +13,7 @@ traceback::
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
     ├── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+    │   └── IntegrityError        stored bytes or a record do not match their digest or signature
     └── RemoteError               a cluster's API refused a request or could not be reached
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "CompileError",
     "DefinitionError",
     "IRError",
+    "IntegrityError",
     "Location",
     "MlopsDslError",
     "ParameterError",
@@ -138,6 +140,11 @@ class ParameterError(MlopsDslError):
 
 class RunError(MlopsDslError):
     """Running a pipeline failed."""
+
+
+class IntegrityError(RunError):
+    """Stored bytes, or a record, do not match the digest or signature recorded with them, and nothing
+    could be recomputed in their place. The message names the URI; nothing damaged was returned."""
 
 
 class RemoteError(MlopsDslError):
