@@ -95,7 +95,11 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        write_atomic(output, text)
+        try:
+            write_atomic(output, text)
+        except OSError as exc:  # a missing or read-only folder, a directory: the user's path, nothing written
+            print(f"error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
         print(f"wrote {output}", file=sys.stderr)
 
 
