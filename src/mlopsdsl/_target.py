@@ -92,14 +92,15 @@ def import_target_module(spec: str) -> ModuleType:
             f"{module_name} called sys.exit({exc.code!r}) while being imported, so it defines nothing to "
             "use (guard the script part with: if __name__ == '__main__':)",
             error.location,
-            error.details,
+            "",
         ) from None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or raised_by_us(exc):
             raise
         error = user_code_error(exc, f"importing {module_name}")
         if error.location is None and spec.endswith(".py"):
-            error.location = Location(display_path(spec), _nul_line(spec))
+            # Python refuses the file before any line of it runs (NUL bytes): blame the file itself.
+            error = UserCodeError(error.message, Location(display_path(spec), _nul_line(spec)), "")
         raise error from None
 
 

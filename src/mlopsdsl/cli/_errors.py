@@ -40,7 +40,8 @@ def report_errors(fn: F) -> F:
             raise typer.Exit(EXIT_USER) from None
         except UserCodeError as exc:
             print(f"{exc}", file=sys.stderr)
-            print(exc.details.rstrip(), file=sys.stderr)
+            if exc.details.strip():
+                print(exc.details.rstrip(), file=sys.stderr)
             raise typer.Exit(EXIT_USER) from None
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
