@@ -178,6 +178,8 @@ def submit(backend: ArgoBackend, document: ir.Document, options: RemoteOptions) 
     """Create a Workflow and, with ``options.wait``, poll it until it ends."""
     manifest = _with_params(document, backend.manifest(document, **options.compile_options), options.params)
     if options.run_name:
+        if "{{" in options.run_name:
+            raise RemoteError(f"--run-name {options.run_name!r} contains '{{{{', which Argo would expand")
         manifest["metadata"].pop("generateName", None)
         manifest["metadata"] = {"name": options.run_name, **manifest["metadata"]}
     api = _Api(options)

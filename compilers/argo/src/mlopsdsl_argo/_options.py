@@ -98,6 +98,14 @@ class CompileOptions:
                 location=where,
             )
         parsed = cls(**options)
+        from dataclasses import asdict
+
+        from mlopsdsl_argo._templates import refuse_braces
+
+        for name in ("schedule", "service_account", "artifact_bucket", "image", "cache_root"):
+            refuse_braces(getattr(parsed, name), f"option {name}", where)
+        if isinstance(parsed.artifact_repository, S3Repository):
+            refuse_braces(asdict(parsed.artifact_repository), "option artifact_repository", where)
         if parsed.kind not in KINDS:
             raise CompileError(
                 f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND, location=where

@@ -1,0 +1,54 @@
+"""``{{`` in any field the user writes is refused the same way: Argo would expand it and has no escape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import mlopsdsl as ml
+from mlopsdsl.errors import CompileError
+
+BRACES = "{{workflow.name}}"
+STEP_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
+    "env": ({"env": {"A": BRACES}}, "env A"),
+    "annotation": ({"annotations": {"a": BRACES}}, "kubernetes annotations a"),
+    "label": ({"labels": {"team": BRACES}}, "kubernetes labels team"),
+    "label key": ({"labels": {BRACES: "x"}}, "kubernetes labels key"),
+    "image": ({"image": f"python:{BRACES}"}, "image"),
+    "node selector": ({"node_selector": {"pool": BRACES}}, "kubernetes node_selector pool"),
+    "toleration key": (
+        {"tolerations": [ml.Toleration(key=BRACES, operator="Exists")]},
+        "kubernetes tolerations[0] key",
+    ),
+    "secret name": ({"secrets": [ml.Secret(name=f"s-{BRACES}", key="k")]}, "secrets[0] name"),
+    "secret key": ({"secrets": [ml.Secret(name="s", key=BRACES, env="X")]}, "secrets[0] key"),
+}
+
+
+def _pipeline(**options: Any) -> Any:
+    @ml.step(**options)
+    def braced(n: int) -> int:
+        return n
+
+    @ml.pipeline
+    def p(n: int = 1) -> int:
+        return braced(n=n)
+
+    return p
+
+
+@pytest.mark.parametrize("field", sorted(STEP_FIELDS))
+def test_braces_in_any_step_field_are_refused_at_the_step(field: str) -> None:
+    options, what = STEP_FIELDS[field]
+    with pytest.raises(CompileError) as caught:
+        ml.compile(_pipeline(**options), backend="argo")
+    message = str(caught.value)
+    assert f"step 'braced': {what} " in message and "contains '{{', which Argo would expand" in message
+    assert message.startswith(f"{__file__.rsplit('/', 1)[-1]}:") or ".py:" in message.split(" ")[0]
+
+
+@pytest.mark.parametrize("option", ["image", "service_account", "artifact_bucket"])
+def test_braces_in_compile_options_are_refused(option: str) -> None:
+    with pytest.raises(CompileError, match=f"option {option} .* contains"):
+        ml.compile(_pipeline(), backend="argo", **{option: f"x{BRACES}"})
