@@ -52,3 +52,27 @@ def test_braces_in_any_step_field_are_refused_at_the_step(field: str) -> None:
 def test_braces_in_compile_options_are_refused(option: str) -> None:
     with pytest.raises(CompileError, match=f"option {option} .* contains"):
         ml.compile(_pipeline(), backend="argo", **{option: f"x{BRACES}"})
+
+
+def test_string_outputs_keep_their_bytes_exactly(tmp_path: Any) -> None:
+    """The emulator reads output parameters as bytes: ``\\r\\n`` and a lone ``\\r`` stay as they are."""
+    from mlopsdsl.testing import run_argo
+
+    text = "line one\r\nline two\rend\n"
+
+    @ml.step
+    def crlf() -> str:
+        return text
+
+    @ml.step
+    def same(s: str) -> str:
+        if s != text:  # a plain raise: pytest's rewritten assert would need pytest in the step
+            raise ValueError(repr(s))
+        return s
+
+    @ml.pipeline(name="crlf")
+    def crlf_pipeline() -> str:
+        return same(s=crlf())
+
+    compiled = ml.compile(crlf_pipeline, backend="argo", functions=crlf_pipeline.step_functions())
+    assert run_argo(compiled, {}, workdir=tmp_path).outputs == {"output": text}
