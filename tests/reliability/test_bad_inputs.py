@@ -25,6 +25,18 @@ def p(n: int = 1, s: str = "x") -> int:
     return inc(n=n)
 """
 
+BIG_CONSTANT = """
+import mlopsdsl as ml
+
+@ml.step
+def size(s: str) -> int:
+    return len(s)
+
+@ml.pipeline
+def big() -> int:
+    return size(s="y" * 200_000)
+"""
+
 # name -> (files to write, arguments, what stderr must say)
 CASES: dict[str, tuple[dict[str, bytes], list[str | bytes], str]] = {
     "output into a missing folder": ({}, ["compile", "good.py", "-o", "missing/x.yaml"], "cannot write"),
@@ -53,6 +65,16 @@ CASES: dict[str, tuple[dict[str, bytes], list[str | bytes], str]] = {
     ),
     "'.' as the target": ({}, ["compile", "."], "is neither a Python file nor a module name"),
     "--resume of no run": ({}, ["run", "good.py", "--resume", "nosuch"], "no run 'nosuch'"),
+    "a 200 KB constant compiled for KFP": (
+        {"bigconst.py": BIG_CONSTANT.encode()},
+        ["compile", "bigconst.py", "--backend", "kfp"],
+        "bigconst.py:10: input 's' of task 'size' is 195 KiB of JSON",
+    ),
+    "a 110 KB -p value submitted to Argo": (
+        {},
+        ["submit", "good.py", "--backend", "argo", "--host", "http://127.0.0.1:9", "-p", "s=" + "y" * 110_000],
+        "parameter 's' is 107 KiB of JSON",
+    ),
     "-p of no parameter": ({}, ["compile", "good.py", "-p", "m=1"], "has no parameter 'm'"),
     "-p without =": ({}, ["compile", "good.py", "-p", "n"], "-p takes name=value"),
 }

@@ -162,10 +162,16 @@ def _name_of(created: dict[str, Any], what: str, host: str) -> str:
 
 
 def _with_params(document: ir.Document, manifest: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    from mlopsdsl.errors import ParameterError
+    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem
+
     arguments = manifest["spec"]["arguments"]["parameters"]
     for entry in arguments:
         if entry["name"] in params:
             entry["value"] = armor(params[entry["name"]])
+            problem = argument_problem(entry["name"], entry["value"], ARGUMENT_BYTES, "argo")
+            if problem is not None:
+                raise ParameterError(problem)
     missing = [e["name"] for e in arguments if "value" not in e]
     if missing:
         raise RemoteError(

@@ -183,12 +183,16 @@ def _arguments(document: ir.Document, values: dict[str, Any]) -> dict[str, Any]:
 
     KFP keeps numbers as doubles, so an int it would round is refused before anything is sent.
     """
+    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem
     from mlopsdsl.runtime._values import LossyValue, check_float64
 
     params = {p.name: p for p in document.pipeline.params}
     encoded: dict[str, Any] = {}
     for name, value in values.items():
         encoded[name] = encode_value(value, encoding_of(params[name].type))
+        problem = argument_problem(name, encoded[name], ARGUMENT_BYTES, "kfp")
+        if problem is not None:
+            raise ParameterError(problem)
         try:
             check_float64(encoded[name], f"parameter {name!r}")
         except LossyValue as exc:
