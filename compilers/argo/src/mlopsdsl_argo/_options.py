@@ -103,7 +103,15 @@ class CompileOptions:
         from mlopsdsl_argo._templates import refuse_braces
 
         for name in ("schedule", "service_account", "artifact_bucket", "image", "cache_root"):
-            refuse_braces(getattr(parsed, name), f"option {name}", where)
+            value = getattr(parsed, name)
+            if value is not None and not isinstance(value, str):
+                # -O image=0.1 reads JSON: a number is not a name (found by fuzzing)
+                raise CompileError(
+                    f"{name} must be a string, not {value!r}; quote it in -O as {name}='\"...\"'",
+                    BACKEND,
+                    location=where,
+                )
+            refuse_braces(value, f"option {name}", where)
         if isinstance(parsed.artifact_repository, S3Repository):
             refuse_braces(asdict(parsed.artifact_repository), "option artifact_repository", where)
         if parsed.kind not in KINDS:
