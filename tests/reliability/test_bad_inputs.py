@@ -72,7 +72,16 @@ CASES: dict[str, tuple[dict[str, bytes], list[str | bytes], str]] = {
     ),
     "a 110 KB -p value submitted to Argo": (
         {},
-        ["submit", "good.py", "--backend", "argo", "--host", "http://127.0.0.1:9", "-p", "s=" + "y" * 110_000],
+        [
+            "submit",
+            "good.py",
+            "--backend",
+            "argo",
+            "--host",
+            "http://127.0.0.1:9",
+            "-p",
+            "s=" + "y" * 110_000,
+        ],
         "parameter 's' is 107 KiB of JSON",
     ),
     "-p of no parameter": ({}, ["compile", "good.py", "-p", "m=1"], "has no parameter 'm'"),

@@ -25,7 +25,7 @@ from mlopsdsl import backends
 from mlopsdsl.errors import MlopsDslError
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "conformance"))
-from random_pipelines import Statement, expected, pipeline_source, programs  # noqa: E402
+from random_pipelines import Statement, expected, pipeline_source, programs
 
 SCALE = int(os.environ.get("MLOPSDSL_FUZZ_SCALE") or 1)
 BACKENDS = ("kfp", "argo")

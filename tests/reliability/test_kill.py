@@ -29,12 +29,16 @@ CLI = [sys.executable, "-c", "from mlopsdsl.cli import main; main()"]
 TRIALS = 24
 
 
-def _run(folder: Path, *extra: str, kill_after: float | None = None) -> subprocess.CompletedProcess[str] | None:
+def _run(
+    folder: Path, *extra: str, kill_after: float | None = None
+) -> subprocess.CompletedProcess[str] | None:
     env = {**os.environ, "MLOPSDSL_HOME": str(folder / "home"), "PYTHONHASHSEED": "0"}
     command = [*CLI, "run", "killable.py", *extra]
     if kill_after is None:
         return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
-    runner = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(kill_after)
     runner.send_signal(signal.SIGKILL)
     runner.wait()
@@ -86,7 +90,9 @@ def test_a_run_killed_at_a_random_instant_resumes_to_identical_outputs(
         done = _run(tmp_path, *flags, "--resume", started[0].name)
     else:
         done = _run(tmp_path, *flags)
-    assert done is not None and done.returncode == 0, f"killed at {instant:.2f}s: {done.stderr if done else ''}"
+    assert done is not None and done.returncode == 0, (
+        f"killed at {instant:.2f}s: {done.stderr if done else ''}"
+    )
     assert _outputs(tmp_path) == reference["outputs"], f"killed at {instant:.2f}s"
     leftovers = [p for p in (tmp_path / "home").rglob("*") if p.name.endswith((".tmp", ".part"))]
     shared = [p for p in leftovers if "attempts" not in p.parts]

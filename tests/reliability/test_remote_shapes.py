@@ -57,4 +57,7 @@ def test_credential_shaped_text_is_redacted() -> None:
     for secret in ("abc.def.ghi", "p4ss", "wJalr/K7MDENG", "AKIAIOSFODNN7EXAMPLE", "12345", "zzz"):
         assert secret not in shown, shown
     assert shown.endswith("the token may not do this")
-    assert str(RemoteError("server said:\n tok-123456 again", secrets=("tok-123456",))) == "server said: *** again"
+    assert (
+        str(RemoteError("server said:\n tok-123456 again", secrets=("tok-123456",)))
+        == "server said: *** again"
+    )

@@ -203,11 +203,13 @@ def test_the_store_key_can_come_from_the_config_file_but_never_from_pyproject(
     settings = trust(tmp_path / "home", tmp_path)
     assert settings.key == KEY.encode() and settings.pickle is False
     (tmp_path / "pyproject.toml").write_text(f'[tool.mlopsdsl]\nstore_key = "{KEY}"\n')
-    with pytest.raises(RunError, match="must not be in pyproject.toml"):
+    with pytest.raises(RunError, match=r"must not be in pyproject\.toml"):
         trust(tmp_path / "home", tmp_path)
 
 
-def test_pickle_false_refuses_pickled_values_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pickle_false_refuses_pickled_values_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = _run(tmp_path / "a", pickled)  # stored pickled while pickling was allowed
     assert first.step("opaque").outputs["output"]["format"] == "cloudpickle"
     monkeypatch.setenv("MLOPSDSL_PICKLE", "false")

@@ -28,7 +28,7 @@ __all__ = ["Cache", "cache_key", "damage"]
 
 
 def _items(outputs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for name, record in outputs.items():
         items = record.get("items") if record.get("kind") == "collected" else [record]
         found.extend((name, item) for item in items or [] if item.get("kind") != "json")

@@ -157,7 +157,10 @@ def trust(home: Path, cwd: Path | None = None) -> Trust:
     machine, machine_path = _section(home / "config.toml", pyproject=False)
     project, project_path = _section(_pyproject(cwd or Path.cwd()), pyproject=True)
     if "store_key" in project:
-        raise RunError(f"{project_path}: store_key must not be in pyproject.toml; set {ENV_KEY} or put it in {home / 'config.toml'}")
+        raise RunError(
+            f"{project_path}: store_key must not be in pyproject.toml (it would be committed); set "
+            f"{ENV_KEY} or put it in {home / 'config.toml'}"
+        )
     key: bytes | None = None
     if os.environ.get(ENV_KEY):
         key = os.environ[ENV_KEY].encode()

@@ -129,13 +129,17 @@ def _oversized(document: ir.Document, limit: int, backend: str) -> list[Gap]:
     for pipeline in document.pipelines:
         for param in pipeline.params:
             if param.default is not None and _size(param.default) > limit:
-                gaps.append(gap(f"the default of parameter {param.name!r}", _size(param.default), param.location))
+                gaps.append(
+                    gap(f"the default of parameter {param.name!r}", _size(param.default), param.location)
+                )
         tasks = [*pipeline.tasks, *([pipeline.on_exit] if pipeline.on_exit is not None else [])]
         for task in tasks:
             for name, binding in task.inputs.items():
                 for leaf in ir.leaves(binding):
                     if isinstance(leaf, ir.ConstantBinding) and _size(leaf.value) > limit:
-                        gaps.append(gap(f"input {name!r} of task {task.id!r}", _size(leaf.value), task.location))
+                        gaps.append(
+                            gap(f"input {name!r} of task {task.id!r}", _size(leaf.value), task.location)
+                        )
     return gaps
 
 

@@ -179,12 +179,12 @@ def damaged_keys(
 
 def remove_keys(uri: str, keys: list[str], options: dict[str, Any] | None = None) -> None:
     """Delete damaged blobs, so that fresh uploads of the same digest are not skipped as present."""
+    import contextlib
+
     fs, _ = filesystem(uri, options)
     for key in keys:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             fs.rm_file(key)
-        except FileNotFoundError:
-            pass
 
 
 # --------------------------------------------------------------------------- writing

@@ -32,9 +32,7 @@ class ArgoBackend:
 
     name = "argo"
     file_suffix = ".yaml"
-    capabilities = Capabilities(
-        map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES
-    )
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES)
     """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
     loop's stored results (their records) but over no other stored list; and stored values reach a step
     one input at a time or as a loop's collected results."""

@@ -118,7 +118,9 @@ class _Api:
             problem = "bytes that are not UTF-8 text"
         except ValueError:
             text = (data or b"").decode("utf-8", "replace").strip()
-            problem = "an empty body" if not text else ("an HTML page" if text.startswith("<") else "cut-off JSON")
+            problem = (
+                "an empty body" if not text else ("an HTML page" if text.startswith("<") else "cut-off JSON")
+            )
         else:
             if isinstance(value, dict):
                 return value
@@ -141,7 +143,9 @@ class _Api:
             401: " (check --token or MLOPSDSL_TOKEN)",
             403: " (the token may not do this in this namespace)",
         }
-        text = f"the Argo Server at {self.host} answered {exc.status} {exc.reason}" + (f": {message}" if message else "")
+        text = f"the Argo Server at {self.host} answered {exc.status} {exc.reason}" + (
+            f": {message}" if message else ""
+        )
         return text + hint.get(exc.status, "")
 
 

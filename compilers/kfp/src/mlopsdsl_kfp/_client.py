@@ -132,7 +132,9 @@ def _plain(exc: Exception, host: str, token: str | None = None) -> RemoteError:
     if isinstance(exc, UnicodeDecodeError):
         return RemoteError(f"KFP server at {host}: its answer is not UTF-8 text, so not an API answer")
     if isinstance(exc, ValueError):
-        return RemoteError(f"KFP server at {host}: its answer is not the JSON expected ({exc})", None, secrets)
+        return RemoteError(
+            f"KFP server at {host}: its answer is not the JSON expected ({exc})", None, secrets
+        )
     if isinstance(exc, OSError | TimeoutError):
         return RemoteError(f"cannot reach the KFP server at {host}: {type(exc).__name__}", None, secrets)
     return RemoteError(f"KFP server at {host}: {type(exc).__name__}: {exc}", None, secrets)
