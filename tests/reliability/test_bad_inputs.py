@@ -129,3 +129,11 @@ def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> Non
     stderr = runner.stderr.read().decode()
     runner.stderr.close()
     assert runner.wait(timeout=60) == 141 and stderr == ""
+
+
+def test_an_import_error_shows_only_the_users_frames(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import mlopsdsl as ml\nimport no_such_module_xyz\n")
+    done = _cli(tmp_path, ["compile", "broken.py"])
+    stderr = done.stderr.decode()
+    assert done.returncode == 2 and stderr.startswith("broken.py:2: ModuleNotFoundError"), stderr
+    assert "importlib" not in stderr and "<frozen" not in stderr and 'broken.py", line 2' in stderr

@@ -64,6 +64,10 @@ def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | N
         if not sep or not name.strip():
             raise ParameterError(f"-O takes name=value, got {pair!r}")
         try:
+            pair.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes on the command line (found by fuzzing)
+            raise ParameterError(f"-O {name.strip()}: the value is not valid UTF-8 text") from None
+        try:
             options[name.strip()] = json.loads(text)
         except json.JSONDecodeError:
             options[name.strip()] = text
