@@ -177,10 +177,15 @@ def run_document(
     folder.create()
     sweep(root)
     folder.write_run(run_record)
-    write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
-    specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
-    if in_process:
-        _ensure_functions(document, funcs, needed)
+    try:
+        write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
+        specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
+        if in_process:
+            _ensure_functions(document, funcs, needed)
+    except BaseException:  # the run never started: its record says so rather than "running" forever
+        run_record.update(status="failed", ended=now())
+        folder.write_run(run_record)
+        raise
     shown = _progress.choose(progress)
     scheduler = Scheduler(
         plan,
