@@ -145,6 +145,7 @@ OPTION_NAMES = st.sampled_from(
 @given(backend=st.sampled_from(BACKENDS), name=OPTION_NAMES, text=HOSTILE)
 @example(backend="argo", name="image", text="0.1")  # found by fuzzing: an internal error (exit 3)
 @example(backend="kfp", name="image", text="\udcff")  # found by fuzzing: UnicodeEncodeError (exit 3)
+@example(backend="kfp", name="image", text="9" * 5000)  # found by fuzzing: int's digit limit (exit 3)
 def test_an_option_value_is_refused_or_compiled_cleanly(backend: str, name: str, text: str) -> None:
     from mlopsdsl.cli._commands import compile_options
 

@@ -71,6 +71,8 @@ def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | N
             options[name.strip()] = json.loads(text)
         except json.JSONDecodeError:
             options[name.strip()] = text
+        except ValueError as exc:  # an integer beyond Python's 4,300 digits (found by fuzzing)
+            raise ParameterError(f"-O {name.strip()}: {exc}") from None
     options.update({k: v for k, v in (("kind", kind), ("schedule", schedule)) if v is not None})
     return options
 
