@@ -607,6 +607,14 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
     return wrap
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_decorator(
     what: str, known: Sequence[str], options: Mapping[str, Any], strings: Mapping[str, object]
 ) -> None:
@@ -628,6 +636,8 @@ def check_decorator(
     for option, value in strings.items():
         if problem is None and value is not None and not isinstance(value, str):
             problem = f"{option} must be a string, not {value!r}"
+        elif problem is None and isinstance(value, str) and not _encodable(value):
+            problem = f"{option} is not valid UTF-8 text (it holds a lone surrogate): {ascii(value)[:60]}"
     if problem is not None:
         from mlopsdsl.errors import DefinitionError
 

@@ -161,6 +161,7 @@ FIELDS = ("env", "labels", "annotations", "image", "node_selector", "secret", "d
 
 @fuzz(50)
 @given(field=st.sampled_from(FIELDS), text=HOSTILE)
+@example(field="description", text="\udcff")  # found by fuzzing: UnicodeEncodeError in KFP (exit 3)
 def test_a_hostile_string_in_a_step_option_is_refused_or_kept_exactly(field: str, text: str) -> None:
     options: dict[str, Any] = {
         "env": {"env": {"VALUE": text}},
