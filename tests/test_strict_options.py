@@ -97,6 +97,7 @@ def test_bare_step_still_works_and_every_known_option_is_accepted() -> None:
         "volumes": [ml.Volume(mount_path="/data", pvc="shared")],
         "labels": {"team": "ml"},
         "annotations": {"note": "x"},
+        "pod": ml.Pod(service_account="trainer"),
     }
     assert set(values) | {"name"} == set(_step.OPTIONS)
 

@@ -40,7 +40,7 @@ if _typing.TYPE_CHECKING:
         ValidationError,
     )
     from mlopsdsl.local import RunResult, run
-    from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+    from mlopsdsl.options import NodeAffinity, Pod, PodAffinity, Resources, Retry, Secret, Toleration, Volume
     from mlopsdsl.runtime.serializers import register_serializer
 
 __version__ = "0.1.0"
@@ -53,9 +53,12 @@ __all__ = [
     "IRError",
     "MlopsDslError",
     "Model",
+    "NodeAffinity",
     "ParameterError",
     "Pipeline",
     "PluginError",
+    "Pod",
+    "PodAffinity",
     "RemoteError",
     "Resources",
     "Retry",
@@ -106,6 +109,9 @@ _LAZY = {
     "one_of": "mlopsdsl._control",
     "otherwise": "mlopsdsl._control",
     "when": "mlopsdsl._control",
+    "NodeAffinity": "mlopsdsl.options",
+    "Pod": "mlopsdsl.options",
+    "PodAffinity": "mlopsdsl.options",
     "Resources": "mlopsdsl.options",
     "Retry": "mlopsdsl.options",
     "Secret": "mlopsdsl.options",

@@ -37,6 +37,7 @@ class Pipeline(Generic[P, R_co]):
         description: str | None,
         schedule: str | None = None,
         on_exit: Step[..., Any] | None = None,
+        pod: ir.Pod | None = None,
     ) -> None:
         self.fn = fn
         self.__wrapped__ = fn
@@ -50,6 +51,7 @@ class Pipeline(Generic[P, R_co]):
         )
         self.schedule = schedule
         self.on_exit = on_exit
+        self.pod = pod
         self.defined_at = _source.definition(fn) or _source.caller()
         self._built: _Build | None = None
 
@@ -199,6 +201,7 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
         name=pipeline.name,
         description=pipeline.description,
         schedule=pipeline.schedule,
+        pod=_pod(pipeline, trace),
         params=params,
         outputs=outputs,
         tasks=tasks,
@@ -461,7 +464,17 @@ def _as_output(out: ir.PipelineOutput) -> ir.Output:
     return ir.Output(name=out.name, type=out.type)
 
 
-OPTIONS = ("name", "description", "schedule", "on_exit")
+def _pod(pipeline: Pipeline[Any, Any], trace: Trace) -> ir.Pod | None:
+    from mlopsdsl.options import Pod
+
+    if pipeline.pod is None or isinstance(pipeline.pod, Pod):
+        return pipeline.pod
+    message = f"@ml.pipeline(pod=...) must be ml.Pod(...), not {pipeline.pod!r}"
+    trace.problem("bad-option", message, pipeline.defined_at)
+    return None
+
+
+OPTIONS = ("name", "description", "schedule", "on_exit", "pod")
 """Every keyword ``@ml.pipeline(...)`` takes (its overload lists the same, a test checks)."""
 
 
@@ -476,6 +489,7 @@ def pipeline(
     description: str | None = None,
     schedule: str | None = None,
     on_exit: Step[..., Any] | None = None,
+    pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
 
 
@@ -487,6 +501,7 @@ def pipeline(
     description: str | None = None,
     schedule: str | None = None,
     on_exit: Step[..., Any] | None = None,
+    pod: ir.Pod | None = None,
     **unknown: Any,
 ) -> Any:
     """Make a typed function a pipeline.
@@ -503,6 +518,8 @@ def pipeline(
             (Argo compiles a CronWorkflow from it).
         on_exit: A step that runs when the pipeline ends, whether it succeeded or failed. Its ``status``
             input gets ``"Succeeded"`` or ``"Failed"``; inputs named like pipeline parameters get them.
+        pod: Pod settings every step starts from (:class:`mlopsdsl.Pod`); a step's own ``pod`` wins,
+            setting by setting. Only the pipeline that is run sets them, not one called as a sub-pipeline.
 
     Returns:
         A :class:`Pipeline`.
@@ -521,7 +538,7 @@ def pipeline(
             hint = f" (to name the pipeline, write @ml.pipeline(name={func!r}))" if named else ""
             message = f"@ml.pipeline decorates functions, not {func!r}{hint}"
             raise DefinitionError(message, _source.caller_location())
-        return Pipeline(func, name, description, schedule, on_exit)
+        return Pipeline(func, name, description, schedule, on_exit, pod)
 
     if fn is not None:
         return wrap(fn)

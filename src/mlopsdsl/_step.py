@@ -278,7 +278,7 @@ def output_handles(
 
 
 _OPTION_FIELDS = ("image", "packages", "resources", "retry", "timeout", "cache", "env", "secrets")
-_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations")
+_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations", "pod")
 OPTIONS = ("name", *_OPTION_FIELDS, *_K8S_FIELDS)
 """Every keyword ``@ml.step(...)`` takes (the overload of :func:`step` lists the same, a test checks)."""
 
@@ -529,6 +529,7 @@ def step(
     volumes: Sequence[ir.Volume] | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -553,6 +554,8 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         volumes: Volumes to mount (:class:`mlopsdsl.Volume`).
         labels: Labels on the step's pod.
         annotations: Annotations on the step's pod.
+        pod: Pod settings: service account, affinity, pull secrets, user, ``/dev/shm``, priority, a
+            patch (:class:`mlopsdsl.Pod`); they win over the pipeline's ``pod``.
 
     Returns:
         A :class:`Step`, which behaves as the function outside a pipeline.

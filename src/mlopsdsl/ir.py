@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+from mlopsdsl.options import NodeAffinity, Pod, PodAffinity, Resources, Retry, Secret, Toleration, Volume
 
 __all__ = [
     "IR_VERSION",
@@ -38,6 +38,7 @@ __all__ = [
     "Kubernetes",
     "ListBinding",
     "MapSpec",
+    "NodeAffinity",
     "Not",
     "OneOfBinding",
     "Output",
@@ -45,6 +46,8 @@ __all__ = [
     "ParameterBinding",
     "PipelineOutput",
     "PipelineSpec",
+    "Pod",
+    "PodAffinity",
     "Resources",
     "Retry",
     "ReturnShape",
@@ -66,7 +69,7 @@ __all__ = [
     "task_outputs_read",
 ]
 
-IR_VERSION = "1.3"
+IR_VERSION = "1.4"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
@@ -204,6 +207,8 @@ class Kubernetes(_Model):
     volumes: list[Volume] = []
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
+    pod: Pod | None = None
+    """Pod settings (``@ml.step(pod=ml.Pod(...))``); the pipeline's ``pod`` fills what this leaves out."""
 
 
 class StepOptions(_Model):
@@ -478,6 +483,9 @@ class PipelineSpec(_Model):
     description: str | None = None
     schedule: str | None = None
     """A cron schedule (``"0 3 * * *"``) for backends that run pipelines on a timer."""
+    pod: Pod | None = None
+    """Pod settings every step of a run of this pipeline starts from (``@ml.pipeline(pod=...)``); each
+    step's own settings win (:func:`mlopsdsl.lowering.pod_of`)."""
     params: list[Param]
     outputs: list[PipelineOutput] = []
     tasks: list[Task]

@@ -207,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
                 "polls": 0,
                 "spec": docs,
                 "runtime_config": {"parameters": params},
+                "service_account": body.get("service_account"),
             }
             self._reply(200, {k: v for k, v in state.runs[run_id].items() if k not in ("polls", "spec")})
         else:

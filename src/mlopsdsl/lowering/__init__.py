@@ -13,11 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, Capabilities, Gap, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
+from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
 
-__all__ = ["ALL", "BUILTINS", "Capabilities", "Gap", "capabilities_of", "check", "desugar", "is_builtin"]
+__all__ = [
+    "ALL",
+    "BUILTINS",
+    "DEFAULT_USER",
+    "Capabilities",
+    "Gap",
+    "Identity",
+    "capabilities_of",
+    "check",
+    "desugar",
+    "identity_of",
+    "is_builtin",
+    "pod_of",
+]
 
 
 def capabilities_of(backend: Any) -> Capabilities:

@@ -159,6 +159,7 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
                 run_name=options.run_name or name,
                 experiment_name=options.experiment,
                 namespace=options.namespace,
+                service_account=_service_account(document),
             ),
             options.host,
         )
@@ -169,6 +170,12 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
         return SubmitResult(run_id=run_id, url=url, status=state.capitalize())
     state = _wait(client, run_id, options, poll_interval)
     return SubmitResult(run_id=run_id, url=url, status=state.capitalize(), succeeded=state == "SUCCEEDED")
+
+
+def _service_account(document: ir.Document) -> str | None:
+    """The run's service account: the pipeline's ``pod``'s (KFP has none per executor)."""
+    pod = document.pipeline.pod
+    return pod.service_account if pod is not None else None
 
 
 def _wait(client: Any, run_id: str, options: RemoteOptions, poll_interval: float) -> str:
