@@ -178,4 +178,6 @@ def test_a_sub_pipeline_pod_applies_only_when_it_is_run_itself() -> None:
         return inner(n=n)
 
     assert pod_of(outer.build(), outer.build().step("plain")) == ml.Pod(run_as_root=False)
-    assert pod_of(inner.build(), inner.build().step("plain")) == ml.Pod(priority_class="low", run_as_root=False)
+    assert pod_of(inner.build(), inner.build().step("plain")) == ml.Pod(
+        priority_class="low", run_as_root=False
+    )

@@ -429,7 +429,9 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
 
 def _k8s_name(value: object, what: str) -> None:
     if value is not None and (not isinstance(value, str) or not _K8S_NAME.match(value) or len(value) > 253):
-        raise ValueError(f"{what} must be a Kubernetes object name (lower case, digits, '-', '.'), not {value!r}")
+        raise ValueError(
+            f"{what} must be a Kubernetes object name (lower case, digits, '-', '.'), not {value!r}"
+        )
 
 
 @_checked_call
@@ -467,7 +469,9 @@ class NodeAffinity(_Option):
             raise ValueError(f"key must be a node label, not {self.key!r}")
         self._set("values", _strings(self.values, "values"))
         if self.operator not in _AFFINITY_OPERATORS:
-            raise ValueError(f"operator must be one of {', '.join(_AFFINITY_OPERATORS)}, not {self.operator!r}")
+            raise ValueError(
+                f"operator must be one of {', '.join(_AFFINITY_OPERATORS)}, not {self.operator!r}"
+            )
         _selector_values(self.operator, self.values)
         self._set("weight", _weight(self.weight))
 
@@ -588,11 +592,18 @@ class Pod(_Option):
         for secret in self.image_pull_secrets:
             _k8s_name(secret, "an image pull secret")
         if self.image_pull_policy not in (None, *_PULL_POLICIES):
-            raise ValueError(f"image_pull_policy must be one of {', '.join(_PULL_POLICIES)}, not {self.image_pull_policy!r}")
+            raise ValueError(
+                f"image_pull_policy must be one of {', '.join(_PULL_POLICIES)}, "
+                f"not {self.image_pull_policy!r}"
+            )
         affinity = self.affinity
         items = [affinity] if isinstance(affinity, NodeAffinity | PodAffinity) else affinity
-        if not isinstance(items, list | tuple) or not all(isinstance(a, NodeAffinity | PodAffinity) for a in items):
-            raise ValueError(f"affinity must be a list of ml.NodeAffinity(...) and ml.PodAffinity(...), not {affinity!r}")
+        if not isinstance(items, list | tuple) or not all(
+            isinstance(a, NodeAffinity | PodAffinity) for a in items
+        ):
+            raise ValueError(
+                f"affinity must be a list of ml.NodeAffinity(...) and ml.PodAffinity(...), not {affinity!r}"
+            )
         self._set("affinity", tuple(items))
         for name in ("run_as_user", "run_as_group"):
             value = getattr(self, name)
@@ -611,6 +622,8 @@ class Pod(_Option):
             try:
                 self._set("patch", json.loads(json.dumps(self.patch, sort_keys=True, allow_nan=False)))
             except (TypeError, ValueError):
-                raise ValueError("patch must hold JSON values only (dicts, lists, strings, numbers)") from None
+                raise ValueError(
+                    "patch must hold JSON values only (dicts, lists, strings, numbers)"
+                ) from None
 
     __hash__ = _json_hash

@@ -52,7 +52,11 @@ def test_pod_settings_become_kfp_kubernetes_fields() -> None:
     assert loader["imagePullPolicy"] == "Always"
     assert [s["secretName"] for s in loader["imagePullSecret"]] == ["regcred", "team"]
     assert loader["securityContext"] == {**NON_ROOT, "runAsUser": "2000"}
-    assert config["exec-as-root"]["securityContext"] == {"runAsGroup": "0", "runAsUser": "0"}
+    assert config["exec-as-root"]["securityContext"] == {
+        "runAsGroup": "0",
+        "runAsNonRoot": False,
+        "runAsUser": "0",
+    }
     assert [s["secretName"] for s in config["exec-as-root"]["imagePullSecret"]] == ["regcred"]
     assert config["exec-mlopsdsl-runtime"] == {"securityContext": NON_ROOT}
 
@@ -108,3 +112,11 @@ def test_submit_runs_under_the_pipelines_service_account(kfp_server: StandInServ
     assert result.exit_code == 0, result.output
     (run,) = kfp_server.state.runs.values()
     assert run["service_account"] == "runner"
+
+
+def test_the_emulator_runs_a_pipeline_with_pod_settings(tmp_path: Path) -> None:
+    from mlopsdsl.testing import run_kfp
+
+    result = run_kfp(ml.compile(pipelines.pods, backend="kfp"), {"x": 4}, workdir=tmp_path)
+    assert result.status == "Succeeded", result.logs
+    assert result.outputs == {"output": 5}

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import DEFAULT_USER, identity_of
+from mlopsdsl.lowering import identity_of
 
 from ._options import BACKEND
 
@@ -99,7 +99,7 @@ def shm_volume(pod: ir.Pod | None) -> tuple[dict[str, Any], dict[str, Any]] | No
 
 
 def pull_secrets(document: ir.Document) -> list[dict[str, str]]:
-    """Every image pull secret of every step (the pipeline's first), for the workflow's ``imagePullSecrets``."""
+    """Every image pull secret of every step (the pipeline's first): the workflow's ``imagePullSecrets``."""
     from mlopsdsl.lowering import pod_of
 
     names: dict[str, None] = {}
@@ -141,7 +141,9 @@ def _affinity(rules: tuple[ir.NodeAffinity | ir.PodAffinity, ...]) -> dict[str, 
     out: dict[str, Any] = {}
     node: dict[str, Any] = {}
     if required:  # one term: Kubernetes ORs separate terms, and every rule must hold
-        node["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [{"matchExpressions": required}]}
+        node["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": required}]
+        }
     if preferred:
         node["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
     if node:
