@@ -128,7 +128,10 @@ def test_unknown_pipeline_option_raises_at_the_decorator_line() -> None:
         (lambda: ml.step(name=3), "@ml.step(...): name must be a string, not 3"),  # type: ignore[call-overload]
         (lambda: ml.pipeline(name=["a"]), "@ml.pipeline(...): name must be a string, not ['a']"),  # type: ignore[call-overload]
         (lambda: ml.pipeline(description=1), "@ml.pipeline(...): description must be a string, not 1"),  # type: ignore[call-overload]
-        (lambda: ml.pipeline(schedule=3), "@ml.pipeline(...): schedule must be a string, not 3"),  # type: ignore[call-overload]
+        (
+            lambda: ml.pipeline(schedule=3),
+            "@ml.pipeline(...): schedule must be a cron string or ml.Schedule(...), not 3",
+        ),  # type: ignore[call-overload]
         (
             lambda: ml.step("train"),  # type: ignore[call-overload]
             "@ml.step decorates functions, not 'train' (to name the step, write @ml.step(name='train'))",

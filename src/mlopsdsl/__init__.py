@@ -40,7 +40,17 @@ if _typing.TYPE_CHECKING:
         ValidationError,
     )
     from mlopsdsl.local import RunResult, run
-    from mlopsdsl.options import NodeAffinity, Pod, PodAffinity, Resources, Retry, Secret, Toleration, Volume
+    from mlopsdsl.options import (
+        NodeAffinity,
+        Pod,
+        PodAffinity,
+        Resources,
+        Retry,
+        Schedule,
+        Secret,
+        Toleration,
+        Volume,
+    )
     from mlopsdsl.runtime.serializers import register_serializer
 
 __version__ = "0.1.0"
@@ -64,6 +74,7 @@ __all__ = [
     "Retry",
     "RunError",
     "RunResult",
+    "Schedule",
     "Secret",
     "Step",
     "TargetError",
@@ -114,6 +125,7 @@ _LAZY = {
     "PodAffinity": "mlopsdsl.options",
     "Resources": "mlopsdsl.options",
     "Retry": "mlopsdsl.options",
+    "Schedule": "mlopsdsl.options",
     "Secret": "mlopsdsl.options",
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",

@@ -35,7 +35,7 @@ class Pipeline(Generic[P, R_co]):
         fn: Callable[P, R_co],
         name: str | None,
         description: str | None,
-        schedule: str | None = None,
+        schedule: str | ir.Schedule | None = None,
         on_exit: Step[..., Any] | None = None,
         pod: ir.Pod | None = None,
     ) -> None:
@@ -200,7 +200,7 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
     spec = ir.PipelineSpec(
         name=pipeline.name,
         description=pipeline.description,
-        schedule=pipeline.schedule,
+        schedule=_schedule(pipeline, trace),
         pod=_pod(pipeline, trace),
         params=params,
         outputs=outputs,
@@ -464,6 +464,19 @@ def _as_output(out: ir.PipelineOutput) -> ir.Output:
     return ir.Output(name=out.name, type=out.type)
 
 
+def _schedule(pipeline: Pipeline[Any, Any], trace: Trace) -> ir.Schedule | None:
+    from mlopsdsl.options import Schedule
+
+    value = pipeline.schedule
+    if value is None or isinstance(value, Schedule):
+        return value
+    if isinstance(value, str):
+        return Schedule(cron=value)
+    message = f"@ml.pipeline(schedule=...) must be a cron string or ml.Schedule(...), not {value!r}"
+    trace.problem("bad-option", message, pipeline.defined_at)
+    return None
+
+
 def _pod(pipeline: Pipeline[Any, Any], trace: Trace) -> ir.Pod | None:
     from mlopsdsl.options import Pod
 
@@ -487,7 +500,7 @@ def pipeline(
     *,
     name: str | None = None,
     description: str | None = None,
-    schedule: str | None = None,
+    schedule: str | ir.Schedule | None = None,
     on_exit: Step[..., Any] | None = None,
     pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
@@ -499,7 +512,7 @@ def pipeline(
     *,
     name: str | None = None,
     description: str | None = None,
-    schedule: str | None = None,
+    schedule: str | ir.Schedule | None = None,
     on_exit: Step[..., Any] | None = None,
     pod: ir.Pod | None = None,
     **unknown: Any,
@@ -514,8 +527,9 @@ def pipeline(
         fn: The function, when used bare.
         name: The pipeline's name; the function's name by default.
         description: Shown by backends; the docstring by default.
-        schedule: A cron schedule (``"0 3 * * *"``, ``"@daily"``) for backends that run pipelines on a timer
-            (Argo compiles a CronWorkflow from it).
+        schedule: When the published pipeline runs by itself: a cron schedule (``"0 3 * * *"``,
+            ``"@daily"``) or :class:`mlopsdsl.Schedule` with time zone, concurrency, catch-up...
+            ``mlopsdsl publish`` makes a KFP recurring run or an Argo CronWorkflow of it.
         on_exit: A step that runs when the pipeline ends, whether it succeeded or failed. Its ``status``
             input gets ``"Succeeded"`` or ``"Failed"``; inputs named like pipeline parameters get them.
         pod: Pod settings every step starts from (:class:`mlopsdsl.Pod`); a step's own ``pod`` wins,
@@ -525,8 +539,18 @@ def pipeline(
         A :class:`Pipeline`.
     """
 
-    strings = {"name": name, "description": description, "schedule": schedule}
+    strings = {"name": name, "description": description}
     check_decorator("@ml.pipeline", OPTIONS, unknown, strings)
+    if schedule is not None and not isinstance(schedule, str):
+        from mlopsdsl.options import Schedule
+
+        if not isinstance(schedule, Schedule):
+            from mlopsdsl.errors import DefinitionError
+
+            message = (
+                f"@ml.pipeline(...): schedule must be a cron string or ml.Schedule(...), not {schedule!r}"
+            )
+            raise DefinitionError(message, _source.caller_location())
 
     def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
         if isinstance(func, Pipeline):

@@ -27,6 +27,7 @@ __all__ = [
     "PodAffinity",
     "Resources",
     "Retry",
+    "Schedule",
     "Secret",
     "Toleration",
     "Volume",
@@ -627,3 +628,85 @@ class Pod(_Option):
                 ) from None
 
     __hash__ = _json_hash
+
+
+_HISTORY = ("keep_succeeded", "keep_failed")
+
+
+@_checked_call
+@dataclasses.dataclass(frozen=True)
+class Schedule(_Option):
+    """When a published pipeline runs by itself: a cron schedule and how its runs may overlap.
+
+    ``@ml.pipeline(schedule="0 3 * * *")`` is ``ml.Schedule("0 3 * * *")``. Each setting means the same on
+    every engine; one an engine cannot honour is an error, at the pipeline's line, when the schedule is
+    made there (``docs/authoring.md``, "Schedules").
+
+    Args:
+        cron: Five cron fields (``"0 3 * * *"``) or a macro (``"@daily"``).
+        timezone: The IANA time zone the cron is read in (``"Europe/Paris"``); UTC when left out.
+        max_concurrency: Most runs of this schedule at once; ``None`` for no limit.
+        replace_running: When a run is due while one is still running, stop that one (``max_concurrency=1``
+            only); otherwise the due run waits or is skipped, as the engine does.
+        catch_up: Start the runs missed while the schedule was paused or the engine was down.
+        enabled: ``False`` publishes the schedule paused.
+        starting_deadline: How late a due run may still start (seconds or ``"5m"``).
+        keep_succeeded: How many finished, succeeded runs the engine keeps.
+        keep_failed: How many failed runs the engine keeps.
+    """
+
+    cron: str
+    timezone: str | None = None
+    max_concurrency: int | None = 1
+    replace_running: bool = False
+    catch_up: bool = False
+    enabled: bool = True
+    starting_deadline: float | None = None
+    keep_succeeded: int | None = None
+    keep_failed: int | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            cron: str,
+            timezone: str | None = None,
+            max_concurrency: int | None = 1,
+            replace_running: bool = False,
+            catch_up: bool = False,
+            enabled: bool = True,
+            starting_deadline: float | str | None = None,
+            keep_succeeded: int | None = None,
+            keep_failed: int | None = None,
+        ) -> None: ...
+
+    def _check(self) -> None:
+        if not isinstance(self.cron, str) or not self.cron.strip():
+            raise ValueError(f"cron must be a cron schedule such as '0 3 * * *', not {self.cron!r}")
+        if self.timezone is not None and (not isinstance(self.timezone, str) or not self.timezone):
+            raise ValueError(
+                f"timezone must be an IANA time zone name such as 'Europe/Paris', not {self.timezone!r}"
+            )
+        limit = self.max_concurrency
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"max_concurrency must be a whole number of at least 1, or None, not {limit!r}")
+        for name in ("replace_running", "catch_up", "enabled"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.replace_running and limit != 1:
+            raise ValueError("replace_running=True replaces the one running run: it needs max_concurrency=1")
+        if self.starting_deadline is not None:
+            deadline = parse_duration(self.starting_deadline, "starting_deadline")
+            self._set("starting_deadline", _whole_seconds(deadline, "starting_deadline"))
+        for name in _HISTORY:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a whole number of at least 0, not {value!r}")
+
+    def changed(self) -> list[str]:
+        """The settings other than ``cron`` that differ from their defaults, in declaration order."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name != "cron" and getattr(self, f.name) != f.default
+        ]

@@ -256,3 +256,24 @@ def as_root(x: int) -> int:
 def pods(x: int = 1) -> int:
     """Every pod setting, on steps and as the pipeline's defaults."""
     return as_root(x=loader(x=x))
+
+
+@ml.pipeline(
+    schedule=ml.Schedule(
+        "0 3 * * 1-5",
+        timezone="Europe/Paris",
+        replace_running=True,
+        starting_deadline="5m",
+        keep_succeeded=3,
+        keep_failed=1,
+        enabled=False,
+    )
+)
+def nightly(x: int = 1) -> int:
+    """Weekday nights, Paris time; a late run replaces a running one."""
+    return as_root(x=x)
+
+
+@ml.pipeline(schedule=ml.Schedule("@hourly", max_concurrency=3, catch_up=True))
+def kfp_only_schedule(x: int = 1) -> int:
+    return as_root(x=x)

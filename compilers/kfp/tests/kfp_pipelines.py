@@ -212,3 +212,18 @@ def as_root(x: int) -> int:
 def pods(x: int = 1) -> int:
     """Pod settings on steps and pipeline defaults, all of which the PlatformSpec can carry."""
     return as_root(x=loader(x=x))
+
+
+@ml.pipeline(schedule=ml.Schedule("@daily", max_concurrency=3, catch_up=True))
+def scheduled(x: int = 1) -> int:
+    """A pipeline that runs every day, up to three runs at once, catching up what it missed."""
+    return one(x=x)
+
+
+@ml.pipeline(
+    schedule=ml.Schedule(
+        "0 3 * * *", timezone="Europe/Paris", replace_running=True, starting_deadline="5m", keep_failed=2
+    )
+)
+def argo_only_schedule(x: int = 1) -> int:
+    return one(x=x)

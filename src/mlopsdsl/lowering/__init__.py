@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlopsdsl.lowering._capabilities import ALL, Capabilities, Gap, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
 from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
+from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -25,12 +26,15 @@ __all__ = [
     "Capabilities",
     "Gap",
     "Identity",
+    "MACROS",
     "capabilities_of",
     "check",
+    "check_schedule",
     "desugar",
     "identity_of",
     "is_builtin",
     "pod_of",
+    "schedule_of",
 ]
 
 

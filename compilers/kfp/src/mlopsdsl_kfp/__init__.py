@@ -179,12 +179,22 @@ class KfpBackend:
         return submit(document, text, options, self.poll_interval)
 
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
-        """Create the pipeline, or upload a new version; unchanged content uploads nothing.
+        """Create the pipeline, or upload a new version; unchanged content uploads nothing. With a schedule
+        (``@ml.pipeline(schedule=...)``, or the compile option ``schedule``: ``publish --schedule``), also
+        create or update the pipeline's recurring run.
 
         Raises:
+            CompileError: The schedule sets something KFP cannot honour (before the server is contacted).
             RemoteError: The server refused the request or could not be reached.
         """
-        from ._client import publish
+        from mlopsdsl.lowering import schedule_of
 
-        text = self.compile(document, **options.compile_options)
-        return publish(document, text, options)
+        from ._client import publish
+        from ._schedule import check
+
+        compile_options = dict(options.compile_options)
+        schedule = schedule_of(document, "kfp", compile_options.pop("schedule", None))
+        if schedule is not None:
+            check(document, schedule)
+        text = self.compile(document, **compile_options)
+        return publish(document, text, options, schedule)
