@@ -90,6 +90,8 @@ def test_bare_step_still_works_and_every_known_option_is_accepted() -> None:
         "retry": ml.Retry(),
         "timeout": "1m",
         "cache": False,
+        "cache_max_age": "7d",
+        "cache_ignore": [],
         "env": {"A": "1"},
         "secrets": [ml.Secret(name="s", key="k")],
         "node_selector": {"pool": "cpu"},

@@ -233,6 +233,10 @@ class StepOptions(_Model):
     timeout: float | None = None
     """Seconds an attempt may run before it is stopped and counted as failed."""
     cache: bool = True
+    cache_max_age: float | None = None
+    """Seconds a cached result may be reused for (``cache_max_age="7d"``); ``None``: any age."""
+    cache_ignore: list[str] = []
+    """Inputs the cache key leaves out: calls that differ only in them reuse each other's results."""
     env: dict[str, str] = {}
     secrets: list[Secret] = []
     kubernetes: Kubernetes = Kubernetes()

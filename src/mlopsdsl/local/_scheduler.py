@@ -175,7 +175,7 @@ class Scheduler:
         if step is None or not (self.settings.cache and step.options.cache):
             return False
         try:
-            key = cache_key(step.digest, self._inputs(node)[1])
+            key = cache_key(step.digest, self._inputs(node)[1], step.options.cache_ignore)
         except Exception:  # a field path that does not exist: the node reports it when it runs
             return False
         owner = self._computing.get(key)
@@ -467,7 +467,7 @@ class Scheduler:
             return self._failed(
                 node, record, {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
             )
-        key = cache_key(node.step.digest, key_inputs)
+        key = cache_key(node.step.digest, key_inputs, node.step.options.cache_ignore)
         record["cache_key"] = key
         reused = self._reuse(node, key)
         if node.id in self._damaged:
@@ -542,7 +542,7 @@ class Scheduler:
             }
         if not (self.settings.cache and node.step.options.cache):
             return None
-        entry, problem = self.cache.get(key)
+        entry, problem = self.cache.get(key, node.step.options.cache_max_age)
         if problem is not None:
             # Never used: reported, and the step runs; its fresh outputs replace the damaged blobs.
             self.progress.line(node.id, f"{problem}; running the step")

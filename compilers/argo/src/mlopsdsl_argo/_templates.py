@@ -204,7 +204,10 @@ def container_template(
     if options.cache_root is not None and step.options.cache:
         from mlopsdsl.runtime._cache import spec_section
 
-        cache = spec_section(step.digest, options.cache_root, options.cache)
+        opts = step.options
+        cache = spec_section(
+            step.digest, options.cache_root, options.cache, opts.cache_ignore, opts.cache_max_age
+        )
     spec = call_spec(step, code, passed, cache)
     order = [(p.name, source) for p, source, _ in passed]
 

@@ -870,10 +870,16 @@ class _Lowering:
             return None
         from mlopsdsl.runtime._cache import spec_section
 
-        return spec_section(step.digest, self.settings.cache_root, self.settings.cache)
+        opts = step.options
+        return spec_section(
+            step.digest, self.settings.cache_root, self.settings.cache, opts.cache_ignore, opts.cache_max_age
+        )
 
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
-        spec.caching_options.enable_cache = options.cache and self.settings.cache
+        # KFP's own cache has no age limit: a step whose results go stale leaves it to the pods' cache
+        # (cache_root), which applies the whole rule; without cache_root such a step always runs.
+        own = options.cache and self.settings.cache and options.cache_max_age is None
+        spec.caching_options.enable_cache = own
         retry_policy(spec, options.retry)
 
 
