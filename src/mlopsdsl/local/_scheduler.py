@@ -68,6 +68,10 @@ class Settings:
     """``value`` (cloudpickle payloads) or ``import`` (``module:qualname``)."""
     step_env: dict[str, str] = field(default_factory=dict)
     """Environment for every step: the store's options (never written into a call spec or record)."""
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Step name -> the values of the secrets it declares, by variable (memory only, see ``_secrets.py``)."""
+    clean_env: bool = True
+    """Start each step's process from a clean environment (only its own secrets among the runner's)."""
 
 
 @dataclass
@@ -601,7 +605,8 @@ class Scheduler:
             folder=folder,
             function=self.functions.get(node.step.name) if in_process else None,
             timeout=options.timeout,
-            env={**self.settings.step_env, **options.env},
+            env={**self.settings.step_env, **options.env, **self.settings.secrets.get(node.step.name, {})},
+            inherit=not self.settings.clean_env,
             on_line=lambda text: self.progress.line(node.id, text),
         )
         record: dict[str, Any] = {"attempt": number, "started": now()}
