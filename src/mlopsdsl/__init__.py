@@ -21,6 +21,7 @@ the CLI load when first used, so that ``import mlopsdsl`` stays cheap inside eve
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from mlopsdsl import runs
     from mlopsdsl._compile import compile
     from mlopsdsl._control import one_of, otherwise, when
     from mlopsdsl._pipeline import Pipeline, pipeline
@@ -89,6 +90,7 @@ __all__ = [
     "pipeline",
     "register_serializer",
     "run",
+    "runs",
     "step",
     "when",
 ]
@@ -130,6 +132,7 @@ _LAZY = {
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",
     "register_serializer": "mlopsdsl.runtime.serializers",
+    "runs": "mlopsdsl.runs",
 }
 
 
@@ -139,7 +142,8 @@ def __getattr__(name: str) -> _typing.Any:
         raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(module), name)
+    loaded = import_module(module)
+    value = loaded if module == f"mlopsdsl.{name}" else getattr(loaded, name)  # ml.runs: the module
     globals()[name] = value
     return value
 
