@@ -255,15 +255,18 @@ def controls(folder: str, x: int = 1, seed: int = 0) -> tuple[int, int]:
 
 
 def _age_entries(root: Path, seconds: float) -> int:
-    """Make every cache entry under ``root`` look ``seconds`` older (instead of waiting that long)."""
+    """Make every cache entry under ``root`` look ``seconds`` older (instead of waiting that long), sealed
+    again as the runtime would (an edit without a new seal is damage, and damage is a miss)."""
     import json
+
+    from mlopsdsl.runtime._seal import seal
 
     aged = 0
     for path in root.rglob("*.json"):
         entry = json.loads(path.read_text())
         if isinstance(entry, dict) and "created" in entry and "outputs" in entry:
             entry["created"] -= seconds
-            path.write_text(json.dumps(entry))
+            path.write_text(json.dumps(seal(entry, None)))
             aged += 1
     return aged
 

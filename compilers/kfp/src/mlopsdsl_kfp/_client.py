@@ -287,7 +287,8 @@ def publish(
             pipeline_id = _created(created, "pipeline_id", "the pipeline's upload", options.host)
             version, changed = None, True
             message = f"created pipeline {name} ({pipeline_id})"
-            version_id = str(_versions(client, pipeline_id, options.host, options.token)[0].pipeline_version_id)
+            first = _versions(client, pipeline_id, options.host, options.token)[0]
+            version_id = str(first.pipeline_version_id)
         else:
             pipeline_id = str(pipeline_id)
             versions = _versions(client, pipeline_id, options.host, options.token)
