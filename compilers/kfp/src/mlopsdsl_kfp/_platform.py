@@ -22,9 +22,10 @@ __all__ = ["executor_config"]
 def executor_config(options: ir.StepOptions) -> dict[str, Any] | None:
     """The ``KubernetesExecutorConfig`` of a step as a JSON dict, or ``None`` when it sets nothing."""
     from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
-    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s  # type: ignore[import-untyped,unused-ignore]
 
-    config = k8s.KubernetesExecutorConfig()
+    from ._protos import kubernetes_config
+
+    config = kubernetes_config().KubernetesExecutorConfig()
     by_secret: dict[str, list[ir.Secret]] = {}
     for secret in options.secrets:
         by_secret.setdefault(secret.name, []).append(secret)

@@ -27,9 +27,9 @@ def dump(lowered: Lowered, digest: str) -> str:
     header = f"# PIPELINE DEFINITION\n# Name: {name}\n# Compiled by mlopsdsl-kfp from IR sha256:{digest}\n"
     text = header + _dump(pipeline)
     if lowered.platform:
-        from kfp.pipeline_spec import pipeline_spec_pb2 as pb  # type: ignore[import-untyped,unused-ignore]
+        from ._protos import pipeline_spec
 
-        platform = pb.PlatformSpec()
+        platform = pipeline_spec().PlatformSpec()
         executors = platform.platforms["kubernetes"].deployment_spec.executors
         for executor, config in sorted(lowered.platform.items()):
             executors[executor].update(config)
