@@ -33,6 +33,14 @@ def run_command(
     code: Annotated[
         str, typer.Option("--code", help="Ship step code by 'value' (cloudpickle) or by 'import'.")
     ] = "value",
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="How each step gets its own process: 'fork' (from a warm server; the default on Linux) "
+            "or 'subprocess' (a new interpreter per step).",
+        ),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
@@ -64,6 +72,7 @@ def run_command(
         max_parallel=max_parallel,
         cache=not no_cache,
         in_process=in_process,
+        executor=executor,
         code=code,
         resume=resume,
         artifact_root=artifact_root,

@@ -47,6 +47,7 @@ def run(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    executor: str | None = None,
     **values: Any,
 ) -> RunResult:
     """Run a pipeline locally and return its outputs.
@@ -71,6 +72,10 @@ def run(
             ``<home>/blobs`` (see ``docs/storage.md``).
         progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
         check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
+        executor: How each step gets its own process: ``"fork"`` (the default on Linux: forked from a
+            server that has the step runtime imported, a few ms per step), ``"subprocess"`` (a new
+            ``python -m mlopsdsl.runtime`` per attempt; the default elsewhere), or ``"in-process"``
+            (the same as ``in_process=True``). See ``docs/local.md``.
 
     Returns:
         A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
@@ -95,7 +100,34 @@ def run(
         artifact_root=artifact_root,
         progress=progress,
         check=check,
+        executor=executor,
     )
+
+
+EXECUTORS = ("fork", "subprocess", "in-process")
+
+
+def _executor_name(executor: str | None, in_process: bool) -> str:
+    """The executor to use: the one asked for, else ``in-process`` or the platform's default."""
+    from mlopsdsl.local._fork import fork_available
+
+    if executor is None:
+        return "in-process" if in_process else ("fork" if fork_available() else "subprocess")
+    if executor not in EXECUTORS:
+        raise RunError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}, not {executor!r}")
+    if in_process and executor != "in-process":
+        raise RunError(f"in_process=True and executor={executor!r} disagree: give one of them")
+    if executor == "fork" and not fork_available():
+        raise RunError("the 'fork' executor needs os.fork (Linux); use executor='subprocess'")
+    return executor
+
+
+def _executor(name: str) -> Executor:
+    if name == "fork":
+        from mlopsdsl.local._fork import ForkExecutor
+
+        return ForkExecutor()
+    return InProcessExecutor() if name == "in-process" else SubprocessExecutor()
 
 
 def _portable(where: ir.SourceLocation | None) -> Location | None:
@@ -117,6 +149,7 @@ def run_document(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    executor: str | None = None,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
     without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
@@ -146,7 +179,9 @@ def run_document(
     plan = build_plan(document, {})
     needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})
-    executor: Executor = InProcessExecutor() if in_process else SubprocessExecutor()
+    name = _executor_name(executor, in_process)
+    in_process = name == "in-process"
+    chosen = _executor(name)  # first: a fork server's start overlaps the work below
     folder.create()
     specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
     if in_process:
@@ -164,7 +199,7 @@ def run_document(
         "params": plan.params,
         "status": "running",
         "started": now(),
-        "executor": executor.name,
+        "executor": chosen.name,
         "code": "live function" if in_process else code,
         "max_parallel": settings.max_parallel,
         "cache": cache,
@@ -181,7 +216,7 @@ def run_document(
         folder,
         blobs,
         Cache(root / "cache", blobs),
-        executor,
+        chosen,
         shown,
         settings,
         specs,
@@ -198,6 +233,8 @@ def run_document(
         folder.write_run(run_record)
         shown.finish("interrupted", time.monotonic() - started)
         raise
+    finally:
+        chosen.close()
     seconds = time.monotonic() - started
     ok = all(s in FINISHED for s in scheduler.status.values())
     status = "succeeded" if ok else "failed"
