@@ -246,3 +246,17 @@ def test_a_server_that_cannot_start_leaves_attempts_to_the_subprocess_executor(
         executor.close()
     assert outcome.result is not None and outcome.result["ok"], outcome
     assert outcome.result["outputs"]["output"]["value"] == "[2, 3]"
+
+
+def test_a_prestarted_server_is_adopted_by_the_next_executor() -> None:
+    from mlopsdsl.local import _fork
+
+    _fork.prestart()
+    assert _fork._early is not None
+    early_server = _fork._early[1]
+    executor = ForkExecutor()
+    try:
+        assert executor._server is early_server and _fork._early is None
+    finally:
+        executor.close()
+    assert early_server.poll() is not None  # closing the executor ended the server

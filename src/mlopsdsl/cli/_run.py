@@ -56,6 +56,10 @@ def run_command(
     ] = None,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
+    if executor in (None, "fork") and not in_process:
+        from mlopsdsl.local._fork import prestart
+
+        prestart()  # its start overlaps the pipeline's import and build below
     from mlopsdsl._compile import parse_params
     from mlopsdsl._target import load_pipeline
     from mlopsdsl.local import run_document
