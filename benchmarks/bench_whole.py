@@ -108,7 +108,8 @@ with Workflow(generate_name="chain-", entrypoint="chain", arguments={"start": "0
     with DAG(name="chain", inputs=[Parameter(name="start")]):
         previous = inc(name="inc", arguments={"x": "{{inputs.parameters.start}}"})
         for i in range(2, __N__ + 1):
-            task = inc(name=f"inc-{i}", arguments={"x": f"{{{{tasks.{previous.name}.outputs.parameters.output}}}}"})
+            source = f"{{{{tasks.{previous.name}.outputs.parameters.output}}}}"
+            task = inc(name=f"inc-{i}", arguments={"x": source})
             previous >> task
             previous = task
 with open(sys.argv[1], "w") as handle:
@@ -196,8 +197,13 @@ def compile_section(n: int, repeat: int, work: str, peers: bool) -> None:
     print(f"\n1. Cold compile, whole process, chain of {n} steps (median of {repeat}: wall / CPU)")
     ours = {}
     for backend in ("ir", "argo", "kfp"):
-        ours[backend] = measure([MLOPSDSL, "compile", "chain.py", "-b", backend, "-o", f"o.{backend}"], repeat, work)
-        print(f"   mlopsdsl compile --backend {backend:5} {ms(ours[backend]['wall']):>9} / {ms(ours[backend]['cpu'])}")
+        ours[backend] = measure(
+            [MLOPSDSL, "compile", "chain.py", "-b", backend, "-o", f"o.{backend}"], repeat, work
+        )
+        print(
+            f"   mlopsdsl compile --backend {backend:5} "
+            f"{ms(ours[backend]['wall']):>9} / {ms(ours[backend]['cpu'])}"
+        )
     if not peers:
         return
     Path(work, "kfp_chain.py").write_text(KFP.replace("__N__", str(n)))
@@ -206,7 +212,10 @@ def compile_section(n: int, repeat: int, work: str, peers: bool) -> None:
     hera = measure([PY, "hera_chain.py", "hera.yaml"], repeat, work)
     print(f"   kfp  (dsl + Compiler)            {ms(kfp['wall']):>9} / {ms(kfp['cpu'])}")
     print(f"   hera (Workflow + to_yaml)        {ms(hera['wall']):>9} / {ms(hera['cpu'])}")
-    for label, peer, mine in (("kfp / mlopsdsl kfp", kfp, ours["kfp"]), ("hera / mlopsdsl argo", hera, ours["argo"])):
+    for label, peer, mine in (
+        ("kfp / mlopsdsl kfp", kfp, ours["kfp"]),
+        ("hera / mlopsdsl argo", hera, ours["argo"]),
+    ):
         print(f"   {label:26} {peer['wall'] / mine['wall']:.1f}x wall, {peer['cpu'] / mine['cpu']:.1f}x CPU")
 
 
@@ -216,13 +225,18 @@ def startup_section(repeat: int, work: str, peers: bool) -> None:
     print(f"\n2. Run start-up: a one-step pipeline, whole process (median of {repeat})")
     for executor in ("fork", "subprocess"):
         first, whole = to_first_step([MLOPSDSL, "run", "first.py", "--executor", executor], repeat, work, env)
-        print(f"   mlopsdsl run --executor {executor:10} to the step: {ms(first):>8}   whole command: {ms(whole)}")
+        print(
+            f"   mlopsdsl run --executor {executor:10} to the step: {ms(first):>8}"
+            f"   whole command: {ms(whole)}"
+        )
     first, whole = to_first_step([MLOPSDSL, "run", "first.py", "--in-process"], repeat, work, env)
     print(f"   mlopsdsl run --in-process           to the step: {ms(first):>8}   whole command: {ms(whole)}")
     if peers:
         Path(work, "kfp_local.py").write_text(KFP_LOCAL.replace("__N__", "1"))
         first, whole = to_first_step([PY, "kfp_local.py", "first"], repeat, work, env)
-        print(f"   kfp.local (no venv, no pip)         to the step: {ms(first):>8}   whole command: {ms(whole)}")
+        print(
+            f"   kfp.local (no venv, no pip)         to the step: {ms(first):>8}   whole command: {ms(whole)}"
+        )
 
 
 def per_step_section(lengths: list[int], repeat: int, work: str, peers: bool) -> None:
@@ -230,21 +244,36 @@ def per_step_section(lengths: list[int], repeat: int, work: str, peers: bool) ->
     env = {**os.environ, "MLOPSDSL_HOME": str(Path(work, "home"))}
     for n in lengths:
         Path(work, f"chain{n}.py").write_text(OURS.replace("__N__", str(n)))
-    print(f"\n3. Per-step overhead: (T({long}) - T({short})) / {long - short}, whole `run`, cache off (median of {repeat})")
+    print(
+        f"\n3. Per-step overhead: (T({long}) - T({short})) / {long - short}, whole `run`, cache off "
+        f"(median of {repeat})"
+    )
     rows = {}
-    for label, extra in (("fork", ["--executor", "fork"]), ("subprocess", ["--executor", "subprocess"]), ("in-process", ["--in-process"])):
-        t = {n: measure([MLOPSDSL, "run", f"chain{n}.py", "--no-cache", *extra], repeat, work, env) for n in lengths}
+    for label, extra in (
+        ("fork", ["--executor", "fork"]),
+        ("subprocess", ["--executor", "subprocess"]),
+        ("in-process", ["--in-process"]),
+    ):
+        t = {
+            n: measure([MLOPSDSL, "run", f"chain{n}.py", "--no-cache", *extra], repeat, work, env)
+            for n in lengths
+        }
         rows[label] = (t[long]["wall"] - t[short]["wall"]) / (long - short)
         cpu = (t[long]["cpu"] - t[short]["cpu"]) / (long - short)
-        print(f"   mlopsdsl {label:11} {ms(rows[label]):>8}/step wall, {ms(cpu):>8}/step CPU "
-              f"(T({short}) {ms(t[short]['wall'])}, T({long}) {ms(t[long]['wall'])})")
+        print(
+            f"   mlopsdsl {label:11} {ms(rows[label]):>8}/step wall, {ms(cpu):>8}/step CPU "
+            f"(T({short}) {ms(t[short]['wall'])}, T({long}) {ms(t[long]['wall'])})"
+        )
     if peers:
         t = {}
         for n in lengths:
             Path(work, f"kfp_local{n}.py").write_text(KFP_LOCAL.replace("__N__", str(n)))
             t[n] = measure([PY, f"kfp_local{n}.py", "chain"], repeat, work, env)
         peer = (t[long]["wall"] - t[short]["wall"]) / (long - short)
-        print(f"   kfp.local (no venv)  {ms(peer):>8}/step wall (T({short}) {ms(t[short]['wall'])}, T({long}) {ms(t[long]['wall'])})")
+        print(
+            f"   kfp.local (no venv)  {ms(peer):>8}/step wall "
+            f"(T({short}) {ms(t[short]['wall'])}, T({long}) {ms(t[long]['wall'])})"
+        )
         for label, mine in rows.items():
             print(f"   kfp.local / mlopsdsl {label:11} {peer / mine:.1f}x")
 
@@ -261,8 +290,9 @@ def best(fn: Callable[[], object], repeat: int) -> float:
 def in_process_section(n: int, repeat: int, peers: bool) -> None:
     import warnings
 
-    import mlopsdsl as ml
     from _chains import chain
+
+    import mlopsdsl as ml
 
     print(f"\n4. In process, chain of {n} steps (best of {repeat})")
     ml.compile(chain(10), backend="kfp"), ml.compile(chain(10), backend="argo")  # first use, not measured
@@ -285,8 +315,9 @@ def in_process_section(n: int, repeat: int, peers: bool) -> None:
 
 
 def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
-    import mlopsdsl as ml
     from _chains import chain
+
+    import mlopsdsl as ml
     from mlopsdsl import backends
 
     print("\n5. Linearity, time per step (process CPU time; run: wall and CPU)")
@@ -303,8 +334,11 @@ def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
         t3 = time.process_time()
         del document, pipeline
         gc.collect()
-        print(f"   N={n:>6}: build + validate {1e6 * (t1 - t0) / n:6.1f} us   argo {1e6 * (t2 - t1) / n:6.1f} us"
-              f"   kfp {1e6 * (t3 - t2) / n:6.1f} us")
+        print(
+            f"   N={n:>6}: build + validate {1e6 * (t1 - t0) / n:6.1f} us"
+            f"   argo {1e6 * (t2 - t1) / n:6.1f} us"
+            f"   kfp {1e6 * (t3 - t2) / n:6.1f} us"
+        )
     home = tempfile.mkdtemp()
     ml.run(chain(10), home=home, progress=False, in_process=True, cache=False)
     for n in run_sizes:
@@ -314,7 +348,10 @@ def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
         result = ml.run(pipeline, home=home, progress=False, in_process=True, cache=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert result.output == n
-        print(f"   N={n:>6}: in-process run {1e3 * wall / n:6.2f} ms/step wall, {1e3 * cpu / n:6.2f} ms/step CPU")
+        print(
+            f"   N={n:>6}: in-process run {1e3 * wall / n:6.2f} ms/step wall,"
+            f" {1e3 * cpu / n:6.2f} ms/step CPU"
+        )
 
 
 def main() -> None:
@@ -339,15 +376,21 @@ def main() -> None:
             versions[name] = version(name)
         except Exception:
             versions[name] = "absent"
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+    )
     work = tempfile.mkdtemp(prefix="bench-whole-")
     # .pyc files written once, so no run pays for compiling sources (PYTHONDONTWRITEBYTECODE would).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     Path(work, "warm.py").write_text(OURS.replace("__N__", "3"))
     for backend in ("ir", "argo", "kfp"):
-        subprocess.run([MLOPSDSL, "compile", "warm.py", "-b", backend, "-o", "warm.out"], cwd=work, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [MLOPSDSL, "compile", "warm.py", "-b", backend, "-o", "warm.out"],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
     only = set(args.only or ["compile", "startup", "steps", "inprocess", "linear"])
     if "compile" in only:
         compile_section(args.steps, repeat, work, peers)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import json
 import os
 import selectors
@@ -33,6 +34,23 @@ import sys
 from typing import Any
 
 _MAX_PACKET = 1 << 20
+_WARM = (
+    "mlopsdsl.runtime",
+    "mlopsdsl.runtime.serializers",
+    "mlopsdsl.runtime._cache",
+    "mlopsdsl.runtime._remote",
+    "mlopsdsl.artifacts",
+    "cloudpickle",
+    "pickle",
+    "hashlib",
+    "base64",
+    "shutil",
+    "threading",
+    "traceback",
+    "typing",
+    "urllib.parse",
+    "resource",
+)
 
 
 def serve(sock: socket.socket) -> None:
@@ -147,11 +165,12 @@ def _extend_path(pythonpath: str) -> None:
 def main(argv: list[str]) -> int:
     """``python -m mlopsdsl._zygote FD``."""
     sock = socket.socket(fileno=int(argv[0]))
-    # Everything a step needs before its own code: imported here once, shared by every fork.
-    import mlopsdsl.runtime  # noqa: F401
-
-    with contextlib.suppress(ImportError):
-        import cloudpickle  # type: ignore[import-untyped]  # noqa: F401 - loads by-value step code
+    # Everything a step needs before its own code, imported here once and shared by every fork, instead
+    # of once per step: the runtime, and what it imports only when a step uses it (hashing outputs, by-value
+    # code, stored objects, tracebacks).
+    for name in _WARM:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     serve(sock)
     return 0
 
