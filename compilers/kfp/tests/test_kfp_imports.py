@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-HEAVY = ("kfp", "kfp.client", "kfp.dsl", "kubernetes", "kfp_server_api")
+HEAVY = ("kfp", "kfp.client", "kfp.dsl", "kubernetes", "kfp_server_api", "yaml")
 
 
 def _fresh(code: str, cwd: Path) -> dict[str, object]:

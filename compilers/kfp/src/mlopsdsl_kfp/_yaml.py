@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from ._emit import message_to_dict, to_yaml
 from ._lower import Lowered
 
 __all__ = ["dump", "load_documents"]
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def dump(lowered: Lowered, digest: str) -> str:
@@ -43,4 +39,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 def load_documents(text: str) -> list[Any]:
     """Every YAML document in ``text``."""
-    return list(yaml.load_all(text, Loader=_Loader))
+    import yaml  # here, not at the top: compiling writes YAML itself and need not import PyYAML
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return list(yaml.load_all(text, Loader=loader))
