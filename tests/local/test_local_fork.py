@@ -260,3 +260,42 @@ def test_a_prestarted_server_is_adopted_by_the_next_executor() -> None:
     finally:
         executor.close()
     assert early_server.poll() is not None  # closing the executor ended the server
+
+
+def test_stop_kills_the_running_children(tmp_path: Path) -> None:
+    """What an interrupted run does (Ctrl-C): the server stops forking and every child's group dies."""
+    import threading
+
+    from mlopsdsl.local._executors import Attempt
+
+    (tmp_path / "sleeper.py").write_text(
+        "import os, time\nfrom pathlib import Path\n\n"
+        "def nap(folder: str) -> int:\n"
+        "    Path(folder, 'pid').write_text(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
+        "    return 1\n"
+    )
+    folder = tmp_path / "attempt"
+    folder.mkdir()
+    spec = {
+        "version": 1,
+        "step": "nap",
+        "code": {"mode": "import", "module": "sleeper", "qualname": "nap"},
+        "sys_path": [str(tmp_path)],
+        "inputs": [{"name": "folder", "kind": "json", "value": str(tmp_path)}],
+        "outputs": [{"name": "output", "kind": "json"}],
+        "returns": "single",
+        "result": str(folder / "result.json"),
+    }
+    executor = ForkExecutor()
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(executor.run(Attempt(spec=spec, folder=folder))))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    executor.stop()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert outcomes and outcomes[0].result is None
+    assert _gone(int((tmp_path / "pid").read_text()))

@@ -116,6 +116,7 @@ class ForkExecutor:
         self._server: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._served = False
+        self._listener: threading.Thread | None = None
         self._fallback: SubprocessExecutor | None = None
         """Used if a server dies before forking anything (it cannot start here): slower, still correct."""
         self._start()  # now, so the server's imports overlap the runner's own work before the first step
@@ -133,7 +134,8 @@ class ForkExecutor:
                 early[1].wait()
             ours, self._server = _spawn(self.python, self._pythonpath)
         self._sock = ours
-        threading.Thread(target=self._listen, args=(ours,), daemon=True).start()
+        self._listener = threading.Thread(target=self._listen, args=(ours,), daemon=True)
+        self._listener.start()
 
     def _listen(self, sock: socket.socket) -> None:
         """Route the server's messages to the attempts waiting for them, until it goes away."""
@@ -261,24 +263,30 @@ class ForkExecutor:
         return Outcome(result, timed_out, pending.exit, log_tail)
 
     def stop(self) -> None:
-        """Kill every running child's process group, then the server."""
+        """Kill the server (so that it forks nothing more), then every running child's process group."""
         with self._lock:
             self._stopped = True
-            pids = [p.pid for p in self._pending.values() if p.pid is not None and not p.ended.is_set()]
-            sock, self._sock = self._sock, None
+            listener = self._listener
+        if self._server is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self._server.kill()
+            self._server.wait()
+        if listener is not None:
+            listener.join(timeout=5)  # it reads the server's last messages: pids of children just forked
+        with self._lock:
+            pids = [p.pid for p in self._pending.values() if p.pid is not None and p.exit is None]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         if self._fallback is not None:
             self._fallback.stop()
-        self.close(sock)
+        self.close()
 
-    def close(self, sock: socket.socket | None = None) -> None:
+    def close(self) -> None:
         """End the server (the runner is done with it); children still running are not touched."""
-        if sock is None:
-            with self._lock:
-                self._stopped = True
-                sock, self._sock = self._sock, None
+        with self._lock:
+            self._stopped = True
+            sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
