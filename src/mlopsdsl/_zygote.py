@@ -130,7 +130,6 @@ def _child(request: dict[str, Any], out: int, inherited: list[int]) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.close(out)
-        gc.unfreeze()
         os.chdir(request["cwd"])
         sys.path[0] = request["cwd"]  # ``python -m`` starts with the working folder first
         env: dict[str, str] = request["env"]
@@ -149,10 +148,26 @@ def _child(request: dict[str, Any], out: int, inherited: list[int]) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):  # the process ends next, whatever its streams do
-                stream.flush()
+        _wind_down()
         os._exit(code)
+
+
+def _wind_down() -> None:
+    """What an interpreter does at exit and ``os._exit`` skips: wait for the step's non-daemon threads,
+    run its ``atexit`` functions, flush the streams (the server's own exit work is not the child's)."""
+    import atexit
+    import threading
+
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            with contextlib.suppress(BaseException):
+                thread.join()
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):  # the process ends next, whatever its streams do
+            stream.flush()
 
 
 def _extend_path(pythonpath: str) -> None:

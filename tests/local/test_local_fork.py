@@ -299,3 +299,31 @@ def test_stop_kills_the_running_children(tmp_path: Path) -> None:
     assert not worker.is_alive()
     assert outcomes and outcomes[0].result is None
     assert _gone(int((tmp_path / "pid").read_text()))
+
+
+EXITING = """
+import atexit, threading, time
+from pathlib import Path
+import mlopsdsl as ml
+
+@ml.step(cache=False)
+def leave(folder: str) -> int:
+    atexit.register(lambda: Path(folder, "atexit").write_text("ran"))
+    def late() -> None:
+        time.sleep(0.2)
+        Path(folder, "thread").write_text("ran")
+    threading.Thread(target=late).start()
+    return 1
+
+@ml.pipeline
+def p(folder: str) -> int:
+    return leave(folder=folder)
+"""
+
+
+def test_a_child_ends_as_an_interpreter_would(tmp_path: Path, user_module) -> None:  # type: ignore[no-untyped-def]
+    """Its non-daemon threads are waited for and its atexit functions run, as at a normal exit."""
+    mod = user_module(EXITING, name="forkexiting")
+    assert ml.run(mod.p, folder=str(tmp_path), home=tmp_path / "home", progress=False, executor="fork").output
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "ran"
