@@ -233,8 +233,7 @@ class ForkExecutor:
         if timed_out:
             pending.started.wait()
             if pending.pid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pending.pid, signal.SIGKILL)
+                _kill(pending.pid)
             pending.ended.wait()
         with self._lock:
             self._pending = {k: v for k, v in self._pending.items() if v is not pending}
@@ -247,8 +246,7 @@ class ForkExecutor:
         if pending.exit is None and not timed_out and pending.pid is not None:
             # The server went away while the child ran on: its end is the end of its output.
             reader.join(attempt.timeout)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pending.pid, signal.SIGKILL)
+            _kill(pending.pid)
         reader.join(timeout=5)
         result = None
         result_path = attempt.spec.get("result")
@@ -276,8 +274,7 @@ class ForkExecutor:
         with self._lock:
             pids = [p.pid for p in self._pending.values() if p.pid is not None and p.exit is None]
         for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            _kill(pid)
         if self._fallback is not None:
             self._fallback.stop()
         self.close()
@@ -302,6 +299,20 @@ class ForkExecutor:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _kill(pid: int) -> None:
+    """Kill a child's process group (it leads one: it called ``setsid`` first thing), or the child alone
+    if it has not got that far yet. A pid is never 0 or negative here (``killpg(0)`` would be our own)."""
+    if pid <= 0:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    except PermissionError:
+        pass
 
 
 def _pump(fd: int, log_path: Path, tail: list[str], attempt: Attempt) -> None:
