@@ -11,7 +11,8 @@ The protocol, one JSON object per packet:
 
 * runner → server: ``{"id", "spec", "cwd", "env"}`` with one file descriptor attached (the write end of
   the pipe that becomes the child's stdout and stderr);
-* server → runner: ``{"id", "pid"}`` once the child exists, ``{"id", "exit"}`` when it ends (``exit`` as
+* server → runner: ``{"ready": true}`` once, when its imports are done and it reads requests;
+  ``{"id", "pid"}`` once the child exists, ``{"id", "exit"}`` when it ends (``exit`` as
   :attr:`subprocess.Popen.returncode` gives it: negative for a signal), ``{"id", "error"}`` if it could
   not be forked.
 
@@ -64,6 +65,7 @@ def serve(sock: socket.socket) -> None:
     selector.register(wake_r, selectors.EVENT_READ, "child")
     children: dict[int, int] = {}  # pid -> request id
     gc.freeze()  # what is imported now is shared by every child; the collector need not touch it there
+    _send(sock, {"ready": True})
     while True:
         for key, _ in selector.select():
             if key.data == "child":

@@ -116,6 +116,8 @@ class ForkExecutor:
         self._server: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._served = False
+        """Whether a server said it was ready. Before that, no attempt can have reached a child, so an
+        attempt whose server died may safely run elsewhere; after it, never (it may have run already)."""
         self._listener: threading.Thread | None = None
         self._fallback: SubprocessExecutor | None = None
         """Used if a server dies before forking anything (it cannot start here): slower, still correct."""
@@ -147,12 +149,14 @@ class ForkExecutor:
             if not message:
                 break
             data = json.loads(message)
+            if data.get("ready"):
+                self._served = True  # from now on, an attempt may have reached a child
+                continue
             with self._lock:
                 pending = self._pending.get(data["id"])
             if pending is None:
                 continue
             if "pid" in data:
-                self._served = True
                 pending.pid = data["pid"]
                 pending.started.set()
             elif "exit" in data:
@@ -235,18 +239,26 @@ class ForkExecutor:
             if pending.pid is not None:
                 _kill(pending.pid)
             pending.ended.wait()
-        with self._lock:
-            self._pending = {k: v for k, v in self._pending.items() if v is not pending}
-            never_served = not self._served
-        if pending.pid is None and pending.error is not None and never_served and not self._stopped:
-            reader.join()  # EOF at once: nothing holds the pipe
+        try:
+            return self._finish(attempt, pending, reader, tail, timed_out)
+        finally:
+            with self._lock:  # only now: stop() must find a child that is still being waited for
+                self._pending = {k: v for k, v in self._pending.items() if v is not pending}
+
+    def _finish(
+        self, attempt: Attempt, pending: _Pending, reader: threading.Thread, tail: list[str], timed_out: bool
+    ) -> Outcome:
+        if pending.pid is None and pending.error is not None and not self._served and not self._stopped:
+            reader.join()  # EOF at once: only the server, now gone, held the pipe
             with self._lock:  # the server could not start here: this attempt and later ones go without
                 self._fallback = self._fallback or SubprocessExecutor(self.python)
             return self._fallback.run(attempt)
-        if pending.exit is None and not timed_out and pending.pid is not None:
-            # The server went away while the child ran on: its end is the end of its output.
-            reader.join(attempt.timeout)
-            _kill(pending.pid)
+        if pending.exit is None and not timed_out:
+            # The server went away: a child it forked runs on, and its end is the end of its output
+            # (on stop(), which kills the children it knows of, only a short wait for the rest).
+            reader.join(5 if self._stopped else attempt.timeout)
+            if reader.is_alive() and pending.pid is not None:
+                _kill(pending.pid)
         reader.join(timeout=5)
         result = None
         result_path = attempt.spec.get("result")
