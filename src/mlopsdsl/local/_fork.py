@@ -148,12 +148,16 @@ class ForkExecutor:
                 message = b""
             if not message:
                 break
-            data = json.loads(message)
+            try:
+                data = json.loads(message)
+                assert isinstance(data, dict)
+            except (ValueError, AssertionError):  # not our server's protocol: treat it as gone
+                break
             if data.get("ready"):
                 self._served = True  # from now on, an attempt may have reached a child
                 continue
             with self._lock:
-                pending = self._pending.get(data["id"])
+                pending = self._pending.get(data.get("id", -1))
             if pending is None:
                 continue
             if "pid" in data:
