@@ -9,8 +9,9 @@ crash ends only the child. Started by :class:`mlopsdsl.local._fork.ForkExecutor`
 
 The protocol, one JSON object per packet:
 
-* runner → server: ``{"id", "spec", "cwd", "env"}`` with one file descriptor attached (the write end of
-  the pipe that becomes the child's stdout and stderr);
+* runner → server: ``{"id", "spec", "cwd"}`` with two file descriptors attached: the write end of the
+  pipe that becomes the child's stdout and stderr, and the read end of a pipe that carries the child's
+  environment as JSON (read by the child alone);
 * server → runner: ``{"ready": true}`` once, when its imports are done and it reads requests;
   ``{"id", "pid"}`` once the child exists, ``{"id", "exit"}`` when it ends (``exit`` as
   :attr:`subprocess.Popen.returncode` gives it: negative for a signal), ``{"id", "error"}`` if it could
@@ -71,22 +72,26 @@ def serve(sock: socket.socket) -> None:
             if key.data == "child":
                 os.read(wake_r, 4096)
                 continue
-            message, fds, _flags, _addr = socket.recv_fds(sock, _MAX_PACKET, 1)
+            message, fds, _flags, _addr = socket.recv_fds(sock, _MAX_PACKET, 2)
             if not message:
                 return
             request = json.loads(message)
-            if not fds:
-                _send(sock, {"id": request["id"], "error": "no output pipe came with the request"})
+            if len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+                _send(sock, {"id": request["id"], "error": "the request came without its two pipes"})
                 continue
             try:
                 pid = os.fork()
             except OSError as exc:
-                os.close(fds[0])
+                for fd in fds:
+                    os.close(fd)
                 _send(sock, {"id": request["id"], "error": f"fork failed: {exc}"})
                 continue
             if pid == 0:
-                _child(request, fds[0], [sock.fileno(), wake_r, wake_w])
-            os.close(fds[0])
+                _child(request, fds[0], fds[1], [sock.fileno(), wake_r, wake_w])
+            for fd in fds:
+                os.close(fd)
             children[pid] = request["id"]
             _send(sock, {"id": request["id"], "pid": pid})
         _reap(sock, children)
@@ -116,8 +121,12 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
         sock.send(json.dumps(message).encode())
 
 
-def _child(request: dict[str, Any], out: int, inherited: list[int]) -> None:
-    """Become the step's process: what ``python -m mlopsdsl.runtime SPEC`` would be, minus the start."""
+def _child(request: dict[str, Any], out: int, env_pipe: int, inherited: list[int]) -> None:
+    """Become the step's process: what ``python -m mlopsdsl.runtime SPEC`` would be, minus the start.
+
+    Its environment (secrets included) comes from the runner through ``env_pipe``, read here only: the
+    server never holds it, so no later child can find one step's secrets in memory it inherits.
+    """
     code = 1
     try:
         os.setsid()
@@ -134,7 +143,7 @@ def _child(request: dict[str, Any], out: int, inherited: list[int]) -> None:
         os.close(out)
         os.chdir(request["cwd"])
         sys.path[0] = request["cwd"]  # ``python -m`` starts with the working folder first
-        env: dict[str, str] = request["env"]
+        env: dict[str, str] = json.loads(_read_all(env_pipe))
         os.environ.clear()
         os.environ.update(env)
         _extend_path(env.get("PYTHONPATH", ""))
@@ -152,6 +161,14 @@ def _child(request: dict[str, Any], out: int, inherited: list[int]) -> None:
     finally:
         _wind_down()
         os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
 
 
 def _wind_down() -> None:

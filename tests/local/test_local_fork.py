@@ -36,6 +36,8 @@ def probe(n: int) -> dict[str, object]:
         "cwd": os.getcwd(),
         "step_env": os.environ.get("PROBE_STEP"),
         "runner_env": os.environ.get("PROBE_RUNNER"),
+        "kept_env": os.environ.get("MLOPSDSL_PROBE"),
+        "proc_environ": "PROBE_RUNNER" in open("/proc/self/environ", "rb").read().decode(errors="replace"),
         "n": n,
     }
 
@@ -55,6 +57,7 @@ def test_each_attempt_is_its_own_process_with_its_own_environment(
 ) -> None:  # type: ignore[no-untyped-def]
     mod = user_module(PROBE, name="forkprobe")
     monkeypatch.setenv("PROBE_RUNNER", "from the runner")
+    monkeypatch.setenv("MLOPSDSL_PROBE", "kept")
     monkeypatch.chdir(tmp_path)
     result = ml.run(mod.p, home=tmp_path / "home", progress=False, executor="fork")
     first, second = result.outputs.values()
@@ -63,7 +66,12 @@ def test_each_attempt_is_its_own_process_with_its_own_environment(
     assert first["ppid"] != os.getpid()  # forked by the server, not started by the runner
     assert first["pgid"] == first["pid"] == first["sid"]  # its own session and process group
     assert first["cwd"] == str(tmp_path)
-    assert first["step_env"] == "set by the step" and first["runner_env"] == "from the runner"
+    assert first["step_env"] == "set by the step" and first["kept_env"] == "kept"
+    # A clean environment, as the subprocess executor gives: nothing else of the runner's, not even in
+    # the environment block the process started with (the server's, for a fork).
+    assert first["runner_env"] is None and first["proc_environ"] is False
+    inherited = ml.run(mod.p, home=tmp_path / "home", progress=False, executor="fork", clean_env=False)
+    assert next(iter(inherited.outputs.values()))["runner_env"] == "from the runner"
     assert second["leak"] is None and second["step_env"] is None  # nothing carries over to the next step
     assert "PROBE_LEAK" not in os.environ and "PROBE_STEP" not in os.environ
 

@@ -83,6 +83,8 @@ def _pythonpath() -> str:
 
 
 def _spawn(python: str, pythonpath: str) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    from mlopsdsl.local._secrets import clean_environment
+
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         server = subprocess.Popen(
@@ -90,7 +92,8 @@ def _spawn(python: str, pythonpath: str) -> tuple[socket.socket, subprocess.Pope
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": pythonpath},
+            # Only what a clean step starts from: a child's /proc/self/environ shows the server's.
+            env={**clean_environment(os.environ), "PYTHONPATH": pythonpath},
             start_new_session=True,  # Ctrl-C reaches the runner, which stops the children itself
         )
     except BaseException:
@@ -184,7 +187,7 @@ class ForkExecutor:
                 pending.started.set()
                 pending.ended.set()
 
-    def _request(self, request: dict[str, Any], pipe: int) -> _Pending:
+    def _request(self, request: dict[str, Any], pipes: list[int]) -> _Pending:
         pending = _Pending()
         with self._lock:
             if self._sock is None and not self._stopped:
@@ -199,7 +202,7 @@ class ForkExecutor:
             pending.ended.set()
             return pending
         try:
-            socket.send_fds(sock, [json.dumps(request).encode()], [pipe])
+            socket.send_fds(sock, [json.dumps(request).encode()], pipes)
         except OSError as exc:
             pending.error = f"the fork server could not be reached: {exc}"
             pending.ended.set()
@@ -225,13 +228,18 @@ class ForkExecutor:
         assert attempt.folder is not None
         spec_path = attempt.folder / "spec.json"
         spec_path.write_text(json.dumps(attempt.spec, ensure_ascii=False))
-        env = {**os.environ, **attempt.env, "PYTHONPATH": self._pythonpath}
+        from mlopsdsl.local._secrets import clean_environment
+
+        base = os.environ if attempt.inherit else clean_environment(os.environ)
+        env = {**base, **attempt.env, "PYTHONPATH": self._pythonpath}
         read_end, write_end = os.pipe()
+        env_read, env_write = os.pipe()
+        _send_env(env_write, json.dumps(env).encode())
         try:
-            pending = self._request({"spec": str(spec_path), "cwd": os.getcwd(), "env": env}, write_end)
+            pending = self._request({"spec": str(spec_path), "cwd": os.getcwd()}, [write_end, env_read])
         finally:
             os.close(write_end)  # the child holds the only write end now: EOF comes when it (and its own
-            # children) are done
+            os.close(env_read)  # children) are done
         tail: list[str] = []
         reader = threading.Thread(
             target=_pump, args=(read_end, attempt.folder / "log.txt", tail, attempt), daemon=True
@@ -315,6 +323,20 @@ class ForkExecutor:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _send_env(fd: int, payload: bytes) -> None:
+    """Write a child's environment into its pipe and close it: at once when the pipe can hold it, else
+    from a thread (which ends with an error if the child never reads it)."""
+
+    def write() -> None:
+        with contextlib.suppress(OSError), open(fd, "wb") as pipe:
+            pipe.write(payload)
+
+    if len(payload) < 60_000:  # a Linux pipe holds 64 KiB
+        write()
+    else:
+        threading.Thread(target=write, daemon=True).start()
 
 
 def _kill(pid: int) -> None:
