@@ -127,7 +127,10 @@ class Pipeline(Generic[P, R_co]):
 
     def _build(self, parent: Trace | None) -> _Build:
         if self._built is None or parent is not None:
-            built = _trace(self, parent)
+            from mlopsdsl._gc import paused
+
+            with paused():
+                built = _trace(self, parent)
             if parent is None:
                 self._built = built
             return built

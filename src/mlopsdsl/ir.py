@@ -239,7 +239,8 @@ class StepOptions(_Model):
     """Inputs the cache key leaves out: calls that differ only in them reuse each other's results."""
     env: dict[str, str] = {}
     secrets: list[Secret] = []
-    kubernetes: Kubernetes = Kubernetes()
+    # Not ``Kubernetes()``: validating at import would build every model's schema (tens of ms) up front.
+    kubernetes: Kubernetes = Kubernetes.model_construct()
 
     @field_validator("env")
     @classmethod
@@ -633,10 +634,6 @@ class Document(_Model):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise IRError(f"not a valid IR {version} document: {exc}") from None
-
-
-for _recursive in (ListBinding, DictBinding, AllOf, AnyOf, Not, Group):
-    _recursive.model_rebuild()
 
 
 def _without_locations(value: JsonValue) -> JsonValue:

@@ -247,8 +247,11 @@ def compile_document(
     Raises:
         ValidationError: The backend lacks a capability the document needs; every use is listed.
     """
-    check_capabilities(backend, document, locate)
-    return backend.compile(document, **options)
+    from mlopsdsl._gc import paused
+
+    with paused():
+        check_capabilities(backend, document, locate)
+        return backend.compile(document, **options)
 
 
 def check_capabilities(

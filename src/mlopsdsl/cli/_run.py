@@ -34,6 +34,14 @@ def run_command(
     code: Annotated[
         str, typer.Option("--code", help="Ship step code by 'value' (cloudpickle) or by 'import'.")
     ] = "value",
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="How each step gets its own process: 'fork' (from a warm server; the default on Linux) "
+            "or 'subprocess' (a new interpreter per step).",
+        ),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
@@ -65,6 +73,10 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
+    if executor in (None, "fork") and not in_process:
+        from mlopsdsl.local._fork import prestart
+
+        prestart()  # its start overlaps the pipeline's import and build below
     from mlopsdsl._compile import parse_params
     from mlopsdsl._target import load_pipeline
     from mlopsdsl.errors import RunError
@@ -89,6 +101,7 @@ def run_command(
         max_parallel=max_parallel,
         cache=not no_cache,
         in_process=in_process,
+        executor=executor,
         code=code,
         resume=resume,
         artifact_root=artifact_root,

@@ -51,6 +51,7 @@ def run(
     secrets: Mapping[str, str] | None = None,
     env_file: str | os.PathLike[str] | None = None,
     clean_env: bool = True,
+    executor: str | None = None,
     **values: Any,
 ) -> RunResult:
     """Run a pipeline locally and return its outputs.
@@ -81,6 +82,10 @@ def run(
         env_file: A ``.env`` file to read secrets from; ``./.env`` when there is one.
         clean_env: Start each step's process from a clean environment, as a pod does (Python, locale,
             ``MLOPSDSL_*`` and ``AWS_*`` kept); ``False`` passes this process's whole environment.
+        executor: How each step gets its own process: ``"fork"`` (the default on Linux: forked from a
+            server that has the step runtime imported, a few ms per step), ``"subprocess"`` (a new
+            ``python -m mlopsdsl.runtime`` per attempt; the default elsewhere), or ``"in-process"``
+            (the same as ``in_process=True``). See ``docs/local.md``.
 
     Returns:
         A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
@@ -108,7 +113,34 @@ def run(
         secrets=secrets,
         env_file=env_file,
         clean_env=clean_env,
+        executor=executor,
     )
+
+
+EXECUTORS = ("fork", "subprocess", "in-process")
+
+
+def _executor_name(executor: str | None, in_process: bool) -> str:
+    """The executor to use: the one asked for, else ``in-process`` or the platform's default."""
+    from mlopsdsl.local._fork import fork_available
+
+    if executor is None:
+        return "in-process" if in_process else ("fork" if fork_available() else "subprocess")
+    if executor not in EXECUTORS:
+        raise RunError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}, not {executor!r}")
+    if in_process and executor != "in-process":
+        raise RunError(f"in_process=True and executor={executor!r} disagree: give one of them")
+    if executor == "fork" and not fork_available():
+        raise RunError("the 'fork' executor needs os.fork (Linux); use executor='subprocess'")
+    return executor
+
+
+def _executor(name: str) -> Executor:
+    if name == "fork":
+        from mlopsdsl.local._fork import ForkExecutor
+
+        return ForkExecutor()
+    return InProcessExecutor() if name == "in-process" else SubprocessExecutor()
 
 
 def _portable(where: ir.SourceLocation | None) -> Location | None:
@@ -133,6 +165,7 @@ def run_document(
     secrets: Mapping[str, str] | None = None,
     env_file: str | os.PathLike[str] | None = None,
     clean_env: bool = True,
+    executor: str | None = None,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
     without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
@@ -170,7 +203,9 @@ def run_document(
     plan = build_plan(document, {})
     needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})
-    executor: Executor = InProcessExecutor() if in_process else SubprocessExecutor()
+    name = _executor_name(executor, in_process)
+    in_process = name == "in-process"
+    chosen = _executor(name)  # first: a fork server's start overlaps the work below
     storage = resolve_storage(artifact_root, root)
     blobs = open_store(storage, root)
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
@@ -185,7 +220,7 @@ def run_document(
         "params": plan.params,
         "status": "running",
         "started": now(),
-        "executor": executor.name,
+        "executor": chosen.name,
         "code": "live function" if in_process else code,
         "max_parallel": settings.max_parallel,
         "cache": cache,
@@ -207,6 +242,7 @@ def run_document(
     except BaseException:  # the run never started: its record says so rather than "running" forever
         run_record.update(status="failed", ended=now())
         folder.write_run(run_record)
+        chosen.close()
         raise
     shown = _progress.choose(progress)
     scheduler = Scheduler(
@@ -214,7 +250,7 @@ def run_document(
         folder,
         blobs,
         Cache(root / "cache", blobs, trusted.key),
-        executor,
+        chosen,
         shown,
         settings,
         specs,
@@ -231,6 +267,8 @@ def run_document(
         folder.write_run(run_record)
         shown.finish("interrupted", time.monotonic() - started)
         raise
+    finally:
+        chosen.close()
     seconds = time.monotonic() - started
     ok = all(s in FINISHED for s in scheduler.status.values())
     status = "succeeded" if ok else "failed"

@@ -1,7 +1,8 @@
 """Executors: how one attempt of one step runs, given its call spec.
 
-Both run the same runtime code (:func:`mlopsdsl.runtime.execute`). The subprocess executor (the default)
-runs ``python -m mlopsdsl.runtime SPEC`` in a fresh process per attempt, like a pod: the step cannot
+All run the same runtime code (:func:`mlopsdsl.runtime.execute`). The fork executor (the default on
+Linux, :mod:`._fork`) forks each attempt from a server that has the runtime imported. The subprocess
+executor runs ``python -m mlopsdsl.runtime SPEC`` in a fresh process per attempt, like a pod: the step cannot
 disturb the runner or other steps, its output is streamed to its log, and a timeout kills its whole
 process group. The in-process executor calls the runtime in the runner's process with the live function,
 so a debugger's breakpoints in a step work; a thread cannot be killed, so a timed-out attempt is
@@ -63,6 +64,10 @@ class Executor(Protocol):
 
     def stop(self) -> None:
         """Stop every attempt still running (the run was interrupted)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the executor holds (the run is over)."""
         ...
 
 
@@ -149,6 +154,9 @@ class SubprocessExecutor:
         for proc in running:
             _kill_group(proc)
 
+    def close(self) -> None:
+        """Nothing to release: each attempt's process is gone when its attempt ends."""
+
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -192,3 +200,6 @@ class InProcessExecutor:
 
     def stop(self) -> None:
         """Threads cannot be stopped; the interrupt reaches the runner, and the run ends."""
+
+    def close(self) -> None:
+        """Nothing to release."""

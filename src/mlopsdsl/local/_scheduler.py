@@ -81,6 +81,22 @@ class StepOutcome:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+class _Statuses(dict[str, str]):
+    """Node id -> status, remembering which nodes changed since :meth:`take_changed` last ran."""
+
+    def __init__(self, initial: dict[str, str]) -> None:
+        super().__init__(initial)
+        self._changed = set(initial)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self._changed.add(key)
+
+    def take_changed(self) -> set[str]:
+        changed, self._changed = self._changed, set()
+        return changed
+
+
 class Scheduler:
     """Runs a plan; one instance per run."""
 
@@ -109,7 +125,12 @@ class Scheduler:
         self.functions = functions
         self.locate = locate
         self.previous = previous
-        self.status: dict[str, str] = {n: "pending" for n in plan.nodes}
+        self.status: dict[str, str] = _Statuses({n: "pending" for n in plan.nodes})
+        self._blocked_on: dict[str, set[str]] = {}
+        """Node -> pending nodes found waiting for it; looked at again when its status changes."""
+        self._limited: set[str] = set()
+        """Pending nodes held back by their map's ``max_parallel``; looked at again every time."""
+        self._position: dict[str, int] = {}
         self.pipeline_status = "Succeeded"
         self.records: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, dict[str, Any]]] = {}
@@ -151,21 +172,38 @@ class Scheduler:
                 raise
 
     def _ready(self, running: dict[Future[StepOutcome], str]) -> list[Node]:
-        ready = []
+        """The pending nodes that may start now, in plan order.
+
+        Only nodes that may have become ready are looked at: those whose own status changed, and those
+        found waiting for a node whose status changed (a scan of every node per finished step made a
+        10,000-step run quadratic).
+        """
+        assert isinstance(self.status, _Statuses)
         busy: dict[str, int] = {}
         for node_id in running.values():
             owner = self.plan.nodes[node_id].parent_map
             if owner is not None:
                 busy[owner] = busy.get(owner, 0) + 1
-        for node in list(self.plan.nodes.values()):
-            if self.status[node.id] != "pending":
+        candidates = self.status.take_changed() | self._limited
+        self._limited = set()
+        for node_id in list(candidates):
+            candidates |= self._blocked_on.pop(node_id, set())
+        if any(n not in self._position for n in candidates):
+            self._position = {n: i for i, n in enumerate(self.plan.nodes)}
+        ready = []
+        for node_id in sorted(candidates, key=lambda n: self._position.get(n, -1)):
+            node = self.plan.nodes.get(node_id)
+            if node is None or self.status.get(node_id) != "pending":
                 continue
-            if not all(self.status[d] in FINISHED for d in node.deps):
+            blocker = next((d for d in node.deps if self.status[d] not in FINISHED), None)
+            if blocker is not None:
+                self._blocked_on.setdefault(blocker, set()).add(node_id)
                 continue
             parent = self.plan.nodes.get(node.parent_map or "")
             limit = parent.task.map.max_parallel if parent is not None and parent.task.map else None
             if limit is not None and parent is not None and node.step is not None:
                 if busy.get(parent.id, 0) >= limit:
+                    self._limited.add(node_id)
                     continue
                 busy[parent.id] = busy.get(parent.id, 0) + 1
             ready.append(node)

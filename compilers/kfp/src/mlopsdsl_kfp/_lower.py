@@ -147,9 +147,9 @@ def lower(document: ir.Document, settings: Settings) -> Lowered:
 
 class _Lowering:
     def __init__(self, document: ir.Document, settings: Settings) -> None:
-        from kfp.pipeline_spec import pipeline_spec_pb2 as pb  # type: ignore[import-untyped,unused-ignore]
+        from ._protos import pipeline_spec
 
-        self.pb = pb
+        pb = self.pb = pipeline_spec()
         self.doc = document
         self.settings = settings
         self.bundled = settings.runtime == "bundle"

@@ -43,9 +43,9 @@ RUN_ONLY = frozenset({"service_account"})
 
 
 def _new() -> Any:
-    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s  # type: ignore[import-untyped,unused-ignore]
+    from ._protos import kubernetes_config
 
-    return k8s.KubernetesExecutorConfig()
+    return kubernetes_config().KubernetesExecutorConfig()
 
 
 def _as_dict(config: Any) -> dict[str, Any] | None:

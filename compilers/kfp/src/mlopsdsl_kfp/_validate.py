@@ -58,8 +58,10 @@ def validate(text: str) -> list[Problem]:
 
 def _schema(docs: list[Any]) -> list[Problem]:
     from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
-    from kfp.pipeline_spec import pipeline_spec_pb2 as pb  # type: ignore[import-untyped,unused-ignore]
 
+    from ._protos import kubernetes_config, pipeline_spec
+
+    pb = pipeline_spec()
     problems: list[Problem] = []
 
     def parse(data: Any, message: Any, what: str) -> None:
@@ -73,11 +75,7 @@ def _schema(docs: list[Any]) -> list[Problem]:
     for extra in docs[1:]:
         parse(extra, pb.PlatformSpec(), "PlatformSpec")
         for name, config in _platform_executors(extra).items():
-            try:
-                from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s  # type: ignore[import-untyped,unused-ignore]
-            except ImportError:  # pragma: no cover - kfp-kubernetes is a dependency
-                break
-            parse(config, k8s.KubernetesExecutorConfig(), f"PlatformSpec executor {name!r}")
+            parse(config, kubernetes_config().KubernetesExecutorConfig(), f"PlatformSpec executor {name!r}")
     return problems
 
 

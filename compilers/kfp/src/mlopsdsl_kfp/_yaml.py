@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from ._emit import message_to_dict, to_yaml
 from ._lower import Lowered
 
 __all__ = ["dump", "load_documents"]
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def dump(lowered: Lowered, digest: str) -> str:
@@ -27,9 +23,9 @@ def dump(lowered: Lowered, digest: str) -> str:
     header = f"# PIPELINE DEFINITION\n# Name: {name}\n# Compiled by mlopsdsl-kfp from IR sha256:{digest}\n"
     text = header + _dump(pipeline)
     if lowered.platform:
-        from kfp.pipeline_spec import pipeline_spec_pb2 as pb  # type: ignore[import-untyped,unused-ignore]
+        from ._protos import pipeline_spec
 
-        platform = pb.PlatformSpec()
+        platform = pipeline_spec().PlatformSpec()
         executors = platform.platforms["kubernetes"].deployment_spec.executors
         for executor, config in sorted(lowered.platform.items()):
             executors[executor].update(config)
@@ -43,4 +39,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 def load_documents(text: str) -> list[Any]:
     """Every YAML document in ``text``."""
-    return list(yaml.load_all(text, Loader=_Loader))
+    import yaml  # here, not at the top: compiling writes YAML itself and need not import PyYAML
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return list(yaml.load_all(text, Loader=loader))
