@@ -98,8 +98,9 @@ def values(ti, task_id, output):
 
 
 def record(ti, task_id, output):
-    """A stored output's record (where it is stored, its digest), for the consumer's runtime to read."""
-    return _safe(_record(ti, task_id)["outputs"][output])
+    """A stored output's record (where it is stored, its digest), for the consumer's runtime to read: a
+    list of one, as the runtime reads records."""
+    return _safe([_record(ti, task_id)["outputs"][output]])
 
 
 def records(ti, task_id, output):
@@ -113,7 +114,7 @@ def chosen(ti, choices, stored):
         run = _record(ti, task_id)
         if run is not None:
             found = run["outputs"][output]
-            return _safe(found if stored else found["value"])
+            return _safe([found] if stored else found["value"])
     raise AirflowException(f"none of {[c[0] for c in choices]} ran")
 
 
@@ -127,9 +128,10 @@ def status(ti):
     return json.dumps(ti.xcom_pull(task_ids="mlopsdsl-status") or "Failed")
 
 
-def each(name, text):
-    """The container arguments of every element of a list (JSON text): what a mapped step expands over."""
-    return [["--arg", f"{name}={_safe(item)}"] for item in json.loads(text)]
+def each(name, text, stored=False):
+    """The container arguments of every element of a list (JSON text): what a mapped step expands over.
+    A stored element is its record, as a list of one."""
+    return [["--arg", f"{name}={_safe([item] if stored else item)}"] for item in json.loads(text)]
 
 
 def succeeded():

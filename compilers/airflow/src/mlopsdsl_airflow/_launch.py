@@ -94,9 +94,9 @@ def call_spec(
         step: The step.
         code: The ``code`` part (by value or by import).
         inputs: Each input passed: the parameter, how it arrives (``value``: a literal, inline; ``json``: JSON
-            text in ``--arg``; ``status``: the run's status; ``stored``: a producer's output record in
-            ``--arg``; ``collected``: a JSON list of records in ``--arg``), the field path to select, and
-            the literal for ``value``.
+            text in ``--arg``; ``status``: the run's status; ``stored``: a list of one producer's output
+            record in ``--arg``; ``collected``: a JSON list of records in ``--arg``), the field path to
+            select, and the literal for ``value``.
         store: Where stored outputs are uploaded (the ``store`` option).
         cache: The ``cache`` section, when the pod applies the runtime's cache (``cache_root``).
     """
@@ -107,16 +107,16 @@ def call_spec(
             item.update(kind="json", value=literal)
         elif how in ("json", "status"):
             item.update(kind="json", arg=param.name)
-        elif how == "collected":
-            elem = param.type.items or param.type
+        elif how in ("collected", "stored"):
+            # A stored value's record is known only at run time, in the producer's XCom: it arrives as a
+            # list of records (one, for a single value, of which ``select`` takes element 0).
+            inner = param.type.items if param.type.kind == "optional" and param.type.items else param.type
+            elem = (inner.items or inner) if how == "collected" else inner
             item.update(kind="collected", item_kind=stored_kind(elem) or "object", records={"arg": param.name})
             if elem.kind == "artifact":
                 item["type"] = elem.name or "Artifact"
-        else:  # stored: one producer's record
-            kind = stored_kind(param.type) or "object"  # a field of a stored object, into a value input
-            item.update(kind=kind, meta={"arg": param.name})
-            if kind == "artifact":
-                item["type"] = (param.type.items or param.type).name or "Artifact"
+            if how == "stored":
+                path = (0, *path)
         if path:
             item["select"] = list(path)
         items.append(item)

@@ -53,6 +53,8 @@ class StepTask:
     """The id of the ``each`` helper making the mapped task's argument lists, when the list is known only
     at run time."""
     each_upstream: list[str] = field(default_factory=list)
+    expand_stored: bool = False
+    """The mapped input's elements are stored values (their records)."""
     max_parallel: int | None = None
     exit: bool = False
 
@@ -289,6 +291,7 @@ class _Planner:
         task = StepTask(task_id(node.id), step, {"name": self.spec_name(step, spec)}, args, exit=exit)
         task.upstream = sorted(upstream - {task.id})
         task.expand = expand
+        task.expand_stored = any(how == "stored" and p.name == mapped for p, how, _, _ in inputs)
         if expand is not None and isinstance(expand[1], str):
             task.each = f"{task.id}-items"
             task.each_upstream = [producer] if producer is not None else []

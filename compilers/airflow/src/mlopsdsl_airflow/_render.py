@@ -290,7 +290,7 @@ def _step(t: StepTask, var: str, names: _Names, trigger_rule: str = "none_failed
         helper = names(t.each)
         lines.append(
             f"    {helper} = PythonOperator(task_id={t.each!r}, python_callable=each, "
-            f"op_args=[{name!r}, {elements!r}], trigger_rule={trigger_rule!r})"
+            f"op_args=[{name!r}, {elements!r}{', True' if t.expand_stored else ''}], trigger_rule={trigger_rule!r})"
         )
         over = f"{helper}.output"
     else:
