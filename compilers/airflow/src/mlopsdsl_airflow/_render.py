@@ -170,11 +170,11 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
     return lines
 
 
-def _args(task: StepTask) -> str:
+def _args(task: StepTask) -> list[str]:
     items = [f"SPECS[{task.spec['name']!r}]"]
     for name, template in task.args:
         items += ["'--arg'", repr(f"{name}={template}")]
-    return "[" + ", ".join(items) + "]"
+    return items
 
 
 def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
@@ -241,9 +241,9 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
     for t in plan.tasks:
         var = names(t.id)
         if isinstance(t, Branch):
-            body.append(
-                f"    {var} = BranchPythonOperator(task_id={t.id!r}, python_callable=branch, op_args=[{t.id!r}])"
-            )
+            body += _call(var, "BranchPythonOperator", [
+                f"task_id={t.id!r}", "python_callable=branch", f"op_args=[{t.id!r}]",
+            ])  # fmt: skip
         elif t.exit:
             exit_task = t
             continue
@@ -257,10 +257,9 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
             edges.append(f"    {_list(upstream)} >> {var}")
     if exit_task is not None:
         status = names(STATUS_TASK)
-        body.append(
-            f"    {status} = PythonOperator(task_id={STATUS_TASK!r}, python_callable=succeeded, "
-            "trigger_rule='none_failed')"
-        )
+        body += _call(status, "PythonOperator", [
+            f"task_id={STATUS_TASK!r}", "python_callable=succeeded", "trigger_rule='none_failed'",
+        ])  # fmt: skip
         everything = [names(t.id) for t in plan.tasks if not (isinstance(t, StepTask) and t.exit)]
         if everything:
             edges.append(f"    {_list(everything)} >> {status}")
@@ -280,25 +279,28 @@ def _list(names: list[str]) -> str:
 
 
 def _step(t: StepTask, var: str, names: _Names, trigger_rule: str = "none_failed") -> list[str]:
-    common = f"task_id={t.id!r}, trigger_rule={trigger_rule!r}, **PODS[{t.step.name!r}]"
+    common = [f"task_id={t.id!r}", f"trigger_rule={trigger_rule!r}", f"**PODS[{t.step.name!r}]"]
     if t.expand is None:
-        return [f"    {var} = StepOperator({common}, cmds=COMMAND, arguments={_args(t)})"]
+        return _call(var, "StepOperator", [*common[:1], "cmds=COMMAND", f"arguments=[{', '.join(_args(t))}]", *common[1:]])
     name, elements = t.expand
     lines = []
     if isinstance(elements, str):
         assert t.each is not None
         helper = names(t.each)
-        lines.append(
-            f"    {helper} = PythonOperator(task_id={t.each!r}, python_callable=each, "
-            f"op_args=[{name!r}, {elements!r}{', True' if t.expand_stored else ''}], trigger_rule={trigger_rule!r})"
-        )
+        stored = ", True" if t.expand_stored else ""
+        lines += _call(helper, "PythonOperator", [
+            f"task_id={t.each!r}", "python_callable=each", f"op_args=[{name!r}, {elements!r}{stored}]",
+            f"trigger_rule={trigger_rule!r}",
+        ])  # fmt: skip
         over = f"{helper}.output"
     else:
         over = "[" + ", ".join(f"['--arg', {(name + '=' + jinja_safe(e))!r}]" for e in elements) + "]"
-    limit = ""
-    if t.max_parallel is not None:
-        limit = f", max_active_tis_per_dagrun={t.max_parallel}"
-    lines.append(
-        f"    {var} = StepOperator.partial({common}, cmds=[*COMMAND, *{_args(t)}]{limit}).expand(arguments={over})"
-    )
+    extra = [f"max_active_tis_per_dagrun={t.max_parallel}"] if t.max_parallel is not None else []
+    partial = [*common[:1], f"cmds=[*COMMAND, {', '.join(_args(t))}]", *common[1:2], *extra, *common[2:]]
+    lines += _call(var, "StepOperator.partial", partial)
+    lines[-1] += f".expand(arguments={over})"
     return lines
+
+
+def _call(var: str, what: str, args: list[str]) -> list[str]:
+    return [f"    {var} = {what}(", *(f"        {a}," for a in args), "    )"]

@@ -19,10 +19,18 @@ from typing import Any
 
 from mlopsdsl.testing import EmulatedRun, EmulatorError
 
-__all__ = ["run_airflow", "use_home"]
+__all__ = ["process_home", "run_airflow", "use_home"]
 
 LOGS_ENV = "MLOPSDSL_LOCAL_LOGS"
 """Where :class:`~mlopsdsl_airflow.local.LocalPodOperator` writes the standard error of failed pods."""
+
+
+def process_home() -> Path:
+    """This process's Airflow home for tests: one per process (``pytest -n 2`` runs two), under
+    ``$MLOPSDSL_AIRFLOW_HOME`` or the system's temporary folder."""
+    import tempfile
+
+    return Path(os.environ.get("MLOPSDSL_AIRFLOW_HOME") or tempfile.gettempdir()) / f"mlopsdsl-airflow-{os.getpid()}"
 
 
 def use_home(home: Path) -> Path:
@@ -103,6 +111,17 @@ def _read(run: Any, dag_id: str, outputs: dict[str, Any], logs: Path) -> Emulate
     names = {"success": "Succeeded", "failed": "Failed", "skipped": "Skipped", "upstream_failed": "Omitted"}
     result = EmulatedRun(status="Succeeded" if str(run.state) in ("success", "DagRunState.SUCCESS") else "Failed")
     with create_session() as session:
+
+        def records(task_id: str, map_index: int | None = None) -> list[Any]:
+            """A task's XComs (the runtime's records), in element order; one element's with ``map_index``."""
+            query = session.query(XComModel).filter_by(
+                dag_id=dag_id, run_id=run.run_id, task_id=task_id, key="return_value"
+            )
+            if map_index is not None:
+                query = query.filter_by(map_index=map_index)
+            rows = query.order_by(XComModel.map_index).all()
+            return [XComModel.deserialize_value(row) for row in rows]
+
         tis = sorted(run.get_task_instances(session=session), key=lambda t: (t.end_date is None, t.end_date))
         for ti in tis:
             path = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
@@ -121,18 +140,12 @@ def _read(run: Any, dag_id: str, outputs: dict[str, Any], logs: Path) -> Emulate
             waits = [float(h.retry_delay_override) for h in history if h.retry_delay_override is not None]
             if waits:
                 result.waits[path] = waits
+            for row in records(ti.task_id, ti.map_index) if state == "success" else []:
+                if isinstance(row, dict) and (row.get("cache") or {}).get("hit"):
+                    result.cached[path] = "runtime"
             log = logs / f"{path}.log"
             if log.exists():
                 result.logs[path] = log.read_text(encoding="utf-8")
-
-        def records(task_id: str) -> list[Any]:
-            rows = (
-                session.query(XComModel)
-                .filter_by(dag_id=dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
-                .order_by(XComModel.map_index)
-                .all()
-            )
-            return [XComModel.deserialize_value(row) for row in rows]
 
         if result.status == "Succeeded":
             result.outputs = {name: _value(how, records, run.conf or {}) for name, how in outputs.items()}
