@@ -136,7 +136,7 @@ class _Api:
             detail = exc.read().decode(errors="replace")[:500]
             hint = {
                 401: " (give a valid token with --token, or AIRFLOW_USERNAME and AIRFLOW_PASSWORD)",
-                403: " (the user may not do this)",
+                403: " (the token is not valid, or the user may not do this)",
                 404: " (is the DAG published, and parsed by Airflow's DAG processor?)",
             }.get(exc.code, "")
             raise RemoteError(f"Airflow refused {method} {path}: HTTP {exc.code}{hint}: {detail}", exc.code) from None
