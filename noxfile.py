@@ -25,9 +25,7 @@ def _own_session(pyproject: Path) -> bool:
     return bool(tomllib.loads(pyproject.read_text()).get("tool", {}).get("mlopsdsl", {}).get("own-session"))
 
 
-PLUGINS = sorted(
-    str(p.parent) for p in (ROOT / "compilers").glob("*/pyproject.toml") if not _own_session(p)
-)
+PLUGINS = sorted(str(p.parent) for p in (ROOT / "compilers").glob("*/pyproject.toml") if not _own_session(p))
 AIRFLOW_PINS = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes==10.25.0"]
 """Exact versions, for runs that are the same tomorrow: the newest Airflow 3 and provider when pinned."""
 

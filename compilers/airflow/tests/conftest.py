@@ -13,7 +13,9 @@ collect_ignore_glob: list[str] = []
 
 if importlib.util.find_spec("airflow") is None or importlib.util.find_spec("mlopsdsl_airflow") is None:
     if os.environ.get("MLOPSDSL_REQUIRE_AIRFLOW"):
-        raise RuntimeError("MLOPSDSL_REQUIRE_AIRFLOW is set, but Airflow or mlopsdsl-airflow is not installed")
+        raise RuntimeError(
+            "MLOPSDSL_REQUIRE_AIRFLOW is set, but Airflow or mlopsdsl-airflow is not installed"
+        )
     collect_ignore_glob = ["*.py"]
 else:
     from mlopsdsl_airflow.testing import process_home, use_home

@@ -52,7 +52,9 @@ def test_every_conformance_pipeline_imports_and_builds_valid_pods(tmp_path: Path
         document = case.pipeline.build()
         if [g for g in __import__("mlopsdsl.lowering", fromlist=["gaps"]).gaps(document, backend)]:
             continue  # a declared gap: refused before anything is written (below)
-        texts[document.pipeline.name] = ml.compile(case.pipeline, backend="airflow", store="s3://bucket/mlopsdsl")
+        texts[document.pipeline.name] = ml.compile(
+            case.pipeline, backend="airflow", store="s3://bucket/mlopsdsl"
+        )
     bag = bag_of(tmp_path / "dags", texts)
     assert bag.import_errors == {}
     assert sorted(bag.dags) == sorted(texts)
@@ -60,7 +62,10 @@ def test_every_conformance_pipeline_imports_and_builds_valid_pods(tmp_path: Path
     for dag in bag.dags.values():
         for task in dag.tasks:
             if task.task_type in ("StepOperator", "MappedOperator") and "PODS" not in task.task_id:
-                if getattr(task, "operator_class", type(task)).__name__ in ("PythonOperator", "BranchPythonOperator"):
+                if getattr(task, "operator_class", type(task)).__name__ in (
+                    "PythonOperator",
+                    "BranchPythonOperator",
+                ):
                     continue
                 body = validate_pod(pod_of(task))
                 container = body["spec"]["containers"][0]
@@ -71,7 +76,9 @@ def test_every_conformance_pipeline_imports_and_builds_valid_pods(tmp_path: Path
 
 
 def test_settings_land_where_airflow_reads_them(tmp_path: Path) -> None:
-    bag = bag_of(tmp_path / "dags", {"settings": ml.compile(pipes.settings, backend="airflow", namespace="ml")})
+    bag = bag_of(
+        tmp_path / "dags", {"settings": ml.compile(pipes.settings, backend="airflow", namespace="ml")}
+    )
     assert bag.import_errors == {}
     dag = bag.dags["settings"]
     assert dag.schedule == "0 3 * * *"
@@ -82,7 +89,9 @@ def test_settings_land_where_airflow_reads_them(tmp_path: Path) -> None:
     assert (heavy.retries, heavy.retry_delay.total_seconds(), heavy.retry_exponential_backoff) == (3, 10, 3.0)
     assert heavy.max_retry_delay.total_seconds() == 120
     assert heavy.execution_timeout.total_seconds() == 300
-    assert [heavy.retry_policy.evaluate(Exception(), n, 4).retry_delay.total_seconds() for n in (1, 2, 3)] == [
+    assert [
+        heavy.retry_policy.evaluate(Exception(), n, 4).retry_delay.total_seconds() for n in (1, 2, 3)
+    ] == [
         10,
         30,
         90,
@@ -123,7 +132,9 @@ def test_exit_status_two_fails_without_a_retry(tmp_path: Path) -> None:
 
     def ended(code: int) -> Any:
         state = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(exit_code=code))
-        status = k8s.V1ContainerStatus(name="base", state=state, image="i", image_id="", ready=False, restart_count=0)
+        status = k8s.V1ContainerStatus(
+            name="base", state=state, image="i", image_id="", ready=False, restart_count=0
+        )
         return k8s.V1Pod(
             metadata=k8s.V1ObjectMeta(name="p", namespace="n"),
             status=k8s.V1PodStatus(phase="Failed", container_statuses=[status]),
@@ -165,7 +176,7 @@ def test_bad_options_are_located() -> None:
     assert where in str(raised.value)
     with pytest.raises(CompileError, match="operator must be one of kubernetes, local"):
         ml.compile(pipes.settings, backend="airflow", operator="docker")
-    with pytest.raises(CompileError, match="store=.*absolute folder"):
+    with pytest.raises(CompileError, match=r"store=.*absolute folder"):
         ml.compile(pipes.settings, backend="airflow", store="relative/dir")
 
 
@@ -208,9 +219,7 @@ def test_a_mapped_sub_pipeline_is_refused_at_the_users_line(tmp_path: Path) -> N
 def test_the_runtime_cache_reuses_across_runs(tmp_path: Path) -> None:
     folder = tmp_path / "state"
     folder.mkdir()
-    text = ml.compile(
-        pipes.cached, backend="airflow", operator="local", cache_root=str(tmp_path / "cache")
-    )
+    text = ml.compile(pipes.cached, backend="airflow", operator="local", cache_root=str(tmp_path / "cache"))
     first = run_airflow(text, {"folder": str(folder)}, workdir=tmp_path / "one")
     second = run_airflow(text, {"folder": str(folder)}, workdir=tmp_path / "two")
     assert first.succeeded and second.succeeded

@@ -40,7 +40,9 @@ def test_publish_writes_only_when_the_content_changes(tmp_path: Path) -> None:
     assert not again.changed and "unchanged" in again.message
     assert written.stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == ["chain.py"]  # no temporary file left behind
-    renamed = backend.publish(pipes.chain.build(), RemoteOptions(host=str(tmp_path), compile_options={"dag_id": "c2"}))
+    renamed = backend.publish(
+        pipes.chain.build(), RemoteOptions(host=str(tmp_path), compile_options={"dag_id": "c2"})
+    )
     assert renamed.changed and (tmp_path / "c2.py").exists()
 
 
@@ -51,7 +53,9 @@ def test_publish_to_an_fsspec_url() -> None:
     options = RemoteOptions(host="memory://dags/")
     assert backend.publish(pipes.chain.build(), options).changed
     assert not backend.publish(pipes.chain.build(), options).changed
-    assert fsspec.filesystem("memory").cat_file("/dags/chain.py").decode() == ml.compile(pipes.chain, backend="airflow")
+    assert fsspec.filesystem("memory").cat_file("/dags/chain.py").decode() == ml.compile(
+        pipes.chain, backend="airflow"
+    )
 
 
 def test_publish_into_a_missing_folder_is_a_remote_error(tmp_path: Path) -> None:
@@ -134,7 +138,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_submit_with_a_token_without_waiting(server: str) -> None:
     result = AirflowBackend().submit(
-        pipes.chain.build(), RemoteOptions(host=server, token=_login(server), run_name="by-token", params={"x": 5})
+        pipes.chain.build(),
+        RemoteOptions(host=server, token=_login(server), run_name="by-token", params={"x": 5}),
     )
     assert result.run_id == "by-token"
     assert result.status in ("queued", "running", "success")
@@ -153,10 +158,10 @@ def test_the_cli_submits_and_waits(server: str) -> None:
 
 
 def test_refusals_are_remote_errors(server: str) -> None:
-    with pytest.raises(RemoteError, match="HTTP 40[13].*token") as raised:
+    with pytest.raises(RemoteError, match=r"HTTP 40[13].*token") as raised:
         AirflowBackend().submit(pipes.chain.build(), RemoteOptions(host=server, token="not-a-token"))
     assert "not-a-token" not in str(raised.value)
-    with pytest.raises(RemoteError, match="HTTP 404.*is the DAG published"):
+    with pytest.raises(RemoteError, match=r"HTTP 404.*is the DAG published"):
         AirflowBackend().submit(pipes.settings.build(), RemoteOptions(host=server, token=_login(server)))
     with pytest.raises(RemoteError, match="cannot reach Airflow"):
         AirflowBackend().submit(pipes.chain.build(), RemoteOptions(host=f"http://127.0.0.1:{_free_port()}"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __all__ = ["HELPERS", "IMPORTS", "OPERATORS"]
 
-IMPORTS = '''\
+IMPORTS = """\
 from __future__ import annotations
 
 import json
@@ -25,7 +25,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator, Py
 from airflow.sdk import DAG, Param, RetryDecision, RetryPolicy
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import models as k8s
-'''
+"""
 
 OPERATORS = {
     "kubernetes": "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n",
@@ -47,7 +47,8 @@ class StepOperator(KubernetesPodOperator):
         try:
             super().cleanup(pod, remote_pod, *args, **kwargs)
         except AirflowException as exc:
-            statuses = (remote_pod.status.container_statuses if remote_pod and remote_pod.status else None) or []
+            status_of = remote_pod.status if remote_pod else None
+            statuses = (status_of.container_statuses if status_of else None) or []
             for status in statuses:
                 ended = status.state.terminated if status.state else None
                 if status.name == self.base_container_name and ended and ended.exit_code == 2:
@@ -145,7 +146,10 @@ _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operat
 def _operand(side, ti, params):
     if "value" in side:
         return side["value"]
-    found = params[side["param"]] if "param" in side else _record(ti, side["task"])["outputs"][side["output"]]["value"]
+    if "param" in side:
+        found = params[side["param"]]
+    else:
+        found = _record(ti, side["task"])["outputs"][side["output"]]["value"]
     for key in side["path"]:
         found = found[key]
     return found
@@ -156,7 +160,8 @@ def holds(condition, ti, params):
     kind = condition[0]
     if kind == "compare":
         try:
-            return bool(_COMPARE[condition[1]](_operand(condition[2], ti, params), _operand(condition[3], ti, params)))
+            left, right = _operand(condition[2], ti, params), _operand(condition[3], ti, params)
+            return bool(_COMPARE[condition[1]](left, right))
         except TypeError:
             return False
     if kind == "not":

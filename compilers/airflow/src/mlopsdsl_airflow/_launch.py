@@ -112,7 +112,9 @@ def call_spec(
             # list of records (one, for a single value, of which ``select`` takes element 0).
             inner = param.type.items if param.type.kind == "optional" and param.type.items else param.type
             elem = (inner.items or inner) if how == "collected" else inner
-            item.update(kind="collected", item_kind=stored_kind(elem) or "object", records={"arg": param.name})
+            item.update(
+                kind="collected", item_kind=stored_kind(elem) or "object", records={"arg": param.name}
+            )
             if elem.kind == "artifact":
                 item["type"] = elem.name or "Artifact"
             if how == "stored":

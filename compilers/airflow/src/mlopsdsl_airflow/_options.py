@@ -85,8 +85,12 @@ class CompileOptions:
         for name in ("cache", "non_root"):
             if not isinstance(getattr(parsed, name), bool):
                 raise bad(f"{name} must be True or False, not {getattr(parsed, name)!r}")
-        if parsed.dag_id is not None and not (isinstance(parsed.dag_id, str) and _DAG_ID.match(parsed.dag_id)):
-            raise bad(f"dag_id must be letters, digits, '_', '.' and '-' (at most 250), not {parsed.dag_id!r}")
+        if parsed.dag_id is not None and not (
+            isinstance(parsed.dag_id, str) and _DAG_ID.match(parsed.dag_id)
+        ):
+            raise bad(
+                f"dag_id must be letters, digits, '_', '.' and '-' (at most 250), not {parsed.dag_id!r}"
+            )
         for name in ("store", "schedule", "namespace", "kubernetes_conn_id", "service_account", "image"):
             value = getattr(parsed, name)
             if value is not None and (not isinstance(value, str) or not value or "{" in value):

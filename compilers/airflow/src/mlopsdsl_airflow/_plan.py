@@ -217,7 +217,9 @@ class _Planner:
                 where = group.location if group is not None else node.task.location
                 reads: list[str] = []
                 condition = self.condition(guard, where, reads)
-                base = task_id(prefix + (group.id if group is not None else f"block-{len(self.branches) + 1}"))
+                base = task_id(
+                    prefix + (group.id if group is not None else f"block-{len(self.branches) + 1}")
+                )
                 branch = Branch(self._fresh(base), condition, sorted({*reads, *(b.id for b in found)}))
                 self.branches[id(guard)] = branch
                 self.tasks.append(branch)
@@ -299,7 +301,9 @@ class _Planner:
             task.max_parallel = node.task.map.max_parallel
         return task
 
-    def map_source(self, node: Any, param: ir.Param, source: Source) -> tuple[str, tuple[str, list[Any] | str]]:
+    def map_source(
+        self, node: Any, param: ir.Param, source: Source
+    ) -> tuple[str, tuple[str, list[Any] | str]]:
         """How the mapped input arrives per element, and the elements (a literal list or a template)."""
         where = node.task.location
         stored = param.type.is_stored
@@ -405,7 +409,6 @@ class _Planner:
         if isinstance(source, OneOf):
             return {"one_of": [self.describe(s) for s in source.sources]}
         raise CompileError(f"a pipeline output of {source!r} is not run by the {BACKEND} backend", BACKEND)
-
 
 
 def plan(document: ir.Document, options: CompileOptions) -> Plan:

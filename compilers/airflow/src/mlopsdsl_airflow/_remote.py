@@ -139,7 +139,9 @@ class _Api:
                 403: " (the token is not valid, or the user may not do this)",
                 404: " (is the DAG published, and parsed by Airflow's DAG processor?)",
             }.get(exc.code, "")
-            raise RemoteError(f"Airflow refused {method} {path}: HTTP {exc.code}{hint}: {detail}", exc.code) from None
+            raise RemoteError(
+                f"Airflow refused {method} {path}: HTTP {exc.code}{hint}: {detail}", exc.code
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RemoteError(f"cannot reach Airflow at {self.host}: {reason}") from None
@@ -169,7 +171,9 @@ def submit(backend: AirflowBackend, document: ir.Document, options: RemoteOption
     path = f"/api/v2/dags/{quoted}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
     while state not in DONE:
         if deadline is not None and time.monotonic() > deadline:
-            raise RemoteError(f"DAG run {run_id} did not end within {options.timeout} s (last state: {state})")
+            raise RemoteError(
+                f"DAG run {run_id} did not end within {options.timeout} s (last state: {state})"
+            )
         time.sleep(backend.poll_interval)
         state = str(api.request("GET", path)["state"])
     return SubmitResult(run_id=run_id, url=url, status=state, succeeded=DONE[state])

@@ -115,14 +115,18 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
         for t in kube.tolerations:
             fields = [("key", t.key), ("operator", t.operator), ("value", t.value), ("effect", t.effect),
                       ("toleration_seconds", t.seconds)]  # fmt: skip
-            tols.append("k8s.V1Toleration(" + ", ".join(f"{k}={v!r}" for k, v in fields if v is not None) + ")")
+            tols.append(
+                "k8s.V1Toleration(" + ", ".join(f"{k}={v!r}" for k, v in fields if v is not None) + ")"
+            )
         lines.append(f"tolerations=[{', '.join(tols)}]")
     if kube.volumes:
         volumes, mounts = [], []
         for n, vol in enumerate(kube.volumes, 1):
             name = f"volume-{n}"
             if vol.pvc is not None:
-                source = f"persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name={vol.pvc!r})"
+                source = (
+                    f"persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name={vol.pvc!r})"
+                )
             elif vol.config_map is not None:
                 source = f"config_map=k8s.V1ConfigMapVolumeSource(name={vol.config_map!r})"
             elif vol.secret is not None:
@@ -138,12 +142,14 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
         lines.append("labels={" + ", ".join(f"{k!r}: {_literal(v, f'label {k}', step)}"
                                             for k, v in sorted(kube.labels.items())) + "}")  # fmt: skip
     if kube.annotations:
-        lines.append("annotations={" + ", ".join(f"{k!r}: {_literal(v, f'annotation {k}', step)}"
-                                                 for k, v in sorted(kube.annotations.items())) + "}")  # fmt: skip
+        notes = [
+            f"{k!r}: {_literal(v, f'annotation {k}', step)}" for k, v in sorted(kube.annotations.items())
+        ]
+        lines.append("annotations={" + ", ".join(notes) + "}")
     if options.non_root:
         lines.append(
-            "security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000, run_as_group=1000, "
-            "seccomp_profile=k8s.V1SeccompProfile(type='RuntimeDefault'))"
+            "security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000, "
+            "run_as_group=1000, seccomp_profile=k8s.V1SeccompProfile(type='RuntimeDefault'))"
         )
         lines.append(
             "container_security_context=k8s.V1SecurityContext(allow_privilege_escalation=False, "
@@ -194,7 +200,9 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
     ]
     out = ["\n".join(doc), IMPORTS, OPERATORS[options.operator], ""]
     out.append(f"RUNTIME = {runtime_bundle(plan.uses_pickle)!r}")
-    out.append('"""The mlopsdsl step runtime (a zip, base64), handed to every pod in one environment variable."""')
+    out.append(
+        '"""The mlopsdsl step runtime (a zip, base64), handed to every pod in one environment variable."""'
+    )
     out.append(f'LAUNCHER = """\\\n{LAUNCHER}"""')
     out.append('COMMAND = ["python", "-c", LAUNCHER]\n')
     out.append("SPECS = {")
@@ -281,7 +289,11 @@ def _list(names: list[str]) -> str:
 def _step(t: StepTask, var: str, names: _Names, trigger_rule: str = "none_failed") -> list[str]:
     common = [f"task_id={t.id!r}", f"trigger_rule={trigger_rule!r}", f"**PODS[{t.step.name!r}]"]
     if t.expand is None:
-        return _call(var, "StepOperator", [*common[:1], "cmds=COMMAND", f"arguments=[{', '.join(_args(t))}]", *common[1:]])
+        return _call(
+            var,
+            "StepOperator",
+            [*common[:1], "cmds=COMMAND", f"arguments=[{', '.join(_args(t))}]", *common[1:]],
+        )
     name, elements = t.expand
     lines = []
     if isinstance(elements, str):

@@ -90,7 +90,8 @@ class LocalPodOperator(KubernetesPodOperator):
                 )
             if done.returncode:
                 raise AirflowException(
-                    f"pod {pod.metadata.name} returned a failure (exit status {done.returncode}):\n{done.stderr}"
+                    f"pod {pod.metadata.name} returned a failure (exit status {done.returncode}):\n"
+                    f"{done.stderr}"
                 )
             if not self.do_xcom_push:
                 return None

@@ -30,7 +30,10 @@ def process_home() -> Path:
     ``$MLOPSDSL_AIRFLOW_HOME`` or the system's temporary folder."""
     import tempfile
 
-    return Path(os.environ.get("MLOPSDSL_AIRFLOW_HOME") or tempfile.gettempdir()) / f"mlopsdsl-airflow-{os.getpid()}"
+    return (
+        Path(os.environ.get("MLOPSDSL_AIRFLOW_HOME") or tempfile.gettempdir())
+        / f"mlopsdsl-airflow-{os.getpid()}"
+    )
 
 
 def use_home(home: Path) -> Path:
@@ -52,7 +55,9 @@ def use_home(home: Path) -> Path:
     )
     if not (home / "airflow.db").exists():
         airflow = str(Path(sys.executable).parent / "airflow")
-        done = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, env=dict(os.environ))
+        done = subprocess.run(
+            [airflow, "db", "migrate"], capture_output=True, text=True, env=dict(os.environ)
+        )
         if done.returncode:
             raise EmulatorError(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
     return dags
@@ -109,7 +114,9 @@ def _read(run: Any, dag_id: str, outputs: dict[str, Any], logs: Path) -> Emulate
     from airflow.utils.session import create_session
 
     names = {"success": "Succeeded", "failed": "Failed", "skipped": "Skipped", "upstream_failed": "Omitted"}
-    result = EmulatedRun(status="Succeeded" if str(run.state) in ("success", "DagRunState.SUCCESS") else "Failed")
+    result = EmulatedRun(
+        status="Succeeded" if str(run.state) in ("success", "DagRunState.SUCCESS") else "Failed"
+    )
     with create_session() as session:
 
         def records(task_id: str, map_index: int | None = None) -> list[Any]:
