@@ -110,7 +110,7 @@ class _Planner:
         return node != PARAMS and self.nodes[node].task.map is not None
 
     def output_type(self, ref: Ref) -> ir.TypeSpec:
-        step = self.nodes[ref.node].step
+        step: ir.StepSpec = self.nodes[ref.node].step
         return next(o.type for o in step.outputs if o.name == ref.output)
 
     def pull(self, ref: Ref, where: ir.SourceLocation | None) -> tuple[str, bool, bool]:
@@ -408,7 +408,11 @@ class _Planner:
             }
         if isinstance(source, OneOf):
             return {"one_of": [self.describe(s) for s in source.sources]}
-        raise CompileError(f"a pipeline output of {source!r} is not run by the {BACKEND} backend", BACKEND)
+        raise CompileError(
+            f"a pipeline output of {source!r} is not run by the {BACKEND} backend",
+            BACKEND,
+            location=self.doc.pipeline.location,
+        )
 
 
 def plan(document: ir.Document, options: CompileOptions) -> Plan:

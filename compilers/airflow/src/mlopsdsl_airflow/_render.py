@@ -79,8 +79,6 @@ def _param(p: ir.Param) -> str:
         schema.append(f"type={kinds!r}")
     elif inner.kind == "enum" and inner.values is not None:
         schema.append(f"enum={[*inner.values, *([None] if type_.kind == 'optional' else [])]!r}")
-    if p.description if hasattr(p, "description") else False:
-        schema.append(f"description={p.description!r}")
     args = ([repr(p.default)] if p.optional else []) + schema
     return f"Param({', '.join(args)})"
 

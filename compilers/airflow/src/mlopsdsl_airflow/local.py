@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient  # type: ignore[import-untyped]
 from kubernetes.client import models as k8s
 
 __all__ = ["LocalPodOperator", "validate_pod"]
