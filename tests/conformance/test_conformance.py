@@ -103,10 +103,15 @@ def run_airflow(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
     from mlopsdsl_airflow.testing import process_home, use_home
     from mlopsdsl_airflow.testing import run_airflow as on_airflow
 
+    from mlopsdsl import backends
+
     use_home(process_home())  # one Airflow home (database, DAGs folder) per test process
     text = ml.compile(
         case.pipeline, backend="airflow", operator="local", store=(tmp_path / "store").as_uri(), cache=False
     )
+    chosen = backends.load("airflow")
+    assert isinstance(chosen, backends.Validates)
+    assert chosen.validate_compiled(text) == []
     result = on_airflow(text, params, workdir=tmp_path / "airflow")
     return Outcome(
         result.succeeded,

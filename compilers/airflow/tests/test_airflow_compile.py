@@ -240,3 +240,18 @@ def test_only_local_files_run_on_this_machine(tmp_path: Path) -> None:
 
     with pytest.raises(EmulatorError, match="operator='local'"):
         run_airflow(ml.compile(pipes.chain, backend="airflow"), {}, workdir=tmp_path)
+
+
+def test_validate_compiled_reads_specs_and_the_tasks_they_name() -> None:
+    backend = AirflowBackend()
+    text = ml.compile(conformance.branch, backend="airflow")
+    assert backend.validate_compiled(text) == []
+    broken = text.replace("SPECS['double']", "SPECS['nope']").replace("'when-1': (", "'when-9': (")
+    assert [p.message for p in backend.validate_compiled(broken)] == [
+        "a task runs SPECS['nope'], which the file does not define",
+        "block 'when-9' has no branch task",
+    ]
+    spec = text.split("SPECS = {", 1)[1].split("\n", 2)[1]
+    bad_spec = text.replace(spec, spec.replace('"version": 1', '"version": 99'))
+    assert "is not a call spec the runtime reads" in backend.validate_compiled(bad_spec)[0].message
+    assert "not valid Python" in backend.validate_compiled("def (")[0].message

@@ -61,14 +61,11 @@ class AirflowBackend:
         return render(document, plan(document, parsed), parsed)
 
     def validate_compiled(self, text: str) -> list[Problem]:
-        """Every problem in a compiled DAG file that Python itself sees (it must at least compile)."""
-        from mlopsdsl.errors import Problem
+        """Every problem in a compiled DAG file found without Airflow (:mod:`._check`): Python syntax, call
+        specs the runtime reads, and the tasks that specs and blocks name."""
+        from mlopsdsl_airflow._check import check_text
 
-        try:
-            compile(text, "<dag>", "exec")
-        except SyntaxError as exc:
-            return [Problem(None, "invalid", f"the DAG file is not valid Python: {exc}")]
-        return []
+        return check_text(text)
 
     def emulate(self, text: str, params: dict[str, Any], *, workdir: Path, **options: Any) -> EmulatedRun:
         """Run a DAG file compiled with ``operator="local"`` through Airflow's ``dag.test()``
