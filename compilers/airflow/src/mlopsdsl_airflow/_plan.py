@@ -103,6 +103,7 @@ class _Planner:
         self.specs: dict[str, str] = {}
         self.spec_names: dict[str, str] = {}
         self.code: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, ir.Group]] = {}
 
     # ------------------------------------------------------------------ sources
 
@@ -200,8 +201,13 @@ class _Planner:
 
         The plan gives a node its blocks' conditions, those of the calls around its sub-pipeline first; the
         same block is the same condition object for every node in it."""
-        spec = self.doc.sub_pipeline(node.pipeline)
-        groups = {g.id: g for g in spec.groups}
+        if not node.guards:
+            return []
+        groups = self.groups.get(node.pipeline)
+        if groups is None:
+            groups = self.groups[node.pipeline] = {
+                g.id: g for g in self.doc.sub_pipeline(node.pipeline).groups
+            }
         chain: list[ir.Group] = []
         current = node.task.group
         while current is not None:
