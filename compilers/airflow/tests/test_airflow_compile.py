@@ -11,6 +11,8 @@ from typing import Any
 
 import airflow_pipelines as pipes
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlopsdsl_airflow import AirflowBackend
 from mlopsdsl_airflow.local import validate_pod
 from mlopsdsl_airflow.testing import run_airflow
@@ -255,3 +257,22 @@ def test_validate_compiled_reads_specs_and_the_tasks_they_name() -> None:
     bad_spec = text.replace(spec, spec.replace('"version": 1', '"version": 99'))
     assert "is not a call spec the runtime reads" in backend.validate_compiled(bad_spec)[0].message
     assert "not valid Python" in backend.validate_compiled("def (")[0].message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet=st.sampled_from("{}%#ab\\\"' \n$é")),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=8,
+    )
+)
+def test_values_pass_through_airflow_templating_unchanged(value: Any) -> None:
+    """What Airflow's Jinja renders from a value written by ``jinja_safe`` is that value's JSON, exactly."""
+    import json
+
+    import jinja2
+    from mlopsdsl_airflow._launch import jinja_safe
+
+    text = jinja_safe(value)
+    assert json.loads(jinja2.Environment().from_string(text).render()) == value
