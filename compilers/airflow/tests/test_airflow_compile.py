@@ -228,7 +228,7 @@ def test_the_runtime_cache_reuses_across_runs(tmp_path: Path) -> None:
     assert first.outputs == second.outputs == {"output": 5}
     assert first.cached == {}
     assert second.cached == {"count": "runtime", "count-2": "runtime", "plus": "runtime"}
-    assert (folder / "runs.log").read_text().splitlines() == ["abc", "de"]
+    assert sorted((folder / "runs.log").read_text().splitlines()) == ["abc", "de"]  # either may run first
     uncached = ml.compile(
         pipes.cached, backend="airflow", operator="local", cache_root=str(tmp_path / "cache"), cache=False
     )

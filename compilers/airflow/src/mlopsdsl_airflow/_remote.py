@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["publish", "submit"]
 
 DONE = {"success": True, "failed": False}
+REQUEST_TIMEOUT = 120
+"""Seconds one request may take: a busy api-server (a small deployment, a loaded machine) answers slowly."""
 
 
 def _dag_id(document: ir.Document, options: RemoteOptions) -> str:
@@ -130,7 +132,9 @@ class _Api:
         if auth and self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=30, context=self._context()) as response:
+            with urllib.request.urlopen(
+                request, timeout=REQUEST_TIMEOUT, context=self._context()
+            ) as response:
                 text = response.read().decode()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
