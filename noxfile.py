@@ -27,7 +27,9 @@ def _own_session(pyproject: Path) -> bool:
 
 PLUGINS = sorted(str(p.parent) for p in (ROOT / "compilers").glob("*/pyproject.toml") if not _own_session(p))
 AIRFLOW_PINS = ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes==10.25.0"]
-"""Exact versions, for runs that are the same tomorrow: the newest Airflow 3 and provider when pinned."""
+"""The newest Airflow 3 and provider when pinned; ``compilers/airflow/constraints.txt`` pins everything they
+pull in (``pip freeze`` of a working session), so a run installs the same versions tomorrow and pip does not
+search for them."""
 
 
 def install_project(session: nox.Session, extra: str = "test") -> None:
@@ -45,7 +47,11 @@ def tests(session: nox.Session) -> None:
 def airflow(session: nox.Session) -> None:
     """The Airflow backend on Airflow itself, in its own environment: its tests, and the conformance
     suite's Airflow path (every case run by ``dag.test()``)."""
-    session.install("-e", ".[test]", "-e", "compilers/airflow", *AIRFLOW_PINS)
+    session.install(
+        "-e", ".", "-e", "compilers/airflow", *AIRFLOW_PINS, "pytest", "pytest-xdist", "hypothesis", "mypy",
+        "types-PyYAML",
+        "-c", "compilers/airflow/constraints.txt",
+    )  # fmt: skip
     session.env["MLOPSDSL_REQUIRE_AIRFLOW"] = "1"
     session.run(
         "pytest", "-n", "2", "compilers/airflow/tests", "tests/conformance/test_conformance.py",
