@@ -277,8 +277,19 @@ def output_handles(
 # --------------------------------------------------------------------------- building the IR of a step
 
 
-_OPTION_FIELDS = ("image", "packages", "resources", "retry", "timeout", "cache", "env", "secrets")
-_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations")
+_OPTION_FIELDS = (
+    "image",
+    "packages",
+    "resources",
+    "retry",
+    "timeout",
+    "cache",
+    "cache_max_age",
+    "cache_ignore",
+    "env",
+    "secrets",
+)
+_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations", "pod")
 OPTIONS = ("name", *_OPTION_FIELDS, *_K8S_FIELDS)
 """Every keyword ``@ml.step(...)`` takes (the overload of :func:`step` lists the same, a test checks)."""
 
@@ -331,6 +342,13 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     options, option_problems = _options(step.options)
     for message in option_problems:
         problem("bad-option", f"{label}: {message}")
+    names = {p.name for p in inputs}
+    for name in options.cache_ignore:
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            problem(
+                "bad-option", f"{label}: cache_ignore names {name!r}, which is not an input (inputs: {known})"
+            )
 
     files: dict[str, str] = {}
     location = None
@@ -444,9 +462,9 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
     for key in _OPTION_FIELDS:
         if key in raw and raw[key] is not None:
             value = raw[key]
-            if key == "timeout":
+            if key in ("timeout", "cache_max_age"):
                 try:
-                    value = parse_duration(value, "timeout")
+                    value = parse_duration(value, key)
                 except ValueError as exc:
                     problems.append(str(exc))
                     continue
@@ -469,10 +487,41 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
             problems.extend(_pydantic_messages(exc, key))
         except DefinitionError as exc:
             problems.append(f"option {key}: {exc.message}")
+    problems.extend(env_problems(checked.get("env") or {}))
     for key in ("env", "kubernetes"):
         if key in checked:
             checked[key] = _sorted_maps(checked[key])
     return ir.StepOptions.model_validate(checked), problems
+
+
+ENV_ITEM_LIMIT = 128 * 1024
+"""The most bytes one ``NAME=value`` environment string may hold (Linux's ``MAX_ARG_STRLEN``, with its
+NUL); a longer one makes starting the step fail with ``Argument list too long`` on every backend."""
+
+
+def env_problems(env: Mapping[str, Any]) -> list[str]:
+    """What no process could be started with: NUL bytes, ``=`` in a name, an item over the kernel's limit."""
+    problems = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue  # reported by the option's own validation
+        if "\x00" in name or "\x00" in value:
+            problems.append(f"option env: {name!r} holds a NUL byte, which no environment variable can hold")
+        elif "=" in name or not name:
+            problems.append(f"option env: {name!r} is not a valid environment variable name")
+        else:
+            try:
+                size = len(f"{name}={value}".encode()) + 1
+            except UnicodeEncodeError:
+                problems.append(f"option env: {name!r} is not valid UTF-8 text")
+                continue
+            if size > ENV_ITEM_LIMIT:
+                problems.append(
+                    f"option env: {name!r} is {size} bytes, over the {ENV_ITEM_LIMIT // 1024} KiB an "
+                    "environment variable may hold (the kernel's MAX_ARG_STRLEN); pass it as a parameter "
+                    "or in a file"
+                )
+    return problems
 
 
 def _plain(value: Any) -> Any:
@@ -522,6 +571,8 @@ def step(
     retry: ir.Retry | None = None,
     timeout: str | float | None = None,
     cache: bool | None = None,
+    cache_max_age: str | float | None = None,
+    cache_ignore: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     secrets: Sequence[ir.Secret] | None = None,
     node_selector: Mapping[str, str] | None = None,
@@ -529,6 +580,7 @@ def step(
     volumes: Sequence[ir.Volume] | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -546,6 +598,8 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         retry: Retries with backoff (:class:`mlopsdsl.Retry`).
         timeout: Longest time one attempt may take: seconds or a duration such as ``"30m"``.
         cache: Reuse earlier results for the same code and inputs (on unless ``False``).
+        cache_max_age: Reuse only results younger than this: seconds or a duration (``"7d"``).
+        cache_ignore: Inputs the cache key leaves out (a seed, a log level), by name.
         env: Environment variables.
         secrets: Kubernetes secret keys exposed as environment variables (:class:`mlopsdsl.Secret`).
         node_selector: Kubernetes node labels the step's pod must match.
@@ -553,6 +607,8 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         volumes: Volumes to mount (:class:`mlopsdsl.Volume`).
         labels: Labels on the step's pod.
         annotations: Annotations on the step's pod.
+        pod: Pod settings: service account, affinity, pull secrets, user, ``/dev/shm``, priority, a
+            patch (:class:`mlopsdsl.Pod`); they win over the pipeline's ``pod``.
 
     Returns:
         A :class:`Step`, which behaves as the function outside a pipeline.
@@ -576,6 +632,14 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
     return wrap
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_decorator(
     what: str, known: Sequence[str], options: Mapping[str, Any], strings: Mapping[str, object]
 ) -> None:
@@ -597,6 +661,8 @@ def check_decorator(
     for option, value in strings.items():
         if problem is None and value is not None and not isinstance(value, str):
             problem = f"{option} must be a string, not {value!r}"
+        elif problem is None and isinstance(value, str) and not _encodable(value):
+            problem = f"{option} is not valid UTF-8 text (it holds a lone surrogate): {ascii(value)[:60]}"
     if problem is not None:
         from mlopsdsl.errors import DefinitionError
 

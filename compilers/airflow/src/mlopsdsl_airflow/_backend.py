@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import Capabilities
+from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
 from mlopsdsl_airflow._options import CompileOptions
 
 if TYPE_CHECKING:
@@ -32,7 +32,13 @@ class AirflowBackend:
 
     name = "airflow"
     file_suffix = ".py"
-    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False, map_sub_pipelines=False)
+    capabilities = Capabilities(
+        map_over_stored=False,
+        gather_artifacts=False,
+        map_sub_pipelines=False,
+        argument_bytes=ARGUMENT_BYTES,
+        pod_settings=frozenset(),
+    )
     """What Airflow cannot run even after lowering: a mapped task expands over a list XCom can carry (JSON
     values, or the records of another map's stored results), not over a stored list; stored values reach a
     step one at a time or as a map's results; and a mapped sub-pipeline would be a mapped task group whose

@@ -23,6 +23,7 @@ from datetime import timedelta
 import pendulum
 from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
 from airflow.sdk import DAG, Param, RetryDecision, RetryPolicy
+from airflow.timetables.trigger import CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import models as k8s
 """

@@ -227,10 +227,8 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
     out.append('"""Where each pipeline output is found once the run is over."""\n\n')
     dag_args = [
         f"dag_id={(options.dag_id or root.name)!r}",
-        f"schedule={(options.schedule or root.schedule)!r}",
+        *_schedule(root, options),
         "start_date=pendulum.datetime(2024, 1, 1, tz='UTC')",
-        "catchup=False",
-        "max_active_runs=16",
         "tags=['mlopsdsl']",
         "user_defined_macros=MACROS",
     ]
@@ -278,6 +276,42 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
         out.append("")
         out += edges
     return "\n".join(out) + "\n"
+
+
+def _schedule(root: ir.PipelineSpec, options: CompileOptions) -> list[str]:
+    """The DAG's schedule arguments: the ``schedule`` option (cron text), else the pipeline's schedule."""
+    if options.schedule is not None:
+        return [f"schedule={options.schedule!r}", "catchup=False", "max_active_runs=16"]
+    plan = root.schedule
+    if plan is None:
+        return ["schedule=None", "catchup=False", "max_active_runs=16"]
+    refused = [
+        name
+        for name, value, default in (
+            ("replace_running", plan.replace_running, False),
+            ("starting_deadline", plan.starting_deadline, None),
+            ("keep_succeeded", plan.keep_succeeded, None),
+            ("keep_failed", plan.keep_failed, None),
+        )
+        if value != default
+    ]
+    if refused:
+        raise CompileError(
+            f"schedule setting {', '.join(refused)} is not run by the {BACKEND} backend (Airflow schedules "
+            "a DAG by cron, time zone, concurrency, catch-up and pause only)",
+            BACKEND,
+            location=root.location,
+        )
+    when = repr(plan.cron)
+    if plan.timezone:
+        when = f"CronTriggerTimetable({plan.cron!r}, timezone={plan.timezone!r})"
+    runs = plan.max_concurrency if plan.max_concurrency is not None else 16
+    return [
+        f"schedule={when}",
+        f"catchup={plan.catch_up!r}",
+        f"max_active_runs={runs}",
+        *([] if plan.enabled else ["is_paused_upon_creation=True"]),
+    ]
 
 
 def _list(names: list[str]) -> str:
