@@ -813,9 +813,10 @@ class Case:
 BIG = 99999999999999999999999
 """Beyond 2**53: a double would make it 1e+23."""
 
-STORED_SCHEMES = {"local": "file", "kfp": "file", "argo": "s3"}
+STORED_SCHEMES = {"local": "file", "kfp": "file", "argo": "s3", "airflow": "file"}
 """The URI scheme of stored values on each path: the local store and the KFP emulator's pipeline root are
-folders; the Argo emulator stands in for an S3 artifact repository."""
+folders; the Argo emulator stands in for an S3 artifact repository; the Airflow runs store in a folder
+given as a ``file://`` URL."""
 
 
 def _h(text: str) -> str:

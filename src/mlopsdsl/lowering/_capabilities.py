@@ -27,6 +27,8 @@ class Capabilities:
         map_over_stored: ``.map`` over any other list of stored values (a stored ``list[Box]`` output, a
             written list of stored outputs) and a sub-pipeline's ``.map`` over stored values.
         gather_artifacts: A written list of artifacts (``merge(parts=[a, b])``) as one input.
+        map_sub_pipelines: A sub-pipeline's ``.map`` (``per_item.map(x=xs)``, the sub-pipeline run once
+            per element).
         argument_bytes: The most bytes of JSON one value written in the pipeline (a constant argument, a
             parameter's default) may hold, when the engine passes each value as one command-line argument
             (Linux refuses an argument over 128 KiB, at run time); ``None``: no limit (the local runner
@@ -39,6 +41,7 @@ class Capabilities:
     map_over_stored_results: bool = True
     map_over_stored: bool = True
     gather_artifacts: bool = True
+    map_sub_pipelines: bool = True
     argument_bytes: int | None = None
     pod_settings: frozenset[str] | None = None
     """``None``: every setting."""
@@ -71,6 +74,15 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                 for p in (steps[task.step].inputs if task.step in steps else
                           pipelines[task.callee].params if task.callee in pipelines else [])
             }  # fmt: skip
+            if task.map is not None and task.pipeline is not None and not capabilities.map_sub_pipelines:
+                gaps.append(
+                    Gap(
+                        "unsupported",
+                        f"task {task.id!r} maps sub-pipeline {task.pipeline!r}; the {backend} backend maps "
+                        "steps only: map the steps inside the sub-pipeline, or pass it the whole list",
+                        task.location,
+                    )
+                )
             if task.map is not None:
                 mapped = params.get(task.map.input)
                 source = task.inputs.get(task.map.input)

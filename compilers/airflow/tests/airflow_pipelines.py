@@ -1,0 +1,61 @@
+"""Pipelines for the Airflow backend's own tests: every pod setting, a schedule, retries, a cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlopsdsl as ml
+
+
+class Refused(Exception):
+    pass
+
+
+@ml.step(
+    image="python:3.11-slim",
+    packages=["tqdm==4.66.0"],
+    resources=ml.Resources(cpu="500m", memory="1Gi", gpu=1, memory_limit="2Gi"),
+    env={"MODE": "fast"},
+    secrets=[ml.Secret("creds", "token", env="API_TOKEN")],
+    node_selector={"pool": "gpu"},
+    tolerations=[ml.Toleration(key="gpu", operator="Exists", effect="NoSchedule")],
+    volumes=[ml.Volume("/data", pvc="shared"), ml.Volume("/scratch", empty_dir=True)],
+    labels={"team": "ml"},
+    annotations={"note": "trains"},
+    retry=ml.Retry(attempts=4, backoff="10s", factor=3, max_backoff="2m", stop_on=[Refused]),
+    timeout="5m",
+)
+def heavy(x: int) -> int:
+    return x + 1
+
+
+@ml.step
+def plus(a: int, b: int = 1) -> int:
+    return a + b
+
+
+@ml.pipeline(schedule="0 3 * * *")
+def settings(x: int = 1, label: str = "a", ratio: float | None = None, flags: list[bool] = [True]) -> int:  # noqa: B006
+    """Every pod setting, on a schedule."""
+    return plus(a=heavy(x=x))
+
+
+@ml.step
+def count(folder: str, name: str) -> int:
+    log = Path(folder) / "runs.log"
+    with log.open("a") as handle:
+        handle.write(name + "\n")
+    return len(name)
+
+
+@ml.pipeline
+def cached(folder: str) -> int:
+    return plus(a=count(folder=folder, name="abc"), b=count(folder=folder, name="de"))
+
+
+@ml.pipeline
+def chain(x: int = 0) -> int:
+    value = plus(a=x)
+    for _ in range(4):
+        value = plus(a=value)
+    return value
