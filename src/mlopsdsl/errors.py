@@ -13,6 +13,7 @@ traceback::
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
     ├── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+    ├── BuildError                ``mlopsdsl build --push`` found no image builder, or a build failed
     └── RemoteError               a cluster's API refused a request or could not be reached
 """
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from mlopsdsl.ir import SourceLocation
 
 __all__ = [
+    "BuildError",
     "CompileError",
     "DefinitionError",
     "IRError",
@@ -149,3 +151,7 @@ class RemoteError(MlopsDslError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BuildError(MlopsDslError):
+    """``mlopsdsl build`` could not build or push an image (no builder on PATH, or the builder failed)."""

@@ -28,3 +28,4 @@ def main() -> None:
 
 
 from mlopsdsl.cli import _run, _runs  # noqa: E402,F401  - registers `mlopsdsl run` and `mlopsdsl runs`
+from mlopsdsl.cli import _build  # noqa: E402,F401  - registers `mlopsdsl build`
