@@ -298,7 +298,12 @@ def check_images(
     needs = images.needs_of(document, functions)
     built = images.plan(document, functions, repo, code, needs) if repo else None
     problems, found = images.check(
-        document, functions, image=image if isinstance(image, str) else None, code=code, built=built, needs=needs
+        document,
+        functions,
+        image=image if isinstance(image, str) else None,
+        code=code,
+        built=built,
+        needs=needs,
     )
     if problems:
         raise ValidationError([Problem(where(p.location), p.code, p.message) for p in problems])

@@ -18,7 +18,8 @@ from mlopsdsl.cli._errors import report_errors
 def build_command(
     target: Target,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Folder for the build contexts (one per image) and images.json.")
+        str,
+        typer.Option("--output", "-o", help="Folder for the build contexts (one per image) and images.json."),
     ] = "build",
     image_repo: ImageRepo = None,
     code: Annotated[

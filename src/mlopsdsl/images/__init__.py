@@ -11,6 +11,28 @@ into images, named by a digest of their content, which ``mlopsdsl build`` writes
 
 from __future__ import annotations
 
-from mlopsdsl.images._plan import Image, Needs, Plan, check, compiling_python, needs_of, plan, stock_python
+from mlopsdsl.images._plan import (
+    Finding,
+    Image,
+    Needs,
+    Plan,
+    check,
+    compiling_python,
+    needs_of,
+    plan,
+    stock_python,
+    with_images,
+)
 
-__all__ = ["Image", "Needs", "Plan", "check", "compiling_python", "needs_of", "plan", "stock_python"]
+__all__ = [
+    "Finding",
+    "Image",
+    "Needs",
+    "Plan",
+    "check",
+    "compiling_python",
+    "needs_of",
+    "plan",
+    "stock_python",
+    "with_images",
+]

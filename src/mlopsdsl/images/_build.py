@@ -37,7 +37,10 @@ UID = 10001
 
 def dockerfile(image: Image) -> str:
     """The Dockerfile of ``image``; its text is part of the image's tag."""
-    lines = ["# syntax=docker/dockerfile:1", "# Written by mlopsdsl build: edits are lost when it runs again."]
+    lines = [
+        "# syntax=docker/dockerfile:1",
+        "# Written by mlopsdsl build: edits are lost when it runs again.",
+    ]
     if image.pins:
         lines += [
             f"FROM {image.base} AS wheels",

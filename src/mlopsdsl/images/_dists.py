@@ -53,9 +53,7 @@ def distributions_for(modules: Iterable[str]) -> tuple[dict[str, str], list[str]
 
     The standard library and what the step runtime carries are left out.
     """
-    wanted = sorted(
-        m for m in set(modules) if m not in sys.stdlib_module_names and m not in RUNTIME_PROVIDED
-    )
+    wanted = sorted(m for m in set(modules) if m not in sys.stdlib_module_names and m not in RUNTIME_PROVIDED)
     if not wanted:
         return {}, []
     providers = _providers()

@@ -12,7 +12,7 @@ server through the official ``kfp.Client``. See ``docs/kfp.md``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.errors import CompileError
@@ -140,12 +140,26 @@ class KfpBackend:
         )
 
     def emulate(
-        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+        self,
+        text: str,
+        params: dict[str, Any],
+        *,
+        workdir: Path,
+        isolated: bool = True,
+        site_packages: Sequence[Path] = (),
+        packages_cache: Path | None = None,
     ) -> EmulatedRun:
         """Run a compiled package on this machine with :func:`mlopsdsl_kfp.testing.run_kfp`."""
         from .testing import run_kfp
 
-        return run_kfp(text, params, workdir=workdir, isolated=isolated)
+        return run_kfp(
+            text,
+            params,
+            workdir=workdir,
+            isolated=isolated,
+            site_packages=site_packages,
+            packages_cache=packages_cache,
+        )
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled package: strict schema, references, types and cycles."""
