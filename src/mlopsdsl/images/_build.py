@@ -140,6 +140,7 @@ def write_contexts(plan: Plan, output: Path, hashes: bool = True) -> list[Writte
     from mlopsdsl._files import write_atomic
 
     written: list[Written] = []
+    output.mkdir(parents=True, exist_ok=True)
     for image in plan.images:
         folder = output / image.tag.rsplit(":", 1)[1]
         folder.mkdir(parents=True, exist_ok=True)

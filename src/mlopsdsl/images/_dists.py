@@ -100,9 +100,10 @@ def _environment(python: str) -> dict[str, str]:
     }
 
 
-def closure(requirements: Iterable[str], python: str) -> Closure:
+def closure(requirements: Iterable[str], python: str, skip: frozenset[str] = RUNTIME_PROVIDED) -> Closure:
     """``requirements`` (names or pip requirement strings, with extras) and everything they require, as
-    installed here, with markers evaluated for an image running Python ``python`` (``"3.11"``)."""
+    installed here, with markers evaluated for an image running Python ``python`` (``"3.11"``); ``skip``
+    names distributions the image gets otherwise (the runtime bundle's, by default)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     env = _environment(python)
@@ -117,7 +118,7 @@ def closure(requirements: Iterable[str], python: str) -> Closure:
     done: set[tuple[str, frozenset[str]]] = set()
     while queue:
         name, extras, wanted_by = queue.pop()
-        if (name, extras) in done or name in RUNTIME_PROVIDED:
+        if (name, extras) in done or name in skip:
             continue
         done.add((name, extras))
         dist = _installed(name)

@@ -173,7 +173,12 @@ def plan(
         if step.options.image is not None:
             continue
         step_needs = needs.get(step.name, Needs({}))
-        locked = closure(sorted(step_needs.direct), python)
+        if code == "import":
+            # The step's module is imported in the pod, and it imports mlopsdsl (``@ml.step``): the image
+            # needs mlopsdsl itself, not only the runtime bundle.
+            locked = closure([*sorted(step_needs.direct), "mlopsdsl"], python, skip=frozenset())
+        else:
+            locked = closure(sorted(step_needs.direct), python)
         pins = tuple(sorted(locked.pins.items()))
         if not pins and code == "value":
             continue
@@ -291,6 +296,14 @@ def check(
                     )
                 )
             continue
+        if code == "import":
+            notes.append(
+                (
+                    where,
+                    f"{label} ships its code by import: its image {chosen} must hold your code and "
+                    "mlopsdsl (`mlopsdsl build --code import` writes one)",
+                )
+            )
         if code == "value" and minor is not None and minor != python:
             problems.append(
                 Finding(
@@ -310,7 +323,7 @@ def check(
                 Finding(
                     at,
                     "missing-distribution",
-                    f"{label} imports {_listing(lacking)}, which its image {chosen} {has}: add "
+                    f"{label} needs {_listing(lacking)}, which its image {chosen} {has}: add "
                     f"packages=[{pins}] to the step, or build an image with `mlopsdsl build` and compile "
                     "with --image-repo, or run it on an image of yours that has them (image=)",
                 )

@@ -4,7 +4,8 @@ Both emulators run each container's command under ``python -I -S``, so only the 
 the document ships are importable, as in a stock image. Two things add to that, the same way in both:
 
 * ``site_packages``: folders standing for the image's own site-packages (an image ``mlopsdsl build``
-  made, say: install its lock with ``pip install --target``), added as site directories;
+  made, say: install its lock with ``pip install --target``), added as site directories, for every
+  container or by image name;
 * a step's ``packages=``: installed once per distinct set into a cache folder keyed by the set and this
   Python's minor, then added the same way, instead of ``pip install`` into this interpreter on every
   attempt. A set pip cannot install fails the task with a message naming the step and pip's reason.
@@ -19,10 +20,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["PackagesError", "default_cache", "install_packages", "with_sites"]
+__all__ = ["PackagesError", "Sites", "default_cache", "install_packages", "sites_for", "with_sites"]
+
+Sites = Sequence[Path] | Mapping[str, Sequence[Path]]
+"""Folders standing for images' site-packages: for every container, or by image name."""
+
+
+def sites_for(sites: Sites, image: str) -> list[Path]:
+    """The site folders of a container running ``image``."""
+    if isinstance(sites, Mapping):
+        return list(sites.get(image, ()))
+    return list(sites)
 
 
 class PackagesError(Exception):

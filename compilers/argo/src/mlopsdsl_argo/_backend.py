@@ -14,12 +14,12 @@ from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from pathlib import Path
 
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
+    from mlopsdsl.testing._site import Sites
 
 __all__ = ["ArgoBackend"]
 
@@ -68,7 +68,7 @@ class ArgoBackend:
         *,
         workdir: Path,
         isolated: bool = True,
-        site_packages: Sequence[Path] = (),
+        site_packages: Sites = (),
         packages_cache: Path | None = None,
     ) -> EmulatedRun:
         """Run a compiled workflow on this machine with :func:`mlopsdsl_argo.testing.run_argo`."""

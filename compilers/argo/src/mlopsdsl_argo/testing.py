@@ -60,7 +60,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
-from mlopsdsl.testing._site import PackagesError, install_packages, with_sites
+from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
 from mlopsdsl_argo._launch import PACKAGES_ENV, WORK
 from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
 from mlopsdsl_argo._values import armor
@@ -302,7 +301,7 @@ class ArgoEmulator:
         workdir: Path,
         params: dict[str, Any],
         isolated: bool = True,
-        sites: list[Path] | None = None,
+        sites: Sites = (),
         packages_cache: Path | None = None,
     ) -> None:
         if not isinstance(manifest, dict) or manifest.get("kind") not in (
@@ -340,7 +339,7 @@ class ArgoEmulator:
         self.clock = 0.0
         """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
         self.flags = ["-I", "-S"] if isolated else ["-I"]
-        self.sites = sites or []
+        self.sites = sites
         self.packages_cache = packages_cache
         self.run = EmulatedRun(status="Running")
 
@@ -632,7 +631,7 @@ class ArgoEmulator:
         if command[:2] != ["python", "-c"]:
             raise EmulatorError(f"command {command[:2]} is not covered: this emulator runs `python -c`")
         program = command[2].replace(WORK, str(pod))
-        sites = list(self.sites)
+        sites = sites_for(self.sites, str(container.get("image", "")))
         packages = json.loads(env.pop(PACKAGES_ENV, "[]"))
         if packages:
             # Installed once per set into the shared cache, not by the launcher into this interpreter.
@@ -709,7 +708,7 @@ def run_argo(
     *,
     workdir: Path,
     isolated: bool = True,
-    site_packages: Sequence[Path] = (),
+    site_packages: Sites = (),
     packages_cache: Path | None = None,
 ) -> EmulatedRun:
     """Run a compiled Argo document on this machine and report how it ended.
@@ -722,7 +721,7 @@ def run_argo(
             ``False`` keeps this interpreter's site-packages, for steps that need libraries (pydantic,
             numpy) that the real image or ``packages=`` would provide.
         site_packages: Folders standing for the image's site-packages (``pip install --target`` of an
-            image's lock), importable in every container.
+            image's lock): for every container, or by image name (``{tag: [folder]}``).
         packages_cache: Where each distinct set of a step's ``packages=`` is installed once
             (:func:`mlopsdsl.testing._site.default_cache` when left out).
 
@@ -734,4 +733,4 @@ def run_argo(
     except yaml.YAMLError as exc:
         raise EmulatorError(f"not YAML: {exc}") from None
     workdir.mkdir(parents=True, exist_ok=True)
-    return ArgoEmulator(manifest, workdir, params, isolated, list(site_packages), packages_cache).execute()
+    return ArgoEmulator(manifest, workdir, params, isolated, site_packages, packages_cache).execute()

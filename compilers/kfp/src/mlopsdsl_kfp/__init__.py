@@ -12,7 +12,7 @@ server through the official ``kfp.Client``. See ``docs/kfp.md``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.errors import CompileError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
+    from mlopsdsl.testing._site import Sites
 
 from mlopsdsl.lowering import Capabilities
 
@@ -146,7 +147,7 @@ class KfpBackend:
         *,
         workdir: Path,
         isolated: bool = True,
-        site_packages: Sequence[Path] = (),
+        site_packages: Sites = (),
         packages_cache: Path | None = None,
     ) -> EmulatedRun:
         """Run a compiled package on this machine with :func:`mlopsdsl_kfp.testing.run_kfp`."""

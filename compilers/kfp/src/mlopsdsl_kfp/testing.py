@@ -78,7 +78,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,7 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
-from mlopsdsl.testing._site import PackagesError, install_packages, with_sites
+from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
 
 from ._executors import PIP_PRELUDE
 from ._types import META as _META  # the compiler's own suffix of an output record's parameter
@@ -107,7 +106,7 @@ def run_kfp(
     *,
     workdir: Path,
     isolated: bool = True,
-    site_packages: Sequence[Path] = (),
+    site_packages: Sites = (),
     packages_cache: Path | None = None,
 ) -> EmulatedRun:
     """Run a compiled KFP pipeline package on this machine.
@@ -122,7 +121,7 @@ def run_kfp(
             ``False`` keeps this interpreter's site-packages, for steps that need libraries (numpy,
             pandas) that the real image or ``packages=`` would provide.
         site_packages: Folders standing for the image's site-packages (``pip install --target`` of an
-            image's lock), importable in every container.
+            image's lock): for every container, or by image name (``{tag: [folder]}``).
         packages_cache: Where each distinct set of a step's ``packages=`` is installed once
             (:func:`mlopsdsl.testing._site.default_cache` when left out).
 
@@ -130,7 +129,7 @@ def run_kfp(
         EmulatorError: The document uses a KFP feature the emulator does not cover, or is malformed.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    return _Emulator(text, workdir, isolated, list(site_packages), packages_cache).run(params)
+    return _Emulator(text, workdir, isolated, site_packages, packages_cache).run(params)
 
 
 @dataclass
@@ -257,11 +256,11 @@ class _Emulator:
         text: str,
         workdir: Path,
         isolated: bool = True,
-        sites: list[Path] | None = None,
+        sites: Sites = (),
         packages_cache: Path | None = None,
     ) -> None:
         self.flags = ["-I", "-S"] if isolated else ["-I"]
-        self.sites = sites or []
+        self.sites = sites
         self.packages_cache = packages_cache
         try:
             docs = list(yaml.safe_load_all(text))
@@ -542,7 +541,7 @@ class _Emulator:
                     raise EmulatorError(f"task {path!r}: the command must start with python, got {argv[:1]}")
                 pod.prepare()
                 try:
-                    rest = self._with_packages(argv[1:], path)
+                    rest = self._with_packages(argv[1:], path, container.get("image", ""))
                 except PackagesError as exc:
                     rest = None
                     logs.append(str(exc))
@@ -593,10 +592,10 @@ class _Emulator:
         self.run_state.failed.append(path)
         return _Result("Failed")
 
-    def _with_packages(self, argv: list[str], path: str) -> list[str]:
+    def _with_packages(self, argv: list[str], path: str, image: str) -> list[str]:
         """``argv`` with the step's ``packages=`` (``PIP_PRELUDE`` and its ``N PKG...`` arguments) installed
         into the shared cache instead of into this interpreter, and the image's site folders added."""
-        sites = list(self.sites)
+        sites = sites_for(self.sites, image)
         if argv[:1] == ["-c"] and len(argv) > 2 and argv[1].startswith(PIP_PRELUDE):
             count = int(argv[2])
             sites.append(install_packages(argv[3 : 3 + count], path, self.packages_cache))
