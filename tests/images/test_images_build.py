@@ -44,11 +44,20 @@ def contexts(folder: Path) -> dict[str, bytes]:
 
 def test_build_writes_one_context_per_distinct_lock(tmp_path: Path) -> None:
     code, out, err = cli(
-        "build", PIPELINES + ":frames", "-o", str(tmp_path), "--image-repo", "reg.example/frames", "--no-hashes"
+        "build",
+        PIPELINES + ":frames",
+        "-o",
+        str(tmp_path),
+        "--image-repo",
+        "reg.example/frames",
+        "--no-hashes",
     )
     assert code == 0, err
     summary = json.loads((tmp_path / "images.json").read_text())
-    assert [sorted(i["steps"]) for i in summary["images"]] in ([["make", "total"], ["spread"]], [["spread"], ["make", "total"]])
+    assert [sorted(i["steps"]) for i in summary["images"]] in (
+        [["make", "total"], ["spread"]],
+        [["spread"], ["make", "total"]],
+    )
     assert set(summary["steps"]) == {"make", "total", "spread"}  # label needs nothing: stock image
     for image in summary["images"]:
         assert image["tag"].startswith("reg.example/frames:") and image["tag"] in out
@@ -88,7 +97,9 @@ def test_the_lock_has_hashes_when_pip_gives_them(tmp_path: Path) -> None:
 
 
 def test_import_mode_ships_the_users_code_and_mlopsdsl(tmp_path: Path) -> None:
-    code, _, err = cli("build", PIPELINES + ":declared", "-o", str(tmp_path), "--code", "import", "--no-hashes")
+    code, _, err = cli(
+        "build", PIPELINES + ":declared", "-o", str(tmp_path), "--code", "import", "--no-hashes"
+    )
     assert code == 0, err
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert (folder / "app" / "image_pipelines.py").read_bytes() == Path(PIPELINES).read_bytes()
@@ -134,7 +145,9 @@ def test_push_uses_the_first_builder_on_path(
     bin_dir = _fake_tools(tmp_path / "bin", tools)
     monkeypatch.setenv("PATH", str(bin_dir))
     out = tmp_path / "out"
-    code, _, err = cli("build", PIPELINES + ":declared", "-o", str(out), "--no-hashes", "--push", "--image-repo", "r/x")
+    code, _, err = cli(
+        "build", PIPELINES + ":declared", "-o", str(out), "--no-hashes", "--push", "--image-repo", "r/x"
+    )
     assert code == 0, err
     (image,) = json.loads((out / "images.json").read_text())["images"]
     calls = (bin_dir / "calls").read_text().splitlines()
@@ -201,8 +214,12 @@ def test_without_its_lock_a_step_fails_on_the_import(tmp_path: Path) -> None:
 
 def test_packages_are_installed_once_per_set_in_both_emulators(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    kfp = run_kfp(ml.compile(ip.declared_pipeline, backend="kfp"), {}, workdir=tmp_path / "k", packages_cache=cache)
-    argo = run_argo(ml.compile(ip.declared_pipeline, backend="argo"), {}, workdir=tmp_path / "a", packages_cache=cache)
+    kfp = run_kfp(
+        ml.compile(ip.declared_pipeline, backend="kfp"), {}, workdir=tmp_path / "k", packages_cache=cache
+    )
+    argo = run_argo(
+        ml.compile(ip.declared_pipeline, backend="argo"), {}, workdir=tmp_path / "a", packages_cache=cache
+    )
     assert kfp.status == argo.status == "Succeeded", (kfp.logs, argo.logs)
     assert kfp.outputs == {"output": 3.0} and argo.outputs == {"output": 3.0}
     assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1  # one set, one folder
@@ -227,7 +244,9 @@ def test_an_uninstallable_package_fails_the_step_naming_it(
         """
     )
     backend = "kfp" if emulate is run_kfp else "argo"
-    run = emulate(ml.compile(mod.p, backend=backend), {}, workdir=tmp_path / "w", packages_cache=tmp_path / "c")  # type: ignore[operator]
+    run = emulate(
+        ml.compile(mod.p, backend=backend), {}, workdir=tmp_path / "w", packages_cache=tmp_path / "c"
+    )  # type: ignore[operator]
     assert run.status == "Failed"
     (log,) = [text for text in run.logs.values() if text]
     assert "step 'doomed': packages=['mlopsdsl-no-such-distribution==0.0.1'] could not be installed" in log

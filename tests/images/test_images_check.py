@@ -102,7 +102,12 @@ def test_compile_refuses_the_same_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_packages_cover_what_they_list_and_what_that_requires() -> None:
-    assert images.check(ip.declared_pipeline.build(), ip.declared_pipeline.step_functions(), image=None, code="value")[0] == []
+    assert (
+        images.check(
+            ip.declared_pipeline.build(), ip.declared_pipeline.step_functions(), image=None, code="value"
+        )[0]
+        == []
+    )
     doc = ip.frames.build()
     # pandas requires numpy, so packages=["pandas", "pyarrow"] covers make's numpy too.
     steps = [
@@ -119,10 +124,20 @@ def test_python_minor_of_a_stock_image_must_match_for_by_value_code() -> None:
     other = "3.10" if PYTHON != "3.10" else "3.12"
     code, _, err = cli("validate", PIPELINES + ":declared", "-b", "argo", "-O", f"image=python:{other}-slim")
     assert code == 2
-    assert f"step 'declared' ships its code by value from Python {PYTHON}, but its image python:{other}-slim runs Python {other}" in err
+    assert (
+        f"step 'declared' ships its code by value from Python {PYTHON}, but its image python:{other}-slim runs Python {other}"
+        in err
+    )
     # shipped by import, the minor does not matter (the image's Python imports the code)
     code, _, err = cli(
-        "validate", PIPELINES + ":declared", "-b", "argo", "-O", f"image=python:{other}-slim", "-O", "code=import"
+        "validate",
+        PIPELINES + ":declared",
+        "-b",
+        "argo",
+        "-O",
+        f"image=python:{other}-slim",
+        "-O",
+        "code=import",
     )
     assert code == 0, err
 
@@ -198,3 +213,24 @@ def test_bad_option_file_is_not_needed(tmp_path: Path) -> None:
         code, _, err = cli("validate", str(path), "-b", backend)
         assert code == 0, err
         assert "note:" not in err
+
+
+def test_a_packages_item_that_is_not_a_requirement(user_module) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(
+        """
+        import mlopsdsl as ml
+
+        @ml.step(packages=["numpy>=>2"])
+        def bad(x: int) -> int:
+            return x
+
+        @ml.pipeline
+        def p(x: int = 1) -> int:
+            return bad(x=x)
+        """
+    )
+    with pytest.raises(ValidationError) as caught:
+        ml.compile(mod.p, backend="argo")
+    (problem,) = caught.value.problems
+    assert problem.code == "bad-package" and problem.location is not None and problem.location.line == 4
+    assert problem.message == "step 'bad': packages= holds 'numpy>=>2', which is not a pip requirement"

@@ -314,6 +314,9 @@ def check(
                     f"with Python {minor}, or ship the code by import (code='import')",
                 )
             )
+        for text in _invalid(step.options.packages):
+            message = f"{label}: packages= holds {text!r}, which is not a pip requirement"
+            problems.append(Finding(at, "bad-package", message))
         provided = _provided(step.options.packages, minor or python)
         lacking = {n: v for n, v in step_needs.direct.items() if n not in provided}
         if lacking:
@@ -352,6 +355,20 @@ def _provided(packages: list[str], python: str) -> set[str]:
         except InvalidRequirement:
             continue
     return names | set(closure(packages, python).pins)
+
+
+def _invalid(packages: list[str]) -> list[str]:
+    if not packages:
+        return []
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    bad = []
+    for text in packages:
+        try:
+            Requirement(text)
+        except InvalidRequirement:
+            bad.append(text)
+    return bad
 
 
 def _listing(dists: Mapping[str, str]) -> str:
