@@ -41,10 +41,32 @@ def _installed(name: str) -> metadata.Distribution | None:
         return None
 
 
+@functools.cache
 def version_of(name: str) -> str | None:
     """The installed version of distribution ``name``, or ``None`` when it is not installed here."""
     dist = _installed(canonical(name))
-    return dist.version if dist is not None else None
+    if dist is None:
+        return None
+    # ``dist.version`` parses the whole METADATA file with the email package (tens of milliseconds, cold,
+    # for a large one); the version is one of its first header lines.
+    for line in (dist.read_text("METADATA") or "").splitlines()[:20]:
+        if line.startswith("Version:"):
+            return line[len("Version:") :].strip()
+    return dist.version
+
+
+@functools.cache
+def _providers_of(module: str) -> tuple[str, ...]:
+    """The distributions providing top-level ``module``. Most are named after their module (numpy,
+    pandas, torch): one metadata look-up, checked against the distribution's ``top_level.txt`` when it has
+    one. Only the others (sklearn, yaml, PIL) read every installed distribution's file list, which costs
+    hundreds of milliseconds in a large environment, once per process."""
+    dist = _installed(canonical(module))
+    if dist is not None:
+        listed = dist.read_text("top_level.txt")
+        if listed is None or module in listed.split():
+            return (module,)
+    return _providers().get(module, ())
 
 
 def distributions_for(modules: Iterable[str]) -> tuple[dict[str, str], list[str]]:
@@ -56,11 +78,10 @@ def distributions_for(modules: Iterable[str]) -> tuple[dict[str, str], list[str]
     wanted = sorted(m for m in set(modules) if m not in sys.stdlib_module_names and m not in RUNTIME_PROVIDED)
     if not wanted:
         return {}, []
-    providers = _providers()
     found: dict[str, str] = {}
     unknown: list[str] = []
     for module in wanted:
-        names = providers.get(module)
+        names = _providers_of(module)
         if not names:
             unknown.append(module)
             continue
