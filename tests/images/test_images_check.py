@@ -234,3 +234,17 @@ def test_a_packages_item_that_is_not_a_requirement(user_module) -> None:  # type
     (problem,) = caught.value.problems
     assert problem.code == "bad-package" and problem.location is not None and problem.location.line == 4
     assert problem.message == "step 'bad': packages= holds 'numpy>=>2', which is not a pip requirement"
+
+
+def test_the_lock_follows_requirements_with_markers_for_the_image() -> None:
+    from importlib.metadata import version
+
+    from mlopsdsl.images._dists import closure
+
+    locked = closure(["pandas"], PYTHON)
+    assert locked.pins["pandas"] == version("pandas")
+    assert {"numpy", "python-dateutil", "six"} <= set(locked.pins)
+    # pandas requires tzdata only on Windows and emscripten: not in a Linux image, so not missing either
+    assert "tzdata" not in locked.pins and locked.missing == {}
+    assert closure(["mlopsdsl"], PYTHON).pins == {}  # what the runtime bundle carries is never pinned
+    assert "mlopsdsl" in closure(["mlopsdsl"], PYTHON, skip=frozenset()).pins  # unless asked (import mode)
