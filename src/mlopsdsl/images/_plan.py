@@ -285,14 +285,12 @@ def check(
             continue
         if not stock:
             if step_needs.direct:
+                extra = f"Python {python}" if code == "value" else "your code and mlopsdsl"
                 notes.append(
                     (
                         where,
                         f"{label} runs on {chosen}, which mlopsdsl cannot look into: it is trusted to have "
-                        f"{_listing(step_needs.direct)}"
-                        + ("" if code == "value" else " and your code")
-                        + " and, for by-value code, Python "
-                        + python,
+                        f"{_listing(step_needs.direct)} and {extra}",
                     )
                 )
             continue
