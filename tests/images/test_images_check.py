@@ -248,3 +248,18 @@ def test_the_lock_follows_requirements_with_markers_for_the_image() -> None:
     assert "tzdata" not in locked.pins and locked.missing == {}
     assert closure(["mlopsdsl"], PYTHON).pins == {}  # what the runtime bundle carries is never pinned
     assert "mlopsdsl" in closure(["mlopsdsl"], PYTHON, skip=frozenset()).pins  # unless asked (import mode)
+
+
+def test_a_requirement_not_installed_here_cannot_be_locked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlopsdsl.images import _dists
+
+    real = _dists._installed
+    monkeypatch.setattr(_dists, "_installed", lambda name: None if name == "six" else real(name))
+    with pytest.raises(ValidationError) as caught:
+        ml.compile(ip.frames, backend="kfp", image_repo="r/frames")
+    problems = {p.message.split(":")[0]: p for p in caught.value.problems}
+    assert set(problems) == {"step 'make'", "step 'total'"}  # the image with pandas, whose dateutil needs six
+    make = problems["step 'make'"]
+    assert make.code == "unpinnable-distribution" and make.location is not None
+    assert make.location.line == line_of(ip.make)
+    assert "cannot be locked: six (required by python-dateutil) is not installed here" in make.message
