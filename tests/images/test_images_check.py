@@ -263,3 +263,11 @@ def test_a_requirement_not_installed_here_cannot_be_locked(monkeypatch: pytest.M
     assert make.code == "unpinnable-distribution" and make.location is not None
     assert make.location.line == line_of(ip.make)
     assert "cannot be locked: six (required by python-dateutil) is not installed here" in make.message
+
+
+@pytest.mark.parametrize("command", ["submit", "publish"])
+def test_submit_and_publish_check_images_before_sending_anything(command: str) -> None:
+    # nothing listens on port 9 of 127.0.0.1: reaching the server would be exit 4, not 2
+    code, _, err = cli(command, PIPELINES + ":frames", "--backend", "argo", "--host", "http://127.0.0.1:9")
+    assert code == 2, err
+    assert "step 'make' needs numpy" in err
