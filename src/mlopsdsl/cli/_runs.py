@@ -75,11 +75,13 @@ def show_command(
 ) -> None:
     """Show a run: each step's status, and its input and output artifacts with URIs and digests."""
     from mlopsdsl.errors import RunError
+    from mlopsdsl.local._config import trust
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
+    root = home_folder(home)
     try:
-        folder = RunFolder.existing(home_folder(home), run_id)
+        folder = RunFolder.existing(root, run_id, trust(root).key)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USER) from None

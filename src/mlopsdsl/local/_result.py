@@ -114,8 +114,11 @@ def _short(value: Any, limit: int = 120) -> str:
 # --------------------------------------------------------------------------- output records to values
 
 
-def python_value(record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: Path | None) -> Any:
-    """The Python value of an output record, as its declared type asks."""
+def python_value(
+    record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: Path | None, allow_pickle: bool = True
+) -> Any:
+    """The Python value of an output record, as its declared type asks (``blob_path`` already checked
+    against its digest; a pickled value is refused unless ``allow_pickle``)."""
     kind = record.get("kind")
     if kind == "json":
         return _rebuild(type_, record.get("value"))
@@ -125,7 +128,9 @@ def python_value(record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: P
 
         select = list(record.get("select", []))
         annotation = _import_type(type_.name) if type_ is not None and type_.name and not select else None
-        return serializers.load(str(blob_path), str(record.get("format", "pickle")), annotation, select)
+        return serializers.load(
+            str(blob_path), str(record.get("format", "pickle")), annotation, select, allow_pickle
+        )
     from mlopsdsl import artifacts
 
     cls = getattr(artifacts, str(record.get("type", "Artifact")), artifacts.Artifact)
