@@ -3,7 +3,9 @@
 Both read only the run records under ``.mlopsdsl/`` (or ``--home``, ``$MLOPSDSL_HOME``). ``show`` prints,
 per step, its status and each input and output: JSON values as they are, stored objects and artifacts with
 their URI, sha256 digest, size and the step output they came from, so that a file can be traced back to
-the step and the inputs that made it. ``--json`` prints the records themselves, for tools.
+the step and the inputs that made it. ``--json`` prints the records themselves, for tools. ``show``
+without a run id lists the most recent runs, newest first; from Python, ``ml.runs.get(run_id)`` gives a
+run's values (``mlopsdsl/runs.py``).
 """
 
 from __future__ import annotations
@@ -71,7 +73,11 @@ def list_command(home: Home = None, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 @report_errors
 def show_command(
-    run_id: Annotated[str, typer.Argument(help="A run id.")], home: Home = None, as_json: AsJson = False
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id; left out, the most recent runs, newest first.")
+    ] = None,
+    home: Home = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show a run: each step's status, and its input and output artifacts with URIs and digests."""
     from mlopsdsl.errors import RunError
@@ -79,6 +85,9 @@ def show_command(
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
+    if run_id is None:
+        _recent(home, as_json)
+        return
     root = home_folder(home)
     try:
         folder = RunFolder.existing(root, run_id, trust(root).key)
@@ -117,6 +126,28 @@ def show_command(
         if status == "failed" and isinstance(record.get("error"), dict):
             error = record["error"]
             print(f"  error {error.get('type')}: {str(error.get('message', '')).strip().splitlines()[:1]}")
+
+
+RECENT = 20
+"""How many runs ``runs show`` without a run id lists."""
+
+
+def _recent(home: str | None, as_json: bool) -> None:
+    """The most recent runs, newest first, for ``runs show`` without a run id."""
+    from mlopsdsl import runs
+
+    records = runs.list(home)[:RECENT]
+    if as_json:
+        print(json.dumps(records, indent=1, ensure_ascii=False))
+        return
+    if not records:
+        print("no runs yet", file=sys.stderr)
+        return
+    width = max(len(str(r.get("run_id"))) for r in records)
+    for r in records:
+        run_id = str(r.get("run_id")).ljust(width)
+        print(f"{run_id}  {r.get('status')!s:<11} {r.get('started', '')}  {r.get('pipeline')}")
+    print("show one: mlopsdsl runs show RUN_ID", file=sys.stderr)
 
 
 def _step_order(run_dir: Path, steps: dict[str, dict[str, Any]]) -> list[str]:

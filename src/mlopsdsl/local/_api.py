@@ -48,6 +48,9 @@ def run(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    secrets: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    clean_env: bool = True,
     **values: Any,
 ) -> RunResult:
     """Run a pipeline locally and return its outputs.
@@ -72,6 +75,12 @@ def run(
             ``<home>/blobs`` (see ``docs/storage.md``).
         progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
         check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
+        secrets: Values of the ``ml.Secret`` keys steps declare, by ``"NAME.KEY"``; a key not given is read
+            from ``env_file``, then from this process's environment (the variable the step reads). A step
+            sees only its own; values are never written anywhere.
+        env_file: A ``.env`` file to read secrets from; ``./.env`` when there is one.
+        clean_env: Start each step's process from a clean environment, as a pod does (Python, locale,
+            ``MLOPSDSL_*`` and ``AWS_*`` kept); ``False`` passes this process's whole environment.
 
     Returns:
         A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
@@ -96,6 +105,9 @@ def run(
         artifact_root=artifact_root,
         progress=progress,
         check=check,
+        secrets=secrets,
+        env_file=env_file,
+        clean_env=clean_env,
     )
 
 
@@ -118,6 +130,9 @@ def run_document(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    secrets: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    clean_env: bool = True,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
     without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
@@ -143,6 +158,12 @@ def run_document(
         folder = RunFolder(root, new_run_id(document.root), trusted.key)
     if values:
         document = with_defaults(document, values, locate)
+    from mlopsdsl.local._secrets import default_env_file, step_secrets
+
+    # Every declared secret has a value before anything is created (or the run stops, naming the step).
+    secret_values = step_secrets(
+        document, dict(secrets or {}), default_env_file(env_file), os.environ, locate
+    )
     # Conditions on stored values are decided by a task, as on every backend (written lists the plan
     # gathers itself).
     document = desugar(document, gather=False)
@@ -155,7 +176,7 @@ def run_document(
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
     if not trusted.pickle:
         step_env[ENV_PICKLE] = "false"
-    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
+    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env, secret_values, clean_env)
     started = time.monotonic()
     run_record: dict[str, Any] = {
         "run_id": folder.run_id,
@@ -168,6 +189,7 @@ def run_document(
         "code": "live function" if in_process else code,
         "max_parallel": settings.max_parallel,
         "cache": cache,
+        "clean_env": clean_env,
         "artifact_root": storage.root,
     }
     if resume is not None:
