@@ -77,13 +77,18 @@ def describe(mode: Mode) -> str:
     return f"{mode.value}:{names}:{len(WEIGHTS)}"
 
 
-@ml.step
+# Steps that use pydantic run on an image that has it (the emulated runs keep this venv's site-packages
+# for them); naming it is how a pipeline says so (docs/images.md).
+WITH_PYDANTIC = "registry.example/python-with-pydantic:3"
+
+
+@ml.step(image=WITH_PYDANTIC)
 def make(n: int, mode: Mode = Mode.SLOW) -> TrainConfig:
     epochs = EPOCH_LIST.validate_python([n, DEFAULT.epochs])
     return TrainConfig(lr=DEFAULT.lr, epochs=sum(epochs), mode=mode)
 
 
-@ml.step
+@ml.step(image=WITH_PYDANTIC)
 def train(cfg: TrainConfig) -> Summary:
     assert isinstance(cfg, TrainConfig) and isinstance(cfg.mode, Mode)
     kind = "linear" if "linear" in TrainConfig.kinds else "?"

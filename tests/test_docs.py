@@ -535,7 +535,7 @@ def reported_codes() -> set[str]:
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             args = node.args
-            index = {"problem": 0, "report": 0, "_misuse": 0, "Gap": 0, "Problem": 1}.get(name)
+            index = {"problem": 0, "report": 0, "_misuse": 0, "Gap": 0, "Problem": 1, "Finding": 1}.get(name)
             if index is None or len(args) <= index:
                 continue
             arg = args[index]

@@ -26,6 +26,7 @@ def test_all_is_sorted_and_complete() -> None:
         "options",
         "validate",
         "graph",
+        "images",
         "cli",
         "runtime",
         "local",

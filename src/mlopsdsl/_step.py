@@ -372,9 +372,7 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
         options=options,
         location=location,
     )
-    body = spec.model_dump(mode="json", exclude={"location", "digest", "description"}, exclude_defaults=True)
-    digest = ir.digest_of(body)
-    return spec.model_copy(update={"digest": digest}), problems, files
+    return spec.model_copy(update={"digest": ir.step_digest(spec)}), problems, files
 
 
 def _at_param(problem: Callable[[str, str, str | None], None], param: str, code: str, message: str) -> None:

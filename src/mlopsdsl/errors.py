@@ -14,6 +14,7 @@ traceback::
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
     ├── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
     │   └── IntegrityError        stored bytes or a record do not match their digest or signature
+    ├── BuildError                ``mlopsdsl build --push`` found no image builder, or a build failed
     └── RemoteError               a cluster's API refused a request or could not be reached
 """
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mlopsdsl.ir import SourceLocation
 
 __all__ = [
+    "BuildError",
     "CompileError",
     "DefinitionError",
     "IRError",
@@ -159,6 +161,10 @@ class RemoteError(MlopsDslError):
     def __init__(self, message: str, status: int | None = None, secrets: tuple[str | None, ...] = ()) -> None:
         super().__init__(" ".join(redact(message, secrets).split()))
         self.status = status
+
+
+class BuildError(MlopsDslError):
+    """``mlopsdsl build`` could not build or push an image (no builder on PATH, or the builder failed)."""
 
 
 _CREDENTIAL = (

@@ -77,6 +77,7 @@ __all__ = [
     "json_schema",
     "leaves",
     "operands",
+    "step_digest",
     "task_outputs_read",
 ]
 
@@ -646,6 +647,12 @@ def _without_locations(value: JsonValue) -> JsonValue:
 
 def canonical_json(value: JsonValue, indent: int | None = 2) -> str:
     return json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def step_digest(spec: StepSpec) -> str:
+    """A step's digest: over its code digest, interface and options, not its location or description."""
+    body = spec.model_dump(mode="json", exclude={"location", "digest", "description"}, exclude_defaults=True)
+    return digest_of(body)
 
 
 def digest_of(value: JsonValue) -> str:

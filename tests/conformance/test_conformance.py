@@ -68,7 +68,9 @@ def _emulated(backend: str, runner: Callable[..., Any]) -> Callable[[Case, dict[
         # Without the cache, as the local path runs: every step of every case really runs (caching has its
         # own cases in test_caching.py). KFP retries whatever the error: steps that stop on an error keep a
         # marker in a store.
-        options = {"store": str(tmp_path / "store")} if backend == "kfp" else {}
+        options: dict[str, Any] = {"store": str(tmp_path / "store")} if backend == "kfp" else {}
+        if not case.isolated:  # the pods keep this venv's site-packages: an image that has its libraries
+            options["image"] = "registry.example/this-venv:1"
         text = ml.compile(
             case.pipeline, backend=backend, cache=False, **options, **COMPILE_OPTIONS.get(backend, {})
         )

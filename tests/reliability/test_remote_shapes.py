@@ -35,7 +35,10 @@ def test_every_failure_shape_is_exit_4_with_one_clean_line(
     backend: str, command: str, server: HostileServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     result = CliRunner().invoke(
-        app, [command, TARGET, "--backend", backend, "--host", server.url], env={"MLOPSDSL_TOKEN": TOKEN}
+        app,
+        # killable.py's steps use numpy: they run on an image that has it (docs/images.md)
+        [command, TARGET, "--backend", backend, "--host", server.url, "-O", "image=registry.example/sci:1"],
+        env={"MLOPSDSL_TOKEN": TOKEN},
     )
     output = result.output
     assert result.exit_code == 4, output

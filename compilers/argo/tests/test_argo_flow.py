@@ -206,7 +206,7 @@ def test_control_flow_compiles_deterministically() -> None:
 def test_the_declared_type_and_the_producers_record_reach_the_reader() -> None:
     """Issue 7: a numpy array written with ``npy`` is read back with ``npy``: the producer's spec names the
     declared type (which picks the serialiser), and the consumer's spec reads the producer's record."""
-    data = yaml.safe_load(ml.compile(pipes.arrays, backend=BACKEND))
+    data = yaml.safe_load(ml.compile(pipes.arrays, backend=BACKEND, image="registry.example/sci:1"))
     templates = _templates(data)
     made = json.loads(templates["make-array"]["container"]["args"][1])
     assert made["outputs"] == [

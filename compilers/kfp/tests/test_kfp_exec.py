@@ -87,7 +87,10 @@ def test_stored_values_keep_their_format_between_steps(tmp_path: Path) -> None:
     def stored(n: int = 4) -> str:
         return describe(a=make_array(n=n), f=make_frame(n=n))
 
-    text = ml.compile(stored, backend="kfp", functions=stored.step_functions())
+    # an image of the user's that has numpy and pandas, as isolated=False below stands for
+    text = ml.compile(
+        stored, backend="kfp", functions=stored.step_functions(), image="registry.example/sci:1"
+    )
     assert "a--meta" in text and "meta_file" in text
     run = run_kfp(text, {}, workdir=tmp_path, isolated=False)  # numpy and pandas from this venv
     assert run.outputs == {"output": "float32:6.0:DataFrame:6"}, run.logs

@@ -40,6 +40,7 @@ __all__ = [
     "Validates",
     "available",
     "check_capabilities",
+    "check_images",
     "compile_document",
     "find_function",
     "load",
@@ -236,22 +237,82 @@ def compile_document(
     backend: Backend,
     document: ir.Document,
     locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+    *,
+    notes: list[str] | None = None,
     **options: Any,
 ) -> str:
     """``backend.compile(document, **options)``, after checking that the backend can run everything the
-    document uses (:mod:`mlopsdsl.lowering`).
+    document uses (:mod:`mlopsdsl.lowering`) and, for a backend that runs steps in images, that each step's
+    image has what its code imports (:mod:`mlopsdsl.images`).
 
-    Every compile and ``validate --backend`` goes through here, so a construct a backend cannot run is
-    reported the same way everywhere: at the user's line, before anything is written.
+    Every compile and ``validate --backend`` goes through here, so a construct a backend cannot run, or an
+    image that lacks a step's libraries, is reported the same way everywhere: at the user's line, before
+    anything is written.
+
+    A backend runs steps in images unless it says otherwise (``images = False``, as the IR backend does);
+    for those, the options ``image`` and ``code`` are read as KFP and Argo define them, and the option
+    ``image_repo`` (``REGISTRY/NAME``) is taken out and makes every step that sets no image run on the
+    image ``mlopsdsl build`` makes for it.
+
+    Args:
+        backend: The backend.
+        document: The validated IR.
+        locate: Turns IR locations into the ones errors show (``Pipeline.locate``).
+        notes: When given, what the image check could not verify is appended to it, as text.
+        **options: The backend's compile options.
 
     Raises:
-        ValidationError: The backend lacks a capability the document needs; every use is listed.
+        ValidationError: The backend lacks a capability the document needs, or a step's image lacks what
+            it needs; every problem is listed.
     """
     from mlopsdsl._gc import paused
 
     with paused():
         check_capabilities(backend, document, locate)
+        if getattr(backend, "images", True):
+            document = check_images(document, options, locate, notes)
         return backend.compile(document, **options)
+
+
+def check_images(
+    document: ir.Document,
+    options: dict[str, Any],
+    locate: Callable[[ir.SourceLocation | None], Any] | None = None,
+    notes: list[str] | None = None,
+) -> ir.Document:
+    """The document with the images of ``options["image_repo"]`` in place (the option is taken out of
+    ``options``), after checking every step's image (:func:`mlopsdsl.images.check`).
+
+    Raises:
+        ValidationError: Every step whose image lacks what it needs, at the step's line.
+    """
+    from mlopsdsl import images
+    from mlopsdsl.errors import Location, Problem, ValidationError
+
+    def where(location: ir.SourceLocation | None) -> Any:
+        if locate is not None:
+            return locate(location)
+        return Location(location.file, location.line) if location is not None else None
+
+    functions = options.get("functions") or {}
+    code = options.get("code", "value")
+    image = options.get("image")
+    repo = options.pop("image_repo", None)
+    needs = images.needs_of(document, functions)
+    built = images.plan(document, functions, repo, code, needs) if repo else None
+    problems, found = images.check(
+        document,
+        functions,
+        image=image if isinstance(image, str) else None,
+        code=code,
+        built=built,
+        needs=needs,
+    )
+    if problems:
+        raise ValidationError([Problem(where(p.location), p.code, p.message) for p in problems])
+    if notes is not None:
+        notes.extend(f"{where(at)}: {text}" if at is not None else text for at, text in found)
+    return images.with_images(document, built) if built is not None else document
 
 
 def check_capabilities(

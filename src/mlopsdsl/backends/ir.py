@@ -13,6 +13,8 @@ class IRBackend:
 
     name = "ir"
     file_suffix = ".json"
+    images = False
+    """The IR runs nowhere, so no step image is checked (``backends.compile_document``)."""
 
     def compile(self, document: ir.Document, **options: Any) -> str:
         options.pop("functions", None)  # the IR names code; it does not ship it

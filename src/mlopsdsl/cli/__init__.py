@@ -27,4 +27,8 @@ def main() -> None:
     app()
 
 
-from mlopsdsl.cli import _run, _runs  # noqa: E402,F401  - registers `mlopsdsl run` and `mlopsdsl runs`
+from mlopsdsl.cli import (  # noqa: E402,F401  - registers `mlopsdsl run` and `mlopsdsl runs`
+    _build,
+    _run,
+    _runs,
+)

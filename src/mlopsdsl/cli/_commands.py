@@ -55,6 +55,13 @@ Options = Annotated[
         "more. See the backend's docs for its options.",
     ),
 ]
+ImageRepo = Annotated[
+    str | None,
+    typer.Option(
+        "--image-repo",
+        help="REGISTRY/NAME of the images `mlopsdsl build` makes: steps that set no image run on them.",
+    ),
+]
 
 
 def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | None = None) -> dict[str, Any]:
@@ -124,6 +131,7 @@ def compile_command(
     kind: Kind = None,
     schedule: Schedule = None,
     option: Options = None,
+    image_repo: ImageRepo = None,
 ) -> None:
     """Compile a pipeline for a backend (ir, kfp, argo, ...)."""
     from mlopsdsl import backends
@@ -132,6 +140,8 @@ def compile_command(
     pipeline, document = load(target, param)
     chosen = backends.load(backend)
     options = compile_options(kind, schedule, option)
+    if image_repo is not None:
+        options["image_repo"] = image_repo
     with located(pipeline):
         text = backends.compile_document(
             chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
@@ -149,6 +159,7 @@ def validate_command(
     ] = None,
     param: Params = None,
     option: Options = None,
+    image_repo: ImageRepo = None,
 ) -> None:
     """Check a pipeline and report every problem as file:line: message."""
     from mlopsdsl import backends
@@ -157,12 +168,15 @@ def validate_command(
 
     pipeline, document = load(target, param)
     checked = "the IR"
+    notes: list[str] = []
     if backend is not None:
         chosen = backends.load(backend)
         options = compile_options(None, None, option)  # what the output depends on (kfp: store=)
+        if image_repo is not None:
+            options["image_repo"] = image_repo
         with located(pipeline):
             text = backends.compile_document(
-                chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+                chosen, document, pipeline.locate, notes=notes, functions=pipeline.step_functions(), **options
             )
         if isinstance(chosen, backends.Validates):
             problems = chosen.validate_compiled(text)
@@ -172,6 +186,8 @@ def validate_command(
         else:
             checked = f"the IR (backend {chosen.name} has no checks of its own; it compiled)"
     root = document.pipeline
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"ok: pipeline {root.name!r}: {len(root.tasks)} tasks, {len(document.steps)} steps; checked {checked}"
     )

@@ -43,6 +43,8 @@ def _remote(
     chosen = backends.load(backend)
     backends.check_capabilities(chosen, document, pipeline.locate)
     extra["compile_options"] = {"functions": pipeline.step_functions(), **extra.get("compile_options", {})}
+    if getattr(chosen, "images", True):  # as every compile does (docs/images.md); -O image_repo=... too
+        document = backends.check_images(document, extra["compile_options"], pipeline.locate)
     options = backends.RemoteOptions(host=host, token=token, params=values, **extra)
     return pipeline, chosen, document, options
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
+    from mlopsdsl.testing._site import Sites
 
 __all__ = ["ArgoBackend"]
 
@@ -61,12 +62,26 @@ class ArgoBackend:
         return manifest(document, CompileOptions.parse(options, document.pipeline.location))
 
     def emulate(
-        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+        self,
+        text: str,
+        params: dict[str, Any],
+        *,
+        workdir: Path,
+        isolated: bool = True,
+        site_packages: Sites = (),
+        packages_cache: Path | None = None,
     ) -> EmulatedRun:
         """Run a compiled workflow on this machine with :func:`mlopsdsl_argo.testing.run_argo`."""
         from mlopsdsl_argo.testing import run_argo
 
-        return run_argo(text, params, workdir=workdir, isolated=isolated)
+        return run_argo(
+            text,
+            params,
+            workdir=workdir,
+            isolated=isolated,
+            site_packages=site_packages,
+            packages_cache=packages_cache,
+        )
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled document that a schema cannot see (references, cycles)."""

@@ -64,7 +64,8 @@ if packages:
     import subprocess
     pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
     if subprocess.run([*pip, "--target", work + "/site", *packages]).returncode:
-        sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
+        step = json.loads(sys.argv[sys.argv.index("--spec-json") + 1]).get("step")
+        sys.exit(f"mlopsdsl: step {{step!r}}: packages= could not be installed: {{' '.join(packages)}}")
     sys.path.insert(0, work + "/site")
 sys.path.insert(0, bundle)
 argv, gather, records, single, uris = sys.argv[1:], set(), {{}}, set(), {{}}

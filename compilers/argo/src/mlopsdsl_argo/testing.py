@@ -70,7 +70,8 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
-from mlopsdsl_argo._launch import WORK
+from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
+from mlopsdsl_argo._launch import PACKAGES_ENV, WORK
 from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
 from mlopsdsl_argo._values import armor
 
@@ -296,7 +297,13 @@ class ArgoEmulator:
     """One emulated run of a workflow spec; :func:`run_argo` is the usual way in."""
 
     def __init__(
-        self, manifest: dict[str, Any], workdir: Path, params: dict[str, Any], isolated: bool = True
+        self,
+        manifest: dict[str, Any],
+        workdir: Path,
+        params: dict[str, Any],
+        isolated: bool = True,
+        sites: Sites = (),
+        packages_cache: Path | None = None,
     ) -> None:
         if not isinstance(manifest, dict) or manifest.get("kind") not in (
             "Workflow",
@@ -333,6 +340,8 @@ class ArgoEmulator:
         self.clock = 0.0
         """Seconds since the run started: the attempts' real durations plus the backoff waited (not slept)."""
         self.flags = ["-I", "-S"] if isolated else ["-I"]
+        self.sites = sites
+        self.packages_cache = packages_cache
         self.run = EmulatedRun(status="Running")
 
     # ------------------------------------------------------------------ workflow
@@ -563,7 +572,7 @@ class ArgoEmulator:
             self.run.attempts[path] = len(failed) + 1
             started = self.clock
             begun = time.monotonic()
-            node, code, stderr = self._pod(template, scope, artifacts)
+            node, code, stderr = self._pod(template, scope, artifacts, path)
             self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
                 if any(line.startswith(HIT) for line in stderr.splitlines()):
@@ -587,7 +596,7 @@ class ArgoEmulator:
                 return _Node(verdict.phase or node.phase)
 
     def _pod(
-        self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None]
+        self, template: dict[str, Any], scope: dict[str, Any], artifacts: dict[str, Path | None], path: str
     ) -> tuple[_Node, int, str]:
         self.pods += 1
         pod = self.root / f"pod-{self.pods}"
@@ -623,8 +632,16 @@ class ArgoEmulator:
         if command[:2] != ["python", "-c"]:
             raise EmulatorError(f"command {command[:2]} is not covered: this emulator runs `python -c`")
         program = command[2].replace(WORK, str(pod))
+        sites = sites_for(self.sites, str(container.get("image", "")))
+        packages = json.loads(env.pop(PACKAGES_ENV, "[]"))
+        if packages:
+            # Installed once per set into the shared cache, not by the launcher into this interpreter.
+            try:
+                sites.append(install_packages(packages, path, self.packages_cache))
+            except PackagesError as exc:
+                return _Node("Failed"), 1, f"{exc}\n"
         done = subprocess.run(
-            [sys.executable, *self.flags, "-c", program, *command[3:], *args],
+            [sys.executable, *self.flags, *with_sites(["-c", program, *command[3:], *args], sites)],
             env={**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             capture_output=True,
             text=True,
@@ -701,7 +718,15 @@ def _load(path: Path, record: dict[str, Any]) -> Any:
     return serializers.load(str(path), record.get("format") or "pickle")
 
 
-def run_argo(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True) -> EmulatedRun:
+def run_argo(
+    text: str,
+    params: dict[str, Any],
+    *,
+    workdir: Path,
+    isolated: bool = True,
+    site_packages: Sites = (),
+    packages_cache: Path | None = None,
+) -> EmulatedRun:
     """Run a compiled Argo document on this machine and report how it ended.
 
     Args:
@@ -711,6 +736,10 @@ def run_argo(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool
         isolated: Run commands under ``-I -S``, with nothing installed importable, as in a stock image.
             ``False`` keeps this interpreter's site-packages, for steps that need libraries (pydantic,
             numpy) that the real image or ``packages=`` would provide.
+        site_packages: Folders standing for the image's site-packages (``pip install --target`` of an
+            image's lock): for every container, or by image name (``{tag: [folder]}``).
+        packages_cache: Where each distinct set of a step's ``packages=`` is installed once
+            (:func:`mlopsdsl.testing._site.default_cache` when left out).
 
     Raises:
         EmulatorError: The document uses something this emulator does not cover, or is malformed.
@@ -720,4 +749,4 @@ def run_argo(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool
     except yaml.YAMLError as exc:
         raise EmulatorError(f"not YAML: {exc}") from None
     workdir.mkdir(parents=True, exist_ok=True)
-    return ArgoEmulator(manifest, workdir, params, isolated).execute()
+    return ArgoEmulator(manifest, workdir, params, isolated, site_packages, packages_cache).execute()

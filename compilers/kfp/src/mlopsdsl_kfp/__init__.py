@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
+    from mlopsdsl.testing._site import Sites
 
 from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
 
@@ -155,12 +156,26 @@ class KfpBackend:
         )
 
     def emulate(
-        self, text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True
+        self,
+        text: str,
+        params: dict[str, Any],
+        *,
+        workdir: Path,
+        isolated: bool = True,
+        site_packages: Sites = (),
+        packages_cache: Path | None = None,
     ) -> EmulatedRun:
         """Run a compiled package on this machine with :func:`mlopsdsl_kfp.testing.run_kfp`."""
         from .testing import run_kfp
 
-        return run_kfp(text, params, workdir=workdir, isolated=isolated)
+        return run_kfp(
+            text,
+            params,
+            workdir=workdir,
+            isolated=isolated,
+            site_packages=site_packages,
+            packages_cache=packages_cache,
+        )
 
     def validate_compiled(self, text: str) -> list[Problem]:
         """Every problem in a compiled package: strict schema, references, types and cycles."""

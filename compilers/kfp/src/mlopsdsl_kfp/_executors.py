@@ -72,11 +72,14 @@ WRITE_BUNDLE = (
 """``python -c WRITE_BUNDLE PATH BASE64``: the runtime task's whole program."""
 
 PIP_PRELUDE = (
-    "import subprocess, sys; n = int(sys.argv.pop(1)); packages = sys.argv[1:n + 1]; del sys.argv[1:n + 1]; "
-    "subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-input', "
-    "'--disable-pip-version-check', '--no-warn-script-location', *packages])\n"
+    "import subprocess, sys; n = int(sys.argv.pop(1)); packages = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
+    "if subprocess.call([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-input', "
+    "'--disable-pip-version-check', '--no-warn-script-location', *packages]):\n"
+    "    import json; step = json.loads(sys.argv[sys.argv.index('--spec-json') + 1]).get('step')\n"
+    "    sys.exit(f'mlopsdsl: step {step!r}: packages= could not be installed: {\" \".join(packages)}')\n"
 )
-"""Put before the runtime's bootstrap for steps with ``packages``: ``N PKG... `` come first in argv."""
+"""Put before the runtime's bootstrap for steps with ``packages``: ``N PKG... `` come first in argv. A set
+pip cannot install ends the pod with a message naming the step (pip's own reason is above it)."""
 
 STATUS_PRELUDE = (
     "import json, sys; n = int(sys.argv.pop(1)); names = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"

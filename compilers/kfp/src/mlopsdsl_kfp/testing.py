@@ -59,7 +59,10 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   and other loop iterations, still run.
 
 Every container command runs with ``python`` replaced by this interpreter under ``-I -S`` (no
-site-packages: only what the package ships is importable), in ``workdir``, with the pod's env.
+site-packages: only what the package ships is importable), in ``workdir``, with the pod's env. A step's
+``packages=`` are installed once per set into a cache folder and added to its ``sys.path`` (not into this
+interpreter), as are the folders given as ``site_packages`` (the image's own), the same way as the Argo
+emulator does (:mod:`mlopsdsl.testing._site`).
 Not covered: cache staleness (``maxCacheStaleness``), resources, timeouts, Kubernetes settings (the
 PlatformSpec is ignored),
 ``parameterExpressionSelector``, ``artifactIterator``, importers, and anything kfp's own compiler emits that
@@ -84,7 +87,9 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
+from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
 
+from ._executors import PIP_PRELUDE
 from ._types import META as _META  # the compiler's own suffix of an output record's parameter
 
 __all__ = ["run_kfp"]
@@ -95,7 +100,15 @@ _PLACEHOLDER = re.compile(
 _EXECUTOR_INPUT = "{{$}}"
 
 
-def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool = True) -> EmulatedRun:
+def run_kfp(
+    text: str,
+    params: dict[str, Any],
+    *,
+    workdir: Path,
+    isolated: bool = True,
+    site_packages: Sites = (),
+    packages_cache: Path | None = None,
+) -> EmulatedRun:
     """Run a compiled KFP pipeline package on this machine.
 
     Args:
@@ -107,12 +120,16 @@ def run_kfp(text: str, params: dict[str, Any], *, workdir: Path, isolated: bool 
         isolated: Run commands under ``-I -S``, with nothing installed importable, as in a stock image.
             ``False`` keeps this interpreter's site-packages, for steps that need libraries (numpy,
             pandas) that the real image or ``packages=`` would provide.
+        site_packages: Folders standing for the image's site-packages (``pip install --target`` of an
+            image's lock): for every container, or by image name (``{tag: [folder]}``).
+        packages_cache: Where each distinct set of a step's ``packages=`` is installed once
+            (:func:`mlopsdsl.testing._site.default_cache` when left out).
 
     Raises:
         EmulatorError: The document uses a KFP feature the emulator does not cover, or is malformed.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    return _Emulator(text, workdir, isolated).run(params)
+    return _Emulator(text, workdir, isolated, site_packages, packages_cache).run(params)
 
 
 @dataclass
@@ -234,8 +251,17 @@ def read_parameter(text: str, kind: str) -> Any:
 
 
 class _Emulator:
-    def __init__(self, text: str, workdir: Path, isolated: bool = True) -> None:
+    def __init__(
+        self,
+        text: str,
+        workdir: Path,
+        isolated: bool = True,
+        sites: Sites = (),
+        packages_cache: Path | None = None,
+    ) -> None:
         self.flags = ["-I", "-S"] if isolated else ["-I"]
+        self.sites = sites
+        self.packages_cache = packages_cache
         try:
             docs = list(yaml.safe_load_all(text))
             self.spec: dict[str, Any] = docs[0]
@@ -505,6 +531,7 @@ class _Emulator:
             )
             started, begun = self.clock, time.monotonic()
             done: subprocess.CompletedProcess[str] | None = None
+            rest: list[str] | None = None
             try:
                 argv = pod.command(container, path)
             except _LauncherError as exc:
@@ -513,8 +540,14 @@ class _Emulator:
                 if not argv or argv[0] != "python":
                     raise EmulatorError(f"task {path!r}: the command must start with python, got {argv[:1]}")
                 pod.prepare()
+                try:
+                    rest = self._with_packages(argv[1:], path, container.get("image", ""))
+                except PackagesError as exc:
+                    rest = None
+                    logs.append(str(exc))
+            if rest is not None:
                 done = subprocess.run(
-                    [sys.executable, *self.flags, *argv[1:]],
+                    [sys.executable, *self.flags, *rest],
                     capture_output=True,
                     text=True,
                     cwd=self.workdir,
@@ -558,6 +591,16 @@ class _Emulator:
         self.run_state.logs[path] = "\n".join(logs)
         self.run_state.failed.append(path)
         return _Result("Failed")
+
+    def _with_packages(self, argv: list[str], path: str, image: str) -> list[str]:
+        """``argv`` with the step's ``packages=`` (``PIP_PRELUDE`` and its ``N PKG...`` arguments) installed
+        into the shared cache instead of into this interpreter, and the image's site folders added."""
+        sites = sites_for(self.sites, image)
+        if argv[:1] == ["-c"] and len(argv) > 2 and argv[1].startswith(PIP_PRELUDE):
+            count = int(argv[2])
+            sites.append(install_packages(argv[3 : 3 + count], path, self.packages_cache))
+            argv = ["-c", argv[1][len(PIP_PRELUDE) :], *argv[3 + count :]]
+        return with_sites(argv, sites)
 
     def _cached(self, fingerprint: str, path: str) -> _Result | None:
         """The outputs KFP would reuse for ``fingerprint``, or ``None``."""
