@@ -42,6 +42,7 @@ if _typing.TYPE_CHECKING:
     from mlopsdsl.local import RunResult, run
     from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
     from mlopsdsl.runtime.serializers import register_serializer
+    from mlopsdsl.runtime.tracking import current, log_metric, log_metrics
 
 __version__ = "0.1.0"
 
@@ -70,6 +71,9 @@ __all__ = [
     "__version__",
     "after",
     "compile",
+    "current",
+    "log_metric",
+    "log_metrics",
     "one_of",
     "otherwise",
     "pipeline",
@@ -112,6 +116,9 @@ _LAZY = {
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",
     "register_serializer": "mlopsdsl.runtime.serializers",
+    "current": "mlopsdsl.runtime.tracking",
+    "log_metric": "mlopsdsl.runtime.tracking",
+    "log_metrics": "mlopsdsl.runtime.tracking",
 }
 
 

@@ -112,6 +112,8 @@ def show_command(
             print(_line("in ", name, item))
         for name, item in sorted((record.get("outputs") or {}).items()):
             print(_line("out", name, item))
+        for line in _metric_lines(record.get("metrics") or []):
+            print(line)
         if status == "failed" and isinstance(record.get("error"), dict):
             error = record["error"]
             print(f"  error {error.get('type')}: {str(error.get('message', '')).strip().splitlines()[:1]}")
@@ -139,6 +141,20 @@ def _line(direction: str, name: str, item: dict[str, Any]) -> str:
         f"  {direction} {name}: {what}  sha256:{item.get('sha256')}{shown}\n"
         f"      {item.get('uri', '')}{source}{select}"
     )
+
+
+def _metric_lines(points: list[dict[str, Any]]) -> list[str]:
+    """One line per metric the step logged: its last value, and how many points its series has."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for point in points:
+        if isinstance(point, dict) and isinstance(point.get("name"), str):
+            series.setdefault(point["name"], []).append(point)
+    lines = []
+    for name, values in series.items():
+        last = values[-1]
+        note = f"  ({len(values)} points" + (f", last at step {last['step']})" if last.get("step") is not None else ")")
+        lines.append(f"  metric {name} = {last.get('value')!r}" + (note if len(values) > 1 else ""))
+    return lines
 
 
 def _size(size: int) -> str:

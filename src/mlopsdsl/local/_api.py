@@ -269,6 +269,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
         location=record.get("location"),
         error=_error_text(error) if error else None,
         outputs=record.get("outputs", {}),
+        metric_points=list(record.get("metrics") or []),
         waits=[a["waited"] for a in record.get("attempts", []) if a.get("waited")],
     )
 

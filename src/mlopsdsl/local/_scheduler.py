@@ -21,6 +21,7 @@ runs last, told whether everything else succeeded.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -491,6 +492,7 @@ class Scheduler:
             if number > 1:
                 attempt["waited"] = waited  # the backoff before this attempt (Retry.delay)
             record["attempts"].append(attempt)
+            record["metrics"] = attempt.get("metrics", [])  # the last attempt's
             if error is None:
                 record.update(status="succeeded", ended=now(), seconds=round(time.monotonic() - started, 6))
                 record["outputs"] = attempt.pop("outputs")
@@ -595,6 +597,14 @@ class Scheduler:
             spec["result"] = str(folder / "result.json")
         if folder is not None and self.blobs.is_remote:
             spec["scratch"] = str(folder / "scratch")
+        spec["context"] = {
+            "run_id": self.folder.run_id,
+            "pipeline": self.plan.document.root,
+            "task": node.id,
+            "attempt": number,
+            "map_index": map_index(node.id),
+            "backend": "local",
+        }
         options = node.step.options
         attempt = Attempt(
             spec=spec,
@@ -609,6 +619,8 @@ class Scheduler:
             record["folder"] = str(folder)
         outcome = self.executor.run(attempt)
         record["ended"] = now()
+        if outcome.result is not None and outcome.result.get("metrics"):
+            record["metrics"] = outcome.result["metrics"]
         error = self._error_of(node, outcome)
         if error is None:
             assert outcome.result is not None
@@ -672,6 +684,13 @@ class _BadOutput(Exception):
 
 def _kind(type_: ir.TypeSpec) -> str:
     return type_.kind if type_.kind in ("object", "artifact") else "json"
+
+
+def map_index(node_id: str) -> int | None:
+    """The element's index when the task is one element of a map (``train[2]``, ``loop[1]/inner``: the
+    innermost), else ``None``."""
+    found = re.findall(r"\[(\d+)\]", node_id)
+    return int(found[-1]) if found else None
 
 
 def _first_line(text: str) -> str:

@@ -23,7 +23,7 @@ BOOTSTRAP = (
 )
 """``python -c BOOTSTRAP BUNDLE.zip SPEC.json [--arg ...]`` runs a step from the bundle."""
 
-_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: the runtime and the artifact classes only."""
+_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: the runtime, the artifact classes and step tracking."""
 
 
 def __getattr__(name):
@@ -31,6 +31,10 @@ def __getattr__(name):
         from mlopsdsl import artifacts
 
         return getattr(artifacts, name)
+    if name in ("current", "log_metric", "log_metrics"):
+        from mlopsdsl.runtime import tracking
+
+        return getattr(tracking, name)
     raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r} (this is the runtime bundle)")
 '''
 
