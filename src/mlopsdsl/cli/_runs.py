@@ -152,7 +152,9 @@ def _metric_lines(points: list[dict[str, Any]]) -> list[str]:
     lines = []
     for name, values in series.items():
         last = values[-1]
-        note = f"  ({len(values)} points" + (f", last at step {last['step']})" if last.get("step") is not None else ")")
+        note = f"  ({len(values)} points" + (
+            f", last at step {last['step']})" if last.get("step") is not None else ")"
+        )
         lines.append(f"  metric {name} = {last.get('value')!r}" + (note if len(values) > 1 else ""))
     return lines
 

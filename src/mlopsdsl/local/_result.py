@@ -41,7 +41,6 @@ class StepRun:
     """The backoff waited before each retry, in seconds (``Retry.delay``), for the retries that waited (as
     the emulators' ``EmulatedRun.waits``)."""
 
-
     @property
     def metrics(self) -> dict[str, float]:
         """Each metric's last logged value, by name (``metric_points`` has the whole series)."""

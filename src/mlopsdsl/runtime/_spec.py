@@ -268,7 +268,9 @@ class ContextSpec:
                 raise SpecError(f"context.{key}: not one of {', '.join(CONTEXT_FIELDS)}")
             if isinstance(value, dict):
                 if len(value) != 1 or next(iter(value)) not in ("env", "arg"):
-                    raise SpecError(f"context.{key}: a value, {{'env': NAME}} or {{'arg': NAME}}, got {value!r}")
+                    raise SpecError(
+                        f"context.{key}: a value, {{'env': NAME}} or {{'arg': NAME}}, got {value!r}"
+                    )
                 if not isinstance(next(iter(value.values())), str):
                     raise SpecError(f"context.{key}: the env or arg name is a string, got {value!r}")
             elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):

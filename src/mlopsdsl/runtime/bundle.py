@@ -23,7 +23,7 @@ BOOTSTRAP = (
 )
 """``python -c BOOTSTRAP BUNDLE.zip SPEC.json [--arg ...]`` runs a step from the bundle."""
 
-_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: the runtime, the artifact classes and step tracking."""
+_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: runtime, artifact classes, tracking."""
 
 
 def __getattr__(name):

@@ -1,6 +1,6 @@
-"""What a step reports about itself while it runs: metrics (``ml.log_metric``) and where it runs (``ml.current``).
+"""What a step tells about itself as it runs: metrics (``ml.log_metric``) and where (``ml.current``).
 
-The runtime opens a :class:`Recorder` around the step function's call (:func:`recording`), held in a
+The runtime opens a :class:`Recorder` around the step function's call (:func:`start`), held in a
 ``ContextVar`` so that steps running in threads of one process (the in-process executor) never see each
 other's. ``ml.log_metric`` appends to it; after the call the runtime puts the points in the result record
 (``"metrics"``), writes them where the call spec's ``metrics`` section says (a file a backend reads, a KFP

@@ -352,7 +352,7 @@ class Lowering:
                 self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
             name = self.names.claim(step.name)
             self.step_templates[key] = container_template(
-                name, step, signature, self.code[step.name], self.options, collect
+                name, step, signature, self.code[step.name], self.options, collect, self.doc.root
             )
         return str(self.step_templates[key]["name"])
 

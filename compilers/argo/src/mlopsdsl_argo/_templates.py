@@ -21,6 +21,7 @@ from mlopsdsl_argo._launch import (
     ITEM_ENV,
     LAUNCHER,
     META,
+    METRICS,
     PACKAGES_ENV,
     RUNTIME_ENV,
     call_spec,
@@ -187,10 +188,12 @@ def container_template(
     code: dict[str, Any],
     options: CompileOptions,
     collect: str | None = None,
+    pipeline: str | None = None,
 ) -> dict[str, Any]:
     """The container template for ``step`` with the given input signature.
 
     Args:
+        pipeline: The pipeline's name, for ``ml.current()``.
         collect: For a task that runs once per element: the key prefix (under the workflow's folder) that
             each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
             them all as one folder (Argo cannot aggregate artifacts of a loop).
@@ -202,7 +205,7 @@ def container_template(
         from mlopsdsl.runtime._cache import spec_section
 
         cache = spec_section(step.digest, options.cache_root, options.cache)
-    spec = call_spec(step, code, passed, cache)
+    spec = call_spec(step, code, passed, cache, pipeline)
     order = [(p.name, source) for p, source, _ in passed]
 
     in_params: list[dict[str, Any]] = []
@@ -230,8 +233,9 @@ def container_template(
         stored = stored_kind(o.type) is not None
         pname = o.name + META if stored else o.name
         out_params.append({"name": pname, "valueFrom": {"path": output_path(pname, stored=False)}})
-    if out_params:
-        outputs["parameters"] = out_params
+    # What the step logged with ml.log_metric, last value per name (armored JSON, like every output).
+    out_params.append({"name": METRICS, "valueFrom": {"path": output_path(METRICS, stored=False)}})
+    outputs["parameters"] = out_params
     out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
     uris: dict[str, str] = {}
     if out_stored:

@@ -69,7 +69,7 @@ import yaml
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
-from mlopsdsl_argo._launch import WORK
+from mlopsdsl_argo._launch import METRICS, WORK
 from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
 from mlopsdsl_argo._values import armor
 
@@ -567,6 +567,8 @@ class ArgoEmulator:
             if node.phase == "Succeeded":
                 if any(line.startswith(HIT) for line in stderr.splitlines()):
                     self.run.cached[path] = "runtime"
+                if METRICS in node.parameters:
+                    self.run.metrics[path] = json.loads(node.parameters[METRICS])
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
             message = f"Error (exit code {code})" if node.phase == "Failed" else stderr.strip()

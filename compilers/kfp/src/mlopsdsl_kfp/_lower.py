@@ -42,7 +42,7 @@ from mlopsdsl.naming import k8s_literal
 
 from . import _cel
 from ._code import code_spec
-from ._executors import InputPlan, pack_container, runtime_container, step_container
+from ._executors import METRICS_OUTPUT, InputPlan, pack_container, runtime_container, step_container
 from ._naming import (
     PACK_COMPONENT,
     PACK_INPUT,
@@ -58,7 +58,7 @@ from ._naming import (
 )
 from ._platform import executor_config
 from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
-from ._types import ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
+from ._types import ARTIFACT_SCHEMA_VERSION, ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
 
@@ -774,6 +774,15 @@ class _Lowering:
         outputs = {o.name: encoding_of(o.type) for o in step.outputs}
         for out_name, enc in outputs.items():
             declare(component.output_definitions, out_name, enc, self.pb)
+        if METRICS_OUTPUT in outputs:
+            raise CompileError(
+                f"step {step.name!r}: the output name {METRICS_OUTPUT!r} is reserved by the KFP backend",
+                "kfp",
+                location=step.location,
+            )
+        metrics = component.output_definitions.artifacts[METRICS_OUTPUT]
+        metrics.artifact_type.schema_title = "system.Metrics"
+        metrics.artifact_type.schema_version = ARTIFACT_SCHEMA_VERSION
         marker = None
         if needs_marker(step, self.settings.store):
             assert self.settings.store is not None
@@ -792,6 +801,7 @@ class _Lowering:
             self.bundled,
             marker,
             self._cache(step),
+            self.doc.root,
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)

@@ -1,0 +1,37 @@
+"""Pipelines that log metrics and read ``ml.current()``, run by every backend in the tracking tests."""
+
+from __future__ import annotations
+
+import mlopsdsl as ml
+
+
+@ml.step
+def train(epochs: int) -> float:
+    loss = 1.0
+    for epoch in range(epochs):
+        loss = loss / 2
+        ml.log_metric("loss", loss, step=epoch)
+    ml.log_metrics({"accuracy": 0.75, "f1": 0.5})
+    return loss
+
+
+@ml.step
+def where() -> dict[str, str]:
+    here = ml.current()
+    return {
+        "backend": str(here.backend),
+        "pipeline": str(here.pipeline),
+        "step": str(here.step),
+        "has_run_id": str(bool(here.run_id)),
+    }
+
+
+@ml.step
+def quiet(x: float) -> float:
+    return x
+
+
+@ml.pipeline
+def tracked(epochs: int = 3) -> dict[str, str]:
+    quiet(x=train(epochs=epochs))
+    return where()
