@@ -35,3 +35,22 @@ def quiet(x: float) -> float:
 def tracked(epochs: int = 3) -> dict[str, str]:
     quiet(x=train(epochs=epochs))
     return where()
+
+
+@ml.step(retry=ml.Retry(attempts=3, backoff="0s"))
+def wobbly(folder: str) -> int:
+    """Fails twice, then succeeds (counting its tries in a file: attempts are separate processes)."""
+    from pathlib import Path
+
+    counter = Path(folder) / "tries"
+    tries = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(tries))
+    ml.log_metric("tries", tries)
+    if tries < 3:
+        raise RuntimeError(f"try {tries} fails")
+    return tries
+
+
+@ml.pipeline
+def flaky(folder: str) -> int:
+    return wobbly(folder=folder)

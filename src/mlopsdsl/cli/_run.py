@@ -46,6 +46,14 @@ def run_command(
             "Default: $MLOPSDSL_ARTIFACT_ROOT, the config files, then .mlopsdsl/blobs.",
         ),
     ] = None,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway",
+            metavar="URL",
+            help="Push step and run metrics to this Prometheus Pushgateway (default: $MLOPSDSL_PUSHGATEWAY).",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
     from mlopsdsl._compile import parse_params
@@ -67,6 +75,7 @@ def run_command(
         code=code,
         resume=resume,
         artifact_root=artifact_root,
+        pushgateway=pushgateway,
     )
     for name, value in result.outputs.items():
         print(f"{name}: {_shown(value)}")

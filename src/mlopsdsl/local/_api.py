@@ -24,7 +24,9 @@ from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
+from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import desugar, is_builtin
+from mlopsdsl.runtime import push
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -47,6 +49,7 @@ def run(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    pushgateway: str | None = None,
     **values: Any,
 ) -> RunResult:
     """Run a pipeline locally and return its outputs.
@@ -71,6 +74,8 @@ def run(
             ``<home>/blobs`` (see ``docs/storage.md``).
         progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
         check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
+        pushgateway: A Prometheus Pushgateway URL to push each step's and the run's metrics to
+            (``docs/observability.md``); ``$MLOPSDSL_PUSHGATEWAY`` by default, none when unset.
 
     Returns:
         A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
@@ -95,6 +100,7 @@ def run(
         artifact_root=artifact_root,
         progress=progress,
         check=check,
+        pushgateway=pushgateway,
     )
 
 
@@ -117,6 +123,7 @@ def run_document(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    pushgateway: str | None = None,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
     without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
@@ -156,6 +163,8 @@ def run_document(
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
     settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
     shown = _progress.choose(progress)
+    gateway = pushgateway or os.environ.get(push.ENV) or None
+    publisher = Publisher(gateway, document.root, folder.run_id, shown) if gateway else None
     started = time.monotonic()
     run_record: dict[str, Any] = {
         "run_id": folder.run_id,
@@ -188,6 +197,7 @@ def run_document(
         funcs,
         locate,
         previous,
+        publisher,
     )
     shown.start(folder.run_id, document.root, list(plan.nodes), resume is not None)
     try:
@@ -204,6 +214,8 @@ def run_document(
     output_records = {name: scheduler._record(source) for name, source in plan.outputs.items()} if ok else {}
     run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
     folder.write_run(run_record)
+    if publisher is not None:
+        publisher.run(status, seconds)
     shown.finish(status, seconds)
     result = RunResult(
         run_id=folder.run_id,

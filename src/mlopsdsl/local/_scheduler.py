@@ -49,6 +49,7 @@ from mlopsdsl.local._plan import (
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import is_builtin
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
@@ -94,6 +95,7 @@ class Scheduler:
         functions: dict[str, Callable[..., Any]],
         locate: Locate,
         previous: dict[str, dict[str, Any]],
+        publisher: Publisher | None = None,
     ) -> None:
         self.plan = plan
         self.folder = folder
@@ -106,6 +108,7 @@ class Scheduler:
         self.functions = functions
         self.locate = locate
         self.previous = previous
+        self.publisher = publisher
         self.status: dict[str, str] = {n: "pending" for n in plan.nodes}
         self.pipeline_status = "Succeeded"
         self.records: dict[str, dict[str, Any]] = {}
@@ -365,6 +368,8 @@ class Scheduler:
         self.status[node_id] = outcome.status
         self._release(node_id)
         self.records[node_id] = outcome.record
+        if self.publisher is not None:
+            self.publisher.task(node_id, outcome.record)
         if outcome.status == "failed":
             self.folder.write_step(node_id, outcome.record)
         if outcome.status in DONE:

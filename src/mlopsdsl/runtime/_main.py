@@ -69,6 +69,7 @@ def execute(
     record: dict[str, Any] = {"version": CALL_SPEC_VERSION, "python": sys.version.split()[0]}
     result_path = spec.get("result") if isinstance(spec, dict) else None
     marker: MarkerSpec | None = None
+    parsed: CallSpec | None = None
     try:
         record["step"] = spec.get("step") if isinstance(spec, dict) else None
         try:
@@ -84,6 +85,12 @@ def execute(
         if marker is not None and not failure.retry and failure.phase != "retry":
             _leave_marker(marker, str(record["step"]), record["error"])
     record["seconds"] = round(time.perf_counter() - started, 6)
+    if parsed is not None and os.environ.get("MLOPSDSL_PUSHGATEWAY"):
+        here = current(parsed, args or {})
+        if here.backend != "local":  # the local runner pushes for its steps, knowing more than a step
+            from .push import push_attempt
+
+            push_attempt(record, here, record["seconds"], record.get("bytes_read", 0))
     if isinstance(result_path, str):
         write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
     return record
@@ -167,6 +174,7 @@ def _call(
     try:
         try:
             kwargs = _inputs(spec, function, args, scratch)
+            record["bytes_read"] = scratch.bytes_read
         except _Failure:
             raise
         except (SpecError, IntegrityError, LossyValue) as exc:
@@ -209,6 +217,8 @@ class _Scratch:
         self.spec = spec
         self._temp: str | None = None
         self.staging: str | None = None
+        self.bytes_read = 0
+        """Bytes of the stored inputs handed to the step (for the Pushgateway's numbers)."""
         self._made: list[str] = []
 
     def temp(self) -> str:
@@ -317,6 +327,18 @@ def _element_hint(annotation: Any) -> Any:
 
 def _local_copy(item: InputSpec, scratch: _Scratch) -> str:
     """A local path holding the input's bytes, checked against the recorded digest."""
+    path = _fetched(item, scratch)
+    scratch.bytes_read += _size(path)
+    return path
+
+
+def _size(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _fetched(item: InputSpec, scratch: _Scratch) -> str:
     if item.file is not None:
         check_digest(item, item.file)
         return item.file

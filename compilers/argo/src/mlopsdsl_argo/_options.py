@@ -84,6 +84,9 @@ class CompileOptions:
     """Where the step runtime in each pod keeps its cache: an absolute folder in the pod (a volume mounted
     in every step) or an fsspec URL. Argo has no cache of its own that mlopsdsl uses, so without it every
     step runs every time."""
+    pushgateway: str | None = None
+    """A Prometheus Pushgateway URL every step's runtime pushes its metrics to (``MLOPSDSL_PUSHGATEWAY``
+    in each container)."""
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], where: ir.SourceLocation | None) -> CompileOptions:
@@ -112,6 +115,12 @@ class CompileOptions:
             from mlopsdsl.runtime._cache import root_problem
 
             problem = root_problem(parsed.cache_root)
+            if problem is not None:
+                raise CompileError(problem, BACKEND, location=where)
+        if parsed.pushgateway is not None:
+            from mlopsdsl.runtime.push import url_problem
+
+            problem = url_problem(parsed.pushgateway)
             if problem is not None:
                 raise CompileError(problem, BACKEND, location=where)
         repo = parsed.artifact_repository

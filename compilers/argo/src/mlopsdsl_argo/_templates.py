@@ -16,6 +16,7 @@ from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime import EXIT_NEVER_RETRY
+from mlopsdsl.runtime.push import ENV as PUSH_ENV
 from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
@@ -264,6 +265,8 @@ def container_template(
     kube = opts.kubernetes
     volumes, mounts = _volumes(step)
     env = _env(step)
+    if options.pushgateway is not None and PUSH_ENV not in step.options.env:
+        env.append({"name": PUSH_ENV, "value": _literal(options.pushgateway, "pushgateway", step)})
     if collect is not None and out_stored:
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {

@@ -58,6 +58,8 @@ class KfpBackend:
       folder in the pod (a volume mounted in every step) or an fsspec URL (``s3://bucket/prefix``; the
       image needs fsspec and s3fs, the pod its credentials); it may be the same as ``store``. Without
       it, only KFP's own cache applies.
+    * ``pushgateway``: a Prometheus Pushgateway URL every step's runtime pushes its metrics to
+      (``MLOPSDSL_PUSHGATEWAY`` in each container; ``docs/observability.md``).
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -90,12 +92,13 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root"}
+        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root", "pushgateway"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root",
+                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, "
+                "pushgateway",
                 "kfp",
                 location=where,
             )
@@ -129,7 +132,13 @@ class KfpBackend:
         cache_root = options.get("cache_root")
         if cache_root is not None and root_problem(cache_root):
             raise CompileError(str(root_problem(cache_root)), "kfp", location=where)
+        from mlopsdsl.runtime.push import url_problem
+
+        pushgateway = options.get("pushgateway")
+        if pushgateway is not None and url_problem(pushgateway):
+            raise CompileError(str(url_problem(pushgateway)), "kfp", location=where)
         return Settings(
+            pushgateway=pushgateway,
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,

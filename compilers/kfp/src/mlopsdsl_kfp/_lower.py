@@ -39,6 +39,7 @@ from typing import Any, Literal
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.naming import k8s_literal
+from mlopsdsl.runtime.push import ENV as PUSH_ENV
 
 from . import _cel
 from ._code import code_spec
@@ -84,6 +85,7 @@ class Settings:
     cache: bool = True
     """``False``: a run that reuses nothing (every ``enableCache`` off; the pods' cache only records)."""
     cache_root: str | None = None
+    pushgateway: str | None = None
     """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
 
 
@@ -806,6 +808,8 @@ class _Lowering:
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
+        if self.settings.pushgateway is not None and PUSH_ENV not in step.options.env:
+            deployment.container.env.add(name=PUSH_ENV, value=k8s_literal(self.settings.pushgateway))
         for env_name in sorted(step.options.env):
             # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
             deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))

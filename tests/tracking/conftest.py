@@ -1,0 +1,146 @@
+"""A real Prometheus and Pushgateway (Debian's ``prometheus`` and ``prometheus-pushgateway``) on
+127.0.0.1, for the tests that push metrics and read them back through Prometheus' HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("MLOPSDSL_REQUIRE_SHARED"):
+            pytest.fail(f"{name} is not installed (apt-get install {name}); .ci/run installs it")
+        pytest.skip(f"{name} is not installed (Debian package {name})")
+    return found
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer at {url}")
+
+
+@dataclass
+class Prometheus:
+    url: str
+    pushgateway: str
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The result vector of an instant query."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def wait_for(self, promql: str, count: int = 1) -> list[dict[str, Any]]:
+        """The query's result once it has at least ``count`` series (Prometheus scrapes every second)."""
+        deadline = time.monotonic() + 60
+        while True:
+            result = self.query(promql)
+            if len(result) >= count or time.monotonic() > deadline:
+                return result
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    gateway_bin = _binary("prometheus-pushgateway")
+    prometheus_bin = _binary("prometheus")
+    folder: Path = tmp_path_factory.mktemp("prometheus")
+    gateway_port, prometheus_port = _free_port(), _free_port()
+    config = folder / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{gateway_port}']\n"
+    )
+    processes = []
+    with (
+        (folder / "pushgateway.log").open("wb") as gateway_log,
+        (folder / "prometheus.log").open("wb") as log,
+    ):
+        try:
+            yield from _serve(
+                gateway_bin,
+                prometheus_bin,
+                config,
+                folder,
+                gateway_port,
+                prometheus_port,
+                processes,
+                gateway_log,
+                log,
+            )
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def _serve(
+    gateway_bin: str,
+    prometheus_bin: str,
+    config: Path,
+    folder: Path,
+    gateway_port: int,
+    prometheus_port: int,
+    processes: list[subprocess.Popen[bytes]],
+    gateway_log: Any,
+    log: Any,
+) -> Iterator[Prometheus]:
+    if True:
+        gateway = subprocess.Popen(
+            [gateway_bin, f"--web.listen-address=127.0.0.1:{gateway_port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=gateway_log,
+        )
+        processes.append(gateway)
+        server = subprocess.Popen(
+            [
+                prometheus_bin,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        processes.append(server)
+        _wait_http(f"http://127.0.0.1:{gateway_port}/-/ready", gateway, "prometheus-pushgateway")
+        _wait_http(f"http://127.0.0.1:{prometheus_port}/-/ready", server, "prometheus")
+        yield Prometheus(f"http://127.0.0.1:{prometheus_port}", f"http://127.0.0.1:{gateway_port}")
