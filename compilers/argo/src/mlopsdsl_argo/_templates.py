@@ -182,6 +182,36 @@ def _s3(repo: S3Repository, key: str) -> dict[str, Any]:
     return s3
 
 
+def template_metrics(pipeline: str, step: str) -> dict[str, Any]:
+    """Argo's own metrics of a step template, which the controller serves to Prometheus: each run's
+    duration and a count of runs, by status (``{{duration}}``, ``{{status}}``: Argo's template-metric
+    variables). A step's own metrics (``ml.log_metric``) have names known only when it runs, so they go
+    through the Pushgateway (``pushgateway=``)."""
+    from mlopsdsl.runtime.push import BUCKETS
+
+    labels = [
+        {"key": "pipeline", "value": pipeline},
+        {"key": "step", "value": step},
+        {"key": "status", "value": "{{status}}"},
+    ]
+    return {
+        "prometheus": [
+            {
+                "name": "mlopsdsl_argo_step_duration_seconds",
+                "help": "How long a step's pod ran, by status (Argo template metric).",
+                "labels": labels,
+                "histogram": {"value": "{{duration}}", "buckets": list(BUCKETS)},
+            },
+            {
+                "name": "mlopsdsl_argo_step_runs_total",
+                "help": "Runs of a step's pod, by status (Argo template metric).",
+                "labels": labels,
+                "counter": {"value": "1"},
+            },
+        ]
+    }
+
+
 def container_template(
     name: str,
     step: ir.StepSpec,
@@ -288,6 +318,7 @@ def container_template(
         template["inputs"] = inputs
     if outputs:
         template["outputs"] = outputs
+    template["metrics"] = template_metrics(pipeline or "", step.name)
     metadata: dict[str, Any] = {}
     if kube.labels:
         metadata["labels"] = dict(sorted(kube.labels.items()))

@@ -667,6 +667,7 @@ _TEMPLATE_KEYS = {
     "nodeSelector",
     "tolerations",
     "volumes",
+    "metrics",  # served by Argo's controller to Prometheus: read and not emulated
 }
 _TASK_KEYS = {"name", "template", "depends", "when", "arguments", "withItems", "withParam"}
 
