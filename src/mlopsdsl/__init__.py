@@ -26,7 +26,7 @@ if _typing.TYPE_CHECKING:
     from mlopsdsl._pipeline import Pipeline, pipeline
     from mlopsdsl._step import Step, step
     from mlopsdsl._tracing import after
-    from mlopsdsl.artifacts import Artifact, Dataset, Model
+    from mlopsdsl.artifacts import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Model
     from mlopsdsl.errors import (
         CompileError,
         DefinitionError,
@@ -48,10 +48,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact",
+    "ClassificationMetrics",
     "CompileError",
     "Dataset",
     "DefinitionError",
+    "HTML",
     "IRError",
+    "Markdown",
     "MlopsDslError",
     "Model",
     "ParameterError",
@@ -89,6 +92,9 @@ _LAZY = {
     "Artifact": "mlopsdsl.artifacts",
     "Dataset": "mlopsdsl.artifacts",
     "Model": "mlopsdsl.artifacts",
+    "Markdown": "mlopsdsl.artifacts",
+    "HTML": "mlopsdsl.artifacts",
+    "ClassificationMetrics": "mlopsdsl.artifacts",
     "CompileError": "mlopsdsl.errors",
     "DefinitionError": "mlopsdsl.errors",
     "IRError": "mlopsdsl.errors",

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 KINDS = ("json", "object", "artifact")
 INPUT_KINDS = (*KINDS, "collected")
-ARTIFACT_TYPES = ("Artifact", "Dataset", "Model")
+ARTIFACT_TYPES = ("Artifact", "Dataset", "Model", "Markdown", "HTML", "ClassificationMetrics")
 
 
 class SpecError(Exception):

@@ -27,7 +27,7 @@ _STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: runtime, artifact
 
 
 def __getattr__(name):
-    if name in ("Artifact", "Dataset", "Model"):
+    if name in ("Artifact", "Dataset", "Model", "Markdown", "HTML", "ClassificationMetrics"):
         from mlopsdsl import artifacts
 
         return getattr(artifacts, name)
