@@ -18,7 +18,9 @@ from contextvars import ContextVar
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Self
+    from typing import Any, Self, TypeVar
+
+    _A = TypeVar("_A", bound="Artifact")
 
 __all__ = ["Artifact", "ClassificationMetrics", "Dataset", "HTML", "Markdown", "Model"]
 
@@ -214,7 +216,7 @@ class ClassificationMetrics(Artifact):
         ]
 
 
-def _written(cls: type[Any], text: str, name: str) -> Any:
+def _written(cls: type[_A], text: str, name: str) -> _A:
     if not isinstance(text, str):
         raise TypeError(f"{cls.__name__}.from_text takes a str, got {type(text).__name__}")
     artifact = cls.new(name)

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -144,3 +145,54 @@ def _serve(
         _wait_http(f"http://127.0.0.1:{gateway_port}/-/ready", gateway, "prometheus-pushgateway")
         _wait_http(f"http://127.0.0.1:{prometheus_port}/-/ready", server, "prometheus")
         yield Prometheus(f"http://127.0.0.1:{prometheus_port}", f"http://127.0.0.1:{gateway_port}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` with a sqlite backend store on 127.0.0.1; its URL."""
+    if shutil.which("mlflow", path=os.path.dirname(sys.executable)) is None:
+        if os.environ.get("MLOPSDSL_REQUIRE_SHARED"):
+            pytest.fail("mlflow is not installed in the test environment (the test extra installs it)")
+        pytest.skip("mlflow is not installed (pip install mlflow)")
+    folder: Path = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    with (folder / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [
+                os.path.join(os.path.dirname(sys.executable), "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{folder / 'mlflow.db'}",
+                "--default-artifact-root",
+                str(folder / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("mlflow server did not start") from None
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()

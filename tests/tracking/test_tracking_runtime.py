@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,41 @@ def test_each_map_element_knows_its_index(tmp_path: Path) -> None:
         "element[1]": 1.0,
         "element[2]": 2.0,
     }
+
+
+def test_without_a_pushgateway_or_mlflow_the_runtime_imports_nothing_for_them(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    spec = {
+        **_spec("logs_context"),
+        "code": {"mode": "import", "module": "probe_steps", "qualname": "step"},
+        "sys_path": [str(tmp_path)],
+        "context": {"backend": "kfp", "run_id": "r"},
+        "result": str(tmp_path / "result.json"),
+    }
+    (tmp_path / "probe_steps.py").write_text(
+        "import mlopsdsl as ml\n\ndef step():\n    ml.log_metric('a', 1)\n"
+    )
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    probe = textwrap.dedent(
+        """
+        import runpy, sys
+        sys.argv = ["runtime", "spec.json"]
+        try:
+            runpy.run_module("mlopsdsl.runtime", run_name="__main__")
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        heavy = ("mlflow", "urllib.request", "http", "socket", "logging", "mlopsdsl.runtime.push")
+        heavy += ("mlopsdsl.runtime._mlflow",)
+        print(sorted(m for m in sys.modules if m.startswith(heavy)))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MLOPSDSL_PUSHGATEWAY", "MLFLOW_TRACKING_URI")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert json.loads((tmp_path / "result.json").read_text())["metrics"][0]["name"] == "a"

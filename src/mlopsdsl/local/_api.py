@@ -18,6 +18,7 @@ from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
 from mlopsdsl.local._config import ENV_OPTIONS
 from mlopsdsl.local._config import resolve as resolve_storage
+from mlopsdsl.local._config import tracking as resolve_tracking
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Plan, build_plan
 from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
@@ -163,6 +164,7 @@ def run_document(
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
     settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
     shown = _progress.choose(progress)
+    mlflow_run = _start_tracking(root, document.root, folder.run_id, plan.params, step_env, shown)
     gateway = pushgateway or os.environ.get(push.ENV) or None
     publisher = Publisher(gateway, document.root, folder.run_id, shown) if gateway else None
     started = time.monotonic()
@@ -216,6 +218,8 @@ def run_document(
     folder.write_run(run_record)
     if publisher is not None:
         publisher.run(status, seconds)
+    if mlflow_run is not None:
+        _end_tracking(mlflow_run, status, shown)
     shown.finish(status, seconds)
     result = RunResult(
         run_id=folder.run_id,
@@ -231,6 +235,36 @@ def run_document(
     if not ok and check:
         raise _failure(result, scheduler, plan, locate)
     return result
+
+
+def _start_tracking(
+    root: Path, pipeline: str, run_id: str, params: dict[str, Any], step_env: dict[str, str], shown: Any
+) -> str | None:
+    """The MLflow run of this pipeline run, made before any step starts (so parallel steps never race to
+    make it), and the steps' environment told about it; ``None`` without tracking."""
+    from mlopsdsl.runtime import _mlflow
+
+    if resolve_tracking(root) != "mlflow":
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            step_env[_mlflow.ENV] = "none"  # the config said no: steps must not track on their own
+        return None
+
+    try:
+        parent = _mlflow.parent_run(_mlflow.client(), pipeline, run_id, "local", params)
+    except Exception as exc:  # tracking never fails a run
+        shown.line(pipeline, f"MLflow tracking is off for this run: {type(exc).__name__}: {exc}")
+        return None
+    step_env.update({_mlflow.ENV: "mlflow", "MLOPSDSL_MLFLOW_PARENT": parent})
+    return parent
+
+
+def _end_tracking(parent: str, status: str, shown: Any) -> None:
+    from mlopsdsl.runtime import _mlflow
+
+    try:
+        _mlflow.client().set_terminated(parent, "FINISHED" if status == "succeeded" else "FAILED")
+    except Exception as exc:
+        shown.line("mlflow", f"could not close the MLflow run {parent}: {type(exc).__name__}: {exc}")
 
 
 def _home(path: str | os.PathLike[str] | None) -> Path:

@@ -609,6 +609,7 @@ class Scheduler:
             "attempt": number,
             "map_index": map_index(node.id),
             "backend": "local",
+            "step_digest": node.step.digest,
         }
         options = node.step.options
         attempt = Attempt(

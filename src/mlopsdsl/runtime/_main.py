@@ -91,6 +91,11 @@ def execute(
             from .push import push_attempt
 
             push_attempt(record, here, record["seconds"], record.get("bytes_read", 0))
+    if parsed is not None and (os.environ.get("MLOPSDSL_TRACKING") or os.environ.get("MLFLOW_TRACKING_URI")):
+        from . import _mlflow
+
+        if _mlflow.configured():
+            _mlflow.log_attempt(parsed, args or {}, record, current(parsed, args or {}))
     if isinstance(result_path, str):
         write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
     return record
@@ -432,6 +437,7 @@ def current(spec: CallSpec, args: dict[str, str]) -> tracking.Current:
         if key in ("attempt", "retries", "map_index") and isinstance(value, str):
             value = int(value) if value.strip().isdigit() else None
         fields[key] = value if value != "" else None
+    fields.pop("step_digest", None)  # for tracking (MLflow tags), not part of ml.current()
     retries = fields.pop("retries", None)
     if fields.get("attempt") is None and isinstance(retries, int):
         fields["attempt"] = retries + 1

@@ -251,8 +251,9 @@ class RetrySpec:
         self.marker = MarkerSpec(_obj(marker, "retry.marker")) if marker is not None else None
 
 
-CONTEXT_FIELDS = ("run_id", "pipeline", "task", "attempt", "retries", "map_index", "backend")
-"""``retries``: what engines count from 0 (Argo's ``{{retries}}``); the attempt is one more."""
+CONTEXT_FIELDS = ("run_id", "pipeline", "task", "attempt", "retries", "map_index", "backend", "step_digest")
+"""``retries``: what engines count from 0 (Argo's ``{{retries}}``); the attempt is one more.
+``step_digest``: the step's ``StepSpec.digest``, for tracking's tags."""
 
 
 class ContextSpec:

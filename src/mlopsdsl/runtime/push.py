@@ -213,12 +213,13 @@ def push(gateway: str, path: str, families: list[Family], timeout: float = 5.0) 
         raise OSError(f"the Pushgateway answered {status_line!r}: {detail}")
 
 
-def url_problem(url: object) -> str | None:
-    """What is wrong with a Pushgateway URL given as a compile or run option, or ``None``."""
+def url_problem(url: object, option: str = "pushgateway") -> str | None:
+    """What is wrong with a server's URL given as a compile or run option (``pushgateway``,
+    ``tracking_uri``), or ``None``."""
     import re
 
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/\"'{}$]+(/[^\s\"'{}$]*)?$", url):
-        return f"pushgateway={url!r}: give the Pushgateway's http:// or https:// URL"
+        return f"{option}={url!r}: give the server's http:// or https:// URL"
     return None
 
 

@@ -218,7 +218,12 @@ def call_spec(
         "outputs": outputs,
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
-        "context": {"backend": "argo", "pipeline": pipeline, "run_id": {"arg": CONTEXT_RUN}},
+        "context": {
+            "backend": "argo",
+            "pipeline": pipeline,
+            "run_id": {"arg": CONTEXT_RUN},
+            "step_digest": step.digest,
+        },
     }
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:

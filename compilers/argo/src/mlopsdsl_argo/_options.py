@@ -85,6 +85,9 @@ class CompileOptions:
     in every step) or an fsspec URL. Argo has no cache of its own that mlopsdsl uses, so without it every
     step runs every time."""
     pushgateway: str | None = None
+    tracking_uri: str | None = None
+    """An MLflow tracking server every step's runtime records its run in (``MLFLOW_TRACKING_URI`` in each
+    container; the image needs ``mlflow``)."""
     """A Prometheus Pushgateway URL every step's runtime pushes its metrics to (``MLOPSDSL_PUSHGATEWAY``
     in each container)."""
 
@@ -117,10 +120,11 @@ class CompileOptions:
             problem = root_problem(parsed.cache_root)
             if problem is not None:
                 raise CompileError(problem, BACKEND, location=where)
-        if parsed.pushgateway is not None:
-            from mlopsdsl.runtime.push import url_problem
+        from mlopsdsl.runtime.push import url_problem
 
-            problem = url_problem(parsed.pushgateway)
+        for option in ("pushgateway", "tracking_uri"):
+            url = getattr(parsed, option)
+            problem = url_problem(url, option) if url is not None else None
             if problem is not None:
                 raise CompileError(problem, BACKEND, location=where)
         repo = parsed.artifact_repository

@@ -295,8 +295,12 @@ def container_template(
     kube = opts.kubernetes
     volumes, mounts = _volumes(step)
     env = _env(step)
-    if options.pushgateway is not None and PUSH_ENV not in step.options.env:
-        env.append({"name": PUSH_ENV, "value": _literal(options.pushgateway, "pushgateway", step)})
+    for env_name, url, option in (
+        (PUSH_ENV, options.pushgateway, "pushgateway"),
+        ("MLFLOW_TRACKING_URI", options.tracking_uri, "tracking_uri"),
+    ):
+        if url is not None and env_name not in step.options.env:  # the step's own env wins
+            env.append({"name": env_name, "value": _literal(url, option, step)})
     if collect is not None and out_stored:
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {

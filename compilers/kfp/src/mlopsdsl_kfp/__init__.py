@@ -60,6 +60,8 @@ class KfpBackend:
       it, only KFP's own cache applies.
     * ``pushgateway``: a Prometheus Pushgateway URL every step's runtime pushes its metrics to
       (``MLOPSDSL_PUSHGATEWAY`` in each container; ``docs/observability.md``).
+    * ``tracking_uri``: an MLflow tracking server every step's runtime records its run in
+      (``MLFLOW_TRACKING_URI`` in each container; the image needs ``mlflow``).
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -92,13 +94,14 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root", "pushgateway"}
+        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root"}
+        known |= {"pushgateway", "tracking_uri"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
                 "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, "
-                "pushgateway",
+                "pushgateway, tracking_uri",
                 "kfp",
                 location=where,
             )
@@ -137,8 +140,12 @@ class KfpBackend:
         pushgateway = options.get("pushgateway")
         if pushgateway is not None and url_problem(pushgateway):
             raise CompileError(str(url_problem(pushgateway)), "kfp", location=where)
+        tracking_uri = options.get("tracking_uri")
+        if tracking_uri is not None and url_problem(tracking_uri, "tracking_uri"):
+            raise CompileError(str(url_problem(tracking_uri, "tracking_uri")), "kfp", location=where)
         return Settings(
             pushgateway=pushgateway,
+            tracking_uri=tracking_uri,
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,

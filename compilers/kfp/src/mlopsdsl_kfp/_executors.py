@@ -287,6 +287,7 @@ def call_spec(
     spec["context"] = {
         "backend": "kfp",
         "pipeline": pipeline,
+        "step_digest": step.digest,
         "run_id": {"arg": CONTEXT_RUN},
         "task": {"arg": CONTEXT_TASK},
     }

@@ -86,6 +86,7 @@ class Settings:
     """``False``: a run that reuses nothing (every ``enableCache`` off; the pods' cache only records)."""
     cache_root: str | None = None
     pushgateway: str | None = None
+    tracking_uri: str | None = None
     """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
 
 
@@ -808,8 +809,10 @@ class _Lowering:
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
-        if self.settings.pushgateway is not None and PUSH_ENV not in step.options.env:
-            deployment.container.env.add(name=PUSH_ENV, value=k8s_literal(self.settings.pushgateway))
+        observing = {PUSH_ENV: self.settings.pushgateway, "MLFLOW_TRACKING_URI": self.settings.tracking_uri}
+        for env_name, url in observing.items():
+            if url is not None and env_name not in step.options.env:  # the step's own env wins
+                deployment.container.env.add(name=env_name, value=k8s_literal(url))
         for env_name in sorted(step.options.env):
             # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
             deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
