@@ -54,3 +54,33 @@ def wobbly(folder: str) -> int:
 @ml.pipeline
 def flaky(folder: str) -> int:
     return wobbly(folder=folder)
+
+
+@ml.step
+def base(x: int) -> int:
+    ml.log_metric("seen", x)
+    return x + 1
+
+
+@ml.step
+def breaks(x: int) -> int:
+    raise ValueError(f"no <good> value: {x}")
+
+
+@ml.step
+def after(x: int) -> int:
+    return x
+
+
+@ml.step(cache=False)
+def always(x: int) -> int:
+    for i in range(4):
+        ml.log_metric("curve", i * i, step=i)
+    return x
+
+
+@ml.pipeline
+def mixed(x: int = 1) -> int:
+    first = base(x=x)
+    always(x=x)
+    return after(x=breaks(x=first))

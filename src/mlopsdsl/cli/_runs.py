@@ -71,9 +71,17 @@ def list_command(home: Home = None, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 @report_errors
 def show_command(
-    run_id: Annotated[str, typer.Argument(help="A run id.")], home: Home = None, as_json: AsJson = False
+    run_id: Annotated[str, typer.Argument(help="A run id.")],
+    home: Home = None,
+    as_json: AsJson = False,
+    as_html: Annotated[
+        bool,
+        typer.Option(
+            "--html", help="Print the run report: a standalone HTML page (graph by status, metrics, outputs)."
+        ),
+    ] = False,
 ) -> None:
-    """Show a run: each step's status, and its input and output artifacts with URIs and digests."""
+    """Show a run: each step's status, its input and output artifacts with URIs and digests, its metrics."""
     from mlopsdsl.errors import RunError
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
@@ -88,6 +96,11 @@ def show_command(
     order = _step_order(folder.path, steps)
     if as_json:
         print(json.dumps({"run": run, "steps": [steps[t] for t in order]}, indent=1, ensure_ascii=False))
+        return
+    if as_html:
+        from mlopsdsl.local._report import render
+
+        sys.stdout.write(render(run, steps))
         return
     seconds = run.get("seconds")
     took = f" in {seconds:.2f}s" if isinstance(seconds, int | float) else ""

@@ -95,6 +95,18 @@ class RunResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        """The run report (``mlopsdsl runs show RUN --html``), drawn from the run's records."""
+        from mlopsdsl.local._records import RunFolder
+        from mlopsdsl.local._report import render
+
+        folder = RunFolder(self.run_dir.parent.parent, self.run_id)
+        try:
+            run, steps = folder.read_run(), folder.read_steps()
+        except (OSError, ValueError):  # the records were moved or removed: the summary table
+            return self._table_html()
+        return render(run, steps, page=False)
+
+    def _table_html(self) -> str:
         colour = {"succeeded": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#6e7781"}
         rows = []
         for s in self.steps:
