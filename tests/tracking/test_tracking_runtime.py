@@ -208,3 +208,20 @@ def test_without_a_pushgateway_or_mlflow_the_runtime_imports_nothing_for_them(tm
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert json.loads((tmp_path / "result.json").read_text())["metrics"][0]["name"] == "a"
+
+
+def test_logs_of_a_local_task(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tracking_pipelines import flaky
+
+    folder = tmp_path / "state"
+    folder.mkdir()
+    result = ml.run(flaky, home=tmp_path / "home", progress=False, folder=str(folder))
+    shown = CliRunner().invoke(app, ["logs", result.run_id, "wobbly", "--home", str(tmp_path / "home")])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("--- wobbly attempt") == 3
+    assert "RuntimeError: try 1 fails" in shown.output and "RuntimeError: try 2 fails" in shown.output
+    missing = CliRunner().invoke(app, ["logs", result.run_id, "nope", "--home", str(tmp_path / "home")])
+    assert missing.exit_code == 2 and "kept no log for task 'nope'" in missing.output

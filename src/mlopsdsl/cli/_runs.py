@@ -74,6 +74,25 @@ def show_command(
     run_id: Annotated[str, typer.Argument(help="A run id.")],
     home: Home = None,
     as_json: AsJson = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend", "-b", help="'local' (the run records here), or a cluster backend (kfp, argo)."
+        ),
+    ] = "local",
+    host: Annotated[
+        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
+        ),
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+    ] = False,
     as_html: Annotated[
         bool,
         typer.Option(
@@ -86,6 +105,12 @@ def show_command(
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
+    if backend != "local":
+        if as_html:
+            print("error: --html reports local runs; a cluster's run is shown by its own UI", file=sys.stderr)
+            raise typer.Exit(EXIT_USER)
+        _show_remote(run_id, backend, host, token, namespace, insecure, as_json)
+        return
     try:
         folder = RunFolder.existing(home_folder(home), run_id)
     except RunError as exc:
@@ -130,6 +155,110 @@ def show_command(
         if status == "failed" and isinstance(record.get("error"), dict):
             error = record["error"]
             print(f"  error {error.get('type')}: {str(error.get('message', '')).strip().splitlines()[:1]}")
+
+
+def _inspector(backend: str, host: str | None) -> Any:
+    from mlopsdsl import backends
+    from mlopsdsl.errors import PluginError
+
+    if not host:
+        print(f"error: --backend {backend} needs --host (the API endpoint)", file=sys.stderr)
+        raise typer.Exit(EXIT_USER)
+    chosen = backends.load(backend)
+    if not isinstance(chosen, backends.Inspects):
+        raise PluginError(f"backend {chosen.name!r} cannot read runs back from a cluster")
+    return chosen
+
+
+def _show_remote(
+    run_id: str,
+    backend: str,
+    host: str | None,
+    token: str | None,
+    namespace: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
+    """A cluster run: its status and task tree, with outputs and metrics where the engine keeps them."""
+    import dataclasses
+
+    from mlopsdsl.backends import RemoteOptions
+
+    chosen = _inspector(backend, host)
+    assert host is not None
+    view = chosen.inspect(
+        run_id, RemoteOptions(host=host, token=token, namespace=namespace, verify_tls=not insecure)
+    )
+    if as_json:
+        print(json.dumps(dataclasses.asdict(view), indent=1, ensure_ascii=False, default=str))
+        return
+    print(f"run {view.run_id}: {view.status}" + (f"  {view.url}" if view.url else ""))
+    if view.started:
+        print(f"  started        {view.started}")
+    if view.finished:
+        print(f"  finished       {view.finished}")
+    for task in view.tasks:
+        print(f"\nstep {task.name}: {task.status}")
+        for name, value in sorted(task.outputs.items()):
+            print(f"  out {name} = {json.dumps(value, ensure_ascii=False, default=str)}")
+        for name, value in task.metrics.items():
+            print(f"  metric {name} = {value!r}")
+
+
+@app.command("logs")
+@report_errors
+def logs_command(
+    run_id: Annotated[str, typer.Argument(help="A run id (local) or the run's name on the cluster.")],
+    task: Annotated[str, typer.Argument(help="The task (as 'runs show' lists it).")],
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="'local', or a cluster backend (argo).")
+    ] = "local",
+    home: Home = None,
+    host: Annotated[
+        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
+        ),
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+    ] = False,
+) -> None:
+    """Print a task's logs: every attempt's log of a local run, or its pods' logs through the engine's API."""
+    if backend == "local":
+        from mlopsdsl.errors import RunError
+        from mlopsdsl.local._records import RunFolder, safe_name
+        from mlopsdsl.local._records import home as home_folder
+
+        try:
+            folder = RunFolder.existing(home_folder(home), run_id)
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        attempts = folder.path / "attempts" / safe_name(task)
+        logs = sorted(attempts.glob("*/log.txt"), key=lambda p: [int(x) for x in p.parent.name.split(".")])
+        if not logs:
+            known = sorted(folder.read_steps())
+            print(
+                f"error: run {run_id} kept no log for task {task!r} (tasks: {', '.join(known)})",
+                file=sys.stderr,
+            )
+            raise typer.Exit(EXIT_USER)
+        for path in logs:
+            print(f"--- {task} attempt {path.parent.name}")
+            sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+        return
+    from mlopsdsl.backends import RemoteOptions
+
+    chosen = _inspector(backend, host)
+    assert host is not None
+    options = RemoteOptions(host=host, token=token, namespace=namespace, verify_tls=not insecure)
+    for line in chosen.logs(run_id, task, options):
+        print(line)
 
 
 def _step_order(run_dir: Path, steps: dict[str, dict[str, Any]]) -> list[str]:

@@ -259,10 +259,14 @@ def _start_tracking(
 
 
 def _end_tracking(parent: str, status: str, shown: Any) -> None:
+    import contextlib
+    import sys
+
     from mlopsdsl.runtime import _mlflow
 
     try:
-        _mlflow.client().set_terminated(parent, "FINISHED" if status == "succeeded" else "FAILED")
+        with contextlib.redirect_stdout(sys.stderr):  # mlflow prints links; stdout has the run's outputs
+            _mlflow.client().set_terminated(parent, "FINISHED" if status == "succeeded" else "FAILED")
     except Exception as exc:
         shown.line("mlflow", f"could not close the MLflow run {parent}: {type(exc).__name__}: {exc}")
 

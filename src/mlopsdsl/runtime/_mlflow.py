@@ -92,8 +92,11 @@ def _text(value: Any) -> str:
 
 def log_attempt(spec: CallSpec, args: dict[str, str], record: dict[str, Any], current: Current) -> None:
     """Record one attempt of a task as a nested MLflow run. Never raises."""
+    from contextlib import redirect_stdout
+
     try:
-        _log(spec, args, record, current)
+        with redirect_stdout(sys.stderr):  # mlflow prints links on stdout, which is the step's own
+            _log(spec, args, record, current)
     except Exception as exc:
         print(f"mlopsdsl: could not record the step in MLflow: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -138,8 +141,11 @@ def _log(spec: CallSpec, args: dict[str, str], record: dict[str, Any], current: 
         Metric(p["name"], p["value"], int(p["time"] * 1000), p["step"] if p["step"] is not None else 0)
         for p in record.get("metrics") or []
     ]
-    extra = [RunTag("mlopsdsl.error", f"{record['error']['type']}: {record['error']['message']}"[:MAX_PARAM])]
-    mlflow.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[] if record.get("ok") else extra)
+    extra = []
+    if not record.get("ok") and isinstance(record.get("error"), dict):
+        error = record["error"]
+        extra.append(RunTag("mlopsdsl.error", f"{error.get('type')}: {error.get('message')}"[:MAX_PARAM]))
+    mlflow.log_batch(run.info.run_id, metrics=metrics, params=params, tags=extra)
     mlflow.set_terminated(run.info.run_id, "FINISHED" if record.get("ok") else "FAILED")
 
 

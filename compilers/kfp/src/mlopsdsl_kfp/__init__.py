@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mlopsdsl import ir
-    from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+    from mlopsdsl.backends import PublishResult, RemoteOptions, RunView, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
 
@@ -179,6 +179,18 @@ class KfpBackend:
 
         text = self.compile(document, **options.compile_options)
         return submit(document, text, options, self.poll_interval)
+
+    def inspect(self, run_id: str, options: RemoteOptions) -> RunView:
+        """The run's state and task tree, through kfp's client (``mlopsdsl runs show --backend kfp``)."""
+        from ._client import inspect
+
+        return inspect(run_id, options)
+
+    def logs(self, run_id: str, task: str, options: RemoteOptions) -> list[str]:
+        """KFP's API has no task logs: raises :class:`~mlopsdsl.errors.RemoteError` saying where they are."""
+        from ._client import logs
+
+        return logs(run_id, task, options)
 
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
         """Create the pipeline, or upload a new version; unchanged content uploads nothing.
