@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -13,11 +12,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tracking_servers import Prometheus
 
 
 def _free_port() -> int:
@@ -48,30 +47,6 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{what} did not answer at {url}")
-
-
-@dataclass
-class Prometheus:
-    url: str
-    pushgateway: str
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """The result vector of an instant query."""
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def wait_for(self, promql: str, count: int = 1) -> list[dict[str, Any]]:
-        """The query's result once it has at least ``count`` series (Prometheus scrapes every second)."""
-        deadline = time.monotonic() + 60
-        while True:
-            result = self.query(promql)
-            if len(result) >= count or time.monotonic() > deadline:
-                return result
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

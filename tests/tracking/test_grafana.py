@@ -10,8 +10,8 @@ from pathlib import Path
 import mlopsdsl as ml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import Prometheus
 from tracking_pipelines import flaky, tracked
+from tracking_servers import Prometheus
 
 DASHBOARD = Path(__file__).parents[2] / "dashboards" / "mlopsdsl.json"
 

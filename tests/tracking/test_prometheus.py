@@ -12,8 +12,8 @@ import mlopsdsl as ml
 from mlopsdsl.testing import run_argo, run_kfp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import Prometheus
 from tracking_pipelines import flaky, tracked
+from tracking_servers import Prometheus
 
 
 def _value(series: list[dict[str, object]]) -> float:

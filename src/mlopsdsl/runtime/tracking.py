@@ -90,9 +90,6 @@ class Recorder:
         self.current = current
         self.points: list[dict[str, Any]] = []
 
-    def add(self, name: object, value: object, step: object) -> None:
-        self.points.append(point(name, value, step))
-
 
 def point(name: object, value: object, step: object = None) -> dict[str, Any]:
     """One metric point, checked: the same checks inside and outside a run, so a step that logs a bad
