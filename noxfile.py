@@ -1,4 +1,4 @@
-"""The single entry point for checks: `nox -t ci`, `lint`, `typecheck`, `docs`, `golden`, `bench`.
+"""The single entry point for checks: `nox -t ci`, `lint`, `typecheck`, `docs`, `golden`, `bench`, `fuzz`.
 
 `.ci/run` calls `nox -t ci`, the same command the README gives: every session tagged ``ci`` (the core
 suite, and suites that need their own virtual environment because their pins clash with the core's).
@@ -50,6 +50,14 @@ def docs(session: nox.Session) -> None:
     """Run every example of README.md and docs/ and check the pages against the code (also part of tests)."""
     install_project(session)
     session.run("pytest", "tests/test_docs.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The fuzz tests with fresh random examples, five times CI's 200 (``MLOPSDSL_FUZZ_SCALE``)."""
+    install_project(session)
+    session.env["MLOPSDSL_FUZZ_SCALE"] = session.env.get("MLOPSDSL_FUZZ_SCALE", "5")
+    session.run("pytest", "tests/reliability/test_fuzz.py", "-p", "no:xdist", *session.posargs)
 
 
 @nox.session(python="3.11")

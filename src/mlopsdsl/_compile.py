@@ -107,6 +107,13 @@ def parse_value(text: str, param: ir.Param, locate: Locate = _portable) -> Any:
     from mlopsdsl._types import check_value
 
     type_ = param.type
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes on the command line, or lone surrogates
+        raise ParameterError(
+            f"parameter {param.name!r}: the value is not valid UTF-8 text ({ascii(text)[:80]})",
+            locate(param.location),
+        ) from None
     inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
     if inner.kind == "str" and not (type_.kind == "optional" and text in ("null", "None")):
         return text
@@ -119,10 +126,13 @@ def parse_value(text: str, param: ir.Param, locate: Locate = _portable) -> Any:
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
+            shown = repr(text) if len(text) <= 200 else f"{text[:60]!r}... ({len(text)} characters)"
             raise ParameterError(
-                f"parameter {param.name!r}: {text!r} is not a valid {type_} (write it as JSON)",
+                f"parameter {param.name!r}: {shown} is not a valid {type_} (write it as JSON)",
                 locate(param.location),
             ) from None
+        except ValueError as exc:  # an integer longer than Python's conversion limit (4300 digits)
+            raise ParameterError(f"parameter {param.name!r}: {exc}", locate(param.location)) from None
     problem = check_value(value, type_, f"parameter {param.name!r}")
     if problem:
         raise ParameterError(problem, locate(param.location))

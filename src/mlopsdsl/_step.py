@@ -469,10 +469,41 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
             problems.extend(_pydantic_messages(exc, key))
         except DefinitionError as exc:
             problems.append(f"option {key}: {exc.message}")
+    problems.extend(env_problems(checked.get("env") or {}))
     for key in ("env", "kubernetes"):
         if key in checked:
             checked[key] = _sorted_maps(checked[key])
     return ir.StepOptions.model_validate(checked), problems
+
+
+ENV_ITEM_LIMIT = 128 * 1024
+"""The most bytes one ``NAME=value`` environment string may hold (Linux's ``MAX_ARG_STRLEN``, with its
+NUL); a longer one makes starting the step fail with ``Argument list too long`` on every backend."""
+
+
+def env_problems(env: Mapping[str, Any]) -> list[str]:
+    """What no process could be started with: NUL bytes, ``=`` in a name, an item over the kernel's limit."""
+    problems = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue  # reported by the option's own validation
+        if "\x00" in name or "\x00" in value:
+            problems.append(f"option env: {name!r} holds a NUL byte, which no environment variable can hold")
+        elif "=" in name or not name:
+            problems.append(f"option env: {name!r} is not a valid environment variable name")
+        else:
+            try:
+                size = len(f"{name}={value}".encode()) + 1
+            except UnicodeEncodeError:
+                problems.append(f"option env: {name!r} is not valid UTF-8 text")
+                continue
+            if size > ENV_ITEM_LIMIT:
+                problems.append(
+                    f"option env: {name!r} is {size} bytes, over the {ENV_ITEM_LIMIT // 1024} KiB an "
+                    "environment variable may hold (the kernel's MAX_ARG_STRLEN); pass it as a parameter "
+                    "or in a file"
+                )
+    return problems
 
 
 def _plain(value: Any) -> Any:
@@ -576,6 +607,14 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
     return wrap
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_decorator(
     what: str, known: Sequence[str], options: Mapping[str, Any], strings: Mapping[str, object]
 ) -> None:
@@ -597,6 +636,8 @@ def check_decorator(
     for option, value in strings.items():
         if problem is None and value is not None and not isinstance(value, str):
             problem = f"{option} must be a string, not {value!r}"
+        elif problem is None and isinstance(value, str) and not _encodable(value):
+            problem = f"{option} is not valid UTF-8 text (it holds a lone surrogate): {ascii(value)[:60]}"
     if problem is not None:
         from mlopsdsl.errors import DefinitionError
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
 from types import ModuleType
@@ -19,6 +20,8 @@ from typing import Any
 from mlopsdsl._pipeline import Pipeline
 from mlopsdsl._source import _PACKAGE_DIR, display_path
 from mlopsdsl.errors import Location, MlopsDslError, TargetError
+
+_IMPORTLIB_DIR = os.path.dirname(importlib.__file__) + os.sep
 
 
 class UserCodeError(MlopsDslError):
@@ -67,6 +70,11 @@ def import_target_module(spec: str) -> ModuleType:
                 f"already loaded ({getattr(loaded, '__file__', '?')}); rename the file"
             )
     else:
+        if not _MODULE_NAME.match(spec):
+            raise TargetError(
+                f"{spec!r} is neither a Python file nor a module name: give path/to/file.py[:name] or "
+                "package.module[:name]"
+            )
         root, module_name = os.getcwd(), spec
     if root not in sys.path:
         sys.path.insert(0, root)
@@ -78,10 +86,41 @@ def import_target_module(spec: str) -> ModuleType:
         raise user_code_error(exc, f"importing {module_name}") from None
     except MlopsDslError:
         raise
+    except SystemExit as exc:  # the file ran a script's sys.exit() when imported: nothing to compile
+        error = user_code_error(exc, f"importing {module_name}")
+        raise UserCodeError(
+            f"{module_name} called sys.exit({exc.code!r}) while being imported, so it defines nothing to "
+            "use (guard the script part with: if __name__ == '__main__':)",
+            error.location,
+            "",
+        ) from None
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit) or raised_by_us(exc):
+        if isinstance(exc, KeyboardInterrupt) or raised_by_us(exc):
             raise
-        raise user_code_error(exc, f"importing {module_name}") from None
+        error = user_code_error(exc, f"importing {module_name}")
+        if error.location is None and spec.endswith(".py"):
+            # Python refuses the file before any line of it runs (NUL bytes): blame the file itself.
+            error = UserCodeError(error.message, Location(display_path(spec), _nul_line(spec)), "")
+        raise error from None
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _nul_line(path: str) -> int:
+    """The line of the first NUL byte in ``path`` (a file Python refuses to compile without naming it)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return 0
+    at = data.find(b"\x00")
+    return data.count(b"\n", 0, at) + 1 if at >= 0 else 0
+
+
+def _machinery(filename: str) -> bool:
+    """Frames that are not the user's: ours, and the import system's."""
+    return filename.startswith((_PACKAGE_DIR, "<frozen", _IMPORTLIB_DIR))
 
 
 def user_code_error(exc: BaseException, doing: str) -> UserCodeError:
@@ -92,9 +131,9 @@ def user_code_error(exc: BaseException, doing: str) -> UserCodeError:
     else:
         for frame, line in traceback.walk_tb(exc.__traceback__):
             filename = frame.f_code.co_filename
-            if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+            if not _machinery(filename):
                 location = Location(display_path(filename), line)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _machinery(f.filename)]
     details = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(exc))
     message = f"{type(exc).__name__} while {doing}: {exc}"
     if isinstance(exc, SyntaxError):

@@ -13,6 +13,7 @@ traceback::
     ├── IRError                   an IR document cannot be read (bad JSON, another major version, bad fields)
     ├── ParameterError            a ``-p key=value`` or ``**params`` value does not fit its parameter
     ├── RunError                  running a pipeline failed (the local runner and ``--wait`` raise it)
+    │   └── IntegrityError        stored bytes or a record do not match their digest or signature
     └── RemoteError               a cluster's API refused a request or could not be reached
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "CompileError",
     "DefinitionError",
     "IRError",
+    "IntegrityError",
     "Location",
     "MlopsDslError",
     "ParameterError",
@@ -140,12 +142,40 @@ class RunError(MlopsDslError):
     """Running a pipeline failed."""
 
 
-class RemoteError(MlopsDslError):
-    """A cluster's API refused a request (401, 404, 409...) or could not be reached.
+class IntegrityError(RunError):
+    """Stored bytes, or a record, do not match the digest or signature recorded with them, and nothing
+    could be recomputed in their place. The message names the URI; nothing damaged was returned."""
 
-    ``status`` is the HTTP status when there was one. The message never holds a token.
+
+class RemoteError(MlopsDslError):
+    """A cluster's API refused a request (401, 404, 409...), could not be reached, or answered with
+    something that is not an answer (HTML, cut-off JSON, no id of what it created).
+
+    ``status`` is the HTTP status when there was one. The message is one line and never holds a token:
+    ``secrets`` (the token) and anything shaped like a credential are replaced by ``***``, including text
+    the server echoed back.
     """
 
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int | None = None, secrets: tuple[str | None, ...] = ()) -> None:
+        super().__init__(" ".join(redact(message, secrets).split()))
         self.status = status
+
+
+_CREDENTIAL = (
+    r"(?i)(\b(?:[a-z_-]*token|password|passwd|pwd|[a-z_-]*secret[a-z_-]*|api[_-]?key|"
+    r"access[_-]?key(?:[_-]?id)?|authorization|credentials?)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic)\s+)?|\b(?:bearer|basic)\s+)"
+    r"(?!\*\*\*)([^\s\"',;&<>]+)"
+)
+
+
+def redact(text: str, secrets: tuple[str | None, ...] = ()) -> str:
+    """``text`` with each of ``secrets`` and every credential-shaped value (``Bearer X``, ``token=X``,
+    ``password: X``, AWS key ids) replaced by ``***``."""
+    import re
+
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = re.sub(_CREDENTIAL, lambda m: m.group(1) + "***", text)
+    return re.sub(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "***", text)

@@ -112,7 +112,7 @@ def test_publish_new_content_adds_a_version(kfp_server: StandInServer, tmp_path:
         "publish", f"{second}:configured", "--backend", "kfp", "--host", kfp_server.url, "--version", "v2"
     )
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "published pipeline configured version v2"
+    assert result.output.strip().startswith("published pipeline configured version v2 (")
     (pipeline_id,) = kfp_server.state.pipelines
     assert [v["display_name"] for v in kfp_server.state.versions[pipeline_id]] == ["configured", "v2"]
     same = cli("publish", f"{second}:configured", "--backend", "kfp", "--host", kfp_server.url)

@@ -236,3 +236,26 @@ def test_a_float_default_survives_yaml_as_a_float() -> None:
 def test_nan_and_infinity_are_no_kfp_values(value: Any) -> None:
     with pytest.raises(EmulatorError, match="no NaN or infinity"):
         held(value)
+
+
+def test_string_outputs_keep_their_bytes_exactly(tmp_path: Path) -> None:
+    """An output parameter's file is read as bytes: ``\\r\\n`` and a lone ``\\r`` stay as they are."""
+    text = "line one\r\nline two\rend\n\x0b\u2028"
+
+    @ml.step
+    def crlf() -> str:
+        return text
+
+    @ml.step
+    def same(s: str) -> str:
+        if s != text:  # a plain raise: pytest's rewritten assert would need pytest in the step
+            raise ValueError(repr(s))
+        return s
+
+    @ml.pipeline(name="crlf")
+    def crlf_pipeline() -> str:
+        return same(s=crlf())
+
+    compiled = ml.compile(crlf_pipeline, backend="kfp", functions=crlf_pipeline.step_functions())
+    run = run_kfp(compiled, {}, workdir=tmp_path)
+    assert run.outputs == {"output": text}, (run.status, run.failed, run.logs)

@@ -64,9 +64,15 @@ def compile_options(kind: str | None, schedule: str | None, pairs: list[str] | N
         if not sep or not name.strip():
             raise ParameterError(f"-O takes name=value, got {pair!r}")
         try:
+            pair.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes on the command line (found by fuzzing)
+            raise ParameterError(f"-O {name.strip()}: the value is not valid UTF-8 text") from None
+        try:
             options[name.strip()] = json.loads(text)
         except json.JSONDecodeError:
             options[name.strip()] = text
+        except ValueError as exc:  # an integer beyond Python's 4,300 digits (found by fuzzing)
+            raise ParameterError(f"-O {name.strip()}: {exc}") from None
     options.update({k: v for k, v in (("kind", kind), ("schedule", schedule)) if v is not None})
     return options
 
@@ -95,7 +101,11 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        write_atomic(output, text)
+        try:
+            write_atomic(output, text)
+        except OSError as exc:  # a missing or read-only folder, a directory: the user's path, nothing written
+            print(f"error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
         print(f"wrote {output}", file=sys.stderr)
 
 

@@ -17,6 +17,8 @@ EXIT_FAILED = 1
 EXIT_USER = 2
 EXIT_INTERNAL = 3
 EXIT_REMOTE = 4
+EXIT_BROKEN_PIPE = 141
+"""As a shell reports a command killed by SIGPIPE (128 + 13)."""
 
 
 def report_errors(fn: F) -> F:
@@ -38,7 +40,8 @@ def report_errors(fn: F) -> F:
             raise typer.Exit(EXIT_USER) from None
         except UserCodeError as exc:
             print(f"{exc}", file=sys.stderr)
-            print(exc.details.rstrip(), file=sys.stderr)
+            if exc.details.strip():
+                print(exc.details.rstrip(), file=sys.stderr)
             raise typer.Exit(EXIT_USER) from None
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -49,6 +52,14 @@ def report_errors(fn: F) -> F:
         except MlopsDslError as exc:
             print(str(exc) if exc.location else f"error: {exc}", file=sys.stderr)
             raise typer.Exit(EXIT_USER) from None
+        except BrokenPipeError:
+            # The reader went away (`mlopsdsl runs list | head`): not an error of ours or the user's. Point
+            # stdout at /dev/null so that the interpreter's final flush does not fail again.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None

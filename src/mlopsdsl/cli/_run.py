@@ -8,13 +8,14 @@ run exits 1 with the failing step's call site and traceback.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from mlopsdsl.cli import app
 from mlopsdsl.cli._commands import Params, Target, load_document
-from mlopsdsl.cli._errors import report_errors
+from mlopsdsl.cli._errors import EXIT_USER, report_errors
 
 
 @app.command("run")
@@ -58,8 +59,16 @@ def run_command(
     """Run a pipeline locally and print its outputs."""
     from mlopsdsl._compile import parse_params
     from mlopsdsl._target import load_pipeline
+    from mlopsdsl.errors import RunError
     from mlopsdsl.local import run_document
+    from mlopsdsl.local._records import RunFolder, home
 
+    if resume is not None:  # a run id that names no run is the user's mistake: exit 2, like a bad -p
+        try:
+            RunFolder.existing(home(), resume)
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
     document = load_document(target, None)
     pipeline = load_pipeline(target)
     # Values stay separate from the document so that, on --resume, they override the recorded ones.

@@ -102,6 +102,7 @@ def show_command(
 ) -> None:
     """Show a run: each step's status, its input and output artifacts with URIs and digests, its metrics."""
     from mlopsdsl.errors import RunError
+    from mlopsdsl.local._config import trust
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
@@ -111,8 +112,9 @@ def show_command(
             raise typer.Exit(EXIT_USER)
         _show_remote(run_id, backend, host, token, namespace, insecure, as_json)
         return
+    root = home_folder(home)
     try:
-        folder = RunFolder.existing(home_folder(home), run_id)
+        folder = RunFolder.existing(root, run_id, trust(root).key)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USER) from None
@@ -231,11 +233,13 @@ def logs_command(
     """Print a task's logs: every attempt's log of a local run, or its pods' logs through the engine's API."""
     if backend == "local":
         from mlopsdsl.errors import RunError
+        from mlopsdsl.local._config import trust
         from mlopsdsl.local._records import RunFolder, safe_name
         from mlopsdsl.local._records import home as home_folder
 
         try:
-            folder = RunFolder.existing(home_folder(home), run_id)
+            root = home_folder(home)
+            folder = RunFolder.existing(root, run_id, trust(root).key)
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(EXIT_USER) from None

@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING, Any
 from mlopsdsl.errors import Location, RunError
 from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
-from mlopsdsl.local._config import ENV_OPTIONS
+from mlopsdsl.local._config import ENV_OPTIONS, trust
 from mlopsdsl.local._config import resolve as resolve_storage
 from mlopsdsl.local._config import tracking as resolve_tracking
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Plan, build_plan
-from mlopsdsl.local._records import RunFolder, home, new_run_id, now, write_json
+from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
 from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import desugar, is_builtin
 from mlopsdsl.runtime import push
+from mlopsdsl.runtime.serializers import ENV_PICKLE
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -135,17 +136,19 @@ def run_document(
     if max_parallel is not None and max_parallel < 1:
         raise RunError(f"max_parallel must be at least 1, got {max_parallel}")
     root = _home(home)
+    trusted = trust(root)
     values = dict(values or {})
     previous: dict[str, dict[str, Any]] = {}
+    old_record: dict[str, Any] = {}
     if resume is not None:
-        folder = RunFolder.existing(root, resume)
-        old = folder.read_run()
-        if old.get("pipeline") != document.root:
-            raise RunError(f"run {resume} ran pipeline {old.get('pipeline')!r}, not {document.root!r}")
-        values = {**old.get("params", {}), **values}
+        folder = RunFolder.existing(root, resume, trusted.key)
+        old_record = folder.read_run()
+        if old_record.get("pipeline") != document.root:
+            raise RunError(f"run {resume} ran pipeline {old_record.get('pipeline')!r}, not {document.root!r}")
+        values = {**old_record.get("params", {}), **values}
         previous = folder.read_steps()
     else:
-        folder = RunFolder(root, new_run_id(document.root))
+        folder = RunFolder(root, new_run_id(document.root), trusted.key)
     if values:
         document = with_defaults(document, values, locate)
     # Conditions on stored values are decided by a task, as on every backend (written lists the plan
@@ -155,18 +158,12 @@ def run_document(
     needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})
     executor: Executor = InProcessExecutor() if in_process else SubprocessExecutor()
-    folder.create()
-    specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
-    if in_process:
-        _ensure_functions(document, funcs, needed)
     storage = resolve_storage(artifact_root, root)
     blobs = open_store(storage, root)
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
+    if not trusted.pickle:
+        step_env[ENV_PICKLE] = "false"
     settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
-    shown = _progress.choose(progress)
-    mlflow_run = _start_tracking(root, document.root, folder.run_id, plan.params, step_env, shown)
-    gateway = pushgateway or os.environ.get(push.ENV) or None
-    publisher = Publisher(gateway, document.root, folder.run_id, shown) if gateway else None
     started = time.monotonic()
     run_record: dict[str, Any] = {
         "run_id": folder.run_id,
@@ -182,16 +179,31 @@ def run_document(
         "artifact_root": storage.root,
     }
     if resume is not None:
-        old_record = folder.read_run()
         run_record["started"] = old_record.get("started", run_record["started"])
         run_record["resumed"] = [*old_record.get("resumed", []), now()]
-    write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
+    # The run record comes first: a runner killed at any later instant leaves a run that --resume finds.
+    folder.create()
+    sweep(root)
     folder.write_run(run_record)
+    try:
+        write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
+        specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
+        if in_process:
+            _ensure_functions(document, funcs, needed)
+    except BaseException:  # the run never started: its record says so rather than "running" forever
+        run_record.update(status="failed", ended=now())
+        folder.write_run(run_record)
+        raise
+    shown = _progress.choose(progress)
+    # Settings holds step_env itself: the MLflow run's id reaches every step started from here on.
+    mlflow_run = _start_tracking(root, document.root, folder.run_id, plan.params, step_env, shown)
+    gateway = pushgateway or os.environ.get(push.ENV) or None
+    publisher = Publisher(gateway, document.root, folder.run_id, shown) if gateway else None
     scheduler = Scheduler(
         plan,
         folder,
         blobs,
-        Cache(root / "cache", blobs),
+        Cache(root / "cache", blobs, trusted.key),
         executor,
         shown,
         settings,
@@ -226,7 +238,8 @@ def run_document(
         pipeline=document.root,
         status=status,
         outputs={
-            name: _python(blobs, rec, plan.output_types.get(name)) for name, rec in output_records.items()
+            name: _python(blobs, rec, plan.output_types.get(name), trusted.pickle)
+            for name, rec in output_records.items()
         },
         steps=[_step_run(node_id, scheduler) for node_id in plan.nodes],
         run_dir=folder.path,
@@ -294,15 +307,23 @@ def _ensure_functions(document: ir.Document, funcs: dict[str, Callable[..., Any]
 
 
 def _blob(blobs: BlobStore | RemoteStore, record: dict[str, Any]) -> Path | None:
-    return blobs.local_path(record) if record.get("kind") != "json" else None
+    """The blob of a stored output, verified before anything reads (or unpickles) it."""
+    return blobs.checked_path(record) if record.get("kind") != "json" else None
 
 
-def _python(blobs: BlobStore | RemoteStore, record: dict[str, Any], type_: ir.TypeSpec | None) -> Any:
+def _python(
+    blobs: BlobStore | RemoteStore, record: dict[str, Any], type_: ir.TypeSpec | None, allow_pickle: bool
+) -> Any:
     """An output record as the Python value the pipeline declares; a collected list element by element."""
     if record.get("kind") == "collected":
         element = type_.items if type_ is not None and type_.kind == "list" else None
-        return [_python(blobs, item, element) for item in record["items"]]
-    return python_value(record, type_, _blob(blobs, record))
+        return [_python(blobs, item, element, allow_pickle) for item in record["items"]]
+    from mlopsdsl.runtime.serializers import PickleRefused
+
+    try:
+        return python_value(record, type_, _blob(blobs, record), allow_pickle)
+    except PickleRefused as exc:
+        raise RunError(str(exc)) from None
 
 
 def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:

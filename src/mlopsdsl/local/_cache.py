@@ -8,6 +8,11 @@ digest (a file whose stamp is unchanged since it was stored is not read again; f
 remote store, the blob exists with its recorded size (its key is its digest and uploads are atomic, see
 ``runtime/_remote.py``; the consuming step hashes it again as it downloads it). A damaged entry is a miss:
 the caller reports it and runs the step, whose fresh outputs replace the damaged blobs.
+
+Remote blobs are checked by their digest too, read as a stream (a blob of the right size with other
+bytes must not be trusted, and must not stop the producer's fresh upload either: it is deleted first).
+Entries are sealed (``runtime/_seal.py``): an entry whose JSON was edited, or that is unsigned while a
+store key is set, is damaged.
 """
 
 from __future__ import annotations
@@ -22,44 +27,55 @@ from mlopsdsl.runtime._io import IntegrityError, remove
 __all__ = ["Cache", "cache_key", "damage"]
 
 
-def damage(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> str | None:
-    """``None`` when every stored output a record names is intact in ``blobs``; else what is wrong."""
+def _items(outputs: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
     for name, record in outputs.items():
         items = record.get("items") if record.get("kind") == "collected" else [record]
-        for item in items or []:
-            if item.get("kind") == "json":
-                continue
-            digest = str(item.get("sha256"))
-            if isinstance(blobs, BlobStore):
-                problem = check_local(str(blobs.path(digest)), item)
-            elif not blobs.has(digest, item.get("size"), bool(item.get("dir"))):
-                problem = f"{blobs.uri(digest)} is missing or has another size"
-            else:
-                problem = None
-            if problem is not None:
-                return f"output {name!r}: {problem}"
+        found.extend((name, item) for item in items or [] if item.get("kind") != "json")
+    return found
+
+
+def damage(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> str | None:
+    """``None`` when every stored output a record names is intact in ``blobs``; else what is wrong."""
+    from mlopsdsl.runtime._remote import damaged_keys
+
+    for name, item in _items(outputs):
+        digest = str(item.get("sha256"))
+        if isinstance(blobs, BlobStore):
+            problem = check_local(str(blobs.path(digest)), item)
+        elif not blobs.has(digest, item.get("size"), bool(item.get("dir"))):
+            problem = f"{blobs.uri(digest)} is missing or has another size"
+        else:
+            problem = damaged_keys(blobs.uri(digest), digest, bool(item.get("dir")), blobs.options)[1]
+        if problem is not None:
+            return f"output {name!r}: {problem}"
     return None
 
 
 def discard(outputs: dict[str, dict[str, Any]], blobs: BlobStore | RemoteStore) -> None:
-    """Remove the damaged local blobs of ``outputs``, so that the step's fresh outputs take their place (a
-    folder that exists is otherwise kept as it is)."""
-    if not isinstance(blobs, BlobStore):
-        return
-    for record in outputs.values():
-        if record.get("kind") in ("object", "artifact"):
-            path = blobs.path(str(record.get("sha256")))
-            if check_local(str(path), record) is not None:
+    """Remove the damaged blobs of ``outputs``, so that the step's fresh outputs take their place (a
+    blob that exists is otherwise kept as it is: its name is its digest)."""
+    from mlopsdsl.runtime._remote import damaged_keys, remove_keys
+
+    for _, item in _items(outputs):
+        digest = str(item.get("sha256"))
+        if isinstance(blobs, BlobStore):
+            path = blobs.path(digest)
+            if check_local(str(path), item) is not None:
                 remove(str(path))
+        else:
+            uri = blobs.uri(digest)
+            keys, _ = damaged_keys(uri, digest, bool(item.get("dir")), blobs.options)
+            remove_keys(uri, keys, blobs.options)
 
 
 class Cache:
     """Cache entries under ``root`` for the blobs of ``blobs``."""
 
-    def __init__(self, root: Path, blobs: BlobStore | RemoteStore) -> None:
+    def __init__(self, root: Path, blobs: BlobStore | RemoteStore, key: bytes | None = None) -> None:
         self.root = root
         self.blobs = blobs
-        self._entries = Entries(str(root))
+        self._entries = Entries(str(root), key)
 
     def get(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """The usable entry for ``key`` (``outputs``, ``run_id``, ``task``), or ``None`` and, when an entry

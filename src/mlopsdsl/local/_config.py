@@ -151,3 +151,52 @@ def tracking(home: Path, cwd: Path | None = None) -> str | None:
             raise RunError(f'{path}: tracking must be "mlflow" or "none", not {value!r}')
         return "mlflow" if value == "mlflow" else None
     return "mlflow" if os.environ.get("MLFLOW_TRACKING_URI") else None
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the runner trusts in its store: the key records are signed with, and whether values may be
+    pickled (see ``docs/storage.md``, the threat model)."""
+
+    key: bytes | None = None
+    """``MLOPSDSL_STORE_KEY``, else ``store_key`` in ``<home>/config.toml`` (never in ``pyproject.toml``:
+    a key must not be committed). With a key, unsigned or badly signed records are refused."""
+    pickle: bool = True
+    """``MLOPSDSL_PICKLE``, else ``pickle`` in ``<home>/config.toml``, else in ``[tool.mlopsdsl]``."""
+
+
+def trust(home: Path, cwd: Path | None = None) -> Trust:
+    """The store key and the pickle setting of a run.
+
+    Raises:
+        RunError: A setting has the wrong type, or the key is in ``pyproject.toml``.
+    """
+    from mlopsdsl.runtime._seal import ENV_KEY
+    from mlopsdsl.runtime.serializers import ENV_PICKLE, pickle_allowed
+
+    machine, machine_path = _section(home / "config.toml", pyproject=False)
+    project, project_path = _section(_pyproject(cwd or Path.cwd()), pyproject=True)
+    if "store_key" in project:
+        raise RunError(
+            f"{project_path}: store_key must not be in pyproject.toml (it would be committed); set "
+            f"{ENV_KEY} or put it in {home / 'config.toml'}"
+        )
+    key: bytes | None = None
+    if os.environ.get(ENV_KEY):
+        key = os.environ[ENV_KEY].encode()
+    elif "store_key" in machine:
+        value = machine["store_key"]
+        if not isinstance(value, str) or len(value) < 16:
+            raise RunError(f"{machine_path}: store_key must be a string of at least 16 characters")
+        key = value.encode()
+    allowed = True
+    if os.environ.get(ENV_PICKLE):
+        allowed = pickle_allowed()
+    else:
+        for data, path in ((machine, machine_path), (project, project_path)):
+            if "pickle" in data:
+                if not isinstance(data["pickle"], bool):
+                    raise RunError(f"{path}: pickle must be true or false")
+                allowed = data["pickle"]
+                break
+    return Trust(key, allowed)

@@ -11,13 +11,19 @@ Layout under the home folder (``.mlopsdsl/`` in the working directory, or ``$MLO
 
 Every record is replaced whole in one rename, so a reader (or a resume after SIGKILL) sees either the
 previous version or the new one. A step counts as done only when its record says ``succeeded`` or
-``cached``; that record is written after its outputs are in the blob store, never before.
+``cached``; that record is written after its outputs are in the blob store, never before. ``run.json`` is
+written before anything else of the run, so every run folder can be resumed.
+
+Records are sealed (``runtime/_seal.py``): a digest, and with a store key a signature. A record whose seal
+does not hold is not trusted: a step record is left out (its step runs again), a ``run.json`` is refused.
+With a key, a record without a signature is refused too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -73,16 +79,74 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
+_TEMPORARY = re.compile(r"\.(\d+)(?:[-.][^/]*)?\.(tmp|part)$")
+STALE_SECONDS = 24 * 3600
+"""A temporary file whose writer cannot be told alive is removed once it is this old."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(root: Path, clock: float | None = None) -> int:
+    """Remove the temporary files and folders that writers killed mid-write left in the shared folders
+    (``cache/``, ``blobs/``, ``downloads/``) and in each run's records; the number removed.
+
+    A temporary name carries its writer's pid (``name.<pid>-<random>.tmp``, ``name.<pid>.part``): one
+    whose process is gone is removed at once; one whose pid is in use (perhaps reused) only once it is a
+    day old, so a concurrent run's writes in progress are never touched.
+    """
+    from mlopsdsl.runtime._io import remove
+
+    clock = time.time() if clock is None else clock
+    folders: list[Path] = []
+    for shared in ("cache", "blobs/sha256", "downloads/sha256"):
+        base = root / shared
+        if base.is_dir():
+            folders.append(base)
+            folders.extend(p for p in base.iterdir() if p.is_dir() and len(p.name) == 2)
+    runs = root / "runs"
+    if runs.is_dir():
+        for run in runs.iterdir():
+            folders.extend(p for p in (run, run / "steps", run / "code") if p.is_dir())
+    removed = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY.search(entry.name)
+            if match is None:
+                continue
+            try:
+                age = clock - entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            if _alive(int(match.group(1))) and age < STALE_SECONDS:
+                continue
+            remove(entry.path)
+            removed += 1
+    return removed
+
+
 class RunFolder:
     """The records of one run."""
 
-    def __init__(self, root: Path, run_id: str) -> None:
+    def __init__(self, root: Path, run_id: str, key: bytes | None = None) -> None:
         self.run_id = run_id
         self.path = root / "runs" / run_id
+        self.key = key
 
     @classmethod
-    def existing(cls, root: Path, run_id: str) -> RunFolder:
-        folder = cls(root, run_id)
+    def existing(cls, root: Path, run_id: str, key: bytes | None = None) -> RunFolder:
+        folder = cls(root, run_id, key)
         if not (folder.path / "run.json").is_file():
             runs = sorted(p.name for p in (root / "runs").glob("*")) if (root / "runs").is_dir() else []
             hint = f" (recent: {', '.join(runs[-3:])})" if runs else ""
@@ -108,28 +172,49 @@ class RunFolder:
         return path
 
     def write_run(self, record: dict[str, Any]) -> None:
-        write_json(self.path / "run.json", record)
+        from mlopsdsl.runtime._seal import seal
+
+        write_json(self.path / "run.json", seal(record, self.key))
 
     def read_run(self) -> dict[str, Any]:
-        data: dict[str, Any] = read_json(self.path / "run.json")
-        return data
+        """The run record, once its seal holds.
+
+        Raises:
+            mlopsdsl.errors.IntegrityError: It cannot be read, or its seal does not hold.
+        """
+        from mlopsdsl.errors import IntegrityError
+        from mlopsdsl.runtime._io import IntegrityError as Damaged
+        from mlopsdsl.runtime._seal import check
+
+        path = self.path / "run.json"
+        try:
+            return check(read_json(path), self.key, str(path), required=False)
+        except (Damaged, ValueError) as exc:
+            raise IntegrityError(f"{path}: {exc}" if isinstance(exc, ValueError) else str(exc)) from None
 
     def write_step(self, node_id: str, record: dict[str, Any]) -> None:
+        from mlopsdsl.runtime._seal import seal
+
+        sealed = seal(record, self.key)
         if record.get("status") == "running":
-            write_json_fast(self.step_path(node_id), record)
+            write_json_fast(self.step_path(node_id), sealed)
         else:
-            write_json(self.step_path(node_id), record, make_parent=False)
+            write_json(self.step_path(node_id), sealed, make_parent=False)
 
     def read_steps(self) -> dict[str, dict[str, Any]]:
-        """Every step record that can be read; a damaged one is left out (its step runs again)."""
+        """Every step record that can be read and whose seal holds; a damaged one is left out (its step
+        runs again)."""
+        from mlopsdsl.runtime._io import IntegrityError as Damaged
+        from mlopsdsl.runtime._seal import check
+
         out: dict[str, dict[str, Any]] = {}
         folder = self.path / "steps"
         if not folder.is_dir():
             return out
         for path in folder.glob("*.json"):
             try:
-                record = read_json(path)
-            except (OSError, ValueError):
+                record = check(read_json(path), self.key, str(path), required=False)
+            except (OSError, ValueError, Damaged):
                 continue
             if isinstance(record, dict) and isinstance(record.get("task"), str):
                 out[record["task"]] = record

@@ -96,13 +96,16 @@ class RunResult:
 
     def _repr_html_(self) -> str:
         """The run report (``mlopsdsl runs show RUN --html``), drawn from the run's records."""
+        from mlopsdsl.errors import MlopsDslError
+        from mlopsdsl.local._config import trust
         from mlopsdsl.local._records import RunFolder
         from mlopsdsl.local._report import render
 
-        folder = RunFolder(self.run_dir.parent.parent, self.run_id)
+        root = self.run_dir.parent.parent
         try:
+            folder = RunFolder(root, self.run_id, trust(root).key)
             run, steps = folder.read_run(), folder.read_steps()
-        except (OSError, ValueError):  # the records were moved or removed: the summary table
+        except (OSError, ValueError, MlopsDslError):  # records moved, removed or refused: the table
             return self._table_html()
         return render(run, steps, page=False)
 
@@ -139,8 +142,11 @@ def _short(value: Any, limit: int = 120) -> str:
 # --------------------------------------------------------------------------- output records to values
 
 
-def python_value(record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: Path | None) -> Any:
-    """The Python value of an output record, as its declared type asks."""
+def python_value(
+    record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: Path | None, allow_pickle: bool = True
+) -> Any:
+    """The Python value of an output record, as its declared type asks (``blob_path`` already checked
+    against its digest; a pickled value is refused unless ``allow_pickle``)."""
     kind = record.get("kind")
     if kind == "json":
         return _rebuild(type_, record.get("value"))
@@ -150,7 +156,9 @@ def python_value(record: dict[str, Any], type_: ir.TypeSpec | None, blob_path: P
 
         select = list(record.get("select", []))
         annotation = _import_type(type_.name) if type_ is not None and type_.name and not select else None
-        return serializers.load(str(blob_path), str(record.get("format", "pickle")), annotation, select)
+        return serializers.load(
+            str(blob_path), str(record.get("format", "pickle")), annotation, select, allow_pickle
+        )
     from mlopsdsl import artifacts
 
     cls = getattr(artifacts, str(record.get("type", "Artifact")), artifacts.Artifact)

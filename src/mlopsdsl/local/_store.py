@@ -41,6 +41,14 @@ class Store(Protocol):
         """A local path holding the blob an output record names (downloaded if need be)."""
         ...
 
+    def checked_path(self, record: dict[str, Any]) -> Path:
+        """:meth:`local_path`, once its bytes are known to have the recorded digest.
+
+        Raises:
+            mlopsdsl.errors.IntegrityError: They do not; the message names the blob's URI.
+        """
+        ...
+
 
 class BlobStore:
     """Content-addressed blobs under ``root``."""
@@ -73,6 +81,17 @@ class BlobStore:
         """The blob an output record names."""
         return self.path(str(record["sha256"]))
 
+    def checked_path(self, record: dict[str, Any]) -> Path:
+        """The blob an output record names, checked against its digest before anything reads it (a file
+        whose stamp is unchanged since it was stored is not read again)."""
+        from mlopsdsl.runtime._cache import check_local
+
+        path = self.local_path(record)
+        problem = check_local(str(path), record)
+        if problem is not None:
+            _refuse(self.uri(str(record["sha256"])), problem)
+        return path
+
     def put(self, source: str | os.PathLike[str], digest: str) -> Path:
         """Move the file or folder ``source``, whose digest the runtime computed, into the store.
 
@@ -95,6 +114,15 @@ class BlobStore:
                 raise
             _remove(Path(source))
         return target
+
+
+def _refuse(uri: str, problem: str) -> None:
+    from mlopsdsl.errors import IntegrityError
+
+    raise IntegrityError(
+        f"{uri}: {problem}; the stored data was changed or damaged, so it is not returned (run again: "
+        "the cache finds the damage and recomputes the value)"
+    )
 
 
 def _remove(path: Path) -> None:
@@ -137,13 +165,27 @@ class RemoteStore:
         return bool(is_dir or size is None or info.get("size") == size)
 
     def local_path(self, record: dict[str, Any]) -> Path:
+        """The blob in the download cache: a copy there is used only if it still has the digest (else it
+        is fetched again); a download is hashed on the way and renamed into place only if it matches."""
+        from mlopsdsl.runtime._cache import check_local
+        from mlopsdsl.runtime._io import IntegrityError as Damaged
+        from mlopsdsl.runtime._io import remove
         from mlopsdsl.runtime._remote import fetch
 
         digest = str(record["sha256"])
         target = self.downloads.path(digest)
+        checked = {"sha256": digest, "dir": bool(record.get("dir"))}  # no stamp: always hashed
+        if os.path.lexists(target) and check_local(str(target), checked) is not None:
+            remove(str(target))
         if not target.exists():
-            fetch(self.uri(digest), digest, str(target), bool(record.get("dir")), self.options)
+            try:
+                fetch(self.uri(digest), digest, str(target), bool(record.get("dir")), self.options)
+            except Damaged as exc:
+                _refuse(self.uri(digest), str(exc))
         return target
+
+    def checked_path(self, record: dict[str, Any]) -> Path:
+        return self.local_path(record)
 
 
 def open_store(config: StorageConfig, home: Path) -> BlobStore | RemoteStore:

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlopsdsl.lowering._capabilities import ALL, Capabilities, Gap, check
+from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
 
-__all__ = ["ALL", "BUILTINS", "Capabilities", "Gap", "capabilities_of", "check", "desugar", "is_builtin"]
+__all__ = [
+    "ALL",
+    "ARGUMENT_BYTES",
+    "BUILTINS",
+    "Capabilities",
+    "Gap",
+    "argument_problem",
+    "capabilities_of",
+    "check",
+    "desugar",
+    "is_builtin",
+]
 
 
 def capabilities_of(backend: Any) -> Capabilities:

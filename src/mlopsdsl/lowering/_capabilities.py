@@ -26,11 +26,16 @@ class Capabilities:
         map_over_stored: ``.map`` over any other list of stored values (a stored ``list[Box]`` output, a
             written list of stored outputs) and a sub-pipeline's ``.map`` over stored values.
         gather_artifacts: A written list of artifacts (``merge(parts=[a, b])``) as one input.
+        argument_bytes: The most bytes of JSON one value written in the pipeline (a constant argument, a
+            parameter's default) may hold, when the engine passes each value as one command-line argument
+            (Linux refuses an argument over 128 KiB, at run time); ``None``: no limit (the local runner
+            passes values in a file).
     """
 
     map_over_stored_results: bool = True
     map_over_stored: bool = True
     gather_artifacts: bool = True
+    argument_bytes: int | None = None
 
 
 ALL = Capabilities()
@@ -93,7 +98,61 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                                 task.location,
                             )
                         )
+    if capabilities.argument_bytes is not None:
+        gaps.extend(_oversized(document, capabilities.argument_bytes, backend))
     return gaps
+
+
+ARGUMENT_BYTES = 100 * 1024
+"""What KFP and Argo declare as ``argument_bytes``: Linux's 128 KiB per argument (``MAX_ARG_STRLEN``),
+less room for the option's name and the escaping a backend adds (Argo writes ``{``, ``}``, ``$`` and
+non-ASCII characters as ``\\uXXXX``)."""
+
+
+def _size(value: object) -> int:
+    import json
+
+    return len(json.dumps(value, ensure_ascii=True, separators=(",", ":")))
+
+
+def _oversized(document: ir.Document, limit: int, backend: str) -> list[Gap]:
+    def gap(what: str, size: int, location: ir.SourceLocation | None) -> Gap:
+        return Gap(
+            "too-large",
+            f"{what} is {size // 1024} KiB of JSON; the {backend} backend passes each value as one "
+            f"command-line argument, which may hold at most {limit // 1024} KiB here (Linux: 128 KiB): "
+            "pass large data as an artifact (ml.Dataset) or read it inside the step",
+            location,
+        )
+
+    gaps: list[Gap] = []
+    for pipeline in document.pipelines:
+        for param in pipeline.params:
+            if param.default is not None and _size(param.default) > limit:
+                gaps.append(
+                    gap(f"the default of parameter {param.name!r}", _size(param.default), param.location)
+                )
+        tasks = [*pipeline.tasks, *([pipeline.on_exit] if pipeline.on_exit is not None else [])]
+        for task in tasks:
+            for name, binding in task.inputs.items():
+                for leaf in ir.leaves(binding):
+                    if isinstance(leaf, ir.ConstantBinding) and _size(leaf.value) > limit:
+                        gaps.append(
+                            gap(f"input {name!r} of task {task.id!r}", _size(leaf.value), task.location)
+                        )
+    return gaps
+
+
+def argument_problem(name: str, value: object, limit: int, backend: str) -> str | None:
+    """What is wrong with a parameter value given at submit time that is too large to pass, or ``None``."""
+    size = _size(value)
+    if size <= limit:
+        return None
+    return (
+        f"parameter {name!r} is {size // 1024} KiB of JSON; the {backend} backend passes each value as one "
+        f"command-line argument, which may hold at most {limit // 1024} KiB here (Linux: 128 KiB): pass "
+        "large data as an artifact, or read it inside a step"
+    )
 
 
 def _artifact_items(param: ir.Param | None) -> bool:

@@ -144,9 +144,11 @@ def root_problem(root: object) -> str | None:
 class Entries:
     """Cache entries under ``root``, a local folder or an fsspec URL: one small JSON file per key."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, key: bytes | None = None) -> None:
         self.root = root.rstrip("/") if is_remote(root) else root
         self.remote = is_remote(root)
+        self.key = key
+        """The store key: entries are signed with it, and unsigned or badly signed ones refused."""
 
     def name(self, key: str) -> str:
         return f"{key[:2]}/{key}.json"
@@ -169,16 +171,22 @@ class Entries:
                     data = handle.read()
             except FileNotFoundError:
                 return None
+        from ._seal import check
+
         try:
             entry = json.loads(data)
         except ValueError:
-            entry = None
-        if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
-            raise IntegrityError(f"the cache entry {key} is not readable JSON with its outputs")
+            raise IntegrityError(f"the cache entry {key} is not readable JSON") from None
+        entry = check(entry, self.key, f"the cache entry {key}")
+        if not isinstance(entry.get("outputs"), dict):
+            raise IntegrityError(f"the cache entry {key} holds no outputs")
         return entry
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
-        """Write the entry of ``key`` whole, in one rename (or one upload)."""
+        """Write the entry of ``key`` whole and sealed, in one rename (or one upload)."""
+        from ._seal import seal
+
+        entry = seal(entry, self.key)
         data = (json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()
         if self.remote:
             from ._remote import write_object
@@ -229,7 +237,10 @@ class PodCache:
         self.spec = spec
         self.store = spec.cache.store.rstrip("/") if is_remote(spec.cache.store) else spec.cache.store
         self.remote = is_remote(self.store)
-        self.entries = Entries(f"{self.store}/cache" if self.remote else os.path.join(self.store, "cache"))
+        from ._seal import env_key
+
+        where = f"{self.store}/cache" if self.remote else os.path.join(self.store, "cache")
+        self.entries = Entries(where, env_key())
         self.key: str | None = None
         self.damaged: set[str] = set()
         """Digests found damaged: stored again whatever is there."""

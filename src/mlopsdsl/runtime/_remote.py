@@ -134,6 +134,59 @@ def _check(uri: str, expected: str | None, actual: str) -> None:
         )
 
 
+def _stream_sha256(fs: Any, path: str) -> str:
+    import hashlib
+
+    hasher = hashlib.sha256()
+    with fs.open(path, "rb", block_size=_S3_CHUNK) as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def damaged_keys(
+    uri: str, sha256: str, is_dir: bool = False, options: dict[str, Any] | None = None
+) -> tuple[list[str], str | None]:
+    """Check the blob at ``uri`` against ``sha256`` by reading it as a stream (never whole, never to disk).
+
+    Returns the store paths found damaged (the blob, or a folder's manifest and its damaged files) and
+    what is wrong; ``([], None)`` when the blob is whole.
+    """
+    fs, path = filesystem(uri, options)
+    try:
+        if not is_dir:
+            actual = _stream_sha256(fs, path)
+            if actual != sha256:
+                return [path], f"{uri} has sha256 {actual}, but {sha256} was recorded"
+            return [], None
+        import hashlib
+
+        listing = fs.cat_file(path)
+        actual = hashlib.sha256(listing).hexdigest()
+        if actual != sha256:
+            return [path], f"{uri} (a folder's manifest) has sha256 {actual}, but {sha256} was recorded"
+        root = path.rsplit("/sha256/", 1)[0]
+        for line in listing.decode(errors="replace").splitlines():
+            digest, _, rel = line.partition("  ")
+            key = f"{root}/sha256/{digest[:2]}/{digest}"
+            got = _stream_sha256(fs, key)
+            if got != digest:
+                return [key], f"{uri} ({rel}) has sha256 {got}, but {digest} was recorded"
+    except FileNotFoundError:
+        return [], f"{uri} is missing"
+    return [], None
+
+
+def remove_keys(uri: str, keys: list[str], options: dict[str, Any] | None = None) -> None:
+    """Delete damaged blobs, so that fresh uploads of the same digest are not skipped as present."""
+    import contextlib
+
+    fs, _ = filesystem(uri, options)
+    for key in keys:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(key)
+
+
 # --------------------------------------------------------------------------- writing
 
 

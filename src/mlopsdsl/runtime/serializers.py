@@ -217,6 +217,28 @@ _BY_TYPE = {
 }
 
 
+ENV_PICKLE = "MLOPSDSL_PICKLE"
+"""``false`` (the ``pickle = false`` setting, passed to steps in their environment) refuses pickled values."""
+PICKLED = ("cloudpickle", "pickle")
+
+
+def pickle_allowed() -> bool:
+    """False when ``MLOPSDSL_PICKLE`` says ``false`` (or ``0``, ``no``, ``off``)."""
+    return os.environ.get(ENV_PICKLE, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+class PickleRefused(TypeError):
+    """A value would have to be pickled, or unpickled, while pickling is switched off."""
+
+
+def _refuse_pickle(what: str) -> None:
+    raise PickleRefused(
+        f"{what}, and pickle is switched off (pickle = false, {ENV_PICKLE}=false): unpickling runs code "
+        "that whoever can write to the store chose. Return JSON values, numpy arrays, data frames, "
+        "dataclasses or pydantic models, or register a serializer with ml.register_serializer"
+    )
+
+
 def _pickler() -> Serializer:
     import importlib.util
 
@@ -256,19 +278,26 @@ def by_name(name: str) -> Serializer:
     )
 
 
-def dump(value: Any, path: str, declared: str | None = None) -> str:
+def dump(value: Any, path: str, declared: str | None = None, allow_pickle: bool | None = None) -> str:
     """Write ``value`` to ``path`` (which must not exist); the format used.
 
     A built-in format that cannot hold this value falls back to pickling; a user's serialiser that
-    raises is an error. Whatever a failed attempt left at ``path`` is removed.
+    raises is an error. Whatever a failed attempt left at ``path`` is removed. With pickling switched
+    off (``allow_pickle=False``, by default :func:`pickle_allowed`), a value only pickle can hold is
+    refused.
     """
+    allowed = pickle_allowed() if allow_pickle is None else allow_pickle
     chosen = choose(value, declared)
+    if chosen.name in PICKLED and chosen.type is None and not allowed:
+        _refuse_pickle(f"a {type(value).__module__}.{type(value).__qualname__} can only be stored pickled")
     try:
         chosen.dump(value, path)
     except Exception:
         _remove(path)
-        if chosen.type is not None or chosen.name in ("cloudpickle", "pickle"):
+        if chosen.type is not None or chosen.name in PICKLED:
             raise
+        if not allowed:
+            _refuse_pickle(f"format {chosen.name!r} cannot hold this {type(value).__qualname__}")
         chosen = _pickler()
         chosen.dump(value, path)
     if not os.path.exists(path):
@@ -276,14 +305,24 @@ def dump(value: Any, path: str, declared: str | None = None) -> str:
     return chosen.name
 
 
-def load(path: str, fmt: str, annotation: Any = None, select: list[str | int] | None = None) -> Any:
+def load(
+    path: str,
+    fmt: str,
+    annotation: Any = None,
+    select: list[str | int] | None = None,
+    allow_pickle: bool | None = None,
+) -> Any:
     """Read a value stored in format ``fmt`` at ``path``, with the fields in ``select`` taken from it.
 
     For ``json``, the class is rebuilt from ``annotation`` (the consuming parameter's, already resolved)
     or else from the recorded class path when it can be imported, and the fields are selected from it;
     when the class cannot be had, the fields are selected from the JSON and rebuilt as ``annotation``.
+    A pickled value is refused when pickling is switched off (see :func:`dump`).
     """
     from ._values import from_json
+
+    if fmt in PICKLED and not (pickle_allowed() if allow_pickle is None else allow_pickle):
+        _refuse_pickle(f"{path} is stored pickled")
     from ._values import select as pick
 
     if fmt != "json":

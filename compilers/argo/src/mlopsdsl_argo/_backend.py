@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import Capabilities
+from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
 from mlopsdsl_argo._manifest import dump, manifest
 from mlopsdsl_argo._options import CompileOptions
 
@@ -32,7 +32,7 @@ class ArgoBackend:
 
     name = "argo"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES)
     """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
     loop's stored results (their records) but over no other stored list; and stored values reach a step
     one input at a time or as a loop's collected results."""

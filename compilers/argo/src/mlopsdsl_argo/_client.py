@@ -5,6 +5,12 @@ client's API classes (its endpoints, authentication and transport); bodies are t
 plain data and responses are read as JSON, so a client generated for another Argo version than the
 server's never rejects a field it does not know.
 
+Every failure is one :class:`RemoteError` line (exit 4): a refused connection, no answer within
+``MLOPSDSL_REMOTE_TIMEOUT`` seconds (30 by default), an HTTP error, or a 200 whose body is not the JSON
+object expected (an HTML login page, an empty or cut-off body, bytes that are not UTF-8); a creation is
+reported only with the name the server gave it. The token and anything credential-shaped are redacted
+from every message, including what the server echoes.
+
 Publishing is idempotent: the manifest's sha256 is stored in the ``mlopsdsl.dev/content-digest``
 annotation, and a template (or cron workflow) whose stored digest matches is left alone.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -84,19 +91,48 @@ class _Api:
                 auth_settings=settings["auth"],
                 _return_http_data_only=True,
                 _preload_content=False,
-                _request_timeout=30,
+                _request_timeout=_timeout(),
                 _check_type=False,
             )
         except ApiException as exc:
             if exc.status == 404 and missing_ok:
                 return None
-            raise RemoteError(f"{what}: {self._explain(exc)}", status=exc.status) from None
-        except urllib3.exceptions.HTTPError as exc:  # refused, DNS, TLS...
+            raise RemoteError(f"{what}: {self._explain(exc)}", exc.status, (self._token,)) from None
+        except urllib3.exceptions.HTTPError as exc:  # refused, DNS, TLS, no answer in time...
             reason = getattr(exc, "reason", None) or exc
+            slow = [e for e in (exc, reason) if isinstance(e, urllib3.exceptions.TimeoutError)]
+            # urllib3 makes a refused connection (NewConnectionError) a kind of connect timeout too.
+            if slow and not any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in slow):
+                raise RemoteError(
+                    f"{what}: the Argo Server at {self.host} did not answer within {_timeout():g} s"
+                ) from None
             raise RemoteError(
-                f"{what}: cannot reach the Argo Server at {self.host}: {self._hide(str(reason))}"
+                f"{what}: cannot reach the Argo Server at {self.host}: {reason}", None, (self._token,)
             ) from None
-        return json.loads(response.data or b"{}")
+        return self._decoded(what, response.data)
+
+    def _decoded(self, what: str, data: bytes | None) -> dict[str, Any]:
+        """The JSON object of a 200 answer; anything else (a proxy's HTML page, an empty or cut-off body,
+        bytes that are not text) is not an answer, whatever its status."""
+        try:
+            value = json.loads((data or b"").decode("utf-8"))
+        except UnicodeDecodeError:
+            problem = "bytes that are not UTF-8 text"
+        except ValueError:
+            text = (data or b"").decode("utf-8", "replace").strip()
+            problem = (
+                "an empty body" if not text else ("an HTML page" if text.startswith("<") else "cut-off JSON")
+            )
+        else:
+            if isinstance(value, dict):
+                return value
+            problem = f"a JSON {type(value).__name__}"
+        raise RemoteError(
+            f"{what}: the Argo Server at {self.host} answered with {problem}, not a JSON object (is --host "
+            "the Argo Server's URL?)",
+            None,
+            (self._token,),
+        )
 
     def text(self, what: str, endpoint: Any, name: str, query: dict[str, str]) -> str:
         """A streamed endpoint's whole body (newline-delimited JSON, as the log endpoint sends it)."""
@@ -137,18 +173,39 @@ class _Api:
             401: " (check --token or MLOPSDSL_TOKEN)",
             403: " (the token may not do this in this namespace)",
         }
-        text = f"the Argo Server answered {exc.status} {exc.reason}" + (f": {message}" if message else "")
-        return self._hide(text + hint.get(exc.status, ""))
+        text = f"the Argo Server at {self.host} answered {exc.status} {exc.reason}" + (
+            f": {message}" if message else ""
+        )
+        return text + hint.get(exc.status, "")
 
-    def _hide(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+
+def _timeout() -> float:
+    """Seconds one request may wait for an answer (``MLOPSDSL_REMOTE_TIMEOUT``, default 30)."""
+    try:
+        return float(os.environ.get("MLOPSDSL_REMOTE_TIMEOUT") or 30)
+    except ValueError:
+        return 30.0
+
+
+def _name_of(created: dict[str, Any], what: str, host: str) -> str:
+    """The name the server gave what it created: a 200 without one is not a success."""
+    name = (created.get("metadata") or {}).get("name") if isinstance(created.get("metadata"), dict) else None
+    if not isinstance(name, str) or not name:
+        raise RemoteError(f"{what}: the Argo Server at {host} answered without the name of what it created")
+    return name
 
 
 def _with_params(document: ir.Document, manifest: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    from mlopsdsl.errors import ParameterError
+    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem
+
     arguments = manifest["spec"]["arguments"]["parameters"]
     for entry in arguments:
         if entry["name"] in params:
             entry["value"] = armor(params[entry["name"]])
+            problem = argument_problem(entry["name"], entry["value"], ARGUMENT_BYTES, "argo")
+            if problem is not None:
+                raise ParameterError(problem)
     missing = [e["name"] for e in arguments if "value" not in e]
     if missing:
         raise RemoteError(
@@ -161,13 +218,15 @@ def submit(backend: ArgoBackend, document: ir.Document, options: RemoteOptions) 
     """Create a Workflow and, with ``options.wait``, poll it until it ends."""
     manifest = _with_params(document, backend.manifest(document, **options.compile_options), options.params)
     if options.run_name:
+        if "{{" in options.run_name:
+            raise RemoteError(f"--run-name {options.run_name!r} contains '{{{{', which Argo would expand")
         manifest["metadata"].pop("generateName", None)
         manifest["metadata"] = {"name": options.run_name, **manifest["metadata"]}
     api = _Api(options)
     created = api.call(
         "creating the workflow", api.workflows.create_workflow_endpoint, body={"workflow": manifest}
     )
-    name = created["metadata"]["name"]
+    name = _name_of(created, "creating the workflow", api.host)
     url = f"{api.host}/workflows/{api.namespace}/{name}"
     phase = (created.get("status") or {}).get("phase") or "Pending"
     if not options.wait:
@@ -197,13 +256,15 @@ def _put(
     annotations[ANNOTATION_VERSION] = version
     current = api.call(f"reading {kind} {name}", get, name, missing_ok=True)
     if current is None:
-        api.call(f"creating {kind} {name}", create, body={key: manifest})
+        created = api.call(f"creating {kind} {name}", create, body={key: manifest})
+        _name_of(created, f"creating {kind} {name}", api.host)
         return True
     stored = (current.get("metadata") or {}).get("annotations") or {}
     if stored.get(ANNOTATION_CONTENT) == digest:
         return False
-    manifest["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
-    api.call(f"updating {kind} {name}", update, name, body={key: manifest})
+    manifest["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+    updated = api.call(f"updating {kind} {name}", update, name, body={key: manifest})
+    _name_of(updated, f"updating {kind} {name}", api.host)
     return True
 
 

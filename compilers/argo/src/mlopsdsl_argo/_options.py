@@ -104,6 +104,22 @@ class CompileOptions:
                 location=where,
             )
         parsed = cls(**options)
+        from dataclasses import asdict
+
+        from mlopsdsl_argo._templates import refuse_braces
+
+        for name in ("schedule", "service_account", "artifact_bucket", "image", "cache_root"):
+            value = getattr(parsed, name)
+            if value is not None and not isinstance(value, str):
+                # -O image=0.1 reads JSON: a number is not a name (found by fuzzing)
+                raise CompileError(
+                    f"{name} must be a string, not {value!r}; quote it in -O as {name}='\"...\"'",
+                    BACKEND,
+                    location=where,
+                )
+            refuse_braces(value, f"option {name}", where)
+        if isinstance(parsed.artifact_repository, S3Repository):
+            refuse_braces(asdict(parsed.artifact_repository), "option artifact_repository", where)
         if parsed.kind not in KINDS:
             raise CompileError(
                 f"kind must be one of {', '.join(KINDS)}, not {parsed.kind!r}", BACKEND, location=where

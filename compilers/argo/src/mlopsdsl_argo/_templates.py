@@ -59,6 +59,26 @@ def _literal(text: str, what: str, step: ir.StepSpec) -> str:
     return k8s_literal(text)
 
 
+def refuse_braces(value: Any, what: str, location: ir.SourceLocation | None) -> None:
+    """Refuse ``{{`` anywhere in a value the user wrote (a name, a key, an image, a label, a selector):
+    Argo expands it wherever it stands and has no escape for it. One rule for every field, so that no
+    field is missed."""
+    if isinstance(value, str):
+        if "{{" in value:
+            raise CompileError(
+                f"{what} {value!r} contains '{{{{', which Argo would expand; Argo has no escape for it",
+                BACKEND,
+                location=location,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_braces(key, f"{what} key", location)
+            refuse_braces(item, f"{what} {key}", location)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_braces(item, f"{what}[{index}]", location)
+
+
 def retry_strategy(retry: ir.Retry | None) -> dict[str, Any] | None:
     """``retryStrategy`` for ``retry``: the same attempts and waits as every backend (``ml.Retry`` accepts
     only whole seconds and whole factors, which Argo holds exactly), and no retry after the runtime's
@@ -229,6 +249,8 @@ def container_template(
             each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
             them all as one folder (Argo cannot aggregate artifacts of a loop).
     """
+    options_given = step.options.model_dump(mode="json", exclude_none=True)
+    refuse_braces(options_given, f"step {step.name!r}:", step.location)
     params = {p.name: p for p in step.inputs}
     passed = [(params[n], source, list(path)) for n, source, path in signature if source != "omit"]
     cache = None

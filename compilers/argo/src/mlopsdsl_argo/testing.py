@@ -639,7 +639,8 @@ class ArgoEmulator:
             file = in_pod(p["valueFrom"]["path"])
             if not file.exists():
                 return _Node("Error"), 1, f"output parameter {p['name']!r}: {file.name} was not written"
-            node.parameters[p["name"]] = file.read_text(encoding="utf-8")
+            # Bytes, decoded: read_text() would turn \r\n into \n.
+            node.parameters[p["name"]] = file.read_bytes().decode("utf-8")
         for a in outputs.get("artifacts", []):
             file = in_pod(a["path"])
             node.artifacts[a["name"]] = file

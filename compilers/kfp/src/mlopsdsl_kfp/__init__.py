@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
 
-from mlopsdsl.lowering import Capabilities
+from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
 
 __all__ = ["KfpBackend"]
 
@@ -69,7 +69,7 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False)
+    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES)
     """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
     map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
     implements no ``artifactIterator``; and a written list of artifacts has no form (an artifact list comes

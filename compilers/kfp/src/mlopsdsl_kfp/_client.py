@@ -1,8 +1,10 @@
 """Talking to a KFP API server through the official ``kfp.Client``: submit runs, publish pipelines.
 
 The token goes to the client as ``existing_token`` and nowhere else: it is never printed, logged, or put in
-an error message. Server errors become :class:`~mlopsdsl.errors.RemoteError` with a plain message (401,
-403, 404, 409, connection refused) and the HTTP status. kfp prints links to stdout and warns on every
+an error message (nor is anything credential-shaped the server echoes). Server errors become
+:class:`~mlopsdsl.errors.RemoteError` with a plain one-line message (401, 403, 404, 409, 5xx, connection
+refused, no answer within the timeout, an answer that is not JSON) and the HTTP status; success is
+reported only with the id of what the server created. kfp prints links to stdout and warns on every
 client it makes; both are kept out of our output.
 
 Publishing is idempotent for CI: each version's description records the sha256 of the compiled package
@@ -42,6 +44,14 @@ def content_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _timeout() -> float:
+    """Seconds one request may wait for an answer (``MLOPSDSL_REMOTE_TIMEOUT``, default 30)."""
+    try:
+        return float(os.environ.get("MLOPSDSL_REMOTE_TIMEOUT") or 30)
+    except ValueError:
+        return 30.0
+
+
 def _client(options: RemoteOptions) -> Any:
     with warnings.catch_warnings():
         # kfp warns about server versions on every client; not our user's concern.
@@ -51,6 +61,7 @@ def _client(options: RemoteOptions) -> Any:
         class _Client(kfp.Client):  # type: ignore[misc]
             # kfp retries healthz five times, 5 s apart, on any HTTP error (a 401 included); once is enough.
             def get_kfp_healthz(self, sleep_duration: int = 5) -> Any:
+                _bounded(self._healthz_api.api_client)
                 return self._healthz_api.healthz_service_get_healthz()
 
         return _call(
@@ -61,21 +72,47 @@ def _client(options: RemoteOptions) -> Any:
                 verify_ssl=options.verify_tls,
             ),
             options.host,
+            options.token,
         )
 
 
-def _call(fn: Callable[[], _T], host: str) -> _T:
-    """Run a client call with kfp's printed links silenced and its errors made plain."""
+def _bounded(api_client: Any) -> None:
+    """Give every request of kfp's generated client a timeout and no retries.
+
+    kfp passes ``timeout=None`` to urllib3 (wait forever) unless each call names one, and lets urllib3
+    retry a GET three times; a server that never answers must end in ``_timeout()`` seconds, once.
+    """
+    import urllib3
+
+    pool = api_client.rest_client.pool_manager
+    if getattr(pool, "_mlopsdsl_bounded", False):
+        return
+    request = pool.request
+
+    def bounded(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = urllib3.Timeout(total=_timeout())
+        kwargs.setdefault("retries", False)
+        return request(method, url, *args, **kwargs)
+
+    pool.request = bounded
+    pool._mlopsdsl_bounded = True
+
+
+def _call(fn: Callable[[], _T], host: str, token: str | None = None) -> _T:
+    """Run a client call with kfp's printed links silenced and its errors made plain (and the token, and
+    anything credential-shaped, left out of them)."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return fn()
     except RemoteError:
         raise
     except Exception as exc:
-        raise _plain(exc, host) from None
+        raise _plain(exc, host, token) from None
 
 
-def _plain(exc: Exception, host: str) -> RemoteError:
+def _plain(exc: Exception, host: str, token: str | None = None) -> RemoteError:
+    secrets = (token,)
     status = getattr(exc, "status", None)
     if isinstance(status, int) and status > 0:
         detail = _server_message(getattr(exc, "body", None)) or getattr(exc, "reason", "") or ""
@@ -86,13 +123,33 @@ def _plain(exc: Exception, host: str) -> RemoteError:
             409: "conflict: it already exists",
         }.get(status, "the server refused the request")
         tail = f" ({detail})" if detail else ""
-        return RemoteError(f"KFP server at {host}: HTTP {status} {meaning}{tail}", status)
+        return RemoteError(f"KFP server at {host}: HTTP {status} {meaning}{tail}", status, secrets)
     text = f"{type(exc).__name__}: {exc}"
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return RemoteError(f"the KFP server at {host} did not answer within {_timeout():g} s", None, secrets)
     if "refused" in text.lower() or "Max retries" in text or "NewConnectionError" in text:
-        return RemoteError(f"cannot reach the KFP server at {host}: connection refused")
+        return RemoteError(f"cannot reach the KFP server at {host}: connection refused", None, secrets)
+    if isinstance(exc, UnicodeDecodeError):
+        return RemoteError(f"KFP server at {host}: its answer is not UTF-8 text, so not an API answer")
+    if isinstance(exc, ValueError):
+        return RemoteError(
+            f"KFP server at {host}: its answer is not the JSON expected ({exc})", None, secrets
+        )
     if isinstance(exc, OSError | TimeoutError):
-        return RemoteError(f"cannot reach the KFP server at {host}: {type(exc).__name__}")
-    return RemoteError(f"KFP server at {host}: {type(exc).__name__}: {exc}")
+        return RemoteError(f"cannot reach the KFP server at {host}: {type(exc).__name__}", None, secrets)
+    return RemoteError(f"KFP server at {host}: {type(exc).__name__}: {exc}", None, secrets)
+
+
+def _created(value: Any, field: str, what: str, host: str) -> str:
+    """The id the server gave what it created; a 200 without one (an HTML page, an empty or cut-off
+    body from a proxy) is not a success."""
+    found = getattr(value, field, None)
+    if not isinstance(found, str) or not found.strip():
+        raise RemoteError(
+            f"KFP server at {host}: answered {what} without the {field} of what it created (an empty, HTML "
+            "or cut-off answer: is --host the KFP API endpoint?)"
+        )
+    return found
 
 
 def _server_message(body: Any) -> str:
@@ -128,12 +185,16 @@ def _arguments(document: ir.Document, values: dict[str, Any]) -> dict[str, Any]:
 
     KFP keeps numbers as doubles, so an int it would round is refused before anything is sent.
     """
+    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem
     from mlopsdsl.runtime._values import LossyValue, check_float64
 
     params = {p.name: p for p in document.pipeline.params}
     encoded: dict[str, Any] = {}
     for name, value in values.items():
         encoded[name] = encode_value(value, encoding_of(params[name].type))
+        problem = argument_problem(name, encoded[name], ARGUMENT_BYTES, "kfp")
+        if problem is not None:
+            raise ParameterError(problem)
         try:
             check_float64(encoded[name], f"parameter {name!r}")
         except LossyValue as exc:
@@ -161,8 +222,9 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
                 namespace=options.namespace,
             ),
             options.host,
+            options.token,
         )
-    run_id = str(result.run_id)
+    run_id = _created(result, "run_id", "the run's creation", options.host)
     url = f"{options.host.rstrip('/')}/#/runs/details/{run_id}"
     state = str(getattr(result.run_info, "state", None) or "PENDING")
     if not options.wait:
@@ -175,7 +237,7 @@ def _wait(client: Any, run_id: str, options: RemoteOptions, poll_interval: float
     started = time.monotonic()
     delay = min(0.2, poll_interval)
     while True:
-        run = _call(lambda: client.get_run(run_id), options.host)
+        run = _call(lambda: client.get_run(run_id), options.host, options.token)
         state = str(getattr(run, "state", "") or "").upper()
         if state in _DONE:
             return state
@@ -198,7 +260,7 @@ def publish(document: ir.Document, text: str, options: RemoteOptions) -> Publish
     name = k8s_name(document.root)
     digest = content_digest(text)
     mark = f"{DIGEST_MARK}{digest} ir-sha256:{document.digest}"
-    pipeline_id = _call(lambda: client.get_pipeline_id(name), options.host)
+    pipeline_id = _call(lambda: client.get_pipeline_id(name), options.host, options.token)
     with _package(text, name) as path:
         if pipeline_id is None:
             description = document.pipeline.description or f"mlopsdsl pipeline {document.root}"
@@ -210,14 +272,16 @@ def publish(document: ir.Document, text: str, options: RemoteOptions) -> Publish
                     namespace=options.namespace,
                 ),
                 options.host,
+                options.token,
             )
+            new_id = _created(created, "pipeline_id", "the pipeline's upload", options.host)
             return PublishResult(
                 name=name,
                 version=None,
                 changed=True,
-                message=f"created pipeline {name} ({created.pipeline_id})",
+                message=f"created pipeline {name} ({new_id})",
             )
-        versions = _versions(client, str(pipeline_id), options.host)
+        versions = _versions(client, str(pipeline_id), options.host, options.token)
         latest = versions[0] if versions else None
         if latest is not None and digest in (latest.description or ""):
             return PublishResult(
@@ -230,28 +294,35 @@ def publish(document: ir.Document, text: str, options: RemoteOptions) -> Publish
                 ),
             )
         version = options.version or _derived_version(digest, {str(v.display_name) for v in versions})
-        _call(
+        uploaded = _call(
             lambda: client.upload_pipeline_version(
                 path, pipeline_version_name=version, pipeline_id=pipeline_id, description=mark
             ),
             options.host,
+            options.token,
         )
+        version_id = _created(uploaded, "pipeline_version_id", "the version's upload", options.host)
     return PublishResult(
-        name=name, version=version, changed=True, message=f"published pipeline {name} version {version}"
+        name=name,
+        version=version,
+        changed=True,
+        message=f"published pipeline {name} version {version} ({version_id})",
     )
 
 
-def _versions(client: Any, pipeline_id: str, host: str) -> list[Any]:
+def _versions(client: Any, pipeline_id: str, host: str, token: str | None = None) -> list[Any]:
     """The pipeline's versions, newest first."""
     found: list[Any] = []
-    token = ""
+    page_token = ""
     while True:
         page = _call(
-            partial(client.list_pipeline_versions, pipeline_id, page_token=token, page_size=100), host
+            partial(client.list_pipeline_versions, pipeline_id, page_token=page_token, page_size=100),
+            host,
+            token,
         )
         found.extend(page.pipeline_versions or [])
-        token = page.next_page_token or ""
-        if not token:
+        page_token = page.next_page_token or ""
+        if not page_token:
             break
     found.sort(key=lambda v: str(getattr(v, "created_at", "") or ""), reverse=True)
     return found

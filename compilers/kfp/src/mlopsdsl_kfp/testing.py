@@ -718,7 +718,9 @@ class _Pod:
             if key in given:
                 values[key] = held(given[key])
             elif file.exists():
-                values[key] = read_parameter(file.read_text(), declared[key]["parameterType"])
+                values[key] = read_parameter(
+                    file.read_bytes().decode("utf-8"), declared[key]["parameterType"]
+                )
             else:
                 raise _LauncherError(f"the task wrote no output parameter {key!r}")
         for key, listed in artifacts.items():
