@@ -150,15 +150,15 @@ class _Api:
                 auth_settings=settings["auth"],
                 _return_http_data_only=True,
                 _preload_content=False,
-                _request_timeout=60,
+                _request_timeout=_timeout(),
                 _check_type=False,
             )
         except ApiException as exc:
-            raise RemoteError(f"{what}: {self._explain(exc)}", status=exc.status) from None
+            raise RemoteError(f"{what}: {self._explain(exc)}", exc.status, (self._token,)) from None
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
             raise RemoteError(
-                f"{what}: cannot reach the Argo Server at {self.host}: {self._hide(str(reason))}"
+                f"{what}: cannot reach the Argo Server at {self.host}: {reason}", None, (self._token,)
             ) from None
         return bytes(response.data or b"").decode("utf-8", "replace")
 
