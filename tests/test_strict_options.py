@@ -90,6 +90,8 @@ def test_bare_step_still_works_and_every_known_option_is_accepted() -> None:
         "retry": ml.Retry(),
         "timeout": "1m",
         "cache": False,
+        "cache_max_age": "7d",
+        "cache_ignore": [],
         "env": {"A": "1"},
         "secrets": [ml.Secret(name="s", key="k")],
         "node_selector": {"pool": "cpu"},
@@ -97,6 +99,7 @@ def test_bare_step_still_works_and_every_known_option_is_accepted() -> None:
         "volumes": [ml.Volume(mount_path="/data", pvc="shared")],
         "labels": {"team": "ml"},
         "annotations": {"note": "x"},
+        "pod": ml.Pod(service_account="trainer"),
     }
     assert set(values) | {"name"} == set(_step.OPTIONS)
 
@@ -127,7 +130,10 @@ def test_unknown_pipeline_option_raises_at_the_decorator_line() -> None:
         (lambda: ml.step(name=3), "@ml.step(...): name must be a string, not 3"),  # type: ignore[call-overload]
         (lambda: ml.pipeline(name=["a"]), "@ml.pipeline(...): name must be a string, not ['a']"),  # type: ignore[call-overload]
         (lambda: ml.pipeline(description=1), "@ml.pipeline(...): description must be a string, not 1"),  # type: ignore[call-overload]
-        (lambda: ml.pipeline(schedule=3), "@ml.pipeline(...): schedule must be a string, not 3"),  # type: ignore[call-overload]
+        (
+            lambda: ml.pipeline(schedule=3),
+            "@ml.pipeline(...): schedule must be a cron string or ml.Schedule(...), not 3",
+        ),  # type: ignore[call-overload]
         (
             lambda: ml.step("train"),  # type: ignore[call-overload]
             "@ml.step decorates functions, not 'train' (to name the step, write @ml.step(name='train'))",

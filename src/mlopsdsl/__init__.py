@@ -21,6 +21,7 @@ the CLI load when first used, so that ``import mlopsdsl`` stays cheap inside eve
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from mlopsdsl import runs
     from mlopsdsl._compile import compile
     from mlopsdsl._control import one_of, otherwise, when
     from mlopsdsl._pipeline import Pipeline, pipeline
@@ -40,7 +41,17 @@ if _typing.TYPE_CHECKING:
         ValidationError,
     )
     from mlopsdsl.local import RunResult, run
-    from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+    from mlopsdsl.options import (
+        NodeAffinity,
+        Pod,
+        PodAffinity,
+        Resources,
+        Retry,
+        Schedule,
+        Secret,
+        Toleration,
+        Volume,
+    )
     from mlopsdsl.runtime.serializers import register_serializer
     from mlopsdsl.runtime.tracking import current, log_metric, log_metrics
 
@@ -57,14 +68,18 @@ __all__ = [
     "Markdown",
     "MlopsDslError",
     "Model",
+    "NodeAffinity",
     "ParameterError",
     "Pipeline",
     "PluginError",
+    "Pod",
+    "PodAffinity",
     "RemoteError",
     "Resources",
     "Retry",
     "RunError",
     "RunResult",
+    "Schedule",
     "Secret",
     "Step",
     "TargetError",
@@ -82,6 +97,7 @@ __all__ = [
     "pipeline",
     "register_serializer",
     "run",
+    "runs",
     "step",
     "when",
 ]
@@ -116,8 +132,12 @@ _LAZY = {
     "one_of": "mlopsdsl._control",
     "otherwise": "mlopsdsl._control",
     "when": "mlopsdsl._control",
+    "NodeAffinity": "mlopsdsl.options",
+    "Pod": "mlopsdsl.options",
+    "PodAffinity": "mlopsdsl.options",
     "Resources": "mlopsdsl.options",
     "Retry": "mlopsdsl.options",
+    "Schedule": "mlopsdsl.options",
     "Secret": "mlopsdsl.options",
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",
@@ -125,6 +145,7 @@ _LAZY = {
     "current": "mlopsdsl.runtime.tracking",
     "log_metric": "mlopsdsl.runtime.tracking",
     "log_metrics": "mlopsdsl.runtime.tracking",
+    "runs": "mlopsdsl.runs",
 }
 
 
@@ -134,7 +155,8 @@ def __getattr__(name: str) -> _typing.Any:
         raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(module), name)
+    loaded = import_module(module)
+    value = loaded if module == f"mlopsdsl.{name}" else getattr(loaded, name)  # ml.runs: the module
     globals()[name] = value
     return value
 

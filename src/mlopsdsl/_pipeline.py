@@ -35,8 +35,9 @@ class Pipeline(Generic[P, R_co]):
         fn: Callable[P, R_co],
         name: str | None,
         description: str | None,
-        schedule: str | None = None,
+        schedule: str | ir.Schedule | None = None,
         on_exit: Step[..., Any] | None = None,
+        pod: ir.Pod | None = None,
     ) -> None:
         self.fn = fn
         self.__wrapped__ = fn
@@ -50,6 +51,7 @@ class Pipeline(Generic[P, R_co]):
         )
         self.schedule = schedule
         self.on_exit = on_exit
+        self.pod = pod
         self.defined_at = _source.definition(fn) or _source.caller()
         self._built: _Build | None = None
 
@@ -198,7 +200,8 @@ def _trace(pipeline: Pipeline[Any, Any], parent: Trace | None) -> _Build:
     spec = ir.PipelineSpec(
         name=pipeline.name,
         description=pipeline.description,
-        schedule=pipeline.schedule,
+        schedule=_schedule(pipeline, trace),
+        pod=_pod(pipeline, trace),
         params=params,
         outputs=outputs,
         tasks=tasks,
@@ -461,7 +464,30 @@ def _as_output(out: ir.PipelineOutput) -> ir.Output:
     return ir.Output(name=out.name, type=out.type)
 
 
-OPTIONS = ("name", "description", "schedule", "on_exit")
+def _schedule(pipeline: Pipeline[Any, Any], trace: Trace) -> ir.Schedule | None:
+    from mlopsdsl.options import Schedule
+
+    value = pipeline.schedule
+    if value is None or isinstance(value, Schedule):
+        return value
+    if isinstance(value, str):
+        return Schedule(cron=value)
+    message = f"@ml.pipeline(schedule=...) must be a cron string or ml.Schedule(...), not {value!r}"
+    trace.problem("bad-option", message, pipeline.defined_at)
+    return None
+
+
+def _pod(pipeline: Pipeline[Any, Any], trace: Trace) -> ir.Pod | None:
+    from mlopsdsl.options import Pod
+
+    if pipeline.pod is None or isinstance(pipeline.pod, Pod):
+        return pipeline.pod
+    message = f"@ml.pipeline(pod=...) must be ml.Pod(...), not {pipeline.pod!r}"
+    trace.problem("bad-option", message, pipeline.defined_at)
+    return None
+
+
+OPTIONS = ("name", "description", "schedule", "on_exit", "pod")
 """Every keyword ``@ml.pipeline(...)`` takes (its overload lists the same, a test checks)."""
 
 
@@ -474,8 +500,9 @@ def pipeline(
     *,
     name: str | None = None,
     description: str | None = None,
-    schedule: str | None = None,
+    schedule: str | ir.Schedule | None = None,
     on_exit: Step[..., Any] | None = None,
+    pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Pipeline[P, R]]: ...
 
 
@@ -485,8 +512,9 @@ def pipeline(
     *,
     name: str | None = None,
     description: str | None = None,
-    schedule: str | None = None,
+    schedule: str | ir.Schedule | None = None,
     on_exit: Step[..., Any] | None = None,
+    pod: ir.Pod | None = None,
     **unknown: Any,
 ) -> Any:
     """Make a typed function a pipeline.
@@ -499,17 +527,30 @@ def pipeline(
         fn: The function, when used bare.
         name: The pipeline's name; the function's name by default.
         description: Shown by backends; the docstring by default.
-        schedule: A cron schedule (``"0 3 * * *"``, ``"@daily"``) for backends that run pipelines on a timer
-            (Argo compiles a CronWorkflow from it).
+        schedule: When the published pipeline runs by itself: a cron schedule (``"0 3 * * *"``,
+            ``"@daily"``) or :class:`mlopsdsl.Schedule` with time zone, concurrency, catch-up...
+            ``mlopsdsl publish`` makes a KFP recurring run or an Argo CronWorkflow of it.
         on_exit: A step that runs when the pipeline ends, whether it succeeded or failed. Its ``status``
             input gets ``"Succeeded"`` or ``"Failed"``; inputs named like pipeline parameters get them.
+        pod: Pod settings every step starts from (:class:`mlopsdsl.Pod`); a step's own ``pod`` wins,
+            setting by setting. Only the pipeline that is run sets them, not one called as a sub-pipeline.
 
     Returns:
         A :class:`Pipeline`.
     """
 
-    strings = {"name": name, "description": description, "schedule": schedule}
+    strings = {"name": name, "description": description}
     check_decorator("@ml.pipeline", OPTIONS, unknown, strings)
+    if schedule is not None and not isinstance(schedule, str):
+        from mlopsdsl.options import Schedule
+
+        if not isinstance(schedule, Schedule):
+            from mlopsdsl.errors import DefinitionError
+
+            message = (
+                f"@ml.pipeline(...): schedule must be a cron string or ml.Schedule(...), not {schedule!r}"
+            )
+            raise DefinitionError(message, _source.caller_location())
 
     def wrap(func: Callable[..., Any]) -> Pipeline[Any, Any]:
         if isinstance(func, Pipeline):
@@ -521,7 +562,7 @@ def pipeline(
             hint = f" (to name the pipeline, write @ml.pipeline(name={func!r}))" if named else ""
             message = f"@ml.pipeline decorates functions, not {func!r}{hint}"
             raise DefinitionError(message, _source.caller_location())
-        return Pipeline(func, name, description, schedule, on_exit)
+        return Pipeline(func, name, description, schedule, on_exit, pod)
 
     if fn is not None:
         return wrap(fn)

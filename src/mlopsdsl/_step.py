@@ -277,8 +277,19 @@ def output_handles(
 # --------------------------------------------------------------------------- building the IR of a step
 
 
-_OPTION_FIELDS = ("image", "packages", "resources", "retry", "timeout", "cache", "env", "secrets")
-_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations")
+_OPTION_FIELDS = (
+    "image",
+    "packages",
+    "resources",
+    "retry",
+    "timeout",
+    "cache",
+    "cache_max_age",
+    "cache_ignore",
+    "env",
+    "secrets",
+)
+_K8S_FIELDS = ("node_selector", "tolerations", "volumes", "labels", "annotations", "pod")
 OPTIONS = ("name", *_OPTION_FIELDS, *_K8S_FIELDS)
 """Every keyword ``@ml.step(...)`` takes (the overload of :func:`step` lists the same, a test checks)."""
 
@@ -331,6 +342,13 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
     options, option_problems = _options(step.options)
     for message in option_problems:
         problem("bad-option", f"{label}: {message}")
+    names = {p.name for p in inputs}
+    for name in options.cache_ignore:
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            problem(
+                "bad-option", f"{label}: cache_ignore names {name!r}, which is not an input (inputs: {known})"
+            )
 
     files: dict[str, str] = {}
     location = None
@@ -444,9 +462,9 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
     for key in _OPTION_FIELDS:
         if key in raw and raw[key] is not None:
             value = raw[key]
-            if key == "timeout":
+            if key in ("timeout", "cache_max_age"):
                 try:
-                    value = parse_duration(value, "timeout")
+                    value = parse_duration(value, key)
                 except ValueError as exc:
                     problems.append(str(exc))
                     continue
@@ -553,6 +571,8 @@ def step(
     retry: ir.Retry | None = None,
     timeout: str | float | None = None,
     cache: bool | None = None,
+    cache_max_age: str | float | None = None,
+    cache_ignore: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     secrets: Sequence[ir.Secret] | None = None,
     node_selector: Mapping[str, str] | None = None,
@@ -560,6 +580,7 @@ def step(
     volumes: Sequence[ir.Volume] | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    pod: ir.Pod | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -577,6 +598,8 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         retry: Retries with backoff (:class:`mlopsdsl.Retry`).
         timeout: Longest time one attempt may take: seconds or a duration such as ``"30m"``.
         cache: Reuse earlier results for the same code and inputs (on unless ``False``).
+        cache_max_age: Reuse only results younger than this: seconds or a duration (``"7d"``).
+        cache_ignore: Inputs the cache key leaves out (a seed, a log level), by name.
         env: Environment variables.
         secrets: Kubernetes secret keys exposed as environment variables (:class:`mlopsdsl.Secret`).
         node_selector: Kubernetes node labels the step's pod must match.
@@ -584,6 +607,8 @@ def step(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         volumes: Volumes to mount (:class:`mlopsdsl.Volume`).
         labels: Labels on the step's pod.
         annotations: Annotations on the step's pod.
+        pod: Pod settings: service account, affinity, pull secrets, user, ``/dev/shm``, priority, a
+            patch (:class:`mlopsdsl.Pod`); they win over the pipeline's ``pod``.
 
     Returns:
         A :class:`Step`, which behaves as the function outside a pipeline.

@@ -19,9 +19,19 @@ import json
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
-from mlopsdsl.options import Resources, Retry, Secret, Toleration, Volume
+from mlopsdsl.options import (
+    NodeAffinity,
+    Pod,
+    PodAffinity,
+    Resources,
+    Retry,
+    Schedule,
+    Secret,
+    Toleration,
+    Volume,
+)
 
 __all__ = [
     "IR_VERSION",
@@ -38,6 +48,7 @@ __all__ = [
     "Kubernetes",
     "ListBinding",
     "MapSpec",
+    "NodeAffinity",
     "Not",
     "OneOfBinding",
     "Output",
@@ -45,9 +56,12 @@ __all__ = [
     "ParameterBinding",
     "PipelineOutput",
     "PipelineSpec",
+    "Pod",
+    "PodAffinity",
     "Resources",
     "Retry",
     "ReturnShape",
+    "Schedule",
     "Secret",
     "SourceLocation",
     "StatusBinding",
@@ -66,7 +80,7 @@ __all__ = [
     "task_outputs_read",
 ]
 
-IR_VERSION = "1.3"
+IR_VERSION = "1.4"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
@@ -204,6 +218,8 @@ class Kubernetes(_Model):
     volumes: list[Volume] = []
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
+    pod: Pod | None = None
+    """Pod settings (``@ml.step(pod=ml.Pod(...))``); the pipeline's ``pod`` fills what this leaves out."""
 
 
 class StepOptions(_Model):
@@ -217,6 +233,10 @@ class StepOptions(_Model):
     timeout: float | None = None
     """Seconds an attempt may run before it is stopped and counted as failed."""
     cache: bool = True
+    cache_max_age: float | None = None
+    """Seconds a cached result may be reused for (``cache_max_age="7d"``); ``None``: any age."""
+    cache_ignore: list[str] = []
+    """Inputs the cache key leaves out: calls that differ only in them reuse each other's results."""
     env: dict[str, str] = {}
     secrets: list[Secret] = []
     kubernetes: Kubernetes = Kubernetes()
@@ -471,13 +491,39 @@ class PipelineOutput(_Model):
     """Where the returned value was made: the step call, or the ``ml.one_of`` call."""
 
 
+def _schedule_from_text(value: Any) -> Any:
+    return {"cron": value} if isinstance(value, str) else value
+
+
+def _schedule_as_text(value: Schedule | None) -> Any:
+    """Bare cron text when nothing else differs from its default; else the settings that differ."""
+    if value is None:
+        return None
+    changed = value.changed()
+    if not changed:
+        return value.cron
+    return {"cron": value.cron, **{name: getattr(value, name) for name in changed}}
+
+
+def _cron_text_too(schema: dict[str, Any]) -> None:
+    """The schema of ``PipelineSpec.schedule``: bare cron text is a schedule too (as IR 1.3 wrote it)."""
+    schema["anyOf"] = [{"type": "string"}, *schema.get("anyOf", [])]
+
+
 class PipelineSpec(_Model):
     """A pipeline: its parameters, its tasks in the order they were called, and its outputs."""
 
     name: str
     description: str | None = None
-    schedule: str | None = None
-    """A cron schedule (``"0 3 * * *"``) for backends that run pipelines on a timer."""
+    schedule: Annotated[
+        Schedule | None, BeforeValidator(_schedule_from_text), PlainSerializer(_schedule_as_text)
+    ] = Field(default=None, json_schema_extra=_cron_text_too)
+    """When the published pipeline runs by itself. Written as the bare cron text (``"0 3 * * *"``) when no
+    other setting differs from its default, as IR 1.3 wrote it, so that such documents and their digests
+    stay the same; otherwise as an object of the settings that differ."""
+    pod: Pod | None = None
+    """Pod settings every step of a run of this pipeline starts from (``@ml.pipeline(pod=...)``); each
+    step's own settings win (:func:`mlopsdsl.lowering.pod_of`)."""
     params: list[Param]
     outputs: list[PipelineOutput] = []
     tasks: list[Task]

@@ -18,9 +18,21 @@ from mlopsdsl._source import caller_location
 from mlopsdsl.errors import DefinitionError, Location
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
-__all__ = ["OptionError", "Resources", "Retry", "Secret", "Toleration", "Volume", "parse_duration"]
+__all__ = [
+    "NodeAffinity",
+    "OptionError",
+    "Pod",
+    "PodAffinity",
+    "Resources",
+    "Retry",
+    "Schedule",
+    "Secret",
+    "Toleration",
+    "Volume",
+    "parse_duration",
+]
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -387,3 +399,314 @@ class Volume(_Option):
             raise ValueError("give exactly one of pvc=, config_map=, secret= or empty_dir=True")
         if not isinstance(self.mount_path, str) or not self.mount_path.startswith("/"):
             raise ValueError(f"mount_path must be an absolute path, got {self.mount_path!r}")
+
+
+_AFFINITY_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _json_hash(option: object) -> int:
+    """The hash of an option holding dicts (which do not hash): that of its canonical JSON text."""
+    import json
+
+    return hash(json.dumps(dataclasses.asdict(option), sort_keys=True))  # type: ignore[call-overload]
+
+
+def _weight(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError(f"weight must be a whole number from 1 to 100 (or None for a rule), not {value!r}")
+    return value
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+        raise ValueError(f"{what} must be a list of strings, not {value!r}")
+    return tuple(items)
+
+
+def _k8s_name(value: object, what: str) -> None:
+    if value is not None and (not isinstance(value, str) or not _K8S_NAME.match(value) or len(value) > 253):
+        raise ValueError(
+            f"{what} must be a Kubernetes object name (lower case, digits, '-', '.'), not {value!r}"
+        )
+
+
+@_checked_call
+@dataclasses.dataclass(frozen=True)
+class NodeAffinity(_Option):
+    """A rule (or, with a ``weight``, a preference) on the labels of the node a step's pod runs on.
+
+    Rules all hold together; each preference adds its weight to the nodes it matches.
+
+    Args:
+        key: The node label.
+        values: The values ``In``/``NotIn`` compare with (one number for ``Gt``/``Lt``; none for
+            ``Exists``/``DoesNotExist``).
+        operator: ``In`` (the default), ``NotIn``, ``Exists``, ``DoesNotExist``, ``Gt`` or ``Lt``.
+        weight: ``None`` for a rule the scheduler must follow; 1 to 100 for a preference.
+    """
+
+    key: str
+    values: tuple[str, ...] = ()
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = "In"
+    weight: int | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            key: str,
+            values: Sequence[str] | str = (),
+            operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = "In",
+            weight: int | None = None,
+        ) -> None: ...
+
+    def _check(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError(f"key must be a node label, not {self.key!r}")
+        self._set("values", _strings(self.values, "values"))
+        if self.operator not in _AFFINITY_OPERATORS:
+            raise ValueError(
+                f"operator must be one of {', '.join(_AFFINITY_OPERATORS)}, not {self.operator!r}"
+            )
+        _selector_values(self.operator, self.values)
+        self._set("weight", _weight(self.weight))
+
+
+def _selector_values(operator: str, values: tuple[str, ...]) -> None:
+    """What Kubernetes checks on a selector requirement, checked here at the user's line."""
+    if operator in ("In", "NotIn") and not values:
+        raise ValueError(f"operator {operator!r} needs at least one value")
+    if operator in ("Exists", "DoesNotExist") and values:
+        raise ValueError(f"operator {operator!r} takes no values")
+    if operator in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit()):
+        raise ValueError(f"operator {operator!r} takes exactly one whole number, not {list(values)!r}")
+
+
+@_checked_call
+@dataclasses.dataclass(frozen=True)
+class PodAffinity(_Option):
+    """Run a step's pod near (or, with ``anti=True``, away from) pods that carry some labels.
+
+    Args:
+        labels: The labels of the other pods (all must match).
+        topology_key: The node label that defines "near": the same node (the default), zone, region...
+        anti: Keep away from those pods instead.
+        weight: ``None`` for a rule the scheduler must follow; 1 to 100 for a preference.
+        namespaces: Namespaces of the other pods; the step's own when left out.
+    """
+
+    labels: dict[str, str]
+    topology_key: str = "kubernetes.io/hostname"
+    anti: bool = False
+    weight: int | None = None
+    namespaces: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            labels: Mapping[str, str],
+            topology_key: str = "kubernetes.io/hostname",
+            anti: bool = False,
+            weight: int | None = None,
+            namespaces: Sequence[str] = (),
+        ) -> None: ...
+
+    def _check(self) -> None:
+        labels = self.labels
+        if (
+            not isinstance(labels, dict)
+            or not labels
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+        ):
+            raise ValueError(f"labels must be a non-empty dict of strings, not {labels!r}")
+        self._set("labels", dict(sorted(labels.items())))
+        if not isinstance(self.topology_key, str) or not self.topology_key:
+            raise ValueError(f"topology_key must be a node label, not {self.topology_key!r}")
+        if not isinstance(self.anti, bool):
+            raise ValueError(f"anti must be True or False, not {self.anti!r}")
+        self._set("weight", _weight(self.weight))
+        self._set("namespaces", _strings(self.namespaces, "namespaces"))
+
+    __hash__ = _json_hash
+
+
+@_checked_call
+@dataclasses.dataclass(frozen=True)
+class Pod(_Option):
+    """Settings of the Kubernetes pod a step runs in; on ``@ml.pipeline(pod=...)``, defaults for every step.
+
+    A step's own value of a setting wins over the pipeline's, setting by setting; affinity rules and pull
+    secrets are added to the pipeline's. Backends that cannot express a setting say so at compile time,
+    at the line that set it (``docs/kfp.md``).
+
+    Args:
+        service_account: The Kubernetes service account the pod runs as.
+        image_pull_secrets: Secrets holding registry credentials for the image.
+        image_pull_policy: ``Always``, ``IfNotPresent`` or ``Never``.
+        affinity: Node and pod affinity (:class:`NodeAffinity`, :class:`PodAffinity`).
+        run_as_user: The user id the container runs as (1000 by default, never root unless asked).
+        run_as_group: The group id the container runs as (1000 by default).
+        run_as_root: Allow running as root (``run_as_user=0``); off by default.
+        shm_size: Size of a memory-backed ``/dev/shm`` (``"2Gi"``), for PyTorch data loaders.
+        priority_class: The name of a Kubernetes ``PriorityClass``.
+        patch: A partial ``PodSpec`` merged into the pod (Argo's ``podSpecPatch``), checked against the
+            Kubernetes models when compiled: for what no option above covers.
+    """
+
+    service_account: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    affinity: tuple[NodeAffinity | PodAffinity, ...] = ()
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_root: bool | None = None
+    shm_size: str | None = None
+    priority_class: str | None = None
+    patch: dict[str, Any] | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            service_account: str | None = None,
+            image_pull_secrets: Sequence[str] = (),
+            image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None,
+            affinity: Sequence[NodeAffinity | PodAffinity] = (),
+            run_as_user: int | None = None,
+            run_as_group: int | None = None,
+            run_as_root: bool | None = None,
+            shm_size: str | int | None = None,
+            priority_class: str | None = None,
+            patch: Mapping[str, Any] | None = None,
+        ) -> None: ...
+
+    def _check(self) -> None:
+        _k8s_name(self.service_account, "service_account")
+        _k8s_name(self.priority_class, "priority_class")
+        self._set("image_pull_secrets", _strings(self.image_pull_secrets, "image_pull_secrets"))
+        for secret in self.image_pull_secrets:
+            _k8s_name(secret, "an image pull secret")
+        if self.image_pull_policy not in (None, *_PULL_POLICIES):
+            raise ValueError(
+                f"image_pull_policy must be one of {', '.join(_PULL_POLICIES)}, "
+                f"not {self.image_pull_policy!r}"
+            )
+        affinity = self.affinity
+        items = [affinity] if isinstance(affinity, NodeAffinity | PodAffinity) else affinity
+        if not isinstance(items, list | tuple) or not all(
+            isinstance(a, NodeAffinity | PodAffinity) for a in items
+        ):
+            raise ValueError(
+                f"affinity must be a list of ml.NodeAffinity(...) and ml.PodAffinity(...), not {affinity!r}"
+            )
+        self._set("affinity", tuple(items))
+        for name in ("run_as_user", "run_as_group"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a whole number of at least 0, not {value!r}")
+        if self.run_as_root is not None and not isinstance(self.run_as_root, bool):
+            raise ValueError(f"run_as_root must be True or False, not {self.run_as_root!r}")
+        if self.run_as_user == 0 and self.run_as_root is not True:
+            raise ValueError("run_as_user=0 is root: say so with run_as_root=True")
+        self._set("shm_size", _quantity(self.shm_size, "shm_size"))
+        if self.patch is not None:
+            if not isinstance(self.patch, dict) or not self.patch:
+                raise ValueError(f"patch must be a non-empty dict (a partial PodSpec), not {self.patch!r}")
+            import json
+
+            try:
+                self._set("patch", json.loads(json.dumps(self.patch, sort_keys=True, allow_nan=False)))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "patch must hold JSON values only (dicts, lists, strings, numbers)"
+                ) from None
+
+    __hash__ = _json_hash
+
+
+_HISTORY = ("keep_succeeded", "keep_failed")
+
+
+@_checked_call
+@dataclasses.dataclass(frozen=True)
+class Schedule(_Option):
+    """When a published pipeline runs by itself: a cron schedule and how its runs may overlap.
+
+    ``@ml.pipeline(schedule="0 3 * * *")`` is ``ml.Schedule("0 3 * * *")``. Each setting means the same on
+    every engine; one an engine cannot honour is an error, at the pipeline's line, when the schedule is
+    made there (``docs/authoring.md``, "Schedules").
+
+    Args:
+        cron: Five cron fields (``"0 3 * * *"``) or a macro (``"@daily"``).
+        timezone: The IANA time zone the cron is read in (``"Europe/Paris"``); UTC when left out.
+        max_concurrency: Most runs of this schedule at once; ``None`` for no limit.
+        replace_running: When a run is due while one is still running, stop that one (``max_concurrency=1``
+            only); otherwise the due run waits or is skipped, as the engine does.
+        catch_up: Start the runs missed while the schedule was paused or the engine was down.
+        enabled: ``False`` publishes the schedule paused.
+        starting_deadline: How late a due run may still start (seconds or ``"5m"``).
+        keep_succeeded: How many finished, succeeded runs the engine keeps.
+        keep_failed: How many failed runs the engine keeps.
+    """
+
+    cron: str
+    timezone: str | None = None
+    max_concurrency: int | None = 1
+    replace_running: bool = False
+    catch_up: bool = False
+    enabled: bool = True
+    starting_deadline: float | None = None
+    keep_succeeded: int | None = None
+    keep_failed: int | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            cron: str,
+            timezone: str | None = None,
+            max_concurrency: int | None = 1,
+            replace_running: bool = False,
+            catch_up: bool = False,
+            enabled: bool = True,
+            starting_deadline: float | str | None = None,
+            keep_succeeded: int | None = None,
+            keep_failed: int | None = None,
+        ) -> None: ...
+
+    def _check(self) -> None:
+        if not isinstance(self.cron, str) or not self.cron.strip():
+            raise ValueError(f"cron must be a cron schedule such as '0 3 * * *', not {self.cron!r}")
+        if self.timezone is not None and (not isinstance(self.timezone, str) or not self.timezone):
+            raise ValueError(
+                f"timezone must be an IANA time zone name such as 'Europe/Paris', not {self.timezone!r}"
+            )
+        limit = self.max_concurrency
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"max_concurrency must be a whole number of at least 1, or None, not {limit!r}")
+        for name in ("replace_running", "catch_up", "enabled"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.replace_running and limit != 1:
+            raise ValueError("replace_running=True replaces the one running run: it needs max_concurrency=1")
+        if self.starting_deadline is not None:
+            deadline = parse_duration(self.starting_deadline, "starting_deadline")
+            self._set("starting_deadline", _whole_seconds(deadline, "starting_deadline"))
+        for name in _HISTORY:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a whole number of at least 0, not {value!r}")
+
+    def changed(self) -> list[str]:
+        """The settings other than ``cron`` that differ from their defaults, in declaration order."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name != "cron" and getattr(self, f.name) != f.default
+        ]

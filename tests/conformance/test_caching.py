@@ -224,3 +224,84 @@ def test_argo_without_cache_root_runs_every_step(tmp_path: Path, user_module) ->
         result = run_argo(text, {"folder": str(folder)}, workdir=tmp_path / "argo")
         assert result.succeeded and result.cached == {}
         assert Counter((folder / "ran.log").read_text().split()) == _all(work=2, combine=2)
+
+
+CONTROLS = """
+from pathlib import Path
+import mlopsdsl as ml
+
+
+def mark(folder, name):
+    with open(Path(folder) / "ran.log", "a") as log:
+        log.write(name + "\\n")
+
+
+@ml.step(cache_ignore=["seed"])
+def noisy(folder: str, x: int, seed: int) -> int:
+    mark(folder, "noisy")
+    return x * 10
+
+
+@ml.step(cache_max_age="1h")
+def perishable(folder: str, x: int) -> int:
+    mark(folder, "perishable")
+    return x + 100
+
+
+@ml.pipeline
+def controls(folder: str, x: int = 1, seed: int = 0) -> tuple[int, int]:
+    return noisy(folder=folder, x=x, seed=seed), perishable(folder=folder, x=x)
+"""
+
+
+def _age_entries(root: Path, seconds: float) -> int:
+    """Make every cache entry under ``root`` look ``seconds`` older (instead of waiting that long), sealed
+    again as the runtime would (an edit without a new seal is damage, and damage is a miss)."""
+    import json
+
+    from mlopsdsl.runtime._seal import seal
+
+    aged = 0
+    for path in root.rglob("*.json"):
+        entry = json.loads(path.read_text())
+        if isinstance(entry, dict) and "created" in entry and "outputs" in entry:
+            entry["created"] -= seconds
+            path.write_text(json.dumps(seal(entry, None)))
+            aged += 1
+    return aged
+
+
+@pytest.mark.parametrize("name", ["local", "kfp", "argo"])
+def test_cache_ignore_and_max_age_mean_the_same_on_every_path(name: str, tmp_path: Path, user_module) -> None:  # type: ignore[no-untyped-def]
+    from mlopsdsl import backends
+    from mlopsdsl.testing import run_argo, run_kfp
+
+    module = user_module(CONTROLS, name=f"controls_{name}")
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    home, cache_root = tmp_path / "home", tmp_path / "cache"
+
+    def run(**params: int) -> tuple[dict[str, Any], Counter[str]]:
+        (folder / "ran.log").unlink(missing_ok=True)
+        if name == "local":
+            result = ml.run(module.controls, folder=str(folder), home=home, progress=False, **params)
+            assert result.ok
+            outputs = dict(result.outputs)
+        else:
+            text = ml.compile(module.controls, backend=name, cache_root=str(cache_root))
+            assert backends.load(name).validate_compiled(text) == []  # type: ignore[attr-defined]
+            runner = run_kfp if name == "kfp" else run_argo
+            emulated = runner(text, {"folder": str(folder), **params}, workdir=tmp_path / name)
+            assert emulated.succeeded, emulated.logs
+            outputs = dict(emulated.outputs)
+        log = folder / "ran.log"
+        return outputs, Counter(log.read_text().split()) if log.exists() else Counter()
+
+    assert run(seed=0) == ({"output_0": 10, "output_1": 101}, Counter({"noisy": 1, "perishable": 1}))
+    # Another seed: noisy's key leaves it out, so both results are reused.
+    assert run(seed=5) == ({"output_0": 10, "output_1": 101}, Counter())
+    # Two hours later: perishable's result is older than its hour; noisy's has no age limit.
+    assert _age_entries(home / "cache" if name == "local" else cache_root, 7200) >= 2
+    assert run(seed=5) == ({"output_0": 10, "output_1": 101}, Counter({"perishable": 1}))
+    assert run(seed=5)[1] == Counter()  # the fresh result is reused again
+    assert run(x=2, seed=5)[1] == Counter({"noisy": 1, "perishable": 1})  # an input that counts

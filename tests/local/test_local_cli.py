@@ -91,9 +91,11 @@ def test_ctrl_c_stops_the_steps_and_records_the_run_interrupted(tmp_path: Path) 
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (marks / "pid").exists() and time.monotonic() < deadline:
+    # The step writes its pid in place: wait for the digits, not only for the file, which exists (empty)
+    # for a moment first.
+    while not _read(marks / "pid").isdigit() and time.monotonic() < deadline:
         time.sleep(0.05)
-    step_pid = int((marks / "pid").read_text())
+    step_pid = int(_read(marks / "pid"))
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err
@@ -108,3 +110,10 @@ def test_ctrl_c_stops_the_steps_and_records_the_run_interrupted(tmp_path: Path) 
         time.sleep(0.05)
     else:
         raise AssertionError(f"step process {step_pid} is still running after Ctrl-C")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""

@@ -130,7 +130,7 @@ def test_a_p_value_is_refused_or_compiled_exactly(name: str, text: str) -> None:
     for backend in BACKENDS:
         compiled = _compiled_ok(typed, applied, backend)
         if compiled is not None and backend == "kfp":
-            defaults = yaml.safe_load(compiled)["root"]["inputDefinitions"]["parameters"]
+            defaults = next(yaml.safe_load_all(compiled))["root"]["inputDefinitions"]["parameters"]
             default = defaults[name].get("defaultValue")
             if param.type.kind in ("str", "int", "bool"):
                 assert default == values[name]  # exact: no float rounding, no newline translation

@@ -224,3 +224,56 @@ def array_size(a: np.ndarray) -> int:
 def arrays(n: int = 3) -> int:
     """A numpy array between steps: written with ``npy``, so the reader must learn the format."""
     return array_size(a=make_array(n=n))
+
+
+@ml.step(
+    pod=ml.Pod(
+        affinity=[
+            ml.NodeAffinity("gpu", ["a100"]),
+            ml.NodeAffinity("cores", ["8"], operator="Gt"),
+            ml.NodeAffinity("zone", ["a"], weight=10),
+            ml.PodAffinity({"app": "db"}, weight=50),
+            ml.PodAffinity({"job": "train"}, anti=True, namespaces=["ml"]),
+        ],
+        image_pull_policy="IfNotPresent",
+        image_pull_secrets=["team"],
+        shm_size="2Gi",
+        run_as_user=2000,
+        priority_class="high",
+        patch={"containers": [{"name": "main", "stdin": True}], "dnsPolicy": "ClusterFirst"},
+    )
+)
+def loader(x: int) -> int:
+    return x + 1
+
+
+@ml.step(pod=ml.Pod(run_as_root=True, service_account="builder"))
+def as_root(x: int) -> int:
+    return x * 2
+
+
+@ml.pipeline(pod=ml.Pod(service_account="runner", image_pull_secrets=["regcred"]))
+def pods(x: int = 1) -> int:
+    """Every pod setting, on steps and as the pipeline's defaults."""
+    return as_root(x=loader(x=x))
+
+
+@ml.pipeline(
+    schedule=ml.Schedule(
+        "0 3 * * 1-5",
+        timezone="Europe/Paris",
+        replace_running=True,
+        starting_deadline="5m",
+        keep_succeeded=3,
+        keep_failed=1,
+        enabled=False,
+    )
+)
+def nightly(x: int = 1) -> int:
+    """Weekday nights, Paris time; a late run replaces a running one."""
+    return as_root(x=x)
+
+
+@ml.pipeline(schedule=ml.Schedule("@hourly", max_concurrency=3, catch_up=True))
+def kfp_only_schedule(x: int = 1) -> int:
+    return as_root(x=x)

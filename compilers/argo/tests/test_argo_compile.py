@@ -82,7 +82,7 @@ def assert_valid(text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("pipeline", [pipes.hostile, pipes.options, pipes.chain])
+@pytest.mark.parametrize("pipeline", [pipes.hostile, pipes.options, pipes.chain, pipes.pods])
 def test_every_kind_passes_hera_argo_schema_and_our_checks(pipeline: Any, kind: str) -> None:
     text = ml.compile(
         pipeline, backend=BACKEND, kind=kind, schedule="*/5 * * * *" if kind == "cron" else None
@@ -363,7 +363,7 @@ def test_core_never_imports_the_argo_backend() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("pipeline", [pipes.hostile, pipes.options, pipes.chain])
+@pytest.mark.parametrize("pipeline", [pipes.hostile, pipes.options, pipes.chain, pipes.pods])
 def test_yaml_reads_back_to_exactly_the_manifest(pipeline: Any) -> None:
     document = pipeline.build()
     assert yaml.safe_load(BACKEND.compile(document)) == BACKEND.manifest(document)

@@ -182,3 +182,48 @@ def careful(x: int) -> int:
 @ml.pipeline
 def stopping(xs: list[int] = [1, 2]) -> list[int]:  # noqa: B006 - a JSON default
     return careful.map(x=xs)
+
+
+@ml.step(
+    pod=ml.Pod(
+        affinity=[
+            ml.NodeAffinity("gpu", ["a100", "h100"]),
+            ml.NodeAffinity("pool", operator="Exists"),
+            ml.NodeAffinity("zone", ["a"], weight=10),
+            ml.PodAffinity({"app": "db"}, topology_key="topology.kubernetes.io/zone", weight=50),
+            ml.PodAffinity({"job": "train"}, anti=True, namespaces=["ml"]),
+        ],
+        image_pull_policy="Always",
+        image_pull_secrets=["team"],
+        shm_size="2Gi",
+        run_as_user=2000,
+    )
+)
+def loader(x: int) -> int:
+    return x + 1
+
+
+@ml.step(pod=ml.Pod(run_as_root=True))
+def as_root(x: int) -> int:
+    return x
+
+
+@ml.pipeline(pod=ml.Pod(service_account="runner", image_pull_secrets=["regcred"]))
+def pods(x: int = 1) -> int:
+    """Pod settings on steps and pipeline defaults, all of which the PlatformSpec can carry."""
+    return as_root(x=loader(x=x))
+
+
+@ml.pipeline(schedule=ml.Schedule("@daily", max_concurrency=3, catch_up=True))
+def scheduled(x: int = 1) -> int:
+    """A pipeline that runs every day, up to three runs at once, catching up what it missed."""
+    return one(x=x)
+
+
+@ml.pipeline(
+    schedule=ml.Schedule(
+        "0 3 * * *", timezone="Europe/Paris", replace_running=True, starting_deadline="5m", keep_failed=2
+    )
+)
+def argo_only_schedule(x: int = 1) -> int:
+    return one(x=x)

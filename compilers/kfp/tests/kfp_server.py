@@ -43,6 +43,8 @@ class State:
     packages: dict[str, list[Any]] = field(default_factory=dict)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recurring: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Recurring runs by id, as the server holds them (``max_concurrency`` as int64 text)."""
     final_state: str = "SUCCEEDED"
     fail: dict[str, int] = field(default_factory=dict)
     """Path prefix (after /apis/v2beta1) -> HTTP status to answer with."""
@@ -125,6 +127,16 @@ class Handler(BaseHTTPRequestHandler):
             wanted = _filter_name(query.get("filter"))
             found = [e for e in state.experiments.values() if e["display_name"] == wanted]
             self._reply(200, {"experiments": found, "total_size": len(found)} if found else {})
+        elif path == "/recurringruns":
+            wanted = _filter_name(query.get("filter"))
+            found = [
+                r
+                for r in state.recurring.values()
+                if (wanted is None or r["display_name"] == wanted)
+                and query.get("experiment_id") in (None, r["experiment_id"])
+            ]
+            # KFP's own JSON name for the list, unlike every other list of the API.
+            self._reply(200, {"recurringRuns": found, "total_size": len(found)} if found else {})
         elif path.startswith("/runs/"):
             run = state.runs.get(path.split("/")[2])
             if run is None:
@@ -194,6 +206,15 @@ class Handler(BaseHTTPRequestHandler):
             experiment = {"experiment_id": state.next_id("experiment"), "display_name": body["display_name"]}
             state.experiments[experiment["experiment_id"]] = experiment
             self._reply(200, experiment)
+        elif path == "/recurringruns":
+            self._create_recurring(json.loads(self._body()))
+        elif path.startswith("/recurringruns/") and path.endswith((":enable", ":disable")):
+            run_id, action = path.split("/")[2].split(":")
+            if run_id not in state.recurring:
+                self._error(404, f"recurring run {run_id} not found")
+                return
+            state.recurring[run_id]["mode"] = "ENABLE" if action == "enable" else "DISABLE"
+            self._reply(200, {})
         elif path == "/runs":
             body = json.loads(self._body())
             spec = body["pipeline_spec"]
@@ -221,10 +242,59 @@ class Handler(BaseHTTPRequestHandler):
                 "polls": 0,
                 "spec": docs,
                 "runtime_config": {"parameters": params},
+                "service_account": body.get("service_account"),
             }
             self._reply(200, {k: v for k, v in state.runs[run_id].items() if k not in ("polls", "spec")})
         else:
             self._error(404, f"no such endpoint {path}")
+
+    def do_DELETE(self) -> None:
+        path = self._guard()
+        if path is None:
+            return
+        if path.startswith("/recurringruns/") and path.split("/")[2] in self.state.recurring:
+            del self.state.recurring[path.split("/")[2]]
+            self._reply(200, {})
+        else:
+            self._error(404, f"no such object {path}")
+
+    def _create_recurring(self, body: dict[str, Any]) -> None:
+        """As KFP's API checks a new recurring run: a known experiment and version, one trigger, a limit."""
+        state = self.state
+        reference = body.get("pipeline_version_reference") or {}
+        versions = state.versions.get(reference.get("pipeline_id", ""), [])
+        trigger = body.get("trigger") or {}
+        limit = int(body.get("max_concurrency") or 0)
+        problem = (
+            "experiment not found" if body.get("experiment_id") not in state.experiments
+            else "pipeline version not found"
+            if all(v["pipeline_version_id"] != reference.get("pipeline_version_id") for v in versions)
+            else "give exactly one of cron_schedule and periodic_schedule" if len(trigger) != 1
+            else "cron must have six fields"
+            if "cron_schedule" in trigger and len(trigger["cron_schedule"]["cron"].split()) != 6
+            else "max_concurrency must be from 1 to 10" if not 1 <= limit <= 10
+            else None
+        )  # fmt: skip
+        if problem is not None:
+            self._error(400, f"invalid recurring run: {problem}")
+            return
+        if "periodic_schedule" in trigger:  # int64 fields come back as text
+            period = trigger["periodic_schedule"]
+            trigger = {"periodic_schedule": {**period, "interval_second": str(period["interval_second"])}}
+        run_id = state.next_id("recurring")
+        state.recurring[run_id] = {
+            "recurring_run_id": run_id,
+            "display_name": body["display_name"],
+            "description": body.get("description"),
+            "experiment_id": body["experiment_id"],
+            "pipeline_version_reference": reference,
+            "trigger": trigger,
+            "max_concurrency": str(limit),
+            "no_catchup": bool(body.get("no_catchup")),
+            "mode": body.get("mode") or "ENABLE",
+            "service_account": body.get("service_account") or "",
+        }
+        self._reply(200, state.recurring[run_id])
 
     def _add_version(self, pipeline_id: str, name: str, description: str, docs: list[Any]) -> dict[str, Any]:
         state = self.state

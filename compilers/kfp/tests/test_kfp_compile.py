@@ -32,7 +32,7 @@ def compiled(pipeline: Any, **options: Any) -> tuple[str, list[Any]]:
 
 def every_package() -> list[tuple[str, str]]:
     texts = [(f"{p.stem}:{n}", golden.render(p, n, "kfp")) for p, n, b in golden.cases() if b == "kfp"]
-    for pipeline in (pipelines.everything, pipelines.configured, pipelines.chain_of(3)):
+    for pipeline in (pipelines.everything, pipelines.configured, pipelines.chain_of(3), pipelines.pods):
         texts.append((pipeline.name, ml.compile(pipeline, backend="kfp")))
     texts.append(("everything-import", ml.compile(pipelines.everything, backend="kfp", code="import")))
     texts.append(("everything-image", ml.compile(pipelines.everything, backend="kfp", runtime="image")))
@@ -222,6 +222,9 @@ def test_sub_pipelines_are_sub_dags() -> None:
     }
 
 
+NON_ROOT = {"runAsGroup": "1000", "runAsNonRoot": True, "runAsUser": "1000"}
+
+
 def test_options_map_to_kfp_and_kubernetes() -> None:
     _, docs = compiled(pipelines.configured)
     spec, platform = docs
@@ -251,8 +254,11 @@ def test_options_map_to_kfp_and_kubernetes() -> None:
     assert one["image"] == f"python:{sys.version_info[0]}.{sys.version_info[1]}-slim"
     assert "pip" not in one["command"][2]
     config = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert sorted(config) == ["exec-heavy"]
+    # Every executor runs as user 1000, never root, by default; only heavy has settings of its own.
+    assert sorted(config) == ["exec-heavy", "exec-mlopsdsl-runtime", "exec-one"]
+    assert config["exec-one"] == {"securityContext": NON_ROOT} == config["exec-mlopsdsl-runtime"]
     heavy = config["exec-heavy"]
+    assert heavy["securityContext"] == NON_ROOT
     json_format.ParseDict(heavy, k8s.KubernetesExecutorConfig(), ignore_unknown_fields=False)
     assert heavy["activeDeadlineSeconds"] == "90"
     assert heavy["nodeSelector"] == {"labels": {"disk": "ssd"}}

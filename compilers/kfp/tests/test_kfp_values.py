@@ -76,7 +76,7 @@ def test_env_values_reach_the_step_exactly(tmp_path: Path) -> None:
         return read_env()
 
     text = ml.compile(env_values, backend="kfp", functions=env_values.step_functions())
-    spec = yaml.safe_load(text)
+    spec = next(yaml.safe_load_all(text))
     env = {
         e["name"]: e["value"]
         for e in spec["deploymentSpec"]["executors"]["exec-read-env"]["container"]["env"]
@@ -139,7 +139,7 @@ def test_the_largest_int_a_double_holds_is_written() -> None:
         return keep_all(values=[2**53 - 1, -(2**53 - 1)])
 
     text = ml.compile(largest, backend="kfp", functions=largest.step_functions())
-    task = yaml.safe_load(text)["root"]["dag"]["tasks"]["keep-all"]
+    task = next(yaml.safe_load_all(text))["root"]["dag"]["tasks"]["keep-all"]
     assert task["inputs"]["parameters"]["values"]["runtimeValue"]["constant"] == [2**53 - 1, -(2**53 - 1)]
 
 
@@ -162,7 +162,7 @@ def test_artifact_metadata_lands_on_the_artifact_kfp_records(tmp_path: Path) -> 
         return describe(model=produce(n=n))
 
     text = ml.compile(metadata, backend="kfp", functions=metadata.step_functions())
-    spec = yaml.safe_load(text)
+    spec = next(yaml.safe_load_all(text))
     args = spec["deploymentSpec"]["executors"]["exec-produce"]["container"]["args"]
     call = json.loads(args[args.index("--spec-json") + 1])
     assert call["executor_output"] == {"arg": "mlopsdsl-executor-output"} and "{{$}}" in args
@@ -191,7 +191,7 @@ def test_the_emulator_reads_the_executor_output_as_strictly_as_the_launcher(tmp_
 
     text = ml.compile(executor_output, backend="kfp", functions=executor_output.step_functions())
     # The step's own code writes the file the launcher reads: rewrite its command to do so.
-    spec = yaml.safe_load(text)
+    spec = next(yaml.safe_load_all(text))
     container = spec["deploymentSpec"]["executors"]["exec-write"]["container"]
     writer = (
         "import json, sys; executor = json.loads(sys.argv.pop(1)); "
@@ -227,7 +227,7 @@ def test_a_float_default_survives_yaml_as_a_float() -> None:
         return both(a=x, b=y)
 
     text = ml.compile(floats, backend="kfp", functions=floats.step_functions())
-    defaults = yaml.safe_load(text)["root"]["inputDefinitions"]["parameters"]
+    defaults = next(yaml.safe_load_all(text))["root"]["inputDefinitions"]["parameters"]
     assert defaults["x"]["defaultValue"] == 1e23 and isinstance(defaults["x"]["defaultValue"], float)
     assert defaults["y"]["defaultValue"] == 1e-7
 

@@ -39,7 +39,12 @@ Kind = Annotated[
     ),
 ]
 Schedule = Annotated[
-    str | None, typer.Option("--schedule", help="Cron schedule, for scheduled kinds (argo: --kind cron).")
+    str | None,
+    typer.Option(
+        "--schedule",
+        help="Cron schedule, in place of the pipeline's own (publish: a KFP recurring run or an Argo "
+        "CronWorkflow; compile: argo --kind cron).",
+    ),
 ]
 Options = Annotated[
     list[str] | None,

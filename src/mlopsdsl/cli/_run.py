@@ -55,6 +55,22 @@ def run_command(
             help="Push step and run metrics to this Prometheus Pushgateway (default: $MLOPSDSL_PUSHGATEWAY).",
         ),
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            metavar="NAME.KEY=VALUE",
+            help="The value of a secret key a step declares (ml.Secret(name, key)); repeatable. Others come "
+            "from --env-file (default ./.env), then the environment.",
+        ),
+    ] = None,
+    env_file: Annotated[
+        str | None, typer.Option("--env-file", metavar="PATH", help="A .env file to read secrets from.")
+    ] = None,
+    inherit_env: Annotated[
+        bool,
+        typer.Option("--inherit-env", help="Give steps this shell's whole environment, not a clean one."),
+    ] = False,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
     from mlopsdsl._compile import parse_params
@@ -85,9 +101,25 @@ def run_command(
         resume=resume,
         artifact_root=artifact_root,
         pushgateway=pushgateway,
+        secrets=_secret_values(secret or []),
+        env_file=env_file,
+        clean_env=not inherit_env,
     )
     for name, value in result.outputs.items():
         print(f"{name}: {_shown(value)}")
+
+
+def _secret_values(pairs: list[str]) -> dict[str, str]:
+    """``NAME.KEY=VALUE`` pairs; a malformed one is named by its reference only, never its value."""
+    from mlopsdsl.errors import ParameterError
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        reference, sep, value = pair.partition("=")
+        if not sep or "." not in reference or reference.startswith(".") or reference.endswith("."):
+            raise ParameterError(f"--secret {reference.split('=')[0]!r}: write NAME.KEY=VALUE")
+        values[reference] = value
+    return values
 
 
 def _shown(value: Any) -> str:

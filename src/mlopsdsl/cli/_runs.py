@@ -3,7 +3,9 @@
 Both read only the run records under ``.mlopsdsl/`` (or ``--home``, ``$MLOPSDSL_HOME``). ``show`` prints,
 per step, its status and each input and output: JSON values as they are, stored objects and artifacts with
 their URI, sha256 digest, size and the step output they came from, so that a file can be traced back to
-the step and the inputs that made it. ``--json`` prints the records themselves, for tools.
+the step and the inputs that made it. ``--json`` prints the records themselves, for tools. ``show``
+without a run id lists the most recent runs, newest first; from Python, ``ml.runs.get(run_id)`` gives a
+run's values (``mlopsdsl/runs.py``).
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def list_command(home: Home = None, as_json: AsJson = False) -> None:
 @runs_app.command("show")
 @report_errors
 def show_command(
-    run_id: Annotated[str, typer.Argument(help="A run id.")],
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id; left out, the most recent runs, newest first.")
+    ] = None,
     home: Home = None,
     as_json: AsJson = False,
     backend: Annotated[
@@ -106,6 +110,9 @@ def show_command(
     from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
+    if run_id is None:
+        _recent(home, as_json)
+        return
     if backend != "local":
         if as_html:
             print("error: --html reports local runs; a cluster's run is shown by its own UI", file=sys.stderr)
@@ -263,6 +270,28 @@ def logs_command(
     options = RemoteOptions(host=host, token=token, namespace=namespace, verify_tls=not insecure)
     for line in chosen.logs(run_id, task, options):
         print(line)
+
+
+RECENT = 20
+"""How many runs ``runs show`` without a run id lists."""
+
+
+def _recent(home: str | None, as_json: bool) -> None:
+    """The most recent runs, newest first, for ``runs show`` without a run id."""
+    from mlopsdsl import runs
+
+    records = runs.list(home)[:RECENT]
+    if as_json:
+        print(json.dumps(records, indent=1, ensure_ascii=False))
+        return
+    if not records:
+        print("no runs yet", file=sys.stderr)
+        return
+    width = max(len(str(r.get("run_id"))) for r in records)
+    for r in records:
+        run_id = str(r.get("run_id")).ljust(width)
+        print(f"{run_id}  {r.get('status')!s:<11} {r.get('started', '')}  {r.get('pipeline')}")
+    print("show one: mlopsdsl runs show RUN_ID", file=sys.stderr)
 
 
 def _step_order(run_dir: Path, steps: dict[str, dict[str, Any]]) -> list[str]:

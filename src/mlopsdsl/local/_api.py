@@ -51,6 +51,9 @@ def run(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    secrets: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    clean_env: bool = True,
     pushgateway: str | None = None,
     **values: Any,
 ) -> RunResult:
@@ -76,6 +79,12 @@ def run(
             ``<home>/blobs`` (see ``docs/storage.md``).
         progress: ``None``: a live table on a terminal, log lines elsewhere; ``False``: quiet.
         check: Raise :class:`~mlopsdsl.errors.RunError` when the run fails (else return the result).
+        secrets: Values of the ``ml.Secret`` keys steps declare, by ``"NAME.KEY"``; a key not given is read
+            from ``env_file``, then from this process's environment (the variable the step reads). A step
+            sees only its own; values are never written anywhere.
+        env_file: A ``.env`` file to read secrets from; ``./.env`` when there is one.
+        clean_env: Start each step's process from a clean environment, as a pod does (Python, locale,
+            ``MLOPSDSL_*`` and ``AWS_*`` kept); ``False`` passes this process's whole environment.
         pushgateway: A Prometheus Pushgateway URL to push each step's and the run's metrics to
             (``docs/observability.md``); ``$MLOPSDSL_PUSHGATEWAY`` by default, none when unset.
 
@@ -102,6 +111,9 @@ def run(
         artifact_root=artifact_root,
         progress=progress,
         check=check,
+        secrets=secrets,
+        env_file=env_file,
+        clean_env=clean_env,
         pushgateway=pushgateway,
     )
 
@@ -125,6 +137,9 @@ def run_document(
     artifact_root: str | os.PathLike[str] | None = None,
     progress: bool | _progress.Progress | None = None,
     check: bool = True,
+    secrets: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    clean_env: bool = True,
     pushgateway: str | None = None,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
@@ -151,6 +166,12 @@ def run_document(
         folder = RunFolder(root, new_run_id(document.root), trusted.key)
     if values:
         document = with_defaults(document, values, locate)
+    from mlopsdsl.local._secrets import default_env_file, step_secrets
+
+    # Every declared secret has a value before anything is created (or the run stops, naming the step).
+    secret_values = step_secrets(
+        document, dict(secrets or {}), default_env_file(env_file), os.environ, locate
+    )
     # Conditions on stored values are decided by a task, as on every backend (written lists the plan
     # gathers itself).
     document = desugar(document, gather=False)
@@ -163,7 +184,7 @@ def run_document(
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
     if not trusted.pickle:
         step_env[ENV_PICKLE] = "false"
-    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env)
+    settings = Settings(max_parallel or os.cpu_count() or 1, cache, code, step_env, secret_values, clean_env)
     started = time.monotonic()
     run_record: dict[str, Any] = {
         "run_id": folder.run_id,
@@ -176,6 +197,7 @@ def run_document(
         "code": "live function" if in_process else code,
         "max_parallel": settings.max_parallel,
         "cache": cache,
+        "clean_env": clean_env,
         "artifact_root": storage.root,
     }
     if resume is not None:
@@ -268,6 +290,8 @@ def _start_tracking(
         shown.line(pipeline, f"MLflow tracking is off for this run: {type(exc).__name__}: {exc}")
         return None
     step_env.update({_mlflow.ENV: "mlflow", "MLOPSDSL_MLFLOW_PARENT": parent})
+    # Steps start from a clean environment: hand them where MLflow is, and its own settings.
+    step_env.update({k: v for k, v in os.environ.items() if k.startswith("MLFLOW_") or k == "DO_NOT_TRACK"})
     return parent
 
 

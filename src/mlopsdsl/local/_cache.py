@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsdsl.local._store import BlobStore, RemoteStore
-from mlopsdsl.runtime._cache import Entries, cache_key, check_local, entry_of
+from mlopsdsl.runtime._cache import Entries, cache_key, check_local, entry_of, fresh
 from mlopsdsl.runtime._io import IntegrityError, remove
 
 __all__ = ["Cache", "cache_key", "damage"]
@@ -77,14 +77,15 @@ class Cache:
         self.blobs = blobs
         self._entries = Entries(str(root), key)
 
-    def get(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    def get(self, key: str, max_age: float | None = None) -> tuple[dict[str, Any] | None, str | None]:
         """The usable entry for ``key`` (``outputs``, ``run_id``, ``task``), or ``None`` and, when an entry
-        was there but is damaged, what is wrong with it."""
+        was there but is damaged, what is wrong with it. An entry older than ``max_age`` seconds is not
+        usable (and not damaged)."""
         try:
             entry = self._entries.get(key)
         except (IntegrityError, OSError) as exc:
             return None, str(exc)
-        if entry is None:
+        if entry is None or not fresh(entry, max_age):
             return None, None
         problem = damage(entry["outputs"], self.blobs)
         if problem is not None:

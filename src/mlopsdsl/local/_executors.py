@@ -5,7 +5,8 @@ runs ``python -m mlopsdsl.runtime SPEC`` in a fresh process per attempt, like a 
 disturb the runner or other steps, its output is streamed to its log, and a timeout kills its whole
 process group. The in-process executor calls the runtime in the runner's process with the live function,
 so a debugger's breakpoints in a step work; a thread cannot be killed, so a timed-out attempt is
-abandoned (counted as failed while it runs on), and a step's ``env`` is set process-wide while it runs.
+abandoned (counted as failed while it runs on), and a step's ``env`` (its secrets included) is set
+process-wide while it runs, beside the runner's environment, which a process shares.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Attempt:
     timeout: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     on_line: LineSink | None = None
+    inherit: bool = True
+    """Start from the runner's whole environment; ``False``: from a clean one (``local/_secrets.py``)."""
 
 
 @dataclass
@@ -85,7 +88,10 @@ class SubprocessExecutor:
         assert attempt.folder is not None
         spec_path = attempt.folder / "spec.json"
         spec_path.write_text(json.dumps(attempt.spec, ensure_ascii=False))
-        env = {**os.environ, **attempt.env, "PYTHONPATH": self._pythonpath}
+        from mlopsdsl.local._secrets import clean_environment
+
+        base = os.environ if attempt.inherit else clean_environment(os.environ)
+        env = {**base, **attempt.env, "PYTHONPATH": self._pythonpath}
         log_path = attempt.folder / "log.txt"
         proc = subprocess.Popen(
             [self.python, "-m", "mlopsdsl.runtime", str(spec_path)],

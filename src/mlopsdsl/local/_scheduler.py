@@ -70,6 +70,10 @@ class Settings:
     """``value`` (cloudpickle payloads) or ``import`` (``module:qualname``)."""
     step_env: dict[str, str] = field(default_factory=dict)
     """Environment for every step: the store's options (never written into a call spec or record)."""
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Step name -> the values of the secrets it declares, by variable (memory only, see ``_secrets.py``)."""
+    clean_env: bool = True
+    """Start each step's process from a clean environment (only its own secrets among the runner's)."""
 
 
 @dataclass
@@ -179,7 +183,7 @@ class Scheduler:
         if step is None or not (self.settings.cache and step.options.cache):
             return False
         try:
-            key = cache_key(step.digest, self._inputs(node)[1])
+            key = cache_key(step.digest, self._inputs(node)[1], step.options.cache_ignore)
         except Exception:  # a field path that does not exist: the node reports it when it runs
             return False
         owner = self._computing.get(key)
@@ -473,7 +477,7 @@ class Scheduler:
             return self._failed(
                 node, record, {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
             )
-        key = cache_key(node.step.digest, key_inputs)
+        key = cache_key(node.step.digest, key_inputs, node.step.options.cache_ignore)
         record["cache_key"] = key
         reused = self._reuse(node, key)
         if node.id in self._damaged:
@@ -549,7 +553,7 @@ class Scheduler:
             }
         if not (self.settings.cache and node.step.options.cache):
             return None
-        entry, problem = self.cache.get(key)
+        entry, problem = self.cache.get(key, node.step.options.cache_max_age)
         if problem is not None:
             # Never used: reported, and the step runs; its fresh outputs replace the damaged blobs.
             self.progress.line(node.id, f"{problem}; running the step")
@@ -617,7 +621,8 @@ class Scheduler:
             folder=folder,
             function=self.functions.get(node.step.name) if in_process else None,
             timeout=options.timeout,
-            env={**self.settings.step_env, **options.env},
+            env={**self.settings.step_env, **options.env, **self.settings.secrets.get(node.step.name, {})},
+            inherit=not self.settings.clean_env,
             on_line=lambda text: self.progress.line(node.id, text),
         )
         record: dict[str, Any] = {"attempt": number, "started": now()}

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
+from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
+from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -22,12 +24,19 @@ __all__ = [
     "ARGUMENT_BYTES",
     "BUILTINS",
     "Capabilities",
+    "DEFAULT_USER",
     "Gap",
+    "Identity",
+    "MACROS",
     "argument_problem",
     "capabilities_of",
     "check",
+    "check_schedule",
     "desugar",
+    "identity_of",
     "is_builtin",
+    "pod_of",
+    "schedule_of",
 ]
 
 

@@ -9,6 +9,7 @@ reported once, the same way, before a cluster ever sees the pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mlopsdsl import ir
@@ -30,12 +31,18 @@ class Capabilities:
             parameter's default) may hold, when the engine passes each value as one command-line argument
             (Linux refuses an argument over 128 KiB, at run time); ``None``: no limit (the local runner
             passes values in a file).
+        pod_settings: The :class:`~mlopsdsl.Pod` settings a step may set (its field names); a backend
+            that can set some only for a whole run lists them in ``run_pod_settings``.
+        run_pod_settings: Pod settings the backend can set for the whole run only (on the pipeline).
     """
 
     map_over_stored_results: bool = True
     map_over_stored: bool = True
     gather_artifacts: bool = True
     argument_bytes: int | None = None
+    pod_settings: frozenset[str] | None = None
+    """``None``: every setting."""
+    run_pod_settings: frozenset[str] = frozenset()
 
 
 ALL = Capabilities()
@@ -100,6 +107,7 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                         )
     if capabilities.argument_bytes is not None:
         gaps.extend(_oversized(document, capabilities.argument_bytes, backend))
+    gaps.extend(_pod_gaps(document, capabilities, backend))
     return gaps
 
 
@@ -153,6 +161,51 @@ def argument_problem(name: str, value: object, limit: int, backend: str) -> str 
         f"command-line argument, which may hold at most {limit // 1024} KiB here (Linux: 128 KiB): pass "
         "large data as an artifact, or read it inside a step"
     )
+
+
+def _pod_gaps(document: ir.Document, capabilities: Capabilities, backend: str) -> list[Gap]:
+    """Each pod setting the backend cannot set, once, where it was written (the step or the pipeline)."""
+    from mlopsdsl.lowering._pod import pod_of
+
+    able = capabilities.pod_settings
+    if able is None:
+        return []
+    root = document.pipeline
+    gaps: list[Gap] = []
+    seen: set[tuple[str, str]] = set()
+    for step in document.steps:
+        pod = pod_of(document, step)
+        if pod is None:
+            continue
+        own = step.options.kubernetes.pod
+        for name in sorted(_set_fields(pod) - able):
+            from_step = own is not None and name in _set_fields(own)
+            if not from_step and name in capabilities.run_pod_settings:
+                continue  # the pipeline's default applies to the whole run
+            where = f"step {step.name!r}" if from_step else f"pipeline {root.name!r}"
+            if (where, name) in seen:
+                continue
+            seen.add((where, name))
+            whole_run = (
+                f"; set it on the pipeline for the whole run, @ml.pipeline(pod=ml.Pod({name}=...))"
+                if name in capabilities.run_pod_settings
+                else ""
+            )
+            gaps.append(
+                Gap(
+                    "unsupported",
+                    f"{where} sets pod {name}=, which the {backend} backend cannot set on a step{whole_run}",
+                    step.location if from_step else root.location,
+                )
+            )
+    return gaps
+
+
+def _set_fields(pod: ir.Pod) -> set[str]:
+    return {f for f in _POD_FIELDS if getattr(pod, f) not in (None, ())}
+
+
+_POD_FIELDS = tuple(f.name for f in dataclasses.fields(ir.Pod))
 
 
 def _artifact_items(param: ir.Param | None) -> bool:

@@ -5,7 +5,13 @@ where ``DIGEST`` is its ``StepSpec.digest`` (its code and every helper the code 
 interface) and each input given is one ``PART``: ``{"value": V}`` for a value passed by value (after any
 field selection), ``{"sha256": D, "select": [...]}`` for a stored object or artifact (by its digest, never
 by where it is stored), ``{"collected": [{"sha256": D, "select": [...]}, ...]}`` for a list of stored
-values. Equal keys mean the same code ran on the same data, so its outputs may be reused.
+values. Equal keys mean the same code ran on the same data, so its outputs may be reused. Inputs the step
+names in ``cache_ignore`` are left out of the key (a seed, a log level): calls that differ only in them share
+an entry.
+
+An entry records when it was made (``created``, seconds since the epoch); a step with ``cache_max_age``
+reuses only entries younger than that (an entry without ``created`` is too old), so a result goes stale
+on every path at the same age.
 
 An **entry** (``<entries>/<ab>/<key>.json``) holds the output records of the run that made it. It is used
 only once every stored output it names has been checked against its digest; a damaged entry (unreadable,
@@ -47,6 +53,8 @@ DAMAGED = "mlopsdsl-cache: damaged"
 UNAVAILABLE = "mlopsdsl-cache: unavailable"
 """How a line on standard error starts when the cache store could not be read or written (the step runs,
 and succeeds or fails on its own)."""
+STALE = "mlopsdsl-cache: stale"
+"""How a line on standard error starts when an entry was older than the step's ``cache_max_age``."""
 ENTRY_FIELDS = ("kind", "sha256", "size", "dir", "format", "type", "metadata", "value", "uri", "stamp")
 """What an output record keeps in an entry (never a path of the run that made it)."""
 
@@ -54,12 +62,14 @@ ENTRY_FIELDS = ("kind", "sha256", "size", "dir", "format", "type", "metadata", "
 # --------------------------------------------------------------------------- the key
 
 
-def cache_key(step_digest: str, inputs: dict[str, Any]) -> str:
-    """The key of the step ``step_digest`` called with ``inputs`` (name -> part, see the module)."""
+def cache_key(step_digest: str, inputs: dict[str, Any], ignore: Any = ()) -> str:
+    """The key of the step ``step_digest`` called with ``inputs`` (name -> part, see the module), the
+    inputs named in ``ignore`` left out."""
     import hashlib
 
+    kept = {name: part for name, part in inputs.items() if name not in ignore}
     text = json.dumps(
-        {"v": KEY_VERSION, "step": step_digest, "inputs": inputs},
+        {"v": KEY_VERSION, "step": step_digest, "inputs": kept},
         sort_keys=True,
         ensure_ascii=False,
         allow_nan=False,
@@ -82,11 +92,26 @@ def collected_part(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"collected": items}
 
 
+def fresh(entry: dict[str, Any], max_age: float | None, now: float | None = None) -> bool:
+    """True when ``entry`` may still be reused by a step whose results last ``max_age`` seconds."""
+    if max_age is None:
+        return True
+    import time
+
+    created = entry.get("created")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        return False  # made before entries recorded their age: too old to tell
+    return (time.time() if now is None else now) - created <= max_age
+
+
 def spec_key(spec: CallSpec, digest: str, args: dict[str, str]) -> str | None:
     """The key of the call ``spec`` describes, read from its inputs as the runtime will receive them;
     ``None`` when a stored input has no recorded digest (it cannot be keyed by content)."""
     parts: dict[str, Any] = {}
+    ignore = spec.cache.ignore if spec.cache is not None else ()
     for item in spec.inputs:
+        if item.name in ignore:
+            continue
         if item.meta is not None:
             source = InputSpec({"name": item.name, "kind": "json", **item.meta}, "inputs")
             item.apply_meta(json.loads(read_text(source, args)))
@@ -114,12 +139,23 @@ def spec_key(spec: CallSpec, digest: str, args: dict[str, str]) -> str | None:
     return cache_key(digest, parts)
 
 
-def spec_section(step_digest: str, store: str | None, read: bool = True) -> dict[str, Any]:
+def spec_section(
+    step_digest: str,
+    store: str | None,
+    read: bool = True,
+    ignore: Any = (),
+    max_age: float | None = None,
+) -> dict[str, Any]:
     """The call spec's ``cache`` section, as the compilers write it: the step's digest, and, when the pods
-    cache, the store and whether this run may reuse (``read``)."""
+    cache, the store, whether this run may reuse (``read``), the inputs the key leaves out and how old
+    an entry may be."""
     section: dict[str, Any] = {"step": step_digest}
     if store is not None:
         section.update(store=store, read=read)
+        if ignore:
+            section["ignore"] = sorted(ignore)
+        if max_age is not None:
+            section["max_age"] = max_age
     return section
 
 
@@ -197,9 +233,18 @@ class Entries:
 
 
 def entry_of(outputs: dict[str, dict[str, Any]], **origin: Any) -> dict[str, Any]:
-    """An entry for ``outputs`` (their records, paths of the run left out) and where they came from."""
+    """An entry for ``outputs`` (their records, paths of the run left out), where they came from, and when
+    it was made (for ``cache_max_age``)."""
+    import time
+
     kept = {name: {k: v for k, v in rec.items() if k in ENTRY_FIELDS} for name, rec in outputs.items()}
-    return {"version": KEY_VERSION, "outputs": kept, **{k: v for k, v in origin.items() if v is not None}}
+    made = {"created": round(time.time(), 3)}
+    return {
+        "version": KEY_VERSION,
+        "outputs": kept,
+        **made,
+        **{k: v for k, v in origin.items() if v is not None},
+    }
 
 
 def check_local(path: str, record: dict[str, Any]) -> str | None:
@@ -264,6 +309,10 @@ class PodCache:
             _say(f"{UNAVAILABLE}: step {step!r}: cannot read {self.store} ({_brief(exc)}); running the step")
             return None
         if entry is None:
+            return None
+        if not fresh(entry, cache.max_age):
+            age = f"{cache.max_age:g}s"
+            _say(f"{STALE}: step {self.spec.step!r}: entry {self.key} is older than {age}; running the step")
             return None
         try:
             outputs = self._restore(entry["outputs"])

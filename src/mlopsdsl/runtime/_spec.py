@@ -211,7 +211,7 @@ class CacheSpec:
     holds the cache's entries and blobs. Without ``store`` the runtime caches nothing (the digest is then
     there for the engine's own cache key: KFP's covers the command line)."""
 
-    __slots__ = ("read", "step", "store")
+    __slots__ = ("ignore", "max_age", "read", "step", "store")
 
     def __init__(self, data: object) -> None:
         if not isinstance(data, dict):
@@ -223,6 +223,16 @@ class CacheSpec:
             raise SpecError(f"cache.read: true or false, got {read!r}")
         self.read: bool = read
         """``False`` for a run that must not reuse (``--no-cache``): the step runs, and its result is kept."""
+        ignore = data.get("ignore", [])
+        if not isinstance(ignore, list) or not all(isinstance(name, str) for name in ignore):
+            raise SpecError(f"cache.ignore: a list of input names, got {ignore!r}")
+        self.ignore: frozenset[str] = frozenset(ignore)
+        """Inputs the key leaves out (``cache_ignore``)."""
+        max_age = data.get("max_age")
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int | float)):
+            raise SpecError(f"cache.max_age: seconds, got {max_age!r}")
+        self.max_age: float | None = max_age
+        """How old an entry may be to be reused (``cache_max_age``), in seconds; ``None``: any age."""
 
 
 class MarkerSpec:

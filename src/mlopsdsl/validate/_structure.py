@@ -31,9 +31,9 @@ _CRON_FIELD = re.compile(
 
 def check_schedule(ctx: Context) -> None:
     for pipeline in ctx.doc.pipelines:
-        schedule = pipeline.schedule
-        if schedule is None:
+        if pipeline.schedule is None:
             continue
+        schedule = pipeline.schedule.cron
         fields = schedule.split()
         ok = schedule.strip() in _CRON_MACROS or schedule.startswith("@every ")
         ok = ok or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields))

@@ -272,7 +272,11 @@ def publish(backend: ArgoBackend, document: ir.Document, options: RemoteOptions)
     """Create or update the WorkflowTemplate, and the CronWorkflow that runs it when there is a schedule."""
     compile_options = dict(options.compile_options)
     kind = compile_options.pop("kind", "template")
-    schedule = compile_options.pop("schedule", None) or document.pipeline.schedule
+    from mlopsdsl.lowering import schedule_of
+
+    cron = compile_options.pop("schedule", None)
+    declared = schedule_of(document, "argo", cron)
+    schedule = declared.cron if declared is not None else None
     if kind not in ("template", "cron"):
         raise RemoteError(
             f"publish makes a WorkflowTemplate (and a CronWorkflow); --kind {kind} does not apply"
@@ -297,13 +301,13 @@ def publish(backend: ArgoBackend, document: ir.Document, options: RemoteOptions)
     )
     done = [f"workflow template {name}"]
     if schedule:
-        cron = backend.manifest(document, kind="cron", schedule=schedule, **compile_options)
-        cron["spec"]["workflowSpec"] = {"workflowTemplateRef": {"name": name}}
+        cron_workflow = backend.manifest(document, kind="cron", schedule=schedule, **compile_options)
+        cron_workflow["spec"]["workflowSpec"] = {"workflowTemplateRef": {"name": name}}
         changed = (
             _put(
                 api,
                 "cron workflow",
-                cron,
+                cron_workflow,
                 version,
                 api.crons.get_cron_workflow_endpoint,
                 api.crons.create_cron_workflow_endpoint,
@@ -312,7 +316,7 @@ def publish(backend: ArgoBackend, document: ir.Document, options: RemoteOptions)
             )
             or changed
         )
-        done.append(f"cron workflow {cron['metadata']['name']} ({schedule})")
+        done.append(f"cron workflow {cron_workflow['metadata']['name']} ({schedule})")
     where = f"in namespace {api.namespace} at {api.host}"
     if not changed:
         return PublishResult(name, version, False, f"unchanged: {' and '.join(done)} {where}; nothing to do")

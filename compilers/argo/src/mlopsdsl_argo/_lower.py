@@ -33,12 +33,14 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import pod_of
 from mlopsdsl_argo._code import RUNTIME_PARAMETER, code_spec, runtime_bundle
 from mlopsdsl_argo._helpers import condition_template, items_template
 from mlopsdsl_argo._launch import META, stored_kind
 from mlopsdsl_argo._loops import limit_parallelism
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND, CompileOptions, default_image
+from mlopsdsl_argo._pod import check_patches, pull_secrets
 from mlopsdsl_argo._refs import (
     Call,
     Chosen,
@@ -352,7 +354,14 @@ class Lowering:
                 self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
             name = self.names.claim(step.name)
             self.step_templates[key] = container_template(
-                name, step, signature, self.code[step.name], self.options, collect, self.doc.root
+                name,
+                step,
+                signature,
+                self.code[step.name],
+                self.options,
+                collect,
+                pod_of(self.doc, step),
+                self.doc.root,
             )
         return str(self.step_templates[key]["name"])
 
@@ -404,6 +413,7 @@ class Lowering:
                     BACKEND,
                     location=param.location or root.location,
                 )
+        check_patches(self.doc)
         for sub in self.doc.pipelines[1:]:
             if sub.on_exit is not None:
                 raise CompileError(
@@ -429,10 +439,15 @@ class Lowering:
         }
         if on_exit is not None:
             spec["onExit"] = on_exit
-        if self.options.service_account:
-            spec["serviceAccountName"] = self.options.service_account
+        pod = root.pod
+        account = self.options.service_account or (pod.service_account if pod is not None else None)
+        if account:
+            spec["serviceAccountName"] = account
         if self.options.non_root:
             spec["securityContext"] = POD_SECURITY
+        secrets = pull_secrets(self.doc)
+        if secrets:
+            spec["imagePullSecrets"] = secrets
         dags = [self.dag_templates[p.name] for p in self.doc.pipelines if p.name in self.dag_templates]
         spec["templates"] = [*dags, *self.extra_templates, *self.step_templates.values()]
         return spec

@@ -65,17 +65,69 @@ def manifest(document: ir.Document, options: CompileOptions) -> dict[str, Any]:
         if options.schedule is not None:
             raise CompileError("schedule applies to kind='cron' only", BACKEND, location=where)
         return out
-    schedule = options.schedule or document.pipeline.schedule
-    if not schedule:
+    from mlopsdsl.lowering import schedule_of
+
+    schedule = schedule_of(document, BACKEND, options.schedule)
+    if schedule is None:
         raise CompileError(
             "kind='cron' needs a schedule: pass schedule='0 3 * * *' (--schedule) or declare it with "
             "@ml.pipeline(schedule=...)",
             BACKEND,
             location=where,
         )
-    if len(schedule.split()) not in (5, 6) and not schedule.startswith("@"):
+    cron = schedule.cron
+    if len(cron.split()) not in (5, 6) and not cron.startswith("@"):
         raise CompileError(
-            f"schedule {schedule!r} is not a cron expression such as '0 3 * * *'", BACKEND, location=where
+            f"schedule {cron!r} is not a cron expression such as '0 3 * * *'", BACKEND, location=where
         )
-    out["spec"] = {"schedules": [schedule], "workflowSpec": spec}
+    out["spec"] = {**cron_fields(document, schedule), "workflowSpec": spec}
     return out
+
+
+_MAX_CONCURRENCY = "Argo runs a cron workflow's runs one at a time (Forbid, Replace) or without limit (Allow)"
+
+
+def _argo_limit(schedule: ir.Schedule) -> str | None:
+    return None if schedule.max_concurrency in (None, 1) else _MAX_CONCURRENCY
+
+
+def _argo_catch_up(schedule: ir.Schedule) -> str | None:
+    if not schedule.catch_up:
+        return None
+    return "Argo starts at most the last missed run (within starting_deadline), never every missed one"
+
+
+_ARGO_REASONS = {
+    "timezone": lambda s: None,
+    "max_concurrency": _argo_limit,
+    "replace_running": lambda s: None,
+    "catch_up": _argo_catch_up,
+    "enabled": lambda s: None,
+    "starting_deadline": lambda s: None,
+    "keep_succeeded": lambda s: None,
+    "keep_failed": lambda s: None,
+}
+"""Every schedule setting has a CronWorkflow field; these values have none."""
+
+
+def cron_fields(document: ir.Document, schedule: ir.Schedule) -> dict[str, Any]:
+    """The ``CronWorkflowSpec`` fields of ``schedule``, in Argo's order, besides ``workflowSpec``."""
+    from mlopsdsl.lowering import check_schedule
+
+    check_schedule(document, schedule, BACKEND, _ARGO_REASONS)
+    fields: dict[str, Any] = {"schedules": [schedule.cron]}
+    if schedule.timezone is not None:
+        fields["timezone"] = schedule.timezone
+    if schedule.max_concurrency == 1:
+        fields["concurrencyPolicy"] = "Replace" if schedule.replace_running else "Forbid"
+    else:
+        fields["concurrencyPolicy"] = "Allow"
+    if schedule.starting_deadline is not None:
+        fields["startingDeadlineSeconds"] = int(schedule.starting_deadline)
+    if schedule.keep_succeeded is not None:
+        fields["successfulJobsHistoryLimit"] = schedule.keep_succeeded
+    if schedule.keep_failed is not None:
+        fields["failedJobsHistoryLimit"] = schedule.keep_failed
+    if not schedule.enabled:
+        fields["suspend"] = True
+    return fields

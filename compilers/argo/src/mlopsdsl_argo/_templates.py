@@ -32,6 +32,7 @@ from mlopsdsl_argo._launch import (
     stored_kind,
 )
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
+from mlopsdsl_argo._pod import pod_fields, runs_as_root, security_context, shm_volume
 from mlopsdsl_argo._values import armor
 
 __all__ = ["Signature", "artifact_uri", "container_template", "repository_key", "retry_strategy", "s3_key"]
@@ -239,11 +240,13 @@ def container_template(
     code: dict[str, Any],
     options: CompileOptions,
     collect: str | None = None,
+    pod: ir.Pod | None = None,
     pipeline: str | None = None,
 ) -> dict[str, Any]:
     """The container template for ``step`` with the given input signature.
 
     Args:
+        pod: The step's pod settings, the pipeline's included (``mlopsdsl.lowering.pod_of``).
         pipeline: The pipeline's name, for ``ml.current()``.
         collect: For a task that runs once per element: the key prefix (under the workflow's folder) that
             each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
@@ -257,7 +260,10 @@ def container_template(
     if options.cache_root is not None and step.options.cache:
         from mlopsdsl.runtime._cache import spec_section
 
-        cache = spec_section(step.digest, options.cache_root, options.cache)
+        opts = step.options
+        cache = spec_section(
+            step.digest, options.cache_root, options.cache, opts.cache_ignore, opts.cache_max_age
+        )
     spec = call_spec(step, code, passed, cache, pipeline)
     order = [(p.name, source) for p, source, _ in passed]
 
@@ -334,8 +340,14 @@ def container_template(
     resources = _resources(opts.resources)
     if resources:
         container["resources"] = resources
-    if options.non_root:
+    if pod is not None and pod.image_pull_policy is not None:
+        container["imagePullPolicy"] = pod.image_pull_policy
+    if (options.non_root or security_context(pod) is not None) and not runs_as_root(pod):
         container["securityContext"] = CONTAINER_SECURITY
+    shm = shm_volume(pod)
+    if shm is not None:
+        volumes.append(shm[0])
+        mounts.append(shm[1])
     if mounts:
         container["volumeMounts"] = mounts
 
@@ -361,6 +373,7 @@ def container_template(
         template["tolerations"] = [_toleration(t) for t in kube.tolerations]
     if volumes:
         template["volumes"] = volumes
+    template.update(pod_fields(pod))
     if opts.timeout is not None:
         template["activeDeadlineSeconds"] = str(max(1, math.ceil(opts.timeout)))
     retry = retry_strategy(opts.retry)

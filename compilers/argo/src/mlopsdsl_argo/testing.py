@@ -48,7 +48,8 @@ Semantics covered, and only these:
   ``"runtime"``. Pod folders are numbered on from earlier runs in the same ``workdir``.
 
 Not covered: timeouts (``activeDeadlineSeconds``), resources, volumes, secrets (``secretKeyRef`` env
-variables get a placeholder), node selectors, memoization, daemons, hooks, suspend, real concurrency.
+variables get a placeholder), node selectors and the other pod settings (affinity, service account,
+user, pull secrets, priority, ``podSpecPatch``), memoization, daemons, hooks, suspend, real concurrency.
 """
 
 from __future__ import annotations
@@ -654,7 +655,15 @@ class ArgoEmulator:
         return node, 0, done.stderr
 
 
-_SPEC_KEYS = {"entrypoint", "arguments", "templates", "onExit", "serviceAccountName", "securityContext"}
+_SPEC_KEYS = {
+    "entrypoint",
+    "arguments",
+    "templates",
+    "onExit",
+    "serviceAccountName",
+    "securityContext",
+    "imagePullSecrets",
+}
 _TEMPLATE_KEYS = {
     "name",
     "inputs",
@@ -669,6 +678,12 @@ _TEMPLATE_KEYS = {
     "tolerations",
     "volumes",
     "metrics",  # served by Argo's controller to Prometheus: read and not emulated
+    # Pod settings: where the pod runs and as whom; the emulator runs every pod here, as this user.
+    "serviceAccountName",
+    "affinity",
+    "priorityClassName",
+    "securityContext",
+    "podSpecPatch",
 }
 _TASK_KEYS = {"name", "template", "depends", "when", "arguments", "withItems", "withParam"}
 

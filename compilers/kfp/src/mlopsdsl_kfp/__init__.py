@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
 
+from ._platform import RUN_ONLY, STEP_POD_SETTINGS
+
 __all__ = ["KfpBackend"]
 
 _CHOICES = {"code": ("value", "import"), "runtime": ("bundle", "image")}
@@ -62,6 +64,8 @@ class KfpBackend:
       (``MLOPSDSL_PUSHGATEWAY`` in each container; ``docs/observability.md``).
     * ``tracking_uri``: an MLflow tracking server every step's runtime records its run in
       (``MLFLOW_TRACKING_URI`` in each container; the image needs ``mlflow``).
+    * ``non_root``: ``True`` (default) runs every executor as user and group 1000 with ``runAsNonRoot``,
+      unless a step's ``ml.Pod`` chooses its user; ``False`` leaves the user to the image.
 
     Args:
         poll_interval: Longest wait, in seconds, between two looks at a run followed with ``wait``.
@@ -69,11 +73,18 @@ class KfpBackend:
 
     name = "kfp"
     file_suffix = ".yaml"
-    capabilities = Capabilities(map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES)
+    capabilities = Capabilities(
+        map_over_stored=False,
+        gather_artifacts=False,
+        argument_bytes=ARGUMENT_BYTES,
+        pod_settings=STEP_POD_SETTINGS,
+        run_pod_settings=RUN_ONLY,
+    )
     """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
     map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
     implements no ``artifactIterator``; and a written list of artifacts has no form (an artifact list comes
-    only from a loop)."""
+    only from a loop). kfp-kubernetes' PlatformSpec has no per-executor service account, priority class or
+    pod patch; a pipeline's service account is the run's."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval
@@ -94,13 +105,13 @@ class KfpBackend:
         """The checked options; ``where`` (the root pipeline's definition) locates a bad one."""
         from ._lower import Settings
 
-        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root"}
+        known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root", "non_root"}
         known |= {"pushgateway", "tracking_uri"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, "
+                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, non_root, "
                 "pushgateway, tracking_uri",
                 "kfp",
                 location=where,
@@ -132,6 +143,9 @@ class KfpBackend:
         cache = options.get("cache", True)
         if not isinstance(cache, bool):
             raise CompileError(f"cache={cache!r}: give True or False", "kfp", location=where)
+        non_root = options.get("non_root", True)
+        if not isinstance(non_root, bool):
+            raise CompileError(f"non_root={non_root!r}: give True or False", "kfp", location=where)
         cache_root = options.get("cache_root")
         if cache_root is not None and root_problem(cache_root):
             raise CompileError(str(root_problem(cache_root)), "kfp", location=where)
@@ -153,6 +167,7 @@ class KfpBackend:
             store=store,
             cache=cache,
             cache_root=cache_root,
+            non_root=non_root,
         )
 
     def emulate(
@@ -193,12 +208,22 @@ class KfpBackend:
         return logs(run_id, task, options)
 
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
-        """Create the pipeline, or upload a new version; unchanged content uploads nothing.
+        """Create the pipeline, or upload a new version; unchanged content uploads nothing. With a schedule
+        (``@ml.pipeline(schedule=...)``, or the compile option ``schedule``: ``publish --schedule``), also
+        create or update the pipeline's recurring run.
 
         Raises:
+            CompileError: The schedule sets something KFP cannot honour (before the server is contacted).
             RemoteError: The server refused the request or could not be reached.
         """
-        from ._client import publish
+        from mlopsdsl.lowering import schedule_of
 
-        text = self.compile(document, **options.compile_options)
-        return publish(document, text, options)
+        from ._client import publish
+        from ._schedule import check
+
+        compile_options = dict(options.compile_options)
+        schedule = schedule_of(document, "kfp", compile_options.pop("schedule", None))
+        if schedule is not None:
+            check(document, schedule)
+        text = self.compile(document, **compile_options)
+        return publish(document, text, options, schedule)

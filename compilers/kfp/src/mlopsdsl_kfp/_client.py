@@ -220,6 +220,7 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
                 run_name=options.run_name or name,
                 experiment_name=options.experiment,
                 namespace=options.namespace,
+                service_account=_service_account(document),
             ),
             options.host,
             options.token,
@@ -231,6 +232,12 @@ def submit(document: ir.Document, text: str, options: RemoteOptions, poll_interv
         return SubmitResult(run_id=run_id, url=url, status=state.capitalize())
     state = _wait(client, run_id, options, poll_interval)
     return SubmitResult(run_id=run_id, url=url, status=state.capitalize(), succeeded=state == "SUCCEEDED")
+
+
+def _service_account(document: ir.Document) -> str | None:
+    """The run's service account: the pipeline's ``pod``'s (KFP has none per executor)."""
+    pod = document.pipeline.pod
+    return pod.service_account if pod is not None else None
 
 
 def _wait(client: Any, run_id: str, options: RemoteOptions, poll_interval: float) -> str:
@@ -252,8 +259,11 @@ def _wait(client: Any, run_id: str, options: RemoteOptions, poll_interval: float
 # --------------------------------------------------------------------------- publish
 
 
-def publish(document: ir.Document, text: str, options: RemoteOptions) -> PublishResult:
-    """Create the pipeline, or add a version when the compiled content changed."""
+def publish(
+    document: ir.Document, text: str, options: RemoteOptions, schedule: ir.Schedule | None = None
+) -> PublishResult:
+    """Create the pipeline, or add a version when the compiled content changed; with ``schedule``, create,
+    replace, enable or disable its recurring run (``_schedule.py``)."""
     from mlopsdsl.naming import k8s_name
 
     client = _client(options)
@@ -274,40 +284,115 @@ def publish(document: ir.Document, text: str, options: RemoteOptions) -> Publish
                 options.host,
                 options.token,
             )
-            new_id = _created(created, "pipeline_id", "the pipeline's upload", options.host)
-            return PublishResult(
-                name=name,
-                version=None,
-                changed=True,
-                message=f"created pipeline {name} ({new_id})",
-            )
-        versions = _versions(client, str(pipeline_id), options.host, options.token)
-        latest = versions[0] if versions else None
-        if latest is not None and digest in (latest.description or ""):
-            return PublishResult(
-                name=name,
-                version=str(latest.display_name),
-                changed=False,
-                message=(
+            pipeline_id = _created(created, "pipeline_id", "the pipeline's upload", options.host)
+            version, changed = None, True
+            message = f"created pipeline {name} ({pipeline_id})"
+            first = _versions(client, pipeline_id, options.host, options.token)[0]
+            version_id = str(first.pipeline_version_id)
+        else:
+            pipeline_id = str(pipeline_id)
+            versions = _versions(client, pipeline_id, options.host, options.token)
+            latest = versions[0] if versions else None
+            if latest is not None and digest in (latest.description or ""):
+                version, changed = str(latest.display_name), False
+                version_id = str(latest.pipeline_version_id)
+                message = (
                     f"unchanged: pipeline {name} version {latest.display_name} already has this content; "
                     "nothing published"
-                ),
-            )
-        version = options.version or _derived_version(digest, {str(v.display_name) for v in versions})
-        uploaded = _call(
-            lambda: client.upload_pipeline_version(
-                path, pipeline_version_name=version, pipeline_id=pipeline_id, description=mark
-            ),
-            options.host,
-            options.token,
-        )
-        version_id = _created(uploaded, "pipeline_version_id", "the version's upload", options.host)
-    return PublishResult(
-        name=name,
-        version=version,
-        changed=True,
-        message=f"published pipeline {name} version {version} ({version_id})",
+                )
+            else:
+                version = options.version or _derived_version(digest, {str(v.display_name) for v in versions})
+                uploaded = _call(
+                    lambda: client.upload_pipeline_version(
+                        path, pipeline_version_name=version, pipeline_id=pipeline_id, description=mark
+                    ),
+                    options.host,
+                    options.token,
+                )
+                version_id = _created(uploaded, "pipeline_version_id", "the version's upload", options.host)
+                changed = True
+                message = f"published pipeline {name} version {version} ({version_id})"
+    if schedule is not None:
+        done = _recurring(client, document, schedule, name, pipeline_id, version_id, options)
+        if done is not None:
+            changed = True
+            message = f"{message.removeprefix('unchanged: ').split(';')[0]}; {done}"
+        else:
+            message += f"; recurring run {name} unchanged"
+    return PublishResult(name=name, version=version, changed=changed, message=message)
+
+
+def _recurring(
+    client: Any,
+    document: ir.Document,
+    schedule: ir.Schedule,
+    name: str,
+    pipeline_id: str,
+    version_id: str,
+    options: RemoteOptions,
+) -> str | None:
+    """Make the recurring run ``name`` hold ``schedule`` for this version; what was done, or ``None``."""
+    from ._schedule import trigger_of
+
+    trigger = trigger_of(schedule.cron)
+    account = _service_account(document)
+    experiment = _call(
+        lambda: client.create_experiment(options.experiment or "Default", namespace=options.namespace),
+        options.host,
+        options.token,
     )
+    held = _held_recurring_run(client, name, str(experiment.experiment_id), options.host, options.token)
+    if held is not None:
+        reference = getattr(held, "pipeline_version_reference", None)
+        same = (
+            trigger.matches(held.trigger)
+            and int(held.max_concurrency or 0) == schedule.max_concurrency
+            and bool(held.no_catchup) == (not schedule.catch_up)
+            and getattr(reference, "pipeline_version_id", None) == version_id
+            and (held.service_account or None) == account
+        )
+        enabled = str(held.mode or "").upper() == "ENABLE"
+        if same and enabled == schedule.enabled:
+            return None
+        run_id = str(held.recurring_run_id)
+        if same:
+            switch = client.enable_recurring_run if schedule.enabled else client.disable_recurring_run
+            _call(lambda: switch(run_id), options.host, options.token)
+            return f"{'enabled' if schedule.enabled else 'disabled'} recurring run {name}"
+        _call(lambda: client.delete_recurring_run(run_id), options.host, options.token)
+    _call(
+        lambda: client.create_recurring_run(
+            experiment_id=str(experiment.experiment_id),
+            job_name=name,
+            description=f"mlopsdsl schedule of {document.root} ({schedule.cron})",
+            max_concurrency=schedule.max_concurrency,
+            no_catchup=not schedule.catch_up,
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            enabled=schedule.enabled,
+            service_account=account,
+            **trigger.arguments(),
+        ),
+        options.host,
+        options.token,
+    )
+    verb = "replaced" if held is not None else "created"
+    paused = "" if schedule.enabled else ", disabled"
+    return f"{verb} recurring run {name} ({schedule.cron}{paused})"
+
+
+def _held_recurring_run(client: Any, name: str, experiment_id: str, host: str, token: str | None) -> Any:
+    """The recurring run named ``name`` in the experiment, or ``None``."""
+    predicate = {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": name}]}
+    page = _call(
+        lambda: client.list_recurring_runs(
+            experiment_id=experiment_id, filter=json.dumps(predicate), page_size=100
+        ),
+        host,
+        token,
+    )
+    found = [r for r in (page.recurring_runs or []) if r.display_name == name]
+    return found[0] if found else None
 
 
 def _versions(client: Any, pipeline_id: str, host: str, token: str | None = None) -> list[Any]:

@@ -57,7 +57,7 @@ from ._naming import (
     executor_for,
     task_name,
 )
-from ._platform import executor_config
+from ._platform import default_config, executor_config
 from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
 from ._types import ARTIFACT_SCHEMA_VERSION, ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
@@ -88,6 +88,8 @@ class Settings:
     pushgateway: str | None = None
     tracking_uri: str | None = None
     """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
+    non_root: bool = True
+    """Run every executor as user 1000 unless a step's pod chooses its user (``ml.Pod(run_as_user=...)``)."""
 
 
 @dataclass
@@ -816,7 +818,9 @@ class _Lowering:
         for env_name in sorted(step.options.env):
             # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
             deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))
-        config = executor_config(step.options)
+        from mlopsdsl.lowering import pod_of
+
+        config = executor_config(step.options, pod_of(self.doc, step), self.settings.non_root)
         if config is not None:
             self.platform[executor] = config
         variant = _Variant(name, {o: _Exposed("output", e, o) for o, e in outputs.items()})
@@ -866,6 +870,9 @@ class _Lowering:
         )
 
     def _container(self, executor: str, image: str, command: list[str], args: list[str]) -> Any:
+        own = default_config(self.settings.non_root)  # a step's executor replaces it with its own
+        if own is not None:
+            self.platform[executor] = own
         deployment = self.deployment.executors[executor]
         deployment.container.image = image
         deployment.container.command.extend(command)
@@ -880,10 +887,16 @@ class _Lowering:
             return None
         from mlopsdsl.runtime._cache import spec_section
 
-        return spec_section(step.digest, self.settings.cache_root, self.settings.cache)
+        opts = step.options
+        return spec_section(
+            step.digest, self.settings.cache_root, self.settings.cache, opts.cache_ignore, opts.cache_max_age
+        )
 
     def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
-        spec.caching_options.enable_cache = options.cache and self.settings.cache
+        # KFP's own cache has no age limit: a step whose results go stale leaves it to the pods' cache
+        # (cache_root), which applies the whole rule; without cache_root such a step always runs.
+        own = options.cache and self.settings.cache and options.cache_max_age is None
+        spec.caching_options.enable_cache = own
         retry_policy(spec, options.retry)
 
 

@@ -5,8 +5,16 @@ pod labels and annotations map one to one, and the step's timeout becomes ``acti
 config is built with kfp-kubernetes' generated ``KubernetesExecutorConfig`` model, so it is valid by
 construction, then stored as the ``Struct`` the PipelineSpec's ``PlatformDeploymentConfig`` holds.
 
+Pod settings (:class:`mlopsdsl.Pod`, combined with the pipeline's by :func:`mlopsdsl.lowering.pod_of`)
+become ``imagePullSecret``, ``imagePullPolicy``, ``nodeAffinity``/``podAffinity`` terms,
+``enabledSharedMemory`` and ``securityContext``; every executor runs as user 1000, never root, unless
+the pod says otherwise (or the compile option ``non_root=False``).
+
 Not expressible in KFP and therefore left out (documented in ``docs/kfp.md``): ``read_only`` on a PVC
-(Secret and ConfigMap volumes are always read-only).
+(Secret and ConfigMap volumes are always read-only). A per-step service account, a priority class and a
+pod patch have no field in the PlatformSpec: the KFP backend declares them as capability gaps, so using
+them is a located error before this module runs; a pipeline's service account is the run's
+(``kfp.Client``), not the executor's.
 """
 
 from __future__ import annotations
@@ -16,15 +24,55 @@ from typing import Any
 
 from mlopsdsl import ir
 
-__all__ = ["executor_config"]
+__all__ = ["RUN_ONLY", "STEP_POD_SETTINGS", "default_config", "executor_config"]
+
+STEP_POD_SETTINGS = frozenset(
+    {
+        "image_pull_secrets",
+        "image_pull_policy",
+        "affinity",
+        "run_as_user",
+        "run_as_group",
+        "run_as_root",
+        "shm_size",
+    }
+)
+"""The :class:`mlopsdsl.Pod` settings a KFP executor can carry (kfp-kubernetes' PlatformSpec)."""
+RUN_ONLY = frozenset({"service_account"})
+"""Pod settings KFP takes for a whole run only: the service account goes with the run to ``kfp.Client``."""
 
 
-def executor_config(options: ir.StepOptions) -> dict[str, Any] | None:
-    """The ``KubernetesExecutorConfig`` of a step as a JSON dict, or ``None`` when it sets nothing."""
-    from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+def _new() -> Any:
     from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s  # type: ignore[import-untyped,unused-ignore]
 
-    config = k8s.KubernetesExecutorConfig()
+    return k8s.KubernetesExecutorConfig()
+
+
+def _as_dict(config: Any) -> dict[str, Any] | None:
+    from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+
+    if config.ByteSize() == 0:
+        return None
+    result: dict[str, Any] = json_format.MessageToDict(config)
+    return result
+
+
+def default_config(non_root: bool) -> dict[str, Any] | None:
+    """The config of an executor that runs only mlopsdsl's own code (the runtime, packs): the default user."""
+    config = _new()
+    _identity(config, None, non_root)
+    return _as_dict(config)
+
+
+def executor_config(options: ir.StepOptions, pod: ir.Pod | None, non_root: bool) -> dict[str, Any] | None:
+    """The ``KubernetesExecutorConfig`` of a step as a JSON dict, or ``None`` when it sets nothing.
+
+    Args:
+        options: The step's options.
+        pod: The step's pod settings, the pipeline's included (``lowering.pod_of``).
+        non_root: Run as user 1000 when the pod chooses no user (the compile option ``non_root``).
+    """
+    config = _new()
     by_secret: dict[str, list[ir.Secret]] = {}
     for secret in options.secrets:
         by_secret.setdefault(secret.name, []).append(secret)
@@ -54,10 +102,53 @@ def executor_config(options: ir.StepOptions) -> dict[str, Any] | None:
         config.pod_metadata.annotations[key] = value
     if options.timeout is not None:
         config.active_deadline_seconds = max(1, math.ceil(options.timeout))
-    if config.ByteSize() == 0:
-        return None
-    result: dict[str, Any] = json_format.MessageToDict(config)
-    return result
+    if pod is not None:
+        _pod(config, pod)
+    _identity(config, pod, non_root)
+    return _as_dict(config)
+
+
+def _identity(config: Any, pod: ir.Pod | None, non_root: bool) -> None:
+    from mlopsdsl.lowering import DEFAULT_USER, identity_of
+
+    chosen = identity_of(pod)
+    if chosen is None and not non_root:
+        return
+    context = config.security_context
+    if chosen is None:
+        context.run_as_user, context.run_as_group, context.run_as_non_root = DEFAULT_USER, DEFAULT_USER, True
+    else:
+        context.run_as_user, context.run_as_group = chosen.user, chosen.group
+        context.run_as_non_root = chosen.non_root
+
+
+def _pod(config: Any, pod: ir.Pod) -> None:
+    for secret in pod.image_pull_secrets:
+        entry = config.image_pull_secret.add(secret_name=secret)
+        entry.secret_name_parameter.runtime_value.constant.string_value = secret
+    if pod.image_pull_policy is not None:
+        config.image_pull_policy = pod.image_pull_policy
+    required = None  # every node rule in one term: Kubernetes ORs separate required terms, rules must AND
+    for rule in pod.affinity:
+        if isinstance(rule, ir.NodeAffinity):
+            if rule.weight is None:
+                required = required if required is not None else config.node_affinity.add()
+                term = required
+            else:
+                term = config.node_affinity.add(weight=rule.weight)
+            term.match_expressions.add(key=rule.key, operator=rule.operator, values=list(rule.values))
+        else:
+            term = config.pod_affinity.add(topology_key=rule.topology_key)
+            if rule.anti:
+                term.anti = True
+            for key, value in rule.labels.items():
+                term.match_pod_labels[key] = value
+            term.namespaces.extend(rule.namespaces)
+            if rule.weight is not None:
+                term.weight = rule.weight
+    if pod.shm_size is not None:
+        config.enabled_shared_memory.volume_name = "shm"
+        config.enabled_shared_memory.size = pod.shm_size
 
 
 def _add_volume(config: Any, volume: ir.Volume, index: int) -> None:
