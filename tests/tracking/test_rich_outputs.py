@@ -43,7 +43,7 @@ def test_kfp_artifacts_carry_kfp_schema_titles_and_ui_metadata(tmp_path: Path) -
     text = ml.compile(rich, backend="kfp")
     chosen = backends.load("kfp")
     assert isinstance(chosen, backends.Validates) and chosen.validate_compiled(text) == []
-    components = yaml.safe_load(text)["components"]
+    components = next(yaml.safe_load_all(text))["components"]
     titles = {
         name: c["outputDefinitions"]["artifacts"]["output"]["artifactType"]["schemaTitle"]
         for name, c in components.items()
