@@ -27,7 +27,7 @@ if _typing.TYPE_CHECKING:
     from mlopsdsl._pipeline import Pipeline, pipeline
     from mlopsdsl._step import Step, step
     from mlopsdsl._tracing import after
-    from mlopsdsl.artifacts import Artifact, Dataset, Model
+    from mlopsdsl.artifacts import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Model
     from mlopsdsl.errors import (
         CompileError,
         DefinitionError,
@@ -53,15 +53,19 @@ if _typing.TYPE_CHECKING:
         Volume,
     )
     from mlopsdsl.runtime.serializers import register_serializer
+    from mlopsdsl.runtime.tracking import current, log_metric, log_metrics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Artifact",
+    "ClassificationMetrics",
     "CompileError",
     "Dataset",
     "DefinitionError",
+    "HTML",
     "IRError",
+    "Markdown",
     "MlopsDslError",
     "Model",
     "NodeAffinity",
@@ -85,6 +89,9 @@ __all__ = [
     "__version__",
     "after",
     "compile",
+    "current",
+    "log_metric",
+    "log_metrics",
     "one_of",
     "otherwise",
     "pipeline",
@@ -101,6 +108,9 @@ _LAZY = {
     "Artifact": "mlopsdsl.artifacts",
     "Dataset": "mlopsdsl.artifacts",
     "Model": "mlopsdsl.artifacts",
+    "Markdown": "mlopsdsl.artifacts",
+    "HTML": "mlopsdsl.artifacts",
+    "ClassificationMetrics": "mlopsdsl.artifacts",
     "CompileError": "mlopsdsl.errors",
     "DefinitionError": "mlopsdsl.errors",
     "IRError": "mlopsdsl.errors",
@@ -132,6 +142,9 @@ _LAZY = {
     "Toleration": "mlopsdsl.options",
     "Volume": "mlopsdsl.options",
     "register_serializer": "mlopsdsl.runtime.serializers",
+    "current": "mlopsdsl.runtime.tracking",
+    "log_metric": "mlopsdsl.runtime.tracking",
+    "log_metrics": "mlopsdsl.runtime.tracking",
     "runs": "mlopsdsl.runs",
 }
 

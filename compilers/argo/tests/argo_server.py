@@ -1,8 +1,12 @@
-"""A stand-in Argo Server on 127.0.0.1: the REST routes ``submit`` and ``publish`` use, in memory.
+"""A stand-in Argo Server on 127.0.0.1: the REST routes ``submit``, ``publish``, ``runs show`` and ``logs``
+use, in memory.
 
 It checks the bearer token, validates every object it receives with hera's strict models (unknown fields
 are errors, as a real server's strict decoding would make them), keeps ``resourceVersion`` so that a stale
 update is a 409 as on Kubernetes, and moves each workflow through ``Running`` to a chosen final phase.
+A finished workflow's status lists one ``Pod`` node per task of its entrypoint DAG, with the output
+parameters the test gives (``node_outputs``), and the log route streams the lines the test gives
+(``pod_logs``, by pod name) as Argo's newline-delimited log entries.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class State:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     gets: dict[str, int] = field(default_factory=dict)
     counter: int = 0
+    node_outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Task -> output parameter -> text, reported in the finished workflow's nodes."""
+    pod_logs: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _validate(kind: str, obj: dict[str, Any]) -> None:
@@ -62,6 +69,13 @@ class _Handler(BaseHTTPRequestHandler):
         if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
             return self._error(401, "token not valid")
         parts = self.path.split("?")[0].strip("/").split("/")
+        if (
+            parts[:3] == ["api", "v1", "workflows"]
+            and len(parts) == 6
+            and parts[5] == "log"
+            and method == "GET"
+        ):
+            return self._log(parts[4])
         if parts[:2] != ["api", "v1"] or len(parts) not in (4, 5) or parts[2] not in ROUTES:
             return self._error(404, f"no route {self.path}")
         key, kind = ROUTES[parts[2]]
@@ -122,7 +136,50 @@ class _Handler(BaseHTTPRequestHandler):
             name = obj["metadata"]["name"]
             seen = self.state.gets[name] = self.state.gets.get(name, 0) + 1
             obj["status"] = {"phase": "Running" if seen < 2 else self.state.final_phase}
+            if seen >= 2:
+                obj["status"].update(
+                    startedAt="2026-01-01T00:00:00Z",
+                    finishedAt="2026-01-01T00:01:00Z",
+                    nodes=self._nodes(obj),
+                )
         return obj
+
+    def _nodes(self, workflow: dict[str, Any]) -> dict[str, Any]:
+        name = workflow["metadata"]["name"]
+        templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+        tasks = templates[workflow["spec"]["entrypoint"]].get("dag", {}).get("tasks", [])
+        nodes: dict[str, Any] = {}
+        for i, task in enumerate(tasks):
+            outputs = self.state.node_outputs.get(task["name"], {})
+            nodes[f"{name}-{i}"] = {
+                "id": f"{name}-{i}",
+                "name": f"{name}.{task['name']}",
+                "displayName": task["name"],
+                "type": "Pod",
+                "templateName": task["template"],
+                "phase": self.state.final_phase,
+                "startedAt": f"2026-01-01T00:00:{i:02d}Z",
+                "finishedAt": f"2026-01-01T00:00:{i + 1:02d}Z",
+                "outputs": {"parameters": [{"name": k, "value": v} for k, v in outputs.items()]},
+            }
+        return nodes
+
+    def _log(self, workflow: str) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        query = parse_qs(urlparse(self.path).query)
+        pod = (query.get("podName") or [""])[0]
+        if (query.get("logOptions.container") or [""])[0] != "main":
+            return self._error(400, "this stand-in serves the main container's logs only")
+        lines = self.state.pod_logs.get(pod, [])
+        data = "".join(
+            json.dumps({"result": {"content": line, "podName": pod}}) + "\n" for line in lines
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -151,7 +151,8 @@ def test_no_user_text_is_ever_left_for_argo_or_kubernetes_to_expand() -> None:
     text = ml.compile(pipes.hostile, backend=BACKEND)
     data = yaml.safe_load(text)
     for template in data["spec"]["templates"]:
-        for value in _strings(template):
+        # Template metrics hold only Argo's own variables ({{duration}}, {{status}}), never user text.
+        for value in _strings({k: v for k, v in template.items() if k != "metrics"}):
             for tag in value.split("{{")[1:]:
                 assert tag.split("}}")[0].split(".")[0] in ("inputs", "tasks", "workflow", "pod"), value[:200]
             assert "$(" not in value.replace("$$(", "") or value.startswith("$$"), value
@@ -414,3 +415,18 @@ def test_yaml_writer_quotes_whatever_could_be_misread(value: str) -> None:
 
     data = {"k": value, "l": [value, {"m": value}], "n": {"o": [value]}}
     assert yaml.safe_load(dump(data)) == data
+
+
+def test_step_templates_carry_argo_template_metrics() -> None:
+    from mlopsdsl_argo._check import check
+
+    data = yaml.safe_load(ml.compile(pipes.hostile, backend=BACKEND))
+    containers = [t for t in data["spec"]["templates"] if "container" in t]
+    assert containers
+    for template in containers:
+        duration, runs = template["metrics"]["prometheus"]
+        assert duration["histogram"]["value"] == "{{duration}}"
+        assert runs["counter"] == {"value": "1"}
+        assert {"key": "status", "value": "{{status}}"} in duration["labels"]
+    containers[0]["metrics"]["prometheus"][1]["counter"]["value"] = "{{inputs.parameters.nope}}"
+    assert any("is not a metric variable" in p.message for p in check(data))

@@ -95,7 +95,8 @@ def test_stored_outputs_carry_their_record_and_loops_upload_under_one_prefix() -
         t for n, t in templates.items() if n.startswith("make-point") and "MLOPSDSL_ITEM" in str(t)
     )
     assert producer["outputs"]["parameters"] == [
-        {"name": "output-meta", "valueFrom": {"path": "/tmp/mlopsdsl/outputs/output-meta.json"}}
+        {"name": "output-meta", "valueFrom": {"path": "/tmp/mlopsdsl/outputs/output-meta.json"}},
+        {"name": "mlopsdsl-metrics", "valueFrom": {"path": "/tmp/mlopsdsl/outputs/mlopsdsl-metrics.json"}},
     ]
     assert producer["outputs"]["artifacts"][0]["s3"]["key"].endswith("/output/{{pod.name}}")
     consumer = templates["norms"]["inputs"]

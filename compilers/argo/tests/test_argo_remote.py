@@ -221,3 +221,57 @@ def test_publish_from_two_processes_writes_once(server: tuple[str, State], tmp_p
     assert [key for key in state.objects if key[0] == "WorkflowTemplate"] == [
         ("WorkflowTemplate", "ml", "config")
     ]
+
+
+def test_runs_show_reads_the_workflow_back(server: tuple[str, State]) -> None:
+    url, state = server
+    state.node_outputs = {"echo": {"output": '"hi"', "mlopsdsl-metrics": '{"loss": 0.25}'}}
+    created = fast().submit(pipes.chain.build(), options(url, params={"start": "go"}, wait=True))
+    view = fast().inspect(created.run_id, options(url))
+    assert view.status == "Succeeded" and view.url == f"{url}/workflows/ml/{created.run_id}"
+    by_name = {t.name: t for t in view.tasks}
+    assert by_name["echo"].outputs == {"output": "hi"} and by_name["echo"].metrics == {"loss": 0.25}
+    shown = CliRunner().invoke(
+        app,
+        ["runs", "show", created.run_id, "--backend", "argo", "--host", url, "-n", "ml", "--token", TOKEN],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "step echo: Succeeded" in shown.output and "metric loss = 0.25" in shown.output
+    assert TOKEN not in shown.output
+
+
+def test_logs_come_from_the_pods_of_the_task(server: tuple[str, State]) -> None:
+    from mlopsdsl_argo._client import pod_name
+
+    url, state = server
+    created = fast().submit(pipes.chain.build(), options(url, params={"start": "go"}, wait=True))
+    stored = state.objects[("Workflow", "ml", created.run_id)]
+    node = next(n for n in stored["status"]["nodes"].values() if n["displayName"] == "echo")
+    pod = pod_name(stored, node)
+    assert pod.startswith(f"{created.run_id}-{node['templateName']}-") and pod.rsplit("-", 1)[1].isdigit()
+    state.pod_logs = {pod: ["hello from echo", "done"]}
+    assert fast().logs(created.run_id, "echo", options(url)) == ["hello from echo", "done"]
+    shown = CliRunner().invoke(
+        app,
+        ["logs", created.run_id, "echo", "--backend", "argo", "--host", url, "-n", "ml", "--token", TOKEN],
+    )
+    assert shown.exit_code == 0 and shown.output == "hello from echo\ndone\n", shown.output
+    missing = CliRunner().invoke(
+        app,
+        ["logs", created.run_id, "nope", "--backend", "argo", "--host", url, "-n", "ml", "--token", TOKEN],
+    )
+    assert missing.exit_code == 4 and "has no task 'nope'" in missing.output
+
+
+def test_pod_names_follow_argos_v2_format() -> None:
+    from mlopsdsl_argo._client import pod_name
+
+    # Argo's own GeneratePodName (v2): WORKFLOW-TEMPLATE-<fnv32a of the node name>.
+    workflow = {"metadata": {"name": "wf"}}
+    node = {"id": "wf-123", "name": "wf.step", "templateName": "tpl"}
+    digest = 0x811C9DC5
+    for byte in b"wf.step":
+        digest = ((digest ^ byte) * 0x01000193) % 2**32
+    assert pod_name(workflow, node) == f"wf-tpl-{digest}"
+    workflow["metadata"]["annotations"] = {"workflows.argoproj.io/pod-name-format": "v1"}
+    assert pod_name(workflow, node) == "wf-123"

@@ -193,3 +193,21 @@ def test_publish_from_two_processes_publishes_once(kfp_server: StandInServer, tm
     )
     (pipeline_id,) = kfp_server.state.pipelines
     assert [v["display_name"] for v in kfp_server.state.versions[pipeline_id]] == ["config"]
+
+
+def test_runs_show_reads_the_run_back(kfp_server: StandInServer, caplog: pytest.LogCaptureFixture) -> None:
+    submitted = cli("submit", TARGET, "--backend", "kfp", "--host", kfp_server.url, "--wait")
+    assert submitted.exit_code == 0, submitted.output
+    run_id = submitted.output.split()[1].rstrip(":")
+    shown = cli("runs", "show", run_id, "--backend", "kfp", "--host", kfp_server.url)
+    assert shown.exit_code == 0, shown.output
+    assert f"run {run_id}: Succeeded" in shown.output
+    tasks = kfp_server.state.runs[run_id]["run_details"]["task_details"]
+    assert tasks and all(f"step {t['display_name']}: Succeeded" in shown.output for t in tasks)
+    assert_no_token(shown, caplog)
+
+
+def test_logs_on_kfp_say_where_they_are(kfp_server: StandInServer) -> None:
+    result = cli("logs", "run-1", "train", "--backend", "kfp", "--host", kfp_server.url)
+    assert result.exit_code == 4
+    assert "does not serve the logs" in result.output and "kubectl logs" in result.output

@@ -32,11 +32,14 @@ __all__ = [
     "Backend",
     "BackendInfo",
     "Emulates",
+    "Inspects",
     "PublishResult",
     "Publishes",
     "RemoteOptions",
+    "RunView",
     "SubmitResult",
     "Submits",
+    "TaskView",
     "Validates",
     "available",
     "check_capabilities",
@@ -155,6 +158,53 @@ class Publishes(Protocol):
 
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
         """Create or update the pipeline; unchanged content changes nothing and says so."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One task of a run on a cluster, as the engine reports it."""
+
+    name: str
+    status: str
+    started: str | None = None
+    finished: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """Output values the engine holds (JSON values decoded; stored values by their record)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """What the task logged with ``ml.log_metric``, each metric's last value, where the engine keeps it."""
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run on a cluster: its status and its tasks (``mlopsdsl runs show --backend ...``)."""
+
+    run_id: str
+    status: str
+    started: str | None = None
+    finished: str | None = None
+    url: str | None = None
+    tasks: list[TaskView] = field(default_factory=list)
+
+
+@runtime_checkable
+class Inspects(Protocol):
+    """A backend that reads runs back from a cluster (``mlopsdsl runs show --backend``, ``mlopsdsl logs``)."""
+
+    def inspect(self, run_id: str, options: RemoteOptions) -> RunView:
+        """The run's status and task tree, through the engine's official client.
+
+        Raises:
+            RemoteError: The server refused, could not be reached, or has no such run.
+        """
+        ...
+
+    def logs(self, run_id: str, task: str, options: RemoteOptions) -> list[str]:
+        """The log lines of a task's pods, where the engine's API offers them.
+
+        Raises:
+            RemoteError: As for :meth:`inspect`, or the engine keeps no logs behind its API.
+        """
         ...
 
 

@@ -55,6 +55,14 @@ def run_command(
             "Default: $MLOPSDSL_ARTIFACT_ROOT, the config files, then .mlopsdsl/blobs.",
         ),
     ] = None,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway",
+            metavar="URL",
+            help="Push step and run metrics to this Prometheus Pushgateway (default: $MLOPSDSL_PUSHGATEWAY).",
+        ),
+    ] = None,
     secret: Annotated[
         list[str] | None,
         typer.Option(
@@ -105,6 +113,7 @@ def run_command(
         code=code,
         resume=resume,
         artifact_root=artifact_root,
+        pushgateway=pushgateway,
         secrets=_secret_values(secret or []),
         env_file=env_file,
         clean_env=not inherit_env,

@@ -78,8 +78,33 @@ def show_command(
     ] = None,
     home: Home = None,
     as_json: AsJson = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend", "-b", help="'local' (the run records here), or a cluster backend (kfp, argo)."
+        ),
+    ] = "local",
+    host: Annotated[
+        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
+        ),
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+    ] = False,
+    as_html: Annotated[
+        bool,
+        typer.Option(
+            "--html", help="Print the run report: a standalone HTML page (graph by status, metrics, outputs)."
+        ),
+    ] = False,
 ) -> None:
-    """Show a run: each step's status, and its input and output artifacts with URIs and digests."""
+    """Show a run: each step's status, its input and output artifacts with URIs and digests, its metrics."""
     from mlopsdsl.errors import RunError
     from mlopsdsl.local._config import trust
     from mlopsdsl.local._records import RunFolder
@@ -87,6 +112,12 @@ def show_command(
 
     if run_id is None:
         _recent(home, as_json)
+        return
+    if backend != "local":
+        if as_html:
+            print("error: --html reports local runs; a cluster's run is shown by its own UI", file=sys.stderr)
+            raise typer.Exit(EXIT_USER)
+        _show_remote(run_id, backend, host, token, namespace, insecure, as_json)
         return
     root = home_folder(home)
     try:
@@ -99,6 +130,11 @@ def show_command(
     order = _step_order(folder.path, steps)
     if as_json:
         print(json.dumps({"run": run, "steps": [steps[t] for t in order]}, indent=1, ensure_ascii=False))
+        return
+    if as_html:
+        from mlopsdsl.local._report import render
+
+        sys.stdout.write(render(run, steps))
         return
     seconds = run.get("seconds")
     took = f" in {seconds:.2f}s" if isinstance(seconds, int | float) else ""
@@ -123,9 +159,117 @@ def show_command(
             print(_line("in ", name, item))
         for name, item in sorted((record.get("outputs") or {}).items()):
             print(_line("out", name, item))
+        for line in _metric_lines(record.get("metrics") or []):
+            print(line)
         if status == "failed" and isinstance(record.get("error"), dict):
             error = record["error"]
             print(f"  error {error.get('type')}: {str(error.get('message', '')).strip().splitlines()[:1]}")
+
+
+def _inspector(backend: str, host: str | None) -> Any:
+    from mlopsdsl import backends
+    from mlopsdsl.errors import PluginError
+
+    if not host:
+        print(f"error: --backend {backend} needs --host (the API endpoint)", file=sys.stderr)
+        raise typer.Exit(EXIT_USER)
+    chosen = backends.load(backend)
+    if not isinstance(chosen, backends.Inspects):
+        raise PluginError(f"backend {chosen.name!r} cannot read runs back from a cluster")
+    return chosen
+
+
+def _show_remote(
+    run_id: str,
+    backend: str,
+    host: str | None,
+    token: str | None,
+    namespace: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
+    """A cluster run: its status and task tree, with outputs and metrics where the engine keeps them."""
+    import dataclasses
+
+    from mlopsdsl.backends import RemoteOptions
+
+    chosen = _inspector(backend, host)
+    assert host is not None
+    view = chosen.inspect(
+        run_id, RemoteOptions(host=host, token=token, namespace=namespace, verify_tls=not insecure)
+    )
+    if as_json:
+        print(json.dumps(dataclasses.asdict(view), indent=1, ensure_ascii=False, default=str))
+        return
+    print(f"run {view.run_id}: {view.status}" + (f"  {view.url}" if view.url else ""))
+    if view.started:
+        print(f"  started        {view.started}")
+    if view.finished:
+        print(f"  finished       {view.finished}")
+    for task in view.tasks:
+        print(f"\nstep {task.name}: {task.status}")
+        for name, value in sorted(task.outputs.items()):
+            print(f"  out {name} = {json.dumps(value, ensure_ascii=False, default=str)}")
+        for name, value in task.metrics.items():
+            print(f"  metric {name} = {value!r}")
+
+
+@app.command("logs")
+@report_errors
+def logs_command(
+    run_id: Annotated[str, typer.Argument(help="A run id (local) or the run's name on the cluster.")],
+    task: Annotated[str, typer.Argument(help="The task (as 'runs show' lists it).")],
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="'local', or a cluster backend (argo).")
+    ] = "local",
+    home: Home = None,
+    host: Annotated[
+        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
+        ),
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+    ] = False,
+) -> None:
+    """Print a task's logs: every attempt's log of a local run, or its pods' logs through the engine's API."""
+    if backend == "local":
+        from mlopsdsl.errors import RunError
+        from mlopsdsl.local._config import trust
+        from mlopsdsl.local._records import RunFolder, safe_name
+        from mlopsdsl.local._records import home as home_folder
+
+        try:
+            root = home_folder(home)
+            folder = RunFolder.existing(root, run_id, trust(root).key)
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        attempts = folder.path / "attempts" / safe_name(task)
+        logs = sorted(attempts.glob("*/log.txt"), key=lambda p: [int(x) for x in p.parent.name.split(".")])
+        if not logs:
+            known = sorted(folder.read_steps())
+            print(
+                f"error: run {run_id} kept no log for task {task!r} (tasks: {', '.join(known)})",
+                file=sys.stderr,
+            )
+            raise typer.Exit(EXIT_USER)
+        for path in logs:
+            print(f"--- {task} attempt {path.parent.name}")
+            sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+        return
+    from mlopsdsl.backends import RemoteOptions
+
+    chosen = _inspector(backend, host)
+    assert host is not None
+    options = RemoteOptions(host=host, token=token, namespace=namespace, verify_tls=not insecure)
+    for line in chosen.logs(run_id, task, options):
+        print(line)
 
 
 RECENT = 20
@@ -172,6 +316,22 @@ def _line(direction: str, name: str, item: dict[str, Any]) -> str:
         f"  {direction} {name}: {what}  sha256:{item.get('sha256')}{shown}\n"
         f"      {item.get('uri', '')}{source}{select}"
     )
+
+
+def _metric_lines(points: list[dict[str, Any]]) -> list[str]:
+    """One line per metric the step logged: its last value, and how many points its series has."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for point in points:
+        if isinstance(point, dict) and isinstance(point.get("name"), str):
+            series.setdefault(point["name"], []).append(point)
+    lines = []
+    for name, values in series.items():
+        last = values[-1]
+        note = f"  ({len(values)} points" + (
+            f", last at step {last['step']})" if last.get("step") is not None else ")"
+        )
+        lines.append(f"  metric {name} = {last.get('value')!r}" + (note if len(values) > 1 else ""))
+    return lines
 
 
 def _size(size: int) -> str:

@@ -18,13 +18,16 @@ from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
 from mlopsdsl.local._config import ENV_OPTIONS, trust
 from mlopsdsl.local._config import resolve as resolve_storage
+from mlopsdsl.local._config import tracking as resolve_tracking
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Plan, build_plan
 from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
+from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import desugar, is_builtin
+from mlopsdsl.runtime import push
 from mlopsdsl.runtime.serializers import ENV_PICKLE
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ def run(
     env_file: str | os.PathLike[str] | None = None,
     clean_env: bool = True,
     executor: str | None = None,
+    pushgateway: str | None = None,
     **values: Any,
 ) -> RunResult:
     """Run a pipeline locally and return its outputs.
@@ -86,6 +90,8 @@ def run(
             server that has the step runtime imported, a few ms per step), ``"subprocess"`` (a new
             ``python -m mlopsdsl.runtime`` per attempt; the default elsewhere), or ``"in-process"``
             (the same as ``in_process=True``). See ``docs/local.md``.
+        pushgateway: A Prometheus Pushgateway URL to push each step's and the run's metrics to
+            (``docs/observability.md``); ``$MLOPSDSL_PUSHGATEWAY`` by default, none when unset.
 
     Returns:
         A :class:`RunResult`: ``.outputs`` (Python values by output name), ``.run_id``, ``.steps``.
@@ -114,6 +120,7 @@ def run(
         env_file=env_file,
         clean_env=clean_env,
         executor=executor,
+        pushgateway=pushgateway,
     )
 
 
@@ -166,6 +173,7 @@ def run_document(
     env_file: str | os.PathLike[str] | None = None,
     clean_env: bool = True,
     executor: str | None = None,
+    pushgateway: str | None = None,
 ) -> RunResult:
     """Run an IR document. :func:`run` is this with the document and functions taken from a pipeline;
     without ``functions``, by-value mode finds step functions by their import path in loaded modules."""
@@ -245,6 +253,10 @@ def run_document(
         chosen.close()
         raise
     shown = _progress.choose(progress)
+    # Settings holds step_env itself: the MLflow run's id reaches every step started from here on.
+    mlflow_run = _start_tracking(root, document.root, folder.run_id, plan.params, step_env, shown)
+    gateway = pushgateway or os.environ.get(push.ENV) or None
+    publisher = Publisher(gateway, document.root, folder.run_id, shown) if gateway else None
     scheduler = Scheduler(
         plan,
         folder,
@@ -257,6 +269,7 @@ def run_document(
         funcs,
         locate,
         previous,
+        publisher,
     )
     shown.start(folder.run_id, document.root, list(plan.nodes), resume is not None)
     try:
@@ -275,6 +288,10 @@ def run_document(
     output_records = {name: scheduler._record(source) for name, source in plan.outputs.items()} if ok else {}
     run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
     folder.write_run(run_record)
+    if publisher is not None:
+        publisher.run(status, seconds)
+    if mlflow_run is not None:
+        _end_tracking(mlflow_run, status, shown)
     shown.finish(status, seconds)
     result = RunResult(
         run_id=folder.run_id,
@@ -291,6 +308,42 @@ def run_document(
     if not ok and check:
         raise _failure(result, scheduler, plan, locate)
     return result
+
+
+def _start_tracking(
+    root: Path, pipeline: str, run_id: str, params: dict[str, Any], step_env: dict[str, str], shown: Any
+) -> str | None:
+    """The MLflow run of this pipeline run, made before any step starts (so parallel steps never race to
+    make it), and the steps' environment told about it; ``None`` without tracking."""
+    from mlopsdsl.runtime import _mlflow
+
+    if resolve_tracking(root) != "mlflow":
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            step_env[_mlflow.ENV] = "none"  # the config said no: steps must not track on their own
+        return None
+
+    try:
+        parent = _mlflow.parent_run(_mlflow.client(), pipeline, run_id, "local", params)
+    except Exception as exc:  # tracking never fails a run
+        shown.line(pipeline, f"MLflow tracking is off for this run: {type(exc).__name__}: {exc}")
+        return None
+    step_env.update({_mlflow.ENV: "mlflow", "MLOPSDSL_MLFLOW_PARENT": parent})
+    # Steps start from a clean environment: hand them where MLflow is, and its own settings.
+    step_env.update({k: v for k, v in os.environ.items() if k.startswith("MLFLOW_") or k == "DO_NOT_TRACK"})
+    return parent
+
+
+def _end_tracking(parent: str, status: str, shown: Any) -> None:
+    import contextlib
+    import sys
+
+    from mlopsdsl.runtime import _mlflow
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # mlflow prints links; stdout has the run's outputs
+            _mlflow.client().set_terminated(parent, "FINISHED" if status == "succeeded" else "FAILED")
+    except Exception as exc:
+        shown.line("mlflow", f"could not close the MLflow run {parent}: {type(exc).__name__}: {exc}")
 
 
 def _home(path: str | os.PathLike[str] | None) -> Path:
@@ -349,6 +402,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
         location=record.get("location"),
         error=_error_text(error) if error else None,
         outputs=record.get("outputs", {}),
+        metric_points=list(record.get("metrics") or []),
         waits=[a["waited"] for a in record.get("attempts", []) if a.get("waited")],
     )
 

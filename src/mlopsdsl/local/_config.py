@@ -133,6 +133,26 @@ def resolve(
     return StorageConfig(root.rstrip("/") if "://" in root else root, options, source)
 
 
+def tracking(home: Path, cwd: Path | None = None) -> str | None:
+    """``"mlflow"`` when runs are tracked in MLflow: ``tracking = "mlflow"`` in ``<home>/config.toml`` or
+    ``[tool.mlopsdsl]`` of the nearest ``pyproject.toml``, or ``MLFLOW_TRACKING_URI`` set; else ``None``.
+
+    Raises:
+        RunError: A config file names a tracking this version does not know.
+    """
+    for data, path in (
+        _section(home / "config.toml", pyproject=False),
+        _section(_pyproject(cwd or Path.cwd()), pyproject=True),
+    ):
+        value = data.get("tracking")
+        if value is None:
+            continue
+        if value not in ("mlflow", "none"):
+            raise RunError(f'{path}: tracking must be "mlflow" or "none", not {value!r}')
+        return "mlflow" if value == "mlflow" else None
+    return "mlflow" if os.environ.get("MLFLOW_TRACKING_URI") else None
+
+
 @dataclass(frozen=True)
 class Trust:
     """What the runner trusts in its store: the key records are signed with, and whether values may be

@@ -34,9 +34,17 @@ class StepRun:
     """The error with the step's own traceback, for a failed step."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """Output records: ``{"kind": "json", "value": ...}``, or a stored blob's ``sha256`` and ``size``."""
+    metric_points: list[dict[str, Any]] = field(default_factory=list)
+    """Every metric the step logged (``ml.log_metric``) in its last attempt, in order: ``name``, ``value``,
+    ``step`` (or ``None``) and ``time`` (Unix seconds). Empty for a cache hit: the step did not run."""
     waits: list[float] = field(default_factory=list)
     """The backoff waited before each retry, in seconds (``Retry.delay``), for the retries that waited (as
     the emulators' ``EmulatedRun.waits``)."""
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Each metric's last logged value, by name (``metric_points`` has the whole series)."""
+        return {p["name"]: p["value"] for p in self.metric_points}
 
 
 @dataclass
@@ -55,6 +63,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Each step's metrics, last value per name, by task (steps that logged none are left out)."""
+        return {s.task: s.metrics for s in self.steps if s.metric_points}
 
     @property
     def output(self) -> Any:
@@ -82,6 +95,21 @@ class RunResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        """The run report (``mlopsdsl runs show RUN --html``), drawn from the run's records."""
+        from mlopsdsl.errors import MlopsDslError
+        from mlopsdsl.local._config import trust
+        from mlopsdsl.local._records import RunFolder
+        from mlopsdsl.local._report import render
+
+        root = self.run_dir.parent.parent
+        try:
+            folder = RunFolder(root, self.run_id, trust(root).key)
+            run, steps = folder.read_run(), folder.read_steps()
+        except (OSError, ValueError, MlopsDslError):  # records moved, removed or refused: the table
+            return self._table_html()
+        return render(run, steps, page=False)
+
+    def _table_html(self) -> str:
         colour = {"succeeded": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#6e7781"}
         rows = []
         for s in self.steps:

@@ -21,6 +21,7 @@ runs last, told whether everything else succeeded.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -48,6 +49,7 @@ from mlopsdsl.local._plan import (
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
+from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import is_builtin
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
@@ -113,6 +115,7 @@ class Scheduler:
         functions: dict[str, Callable[..., Any]],
         locate: Locate,
         previous: dict[str, dict[str, Any]],
+        publisher: Publisher | None = None,
     ) -> None:
         self.plan = plan
         self.folder = folder
@@ -125,6 +128,7 @@ class Scheduler:
         self.functions = functions
         self.locate = locate
         self.previous = previous
+        self.publisher = publisher
         self.status: dict[str, str] = _Statuses({n: "pending" for n in plan.nodes})
         self._blocked_on: dict[str, set[str]] = {}
         """Node -> pending nodes found waiting for it; looked at again when its status changes."""
@@ -406,6 +410,8 @@ class Scheduler:
         self.status[node_id] = outcome.status
         self._release(node_id)
         self.records[node_id] = outcome.record
+        if self.publisher is not None:
+            self.publisher.task(node_id, outcome.record)
         if outcome.status == "failed":
             self.folder.write_step(node_id, outcome.record)
         if outcome.status in DONE:
@@ -533,6 +539,7 @@ class Scheduler:
             if number > 1:
                 attempt["waited"] = waited  # the backoff before this attempt (Retry.delay)
             record["attempts"].append(attempt)
+            record["metrics"] = attempt.get("metrics", [])  # the last attempt's
             if error is None:
                 record.update(status="succeeded", ended=now(), seconds=round(time.monotonic() - started, 6))
                 record["outputs"] = attempt.pop("outputs")
@@ -637,6 +644,15 @@ class Scheduler:
             spec["result"] = str(folder / "result.json")
         if folder is not None and self.blobs.is_remote:
             spec["scratch"] = str(folder / "scratch")
+        spec["context"] = {
+            "run_id": self.folder.run_id,
+            "pipeline": self.plan.document.root,
+            "task": node.id,
+            "attempt": number,
+            "map_index": map_index(node.id),
+            "backend": "local",
+            "step_digest": node.step.digest,
+        }
         options = node.step.options
         attempt = Attempt(
             spec=spec,
@@ -652,6 +668,8 @@ class Scheduler:
             record["folder"] = str(folder)
         outcome = self.executor.run(attempt)
         record["ended"] = now()
+        if outcome.result is not None and outcome.result.get("metrics"):
+            record["metrics"] = outcome.result["metrics"]
         error = self._error_of(node, outcome)
         if error is None:
             assert outcome.result is not None
@@ -715,6 +733,13 @@ class _BadOutput(Exception):
 
 def _kind(type_: ir.TypeSpec) -> str:
     return type_.kind if type_.kind in ("object", "artifact") else "json"
+
+
+def map_index(node_id: str) -> int | None:
+    """The element's index when the task is one element of a map (``train[2]``, ``loop[1]/inner``: the
+    innermost), else ``None``."""
+    found = re.findall(r"\[(\d+)\]", node_id)
+    return int(found[-1]) if found else None
 
 
 def _first_line(text: str) -> str:

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from . import tracking
 from ._code import LoadError, load_function
 from ._io import (
     IntegrityError,
@@ -68,6 +69,7 @@ def execute(
     record: dict[str, Any] = {"version": CALL_SPEC_VERSION, "python": sys.version.split()[0]}
     result_path = spec.get("result") if isinstance(spec, dict) else None
     marker: MarkerSpec | None = None
+    parsed: CallSpec | None = None
     try:
         record["step"] = spec.get("step") if isinstance(spec, dict) else None
         try:
@@ -83,6 +85,17 @@ def execute(
         if marker is not None and not failure.retry and failure.phase != "retry":
             _leave_marker(marker, str(record["step"]), record["error"])
     record["seconds"] = round(time.perf_counter() - started, 6)
+    if parsed is not None and os.environ.get("MLOPSDSL_PUSHGATEWAY"):
+        here = current(parsed, args or {})
+        if here.backend != "local":  # the local runner pushes for its steps, knowing more than a step
+            from .push import push_attempt
+
+            push_attempt(record, here, record["seconds"], record.get("bytes_read", 0))
+    if parsed is not None and (os.environ.get("MLOPSDSL_TRACKING") or os.environ.get("MLFLOW_TRACKING_URI")):
+        from . import _mlflow
+
+        if _mlflow.configured():
+            _mlflow.log_attempt(parsed, args or {}, record, current(parsed, args or {}))
     if isinstance(result_path, str):
         write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
     return record
@@ -138,19 +151,20 @@ def _run(
         outputs = cache.lookup()
         if outputs is not None:
             record["cache"]["hit"] = True
-            if spec.executor_output is not None:
-                try:
-                    _executor_output(spec.executor_output, outputs, args)
-                except Exception as exc:
-                    raise _Failure("outputs", exc) from None
+            try:  # nothing was logged, yet the backend reads the metrics and the executor output
+                _write_metrics(spec, [], outputs, args)
+            except Exception as exc:
+                raise _Failure("outputs", exc) from None
             return outputs
-    outputs = _call(spec, function, args)
+    outputs = _call(spec, function, args, record)
     if cache is not None:
         cache.keep(outputs)
     return outputs
 
 
-def _call(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str]) -> dict[str, Any]:
+def _call(
+    spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, str], record: dict[str, Any]
+) -> dict[str, Any]:
     if function is None:
         try:
             function = load_function(spec.code, spec.step)
@@ -165,6 +179,7 @@ def _call(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, s
     try:
         try:
             kwargs = _inputs(spec, function, args, scratch)
+            record["bytes_read"] = scratch.bytes_read
         except _Failure:
             raise
         except (SpecError, IntegrityError, LossyValue) as exc:
@@ -174,16 +189,18 @@ def _call(spec: CallSpec, function: Callable[..., Any] | None, args: dict[str, s
         except Exception as exc:
             raise _Failure("inputs", exc) from None
         token = scratch.open_staging()
+        recorder, watching = tracking.start(current(spec, args))
         try:
             value = function(**kwargs)
         except Exception as exc:
             raise _Failure("call", exc, retry=stops(exc, stop_on) is None) from None
         finally:
+            tracking.stop(watching)
             scratch.close_staging(token)
+            record["metrics"] = recorder.points
         try:
             outputs = _outputs(spec, value, scratch)
-            if spec.executor_output is not None:
-                _executor_output(spec.executor_output, outputs, args)
+            _write_metrics(spec, recorder.points, outputs, args)
             return outputs
         except LossyValue as exc:  # the same value would be rounded again
             raise _Failure("outputs", exc, retry=False) from None
@@ -205,6 +222,8 @@ class _Scratch:
         self.spec = spec
         self._temp: str | None = None
         self.staging: str | None = None
+        self.bytes_read = 0
+        """Bytes of the stored inputs handed to the step (for the Pushgateway's numbers)."""
         self._made: list[str] = []
 
     def temp(self) -> str:
@@ -313,6 +332,18 @@ def _element_hint(annotation: Any) -> Any:
 
 def _local_copy(item: InputSpec, scratch: _Scratch) -> str:
     """A local path holding the input's bytes, checked against the recorded digest."""
+    path = _fetched(item, scratch)
+    scratch.bytes_read += _size(path)
+    return path
+
+
+def _size(path: str) -> int:
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _fetched(item: InputSpec, scratch: _Scratch) -> str:
     if item.file is not None:
         check_digest(item, item.file)
         return item.file
@@ -397,11 +428,48 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     return record
 
 
-def _executor_output(where: str | InputSpec, outputs: dict[str, Any], args: dict[str, str]) -> None:
+def current(spec: CallSpec, args: dict[str, str]) -> tracking.Current:
+    """``ml.current()`` for this step: the spec's ``context``, with what the engine filled in at start."""
+    fields: dict[str, Any] = {}
+    for key, value in (spec.context.fields if spec.context is not None else {}).items():
+        if isinstance(value, dict):
+            value = os.environ.get(value["env"]) if "env" in value else args.get(value["arg"])
+        if key in ("attempt", "retries", "map_index") and isinstance(value, str):
+            value = int(value) if value.strip().isdigit() else None
+        fields[key] = value if value != "" else None
+    fields.pop("step_digest", None)  # for tracking (MLflow tags), not part of ml.current()
+    retries = fields.pop("retries", None)
+    if fields.get("attempt") is None and isinstance(retries, int):
+        fields["attempt"] = retries + 1
+    fields.setdefault("backend", "unknown")  # a spec without context still runs inside a run
+    return tracking.Current(step=spec.step, **fields)
+
+
+def _write_metrics(
+    spec: CallSpec, points: list[dict[str, Any]], outputs: dict[str, Any], args: dict[str, str]
+) -> None:
+    """Where the backend reads the metrics: the spec's ``metrics.file``; and the executor output (the
+    ``system.Metrics`` artifact's metadata, which KFP's metrics tab shows)."""
+    if spec.metrics is not None and spec.metrics.file is not None:
+        write_bytes(spec.metrics.file, json.dumps(points, ensure_ascii=False).encode())
+    if spec.executor_output is not None:
+        extra = None
+        if spec.metrics is not None and spec.metrics.artifact is not None:
+            extra = {spec.metrics.artifact: tracking.last_values(points)}
+        _executor_output(spec.executor_output, outputs, args, extra)
+
+
+def _executor_output(
+    where: str | InputSpec,
+    outputs: dict[str, Any],
+    args: dict[str, str],
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Write a KFP ``ExecutorOutput`` (its JSON form) with each artifact output's metadata.
 
     KFP's launcher merges ``artifacts[NAME].artifacts[0].metadata`` into the output artifact it records,
     which is what the KFP UI shows; digests and formats still travel in the output record (``meta_file``).
+    ``extra``: the metadata of artifacts the runtime itself writes (the ``system.Metrics`` one).
     """
     path = where if isinstance(where, str) else read_text(where, args)
     artifacts = {
@@ -409,6 +477,8 @@ def _executor_output(where: str | InputSpec, outputs: dict[str, Any], args: dict
         for name, record in outputs.items()
         if record.get("kind") == "artifact"
     }
+    for name, metadata in (extra or {}).items():
+        artifacts[name] = {"artifacts": [{"metadata": metadata}]}
     write_bytes(path, json.dumps({"artifacts": artifacts}, ensure_ascii=False, sort_keys=True).encode())
 
 

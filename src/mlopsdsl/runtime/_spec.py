@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 KINDS = ("json", "object", "artifact")
 INPUT_KINDS = (*KINDS, "collected")
-ARTIFACT_TYPES = ("Artifact", "Dataset", "Model")
+ARTIFACT_TYPES = ("Artifact", "Dataset", "Model", "Markdown", "HTML", "ClassificationMetrics")
 
 
 class SpecError(Exception):
@@ -261,14 +261,60 @@ class RetrySpec:
         self.marker = MarkerSpec(_obj(marker, "retry.marker")) if marker is not None else None
 
 
+CONTEXT_FIELDS = ("run_id", "pipeline", "task", "attempt", "retries", "map_index", "backend", "step_digest")
+"""``retries``: what engines count from 0 (Argo's ``{{retries}}``); the attempt is one more.
+``step_digest``: the step's ``StepSpec.digest``, for tracking's tags."""
+
+
+class ContextSpec:
+    """Where the step runs (``ml.current()``): each field a value, or ``{"env": NAME}``/``{"arg": NAME}``
+    for what only the engine knows when the pod starts (the run's name, the retry number)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, data: object) -> None:
+        fields = _obj(data, "context")
+        for key, value in fields.items():
+            if key not in CONTEXT_FIELDS:
+                raise SpecError(f"context.{key}: not one of {', '.join(CONTEXT_FIELDS)}")
+            if isinstance(value, dict):
+                if len(value) != 1 or next(iter(value)) not in ("env", "arg"):
+                    raise SpecError(
+                        f"context.{key}: a value, {{'env': NAME}} or {{'arg': NAME}}, got {value!r}"
+                    )
+                if not isinstance(next(iter(value.values())), str):
+                    raise SpecError(f"context.{key}: the env or arg name is a string, got {value!r}")
+            elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+                raise SpecError(f"context.{key}: a string, a whole number or null, got {value!r}")
+        self.fields: dict[str, Any] = dict(fields)
+
+
+class MetricsSpec:
+    """Where the metrics a step logs go besides the result record: ``file`` (a JSON list of points, which
+    a backend reads as an output) and ``artifact`` (a KFP ``system.Metrics`` output, whose metadata the
+    executor output fills with each metric's last value)."""
+
+    __slots__ = ("artifact", "file")
+
+    def __init__(self, data: object) -> None:
+        section = _obj(data, "metrics")
+        unknown = set(section) - {"file", "artifact"}
+        if unknown:
+            raise SpecError(f"metrics: unknown keys {sorted(unknown)}")
+        self.file = _opt_str(section, "file", "metrics")
+        self.artifact = _opt_str(section, "artifact", "metrics")
+
+
 class CallSpec:
     """A parsed call spec."""
 
     __slots__ = (
         "cache",
         "code",
+        "context",
         "executor_output",
         "inputs",
+        "metrics",
         "outputs",
         "result",
         "retry",
@@ -306,6 +352,8 @@ class CallSpec:
         self.scratch = _opt_str(data, "scratch", "spec")
         self.cache = CacheSpec(data["cache"]) if data.get("cache") is not None else None
         self.retry = RetrySpec(data["retry"]) if data.get("retry") is not None else None
+        self.context = ContextSpec(data["context"]) if data.get("context") is not None else None
+        self.metrics = MetricsSpec(data["metrics"]) if data.get("metrics") is not None else None
         # Where to write a KFP ``ExecutorOutput``: a path, or the ``arg``/``env`` whose text is the path.
         self.executor_output: str | InputSpec | None = None
         where = data.get("executor_output")

@@ -23,14 +23,18 @@ BOOTSTRAP = (
 )
 """``python -c BOOTSTRAP BUNDLE.zip SPEC.json [--arg ...]`` runs a step from the bundle."""
 
-_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: the runtime and the artifact classes only."""
+_STUB_INIT = '''"""mlopsdsl, as bundled with the step runtime: runtime, artifact classes, tracking."""
 
 
 def __getattr__(name):
-    if name in ("Artifact", "Dataset", "Model"):
+    if name in ("Artifact", "Dataset", "Model", "Markdown", "HTML", "ClassificationMetrics"):
         from mlopsdsl import artifacts
 
         return getattr(artifacts, name)
+    if name in ("current", "log_metric", "log_metrics"):
+        from mlopsdsl.runtime import tracking
+
+        return getattr(tracking, name)
     raise AttributeError(f"module 'mlopsdsl' has no attribute {name!r} (this is the runtime bundle)")
 '''
 

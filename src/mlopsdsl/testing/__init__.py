@@ -64,6 +64,10 @@ class EmulatedRun:
     """KFP only: what the engine recorded for each output artifact, by task path and output name
     (``{"uri": ..., "metadata": {...}}``, the executor output's metadata merged in, as the KFP UI shows)."""
     cached: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The metrics each task logged (``ml.log_metric``), last value per name, by task path, as the engine
+    shows them: KFP from the ``system.Metrics`` artifact's metadata, Argo from the metrics output
+    parameter."""
 
     @property
     def succeeded(self) -> bool:

@@ -16,7 +16,7 @@ from mlopsdsl_argo._options import CompileOptions
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+    from mlopsdsl.backends import PublishResult, RemoteOptions, RunView, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
     from mlopsdsl.testing._site import Sites
@@ -109,3 +109,15 @@ class ArgoBackend:
         from mlopsdsl_argo._client import publish
 
         return publish(self, document, options)
+
+    def inspect(self, run_id: str, options: RemoteOptions) -> RunView:
+        """Workflow ``run_id``'s phase and pods, with their outputs and metrics (the Argo Server's API)."""
+        from mlopsdsl_argo._client import inspect
+
+        return inspect(run_id, options)
+
+    def logs(self, run_id: str, task: str, options: RemoteOptions) -> list[str]:
+        """The log lines of the pods of ``task`` in workflow ``run_id`` (the Argo Server's log API)."""
+        from mlopsdsl_argo._client import logs
+
+        return logs(run_id, task, options)

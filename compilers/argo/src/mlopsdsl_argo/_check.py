@@ -26,6 +26,7 @@ __all__ = ["check", "check_text"]
 _TAG = re.compile(r"{{\s*([^{}]*?)\s*}}")
 _DEPENDS_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_]*(?:\.[A-Za-z]+)?")
 _EXPR_REF = re.compile(r"tasks\['([^']+)'\]\.(?:status\b|outputs\.(parameters|artifacts)\.([-\w]+))")
+_METRIC_VARIABLES = ("duration", "status", "exitCode", "retries")
 _GLOBALS = ("workflow.name", "workflow.namespace", "workflow.uid", "workflow.creationTimestamp", "pod.name")
 
 
@@ -103,8 +104,14 @@ def _check_template(
                 if problem:
                     problems.append(_problem("argo-reference", f"{where}: {{{{{tag}}}}} {problem}"))
 
-    body = {k: v for k, v in template.items() if k != "dag"}
+    body = {k: v for k, v in template.items() if k not in ("dag", "metrics")}
     check_strings(body, looped=False)
+    for text in _strings(template.get("metrics")):
+        for tag in _TAG.findall(text):
+            if tag not in _METRIC_VARIABLES:  # what Argo gives template metrics
+                problems.append(
+                    _problem("argo-reference", f"{where}: {{{{{tag}}}}} is not a metric variable")
+                )
     for expr in _expressions(body):
         problems += [
             _problem("argo-reference", f"{where}: {p}") for p in _check_expression(expr, tasks, templates)

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
 from mlopsdsl.errors import RemoteError
+from mlopsdsl_argo._launch import METRICS
 from mlopsdsl_argo._values import armor
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
+    from mlopsdsl.backends import RunView
     from mlopsdsl_argo._backend import ArgoBackend
 
 __all__ = ["publish", "submit"]
@@ -131,6 +133,34 @@ class _Api:
             None,
             (self._token,),
         )
+
+    def text(self, what: str, endpoint: Any, name: str, query: dict[str, str]) -> str:
+        """A streamed endpoint's whole body (newline-delimited JSON, as the log endpoint sends it)."""
+        import urllib3
+        from argo_workflows.exceptions import ApiException
+
+        settings = endpoint.settings
+        try:
+            response = endpoint.api_client.call_api(
+                settings["endpoint_path"],
+                settings["http_method"],
+                path_params={"namespace": self.namespace, "name": name},
+                query_params=list(query.items()),
+                header_params={"Accept": "application/json"},
+                auth_settings=settings["auth"],
+                _return_http_data_only=True,
+                _preload_content=False,
+                _request_timeout=_timeout(),
+                _check_type=False,
+            )
+        except ApiException as exc:
+            raise RemoteError(f"{what}: {self._explain(exc)}", exc.status, (self._token,)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise RemoteError(
+                f"{what}: cannot reach the Argo Server at {self.host}: {reason}", None, (self._token,)
+            ) from None
+        return bytes(response.data or b"").decode("utf-8", "replace")
 
     def _explain(self, exc: Any) -> str:
         message = ""
@@ -291,3 +321,109 @@ def publish(backend: ArgoBackend, document: ir.Document, options: RemoteOptions)
     if not changed:
         return PublishResult(name, version, False, f"unchanged: {' and '.join(done)} {where}; nothing to do")
     return PublishResult(name, version, True, f"published {' and '.join(done)} {where} (version {version})")
+
+
+# --------------------------------------------------------------------------- reading runs back
+
+
+def inspect(run_id: str, options: RemoteOptions) -> RunView:
+    """The workflow's phase and its pods (the nodes of type ``Pod``), with their output parameters: JSON
+    values decoded, and the ``mlopsdsl-metrics`` parameter as the task's metrics."""
+    from mlopsdsl.backends import RunView, TaskView
+
+    api = _Api(options)
+    workflow = api.call(f"reading workflow {run_id}", api.workflows.get_workflow_endpoint, run_id)
+    status = workflow.get("status") or {}
+    tasks = []
+    for node in sorted(
+        _pods(workflow), key=lambda n: (str(n.get("startedAt") or ""), str(n.get("displayName")))
+    ):
+        outputs: dict[str, Any] = {}
+        metrics: dict[str, float] = {}
+        for param in (node.get("outputs") or {}).get("parameters") or []:
+            value = _decoded(param.get("value"))
+            if param.get("name") == METRICS:
+                metrics = value if isinstance(value, dict) else {}
+            else:
+                outputs[str(param.get("name"))] = value
+        tasks.append(
+            TaskView(
+                name=str(node.get("displayName") or node.get("name")),
+                status=str(node.get("phase") or "Pending"),
+                started=node.get("startedAt"),
+                finished=node.get("finishedAt"),
+                outputs=outputs,
+                metrics=metrics,
+            )
+        )
+    return RunView(
+        run_id=run_id,
+        status=str(status.get("phase") or "Pending"),
+        started=status.get("startedAt"),
+        finished=status.get("finishedAt"),
+        url=f"{api.host}/workflows/{api.namespace}/{run_id}",
+        tasks=tasks,
+    )
+
+
+def _pods(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
+    return [n for n in nodes if isinstance(n, dict) and n.get("type") == "Pod"]
+
+
+def _decoded(text: Any) -> Any:
+    """An output parameter's text: armored JSON (what the launcher writes), else the text itself."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def pod_name(workflow: dict[str, Any], node: dict[str, Any]) -> str:
+    """The name of a node's pod, as Argo makes it: the node id with the ``v1`` pod name format, else (``v2``,
+    the default since Argo 3.4) ``WORKFLOW-TEMPLATE-<fnv32a of the node name>``."""
+    name = str(workflow["metadata"]["name"])
+    annotations = workflow["metadata"].get("annotations") or {}
+    if annotations.get("workflows.argoproj.io/pod-name-format") == "v1":
+        return str(node["id"])
+    if node.get("name") == name:
+        return name
+    prefix = f"{name}-{node.get('templateName')}" if node.get("templateName") else name
+    prefix = prefix[: 253 - 10 - 1]
+    digest = 0x811C9DC5
+    for byte in str(node.get("name")).encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{prefix}-{digest}"
+
+
+def logs(run_id: str, task: str, options: RemoteOptions) -> list[str]:
+    """The ``main`` container's log lines of every pod of ``task`` (its retries and map elements too)."""
+    api = _Api(options)
+    workflow = api.call(f"reading workflow {run_id}", api.workflows.get_workflow_endpoint, run_id)
+    pods = [
+        n
+        for n in _pods(workflow)
+        if n.get("displayName") == task or str(n.get("displayName")).startswith(f"{task}(")
+    ]
+    if not pods:
+        known = sorted({str(n.get("displayName")) for n in _pods(workflow)})
+        raise RemoteError(f"workflow {run_id} has no task {task!r} (tasks: {', '.join(known) or 'none yet'})")
+    lines: list[str] = []
+    for node in pods:
+        name = pod_name(workflow, node)
+        text = api.text(
+            f"reading the logs of {name}",
+            api.workflows.workflow_logs_endpoint,
+            run_id,
+            {"podName": name, "logOptions.container": "main"},
+        )
+        for entry in text.splitlines():
+            try:
+                result = json.loads(entry).get("result") or {}
+            except ValueError:
+                continue
+            if "content" in result:
+                lines.append(str(result["content"]))
+    return lines

@@ -34,7 +34,9 @@ from mlopsdsl import ir
 from mlopsdsl_argo._values import armor
 
 __all__ = [
+    "CONTEXT_RUN",
     "LAUNCHER",
+    "METRICS",
     "RUNTIME_ENV",
     "META",
     "WORK",
@@ -51,6 +53,11 @@ PACKAGES_ENV = "MLOPSDSL_PACKAGES"
 ITEM_ENV = "MLOPSDSL_ITEM"
 META = "-meta"
 """Suffix of the output parameter (and input parameter) carrying a stored value's output record."""
+METRICS = "mlopsdsl-metrics"
+"""Every step template's output parameter holding the metrics the step logged (``ml.log_metric``), each
+metric's last value by name, as armored JSON (no Python name can clash with it)."""
+CONTEXT_RUN = "mlopsdsl-run"
+"""The ``--arg`` that carries the workflow's name (``{{workflow.name}}``) to ``ml.current().run_id``."""
 
 LAUNCHER = f"""\
 import base64, json, os, re, sys
@@ -120,6 +127,7 @@ if status == 0:
             if name in uris:
                 meta["uri"] = uris[name]
             write(name + "{META}", meta)
+    write("{METRICS}", {{p["name"]: p["value"] for p in record.get("metrics", [])}})
 sys.exit(status)
 """
 """The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``)."""
@@ -151,6 +159,7 @@ def call_spec(
     code: dict[str, Any],
     inputs: list[tuple[ir.Param, str, list[str | int]]],
     cache: dict[str, Any] | None = None,
+    pipeline: str | None = None,
 ) -> dict[str, Any]:
     """The runtime's call spec for one template of ``step``.
 
@@ -162,6 +171,7 @@ def call_spec(
             record; ``collected``: a loop's stored outputs as records and a folder; ``status``: the
             workflow's status as plain text), and the field path to select from the value.
         cache: The ``cache`` section, when the pod applies the runtime's cache (``cache_root``).
+        pipeline: The pipeline's name, for ``ml.current()``.
     """
     items: list[dict[str, Any]] = []
     for param, source, path in inputs:
@@ -209,6 +219,12 @@ def call_spec(
         "outputs": outputs,
         "returns": step.returns.kind,
         "result": f"{WORK}/result.json",
+        "context": {
+            "backend": "argo",
+            "pipeline": pipeline,
+            "run_id": {"arg": CONTEXT_RUN},
+            "step_digest": step.digest,
+        },
     }
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
@@ -243,7 +259,7 @@ def container_args(
             flags += ["--record", f"{name}{META}={input_path(name)}"]
     for name, uri in sorted((uris or {}).items()):
         flags += ["--uri", f"{name}={uri}"]
-    args = [*flags, "--spec-json", armor(spec)]
+    args = [*flags, "--spec-json", armor(spec), "--arg", f"{CONTEXT_RUN}={{{{workflow.name}}}}"]
     for name, source in signature:
         if source in ("json", "gathered", "status"):
             args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]

@@ -354,7 +354,14 @@ class Lowering:
                 self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
             name = self.names.claim(step.name)
             self.step_templates[key] = container_template(
-                name, step, signature, self.code[step.name], self.options, collect, pod_of(self.doc, step)
+                name,
+                step,
+                signature,
+                self.code[step.name],
+                self.options,
+                collect,
+                pod_of(self.doc, step),
+                self.doc.root,
             )
         return str(self.step_templates[key]["name"])
 

@@ -84,6 +84,12 @@ class CompileOptions:
     """Where the step runtime in each pod keeps its cache: an absolute folder in the pod (a volume mounted
     in every step) or an fsspec URL. Argo has no cache of its own that mlopsdsl uses, so without it every
     step runs every time."""
+    pushgateway: str | None = None
+    tracking_uri: str | None = None
+    """An MLflow tracking server every step's runtime records its run in (``MLFLOW_TRACKING_URI`` in each
+    container; the image needs ``mlflow``)."""
+    """A Prometheus Pushgateway URL every step's runtime pushes its metrics to (``MLOPSDSL_PUSHGATEWAY``
+    in each container)."""
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], where: ir.SourceLocation | None) -> CompileOptions:
@@ -128,6 +134,13 @@ class CompileOptions:
             from mlopsdsl.runtime._cache import root_problem
 
             problem = root_problem(parsed.cache_root)
+            if problem is not None:
+                raise CompileError(problem, BACKEND, location=where)
+        from mlopsdsl.runtime.push import url_problem
+
+        for option in ("pushgateway", "tracking_uri"):
+            url = getattr(parsed, option)
+            problem = url_problem(url, option) if url is not None else None
             if problem is not None:
                 raise CompileError(problem, BACKEND, location=where)
         repo = parsed.artifact_repository

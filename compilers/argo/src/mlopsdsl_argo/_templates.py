@@ -16,11 +16,13 @@ from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime import EXIT_NEVER_RETRY
+from mlopsdsl.runtime.push import ENV as PUSH_ENV
 from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
     LAUNCHER,
     META,
+    METRICS,
     PACKAGES_ENV,
     RUNTIME_ENV,
     call_spec,
@@ -201,6 +203,36 @@ def _s3(repo: S3Repository, key: str) -> dict[str, Any]:
     return s3
 
 
+def template_metrics(pipeline: str, step: str) -> dict[str, Any]:
+    """Argo's own metrics of a step template, which the controller serves to Prometheus: each run's
+    duration and a count of runs, by status (``{{duration}}``, ``{{status}}``: Argo's template-metric
+    variables). A step's own metrics (``ml.log_metric``) have names known only when it runs, so they go
+    through the Pushgateway (``pushgateway=``)."""
+    from mlopsdsl.runtime.push import BUCKETS
+
+    labels = [
+        {"key": "pipeline", "value": pipeline},
+        {"key": "step", "value": step},
+        {"key": "status", "value": "{{status}}"},
+    ]
+    return {
+        "prometheus": [
+            {
+                "name": "mlopsdsl_argo_step_duration_seconds",
+                "help": "How long a step's pod ran, by status (Argo template metric).",
+                "labels": labels,
+                "histogram": {"value": "{{duration}}", "buckets": list(BUCKETS)},
+            },
+            {
+                "name": "mlopsdsl_argo_step_runs_total",
+                "help": "Runs of a step's pod, by status (Argo template metric).",
+                "labels": labels,
+                "counter": {"value": "1"},
+            },
+        ]
+    }
+
+
 def container_template(
     name: str,
     step: ir.StepSpec,
@@ -209,11 +241,13 @@ def container_template(
     options: CompileOptions,
     collect: str | None = None,
     pod: ir.Pod | None = None,
+    pipeline: str | None = None,
 ) -> dict[str, Any]:
     """The container template for ``step`` with the given input signature.
 
     Args:
         pod: The step's pod settings, the pipeline's included (``mlopsdsl.lowering.pod_of``).
+        pipeline: The pipeline's name, for ``ml.current()``.
         collect: For a task that runs once per element: the key prefix (under the workflow's folder) that
             each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
             them all as one folder (Argo cannot aggregate artifacts of a loop).
@@ -230,7 +264,7 @@ def container_template(
         cache = spec_section(
             step.digest, options.cache_root, options.cache, opts.cache_ignore, opts.cache_max_age
         )
-    spec = call_spec(step, code, passed, cache)
+    spec = call_spec(step, code, passed, cache, pipeline)
     order = [(p.name, source) for p, source, _ in passed]
 
     in_params: list[dict[str, Any]] = []
@@ -258,8 +292,9 @@ def container_template(
         stored = stored_kind(o.type) is not None
         pname = o.name + META if stored else o.name
         out_params.append({"name": pname, "valueFrom": {"path": output_path(pname, stored=False)}})
-    if out_params:
-        outputs["parameters"] = out_params
+    # What the step logged with ml.log_metric, last value per name (armored JSON, like every output).
+    out_params.append({"name": METRICS, "valueFrom": {"path": output_path(METRICS, stored=False)}})
+    outputs["parameters"] = out_params
     out_stored = [o for o in step.outputs if stored_kind(o.type) is not None]
     uris: dict[str, str] = {}
     if out_stored:
@@ -288,6 +323,12 @@ def container_template(
     kube = opts.kubernetes
     volumes, mounts = _volumes(step)
     env = _env(step)
+    for env_name, url, option in (
+        (PUSH_ENV, options.pushgateway, "pushgateway"),
+        ("MLFLOW_TRACKING_URI", options.tracking_uri, "tracking_uri"),
+    ):
+        if url is not None and env_name not in step.options.env:  # the step's own env wins
+            env.append({"name": env_name, "value": _literal(url, option, step)})
     if collect is not None and out_stored:
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {
@@ -315,6 +356,7 @@ def container_template(
         template["inputs"] = inputs
     if outputs:
         template["outputs"] = outputs
+    template["metrics"] = template_metrics(pipeline or "", step.name)
     metadata: dict[str, Any] = {}
     if kube.labels:
         metadata["labels"] = dict(sorted(kube.labels.items()))

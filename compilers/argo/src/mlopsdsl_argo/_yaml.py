@@ -33,6 +33,8 @@ def _scalar(value: Any) -> str:
         return str(value)
     if value is None:
         return "null"
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return repr(value)  # a plain YAML float (histogram buckets are numbers)
     if not isinstance(value, str):
         raise TypeError(f"cannot write {type(value).__name__} to a manifest")
     if _PLAIN.fullmatch(value) and not _NOT_PLAIN.fullmatch(value):

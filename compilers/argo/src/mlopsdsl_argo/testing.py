@@ -71,7 +71,7 @@ from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
-from mlopsdsl_argo._launch import PACKAGES_ENV, WORK
+from mlopsdsl_argo._launch import METRICS, PACKAGES_ENV, WORK
 from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
 from mlopsdsl_argo._values import armor
 
@@ -577,6 +577,8 @@ class ArgoEmulator:
             if node.phase == "Succeeded":
                 if any(line.startswith(HIT) for line in stderr.splitlines()):
                     self.run.cached[path] = "runtime"
+                if METRICS in node.parameters:
+                    self.run.metrics[path] = json.loads(node.parameters[METRICS])
                 return node
             self.run.logs[path] = self.run.logs.get(path, "") + stderr
             message = f"Error (exit code {code})" if node.phase == "Failed" else stderr.strip()
@@ -692,6 +694,7 @@ _TEMPLATE_KEYS = {
     "nodeSelector",
     "tolerations",
     "volumes",
+    "metrics",  # served by Argo's controller to Prometheus: read and not emulated
     # Pod settings: where the pod runs and as whom; the emulator runs every pod here, as this user.
     "serviceAccountName",
     "affinity",

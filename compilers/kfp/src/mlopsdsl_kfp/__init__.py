@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mlopsdsl import ir
-    from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+    from mlopsdsl.backends import PublishResult, RemoteOptions, RunView, SubmitResult
     from mlopsdsl.errors import Problem
     from mlopsdsl.testing import EmulatedRun
     from mlopsdsl.testing._site import Sites
@@ -61,6 +61,10 @@ class KfpBackend:
       folder in the pod (a volume mounted in every step) or an fsspec URL (``s3://bucket/prefix``; the
       image needs fsspec and s3fs, the pod its credentials); it may be the same as ``store``. Without
       it, only KFP's own cache applies.
+    * ``pushgateway``: a Prometheus Pushgateway URL every step's runtime pushes its metrics to
+      (``MLOPSDSL_PUSHGATEWAY`` in each container; ``docs/observability.md``).
+    * ``tracking_uri``: an MLflow tracking server every step's runtime records its run in
+      (``MLFLOW_TRACKING_URI`` in each container; the image needs ``mlflow``).
     * ``non_root``: ``True`` (default) runs every executor as user and group 1000 with ``runAsNonRoot``,
       unless a step's ``ml.Pod`` chooses its user; ``False`` leaves the user to the image.
 
@@ -103,11 +107,13 @@ class KfpBackend:
         from ._lower import Settings
 
         known = {"code", "runtime", "image", "functions", "store", "cache", "cache_root", "non_root"}
+        known |= {"pushgateway", "tracking_uri"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise CompileError(
                 f"unknown compile option(s) {', '.join(unknown)}; "
-                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, non_root",
+                "the KFP backend takes code, runtime, image, functions, store, cache, cache_root, non_root, "
+                "pushgateway, tracking_uri",
                 "kfp",
                 location=where,
             )
@@ -144,7 +150,17 @@ class KfpBackend:
         cache_root = options.get("cache_root")
         if cache_root is not None and root_problem(cache_root):
             raise CompileError(str(root_problem(cache_root)), "kfp", location=where)
+        from mlopsdsl.runtime.push import url_problem
+
+        pushgateway = options.get("pushgateway")
+        if pushgateway is not None and url_problem(pushgateway):
+            raise CompileError(str(url_problem(pushgateway)), "kfp", location=where)
+        tracking_uri = options.get("tracking_uri")
+        if tracking_uri is not None and url_problem(tracking_uri, "tracking_uri"):
+            raise CompileError(str(url_problem(tracking_uri, "tracking_uri")), "kfp", location=where)
         return Settings(
+            pushgateway=pushgateway,
+            tracking_uri=tracking_uri,
             code=options.get("code", "value"),
             runtime=options.get("runtime", "bundle"),
             image=image,
@@ -193,6 +209,18 @@ class KfpBackend:
 
         text = self.compile(document, **options.compile_options)
         return submit(document, text, options, self.poll_interval)
+
+    def inspect(self, run_id: str, options: RemoteOptions) -> RunView:
+        """The run's state and task tree, through kfp's client (``mlopsdsl runs show --backend kfp``)."""
+        from ._client import inspect
+
+        return inspect(run_id, options)
+
+    def logs(self, run_id: str, task: str, options: RemoteOptions) -> list[str]:
+        """KFP's API has no task logs: raises :class:`~mlopsdsl.errors.RemoteError` saying where they are."""
+        from ._client import logs
+
+        return logs(run_id, task, options)
 
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
         """Create the pipeline, or upload a new version; unchanged content uploads nothing. With a schedule

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from mlopsdsl import ir
-from mlopsdsl.backends import PublishResult, RemoteOptions, SubmitResult
+from mlopsdsl.backends import PublishResult, RemoteOptions, RunView, SubmitResult
 from mlopsdsl.errors import ParameterError, RemoteError
 
 from ._types import encode_value, encoding_of
@@ -420,3 +420,48 @@ def _derived_version(digest: str, taken: set[str]) -> str:
         number += 1
         candidate = f"{base}-{number}"
     return candidate
+
+
+# --------------------------------------------------------------------------- reading runs back
+
+
+def inspect(run_id: str, options: RemoteOptions) -> RunView:
+    """The run's state and its task tree (``run_details.task_details``), through kfp's client. KFP keeps
+    outputs and metrics in ML Metadata, which its REST API does not serve: the tasks carry states only."""
+    from mlopsdsl.backends import TaskView
+
+    client = _client(options)
+    run = _call(lambda: client.get_run(run_id), options.host)
+    details = getattr(getattr(run, "run_details", None), "task_details", None) or []
+    tasks = [
+        TaskView(
+            name=str(getattr(t, "display_name", None) or getattr(t, "task_id", "?")),
+            status=str(getattr(t, "state", None) or "PENDING").capitalize(),
+            started=_time(getattr(t, "start_time", None)),
+            finished=_time(getattr(t, "end_time", None)),
+        )
+        for t in details
+    ]
+    return RunView(
+        run_id=run_id,
+        status=str(getattr(run, "state", None) or "PENDING").capitalize(),
+        started=_time(getattr(run, "created_at", None)),
+        finished=_time(getattr(run, "finished_at", None)),
+        url=f"{options.host.rstrip('/')}/#/runs/details/{run_id}",
+        tasks=sorted(tasks, key=lambda t: (t.started or "", t.name)),
+    )
+
+
+def _time(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def logs(run_id: str, task: str, options: RemoteOptions) -> list[str]:
+    """KFP's API serves no task logs: say where they are instead."""
+    raise RemoteError(
+        f"KFP's API does not serve the logs of task {task!r}; they are in the pod's logs (kubectl logs -n "
+        f"{options.namespace or 'kubeflow'} -l pipeline/runid={run_id}) and, once the run ends, in the "
+        "pipeline root's artifact store"
+    )

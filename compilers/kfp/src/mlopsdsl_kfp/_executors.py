@@ -50,8 +50,11 @@ from ._types import META, Encoding
 
 __all__ = [
     "COLLECT_PRELUDE",
+    "CONTEXT_RUN",
+    "CONTEXT_TASK",
     "EXECUTOR_OUTPUT",
     "EXECUTOR_PRELUDE",
+    "METRICS_OUTPUT",
     "OUTPUT_PRELUDE",
     "PACK",
     "PIP_PRELUDE",
@@ -124,6 +127,14 @@ launcher's local path of it under ``/gcs/``, ``/s3/``, ``/minio/``; other URIs a
 EXECUTOR_OUTPUT = "mlopsdsl-executor-output"
 """The ``--arg`` that tells the runtime where KFP's launcher reads the executor output (no Python name can
 clash with it)."""
+
+METRICS_OUTPUT = "mlopsdsl--metrics"
+"""Every step's ``system.Metrics`` output artifact: the runtime writes the points ``ml.log_metric`` logged
+to its file and each metric's last value to its metadata, which the KFP UI's metrics tab shows."""
+CONTEXT_RUN = "mlopsdsl-run"
+CONTEXT_TASK = "mlopsdsl-task"
+"""The ``--arg`` items that carry the run's and the task's names (``ml.current()``), which KFP's launcher
+fills in from ``{{$.pipeline_job_name}}`` and ``{{$.pipeline_task_name}}``."""
 
 OUTPUT_PRELUDE = f"sys.argv += ['--arg', '{EXECUTOR_OUTPUT}=' + executor['outputs']['outputFile']]\n"
 """After :data:`EXECUTOR_PRELUDE`: passes the executor output's path (``outputs.outputFile``; KFP has no
@@ -205,12 +216,14 @@ def call_spec(
     code: Any,
     marker: dict[str, Any] | None = None,
     cache: dict[str, Any] | None = None,
+    pipeline: str | None = None,
 ) -> str:
     """The call spec of one step component, as compact JSON with KFP placeholders for paths.
 
     Args:
         marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
         cache: The ``cache`` section (the step's digest; with ``cache_root``, the pods' own cache).
+        pipeline: The pipeline's name, for ``ml.current()``.
     """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
@@ -268,16 +281,22 @@ def call_spec(
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
         spec["retry"] = {**retry, "marker": marker} if marker is not None else retry
-    if _writes_metadata(outputs):
-        spec["executor_output"] = {"arg": EXECUTOR_OUTPUT}
+    # Every step writes metadata: its metrics artifact's, and its artifact outputs' (what KFP's UI shows).
+    spec["executor_output"] = {"arg": EXECUTOR_OUTPUT}
+    spec["metrics"] = {
+        "artifact": METRICS_OUTPUT,
+        "file": f"{{{{$.outputs.artifacts['{METRICS_OUTPUT}'].path}}}}",
+    }
+    spec["context"] = {
+        "backend": "kfp",
+        "pipeline": pipeline,
+        "step_digest": step.digest,
+        "run_id": {"arg": CONTEXT_RUN},
+        "task": {"arg": CONTEXT_TASK},
+    }
     if cache is not None:
         spec["cache"] = cache
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _writes_metadata(outputs: dict[str, Encoding]) -> bool:
-    """True when the step has artifact outputs, whose metadata goes to the executor output (KFP's UI)."""
-    return any(enc.kind == "artifact" for enc in outputs.values())
 
 
 def step_container(
@@ -289,6 +308,7 @@ def step_container(
     bundled: bool,
     marker: dict[str, Any] | None = None,
     cache: dict[str, Any] | None = None,
+    pipeline: str | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -304,15 +324,12 @@ def step_container(
         preludes += STATUS_PRELUDE
         args += [str(len(statuses)), *statuses]
     collected = [p.param.name for p in inputs if p.encoding.is_list]
-    metadata = _writes_metadata(outputs)
-    if collected or metadata:
-        preludes += EXECUTOR_PRELUDE
-        args.append("{{$}}")
+    preludes += EXECUTOR_PRELUDE
+    args.append("{{$}}")
     if collected:
         preludes += COLLECT_PRELUDE
         args += [str(len(collected)), *collected]
-    if metadata:
-        preludes += OUTPUT_PRELUDE
+    preludes += OUTPUT_PRELUDE
     packed = [p.param.name for p in inputs if p.encoding.is_packed]
     if packed:
         preludes += UNPACK_PRELUDE
@@ -327,7 +344,9 @@ def step_container(
         command = ["python", "-c", preludes + run]
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache, pipeline)]
+    args += ["--arg", f"{CONTEXT_RUN}={{{{$.pipeline_job_name}}}}"]
+    args += ["--arg", f"{CONTEXT_TASK}={{{{$.pipeline_task_name}}}}"]
     for plan in inputs:
         if plan.encoding.kind == "json":
             args += ["--arg", f"{plan.param.name}={_parameter(plan.param.name)}"]

@@ -39,10 +39,11 @@ from typing import Any, Literal
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.naming import k8s_literal
+from mlopsdsl.runtime.push import ENV as PUSH_ENV
 
 from . import _cel
 from ._code import code_spec
-from ._executors import InputPlan, pack_container, runtime_container, step_container
+from ._executors import METRICS_OUTPUT, InputPlan, pack_container, runtime_container, step_container
 from ._naming import (
     PACK_COMPONENT,
     PACK_INPUT,
@@ -58,7 +59,7 @@ from ._naming import (
 )
 from ._platform import default_config, executor_config
 from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
-from ._types import ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
+from ._types import ARTIFACT_SCHEMA_VERSION, ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
 
@@ -84,6 +85,8 @@ class Settings:
     cache: bool = True
     """``False``: a run that reuses nothing (every ``enableCache`` off; the pods' cache only records)."""
     cache_root: str | None = None
+    pushgateway: str | None = None
+    tracking_uri: str | None = None
     """The pods' own cache store (``runtime/_cache.py``); without it only KFP's cache applies."""
     non_root: bool = True
     """Run every executor as user 1000 unless a step's pod chooses its user (``ml.Pod(run_as_user=...)``)."""
@@ -776,6 +779,15 @@ class _Lowering:
         outputs = {o.name: encoding_of(o.type) for o in step.outputs}
         for out_name, enc in outputs.items():
             declare(component.output_definitions, out_name, enc, self.pb)
+        if METRICS_OUTPUT in outputs:
+            raise CompileError(
+                f"step {step.name!r}: the output name {METRICS_OUTPUT!r} is reserved by the KFP backend",
+                "kfp",
+                location=step.location,
+            )
+        metrics = component.output_definitions.artifacts[METRICS_OUTPUT]
+        metrics.artifact_type.schema_title = "system.Metrics"
+        metrics.artifact_type.schema_version = ARTIFACT_SCHEMA_VERSION
         marker = None
         if needs_marker(step, self.settings.store):
             assert self.settings.store is not None
@@ -794,10 +806,15 @@ class _Lowering:
             self.bundled,
             marker,
             self._cache(step),
+            self.doc.root,
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
         _resources(deployment.container, step.options, self.pb)
+        observing = {PUSH_ENV: self.settings.pushgateway, "MLFLOW_TRACKING_URI": self.settings.tracking_uri}
+        for env_name, url in observing.items():
+            if url is not None and env_name not in step.options.env:  # the step's own env wins
+                deployment.container.env.add(name=env_name, value=k8s_literal(url))
         for env_name in sorted(step.options.env):
             # Kubernetes expands $(VAR) in env values: written so that it gives the user's text back.
             deployment.container.env.add(name=env_name, value=k8s_literal(step.options.env[env_name]))

@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 ARTIFACT_SCHEMA_VERSION = "0.0.1"
+_SCHEMAS = ("Artifact", "Dataset", "Model", "Markdown", "HTML", "ClassificationMetrics")
+"""mlopsdsl's artifact kinds, each KFP's ``system.<name>`` schema (kfp.dsl's artifact types)."""
 
 Kind = Literal["json", "object", "artifact", "objects", "artifacts", "packed", "element"]
 """``objects``/``artifacts``: the collected outputs of a loop, a KFP artifact list (see ``_lower.py``).
@@ -114,7 +116,7 @@ def encoding_of(type_: ir.TypeSpec) -> Encoding:
             return Encoding("json", "NUMBER_INTEGER")
         return _JSON_TEXT
     if kind == "artifact":
-        name = type_.name if type_.name in ("Artifact", "Dataset", "Model") else "Artifact"
+        name = type_.name if type_.name in _SCHEMAS else "Artifact"
         return Encoding("artifact", f"system.{name}")
     if kind == "object":
         return Encoding("object", "system.Artifact")

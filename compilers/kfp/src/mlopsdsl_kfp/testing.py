@@ -27,7 +27,8 @@ the KFP driver and launcher do for the constructs ``mlopsdsl-kfp`` emits:
   line: all before the launcher fills in placeholders. The pod's env holds ``KFP_POD_NAME``,
   ``KFP_POD_UID`` and the executor's ``env``.
 * **Placeholders**: ``{{$.inputs.parameters['x']}}``, ``{{$.inputs.artifacts['x'].path|uri}}``,
-  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}`` and ``{{$}}``,
+  ``{{$.outputs.parameters['x'].output_file}}``, ``{{$.outputs.artifacts['x'].path|uri}}``, ``{{$}}``,
+  ``{{$.pipeline_task_name}}`` (the task's name) and ``{{$.pipeline_job_name}}`` (``NAME-emulated``),
   filled in one pass (the launcher replaces them one after the other in Go map order, so a value holding
   another placeholder's text can be changed on a cluster; the emulator does not model that order).
 * **Loops**: ``parameterIterator`` over ``items.raw`` or an input parameter, run one iteration after the
@@ -89,7 +90,7 @@ from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
 
-from ._executors import PIP_PRELUDE
+from ._executors import METRICS_OUTPUT, PIP_PRELUDE
 from ._types import META as _META  # the compiler's own suffix of an output record's parameter
 
 __all__ = ["run_kfp"]
@@ -271,6 +272,8 @@ class _Emulator:
             raise EmulatorError(f"not a KFP pipeline package: {exc!r}") from None
         self.workdir = workdir
         self.run_state = EmulatedRun("Succeeded")
+        self.run_name = f"{self.spec.get('pipelineInfo', {}).get('name', 'pipeline')}-emulated"
+        """What ``{{$.pipeline_job_name}}`` gives: the run's name."""
         # Task folders are numbered on from those of earlier runs in the same workdir (a cache hit may
         # refer to their artifacts).
         taken = [int(m.group(1)) for p in workdir.iterdir() if (m := re.match(r"(\d+)-", p.name))]
@@ -528,6 +531,10 @@ class _Emulator:
                 artifact_out={k: _Artifact(a.path) for k, a in artifact_out.items()},
                 output_file=folder / "executor_output.json",
                 env=_environment(container, f"emulated-{self._count}-{attempt}"),
+                names={
+                    "{{$.pipeline_job_name}}": self.run_name,
+                    "{{$.pipeline_task_name}}": task.get("taskInfo", {}).get("name", path),
+                },
             )
             started, begun = self.clock, time.monotonic()
             done: subprocess.CompletedProcess[str] | None = None
@@ -569,6 +576,8 @@ class _Emulator:
                             "uri": artifact.uri,
                             "metadata": artifact.metadata,
                         }
+                    if pod.artifact_out.get(METRICS_OUTPUT) is not None:
+                        self.run_state.metrics[path] = dict(pod.artifact_out[METRICS_OUTPUT].metadata)
                     if any(line.startswith(HIT) for line in done.stderr.splitlines()):
                         self.run_state.cached[path] = "runtime"
                     if fingerprint is not None:
@@ -673,6 +682,8 @@ class _Pod:
     artifact_out: dict[str, _Artifact]
     output_file: Path
     env: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
+    """The run's and the task's name, by their placeholders (``{{$.pipeline_job_name}}``)."""
 
     def executor_input(self) -> dict[str, Any]:
         """The ``ExecutorInput`` message (its JSON form) the driver hands to the launcher."""
@@ -707,6 +718,8 @@ class _Pod:
     def _substitute(self, item: str, path: str, values: dict[str, Any], whole: str) -> str:
         if item == _EXECUTOR_INPUT:
             return whole
+        for placeholder, name in self.names.items():
+            item = item.replace(placeholder, name)
         if "{{$}}" in item:
             raise EmulatorError(f"task {path!r}: {{{{$}}}} is covered only as a whole argument")
 
