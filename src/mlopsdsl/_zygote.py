@@ -205,7 +205,12 @@ def main(argv: list[str]) -> int:
     for name in _WARM:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    serve(sock)
+    try:
+        serve(sock)
+    except ConnectionError:
+        # The runner is gone (it exited, perhaps on a user error before its first step, with our "ready"
+        # unread): there is nothing left to serve, and its stderr is the user's terminal, so no traceback.
+        pass
     return 0
 
 
