@@ -232,7 +232,7 @@ def run_document(
         shown.finish("interrupted", time.monotonic() - started)
         raise
     seconds = time.monotonic() - started
-    ok = all(s in FINISHED for s in scheduler.status.values())
+    ok = all(scheduler.settled(n) for n in scheduler.status)
     status = "succeeded" if ok else "failed"
     output_records = {name: scheduler._record(source) for name, source in plan.outputs.items()} if ok else {}
     run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
@@ -312,6 +312,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
         error=_error_text(error) if error else None,
         outputs=record.get("outputs", {}),
         waits=[a["waited"] for a in record.get("attempts", []) if a.get("waited")],
+        failed_elements=list(record.get("failed_elements", [])),
     )
 
 

@@ -34,6 +34,8 @@ class Capabilities:
         pod_settings: The :class:`~mlopsdsl.Pod` settings a step may set (its field names); a backend
             that can set some only for a whole run lists them in ``run_pod_settings``.
         run_pod_settings: Pod settings the backend can set for the whole run only (on the pipeline).
+        tolerant_maps: ``.map(allow_failures=True)`` / ``min_success=``: a map that collects the results
+            of the elements that succeeded and reports the failed ones.
     """
 
     map_over_stored_results: bool = True
@@ -43,6 +45,7 @@ class Capabilities:
     pod_settings: frozenset[str] | None = None
     """``None``: every setting."""
     run_pod_settings: frozenset[str] = frozenset()
+    tolerant_maps: bool = True
 
 
 ALL = Capabilities()
@@ -71,6 +74,16 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                 for p in (steps[task.step].inputs if task.step in steps else
                           pipelines[task.callee].params if task.callee in pipelines else [])
             }  # fmt: skip
+            if task.map is not None and task.map.min_success is not None and not capabilities.tolerant_maps:
+                gaps.append(
+                    Gap(
+                        "unsupported",
+                        f"task {task.id!r} is a tolerant map (allow_failures / min_success); the {backend} "
+                        "backend cannot run a map that leaves failed elements out: run it locally, or "
+                        "catch the error inside the step and return a marker value",
+                        task.location,
+                    )
+                )
             if task.map is not None:
                 mapped = params.get(task.map.input)
                 source = task.inputs.get(task.map.input)
