@@ -285,3 +285,32 @@ def test_a_tolerant_map_outside_a_pipeline_leaves_out_what_raised() -> None:
         picky.map(x=[0, 1])
     with pytest.raises(ml.DefinitionError, match="not both"):
         picky.map(x=[0], allow_failures=True, min_success=0.5)
+
+
+def test_a_tolerant_sub_pipeline_map_in_the_ir_is_refused() -> None:
+    """Authoring never writes one (it reports the option at the .map line); a document written by other
+    means is refused by validation, since only a step's map can leave an element out."""
+    from mlopsdsl.validate import validate
+
+    @ml.pipeline
+    def one(shard: str) -> float:
+        return process(shard=shard)
+
+    @ml.pipeline
+    def fan(n: int = 3) -> list[float]:
+        return one.map(shard=shards(n=n))
+
+    doc = fan.build()
+    root = doc.pipeline
+    mapped = root.task("one")
+    assert mapped.map is not None
+    tolerant = mapped.model_copy(update={"map": mapped.map.model_copy(update={"min_success": 0.5})})
+    tasks = [tolerant if t.id == "one" else t for t in root.tasks]
+    changed = doc.model_copy(
+        update={"pipelines": [root.model_copy(update={"tasks": tasks}), *doc.pipelines[1:]]}
+    )
+    problems = validate(changed)
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad-map", "task 'one' maps a sub-pipeline tolerantly (min_success); only a step's map may leave "
+         "failed elements out"),
+    ]  # fmt: skip

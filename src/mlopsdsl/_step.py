@@ -203,7 +203,9 @@ def tolerance_problem(allow_failures: Any, min_success: Any) -> str | None:
         or not isinstance(min_success, int | float)
         or not 0 <= min_success <= 1  # also refuses NaN
     ):
-        return f"min_success must be a fraction from 0 to 1 (0.9: nine in ten must succeed), got {min_success!r}"
+        return (
+            f"min_success must be a fraction from 0 to 1 (0.9: nine in ten must succeed), got {min_success!r}"
+        )
     return None
 
 
@@ -286,7 +288,9 @@ def plain_map(
     return fields(*([getattr(r, f) for r in results] for f in fields._fields))
 
 
-def _tolerant(fn: Callable[..., Any], values: dict[str, Any], name: str, label: str, tolerance: float) -> list[Any]:
+def _tolerant(
+    fn: Callable[..., Any], values: dict[str, Any], name: str, label: str, tolerance: float
+) -> list[Any]:
     """The results of the elements that did not raise; raises when fewer than ``tolerance`` succeeded."""
     from mlopsdsl.errors import RunError
     from mlopsdsl.lowering._maps import verdict

@@ -239,7 +239,9 @@ def test_a_tolerant_map_of_stored_values_reports_what_failed(tmp_path: Path, use
     assert record["failed_elements"] == pack.failed_elements and record["elements"] == 4
 
 
-def test_a_tolerant_map_with_too_few_successes_fails_and_skips_its_consumers(tmp_path: Path, user_module) -> None:  # type: ignore[no-untyped-def]
+def test_a_tolerant_map_with_too_few_successes_fails_and_skips_its_consumers(
+    tmp_path: Path, user_module
+) -> None:  # type: ignore[no-untyped-def]
     mod = user_module(TOLERANT, name="tolerantmod2")
     folder = tmp_path / "f"
     folder.mkdir()
@@ -256,6 +258,8 @@ def test_a_sub_pipeline_map_cannot_be_tolerant(user_module) -> None:  # type: ig
     problems = mod.tolerant_sub.problems()
     assert [p.code for p in problems] == ["bad-map-option"]
     assert "a sub-pipeline's map cannot be tolerant" in problems[0].message
-    assert problems[0].location is not None and problems[0].location.line == TOLERANT.splitlines().index(
-        "    return inner.map(size=ns, allow_failures=True)"
-    ) + 1
+    assert (
+        problems[0].location is not None
+        and problems[0].location.line
+        == TOLERANT.splitlines().index("    return inner.map(size=ns, allow_failures=True)") + 1
+    )

@@ -22,7 +22,7 @@ from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExe
 from mlopsdsl.local._plan import Plan, build_plan
 from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
-from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
+from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
 from mlopsdsl.lowering import desugar, is_builtin
 from mlopsdsl.runtime.serializers import ENV_PICKLE
