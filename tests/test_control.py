@@ -259,6 +259,17 @@ def test_bad_tolerance_options_are_reported_at_the_map_line(options: dict[str, o
     assert problems[0].location.line == line
 
 
+def test_a_tolerance_from_a_parameter_is_refused() -> None:
+    @ml.pipeline
+    def fan(n: int = 3, need: float = 0.5) -> float:
+        return total(values=process.map(shard=shards(n=n), min_success=need))
+
+    assert [p.message for p in fan.problems()] == [
+        "step 'process'.map(): allow_failures and min_success are written in the pipeline, not a parameter or "
+        "a step's output"
+    ]
+
+
 def test_a_misspelled_tolerance_option_is_named() -> None:
     @ml.pipeline
     def fan(n: int = 3) -> float:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from mlopsdsl import _source
-from mlopsdsl._tracing import OutputHandle, Poisoned, StructHandle, Trace, current_trace
+from mlopsdsl._tracing import Handle, OutputHandle, Poisoned, StructHandle, Trace, current_trace
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -198,6 +198,10 @@ def tolerance_problem(allow_failures: Any, min_success: Any) -> str | None:
         return "give allow_failures or min_success, not both (allow_failures=True means min_success=0)"
     if allow_failures is not None and not isinstance(allow_failures, bool):
         return f"allow_failures must be True or False, got {allow_failures!r}"
+    if isinstance(allow_failures, Handle) or isinstance(min_success, Handle):
+        return (
+            "allow_failures and min_success are written in the pipeline, not a parameter or a step's output"
+        )
     if min_success is not None and (
         isinstance(min_success, bool)
         or not isinstance(min_success, int | float)
