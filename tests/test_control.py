@@ -218,3 +218,110 @@ def test_control_flow_changes_the_digest() -> None:
             deploy(x=x)
 
     assert a.build().digest != b.build().digest
+
+
+def test_a_tolerant_map_records_the_fraction_that_must_succeed() -> None:
+    @ml.pipeline
+    def fan(n: int = 3) -> float:
+        any_ = process.map(shard=shards(n=n), allow_failures=True)
+        process.map(shard=shards(n=n), min_success=0.9, max_parallel=2)
+        process.map(shard=shards(n=n), allow_failures=False)
+        return total(values=any_)
+
+    doc = fan.build()
+    assert doc.pipeline.task("process").map == ir.MapSpec(input="shard", min_success=0.0)
+    assert doc.pipeline.task("process-2").map == ir.MapSpec(input="shard", max_parallel=2, min_success=0.9)
+    assert doc.pipeline.task("process-3").map == ir.MapSpec(input="shard")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"allow_failures": True, "min_success": 0.5}, "give allow_failures or min_success, not both"),
+        ({"allow_failures": "yes"}, "allow_failures must be True or False, got 'yes'"),
+        ({"min_success": 1.5}, "min_success must be a fraction from 0 to 1"),
+        ({"min_success": -0.1}, "min_success must be a fraction from 0 to 1"),
+        ({"min_success": float("nan")}, "min_success must be a fraction from 0 to 1"),
+        ({"min_success": True}, "min_success must be a fraction from 0 to 1"),
+        ({"min_success": "0.9"}, "min_success must be a fraction from 0 to 1"),
+    ],
+)
+def test_bad_tolerance_options_are_reported_at_the_map_line(options: dict[str, object], message: str) -> None:
+    @ml.pipeline
+    def fan(n: int = 3) -> float:
+        return total(values=process.map(shard=shards(n=n), **options))  # type: ignore[arg-type]
+
+    problems = fan.problems()
+    assert [p.code for p in problems] == ["bad-map-option"]
+    assert message in problems[0].message and "step 'process'.map()" in problems[0].message
+    assert problems[0].location is not None and problems[0].location.file.endswith("test_control.py")
+    line = fan.fn.__code__.co_firstlineno + 2
+    assert problems[0].location.line == line
+
+
+def test_a_tolerance_from_a_parameter_is_refused() -> None:
+    @ml.pipeline
+    def fan(n: int = 3, need: float = 0.5) -> float:
+        return total(values=process.map(shard=shards(n=n), min_success=need))
+
+    assert [p.message for p in fan.problems()] == [
+        "step 'process'.map(): allow_failures and min_success are written in the pipeline, not a parameter or "
+        "a step's output"
+    ]
+
+
+def test_a_misspelled_tolerance_option_is_named() -> None:
+    @ml.pipeline
+    def fan(n: int = 3) -> float:
+        return total(values=process.map(shard=shards(n=n), allow_failure=True))
+
+    problems = fan.problems()
+    assert any("did you mean 'allow_failures'" in p.message for p in problems), problems
+
+
+def test_a_tolerant_map_outside_a_pipeline_leaves_out_what_raised() -> None:
+    @ml.step
+    def picky(x: int) -> int:
+        if x % 2:
+            raise ValueError(x)
+        return x
+
+    assert picky.map(x=[0, 1, 2, 3, 4], allow_failures=True) == [0, 2, 4]
+    assert picky.map(x=[0, 1, 2, 3, 4], min_success=0.5) == [0, 2, 4]
+    with pytest.raises(ml.RunError, match=r"3 of 5 elements succeeded, but min_success=0.9 needs 5; failed "
+                       r"elements: 1, 3") as caught:  # fmt: skip
+        picky.map(x=[0, 1, 2, 3, 4], min_success=0.9)
+    assert isinstance(caught.value.__cause__, ValueError)
+    with pytest.raises(ValueError):
+        picky.map(x=[0, 1])
+    with pytest.raises(ml.DefinitionError, match="not both"):
+        picky.map(x=[0], allow_failures=True, min_success=0.5)
+
+
+def test_a_tolerant_sub_pipeline_map_in_the_ir_is_refused() -> None:
+    """Authoring never writes one (it reports the option at the .map line); a document written by other
+    means is refused by validation, since only a step's map can leave an element out."""
+    from mlopsdsl.validate import validate
+
+    @ml.pipeline
+    def one(shard: str) -> float:
+        return process(shard=shard)
+
+    @ml.pipeline
+    def fan(n: int = 3) -> list[float]:
+        return one.map(shard=shards(n=n))
+
+    doc = fan.build()
+    root = doc.pipeline
+    mapped = root.task("one")
+    assert mapped.map is not None
+    tolerant = mapped.model_copy(update={"map": mapped.map.model_copy(update={"min_success": 0.5})})
+    tasks = [tolerant if t.id == "one" else t for t in root.tasks]
+    changed = doc.model_copy(
+        update={"pipelines": [root.model_copy(update={"tasks": tasks}), *doc.pipelines[1:]]}
+    )
+    problems = validate(changed)
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad-map", "task 'one' maps a sub-pipeline tolerantly (min_success); only a step's map may leave "
+         "failed elements out"),
+    ]  # fmt: skip

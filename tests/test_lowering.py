@@ -67,6 +67,18 @@ def merged(n: int = 2) -> int:
     return merge(parts=[make(n=n), make(n=1)])
 """
 
+TOLERANT_MAP = """
+import mlopsdsl as ml
+
+@ml.step
+def half(x: int) -> int:
+    return x // 2
+
+@ml.pipeline
+def halves(xs: list[int] = [1, 2]) -> list[int]:
+    return half.map(x=xs, allow_failures=True)
+"""
+
 GATHER = """
 import dataclasses
 import mlopsdsl as ml
@@ -213,6 +225,8 @@ def _gaps() -> list[tuple[str, str, str, str]]:
             )
         if not able.map_over_stored_results:
             found.append((name, STORED_MAP, "size.map", "task 'size' maps over stored values (Dataset)"))
+        if not able.tolerant_maps:
+            found.append((name, TOLERANT_MAP, "half.map", "task 'half' is a tolerant map"))
     return found
 
 
@@ -242,3 +256,18 @@ def test_a_capability_gap_is_one_located_problem_before_anything_is_written(
     assert first.startswith(f"stored_map.py:{line}: {message}") and f"the {backend} backend" in first
     assert compiled.stderr == validated.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize(
+    ("min_success", "total", "needed"),
+    [(0.0, 5, 0), (0.5, 5, 3), (0.9, 5, 5), (0.3, 10, 3), (0.8, 10, 8), (1.0, 4, 4), (0.5, 0, 0)],
+)
+def test_a_tolerant_map_needs_the_fraction_rounded_up(min_success: float, total: int, needed: int) -> None:
+    from mlopsdsl.lowering._maps import needed as needed_of
+
+    assert needed_of(min_success, total) == needed
+    failed = list(range(total - needed))
+    assert lowering.verdict("t", min_success, total, failed) is None
+    if needed:
+        message = lowering.verdict("t", min_success, total, [*failed, total - 1])
+        assert message is not None and f"needs {needed}" in message

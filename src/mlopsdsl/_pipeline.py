@@ -61,14 +61,33 @@ class Pipeline(Generic[P, R_co]):
             return typing.cast(R_co, self._call_plain(args, kwargs))
         return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
 
-    def map(self, *args: Any, max_parallel: int | None = None, **kwargs: Any) -> list[R_co]:
+    def map(
+        self,
+        *args: Any,
+        max_parallel: int | None = None,
+        allow_failures: bool | None = None,
+        min_success: float | None = None,
+        **kwargs: Any,
+    ) -> list[R_co]:
         """Run the pipeline once per element of the one argument that is a list of what it takes.
 
         As :meth:`Step.map`; inside another pipeline this nests a mapped sub-pipeline (nested fan-out).
+        ``allow_failures`` and ``min_success`` are refused (reported at this line): a mapped sub-pipeline
+        is not a tolerant map; make the map of a step inside it tolerant.
         """
         from mlopsdsl._step import plain_map
 
         trace = current_trace()
+        if allow_failures is not None or min_success is not None:
+            message = (
+                f"pipeline {self.name!r}.map(): a sub-pipeline's map cannot be tolerant (allow_failures, "
+                "min_success); make the map of a step inside it tolerant"
+            )
+            if trace is None:
+                from mlopsdsl.errors import DefinitionError
+
+                raise DefinitionError(message, _source.caller_location())
+            trace.problem("bad-map-option", message, _source.caller())
         if trace is None:
             params = self._build(None).document.pipeline.params
             run_one = functools.partial(self._call_plain, ())

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from mlopsdsl import _source
-from mlopsdsl._tracing import OutputHandle, Poisoned, StructHandle, Trace, current_trace
+from mlopsdsl._tracing import Handle, OutputHandle, Poisoned, StructHandle, Trace, current_trace
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
@@ -55,26 +55,44 @@ class Step(Generic[P, R_co]):
             return self.fn(*args, **kwargs)
         return typing.cast(R_co, _call_in_trace(self, trace, args, kwargs))
 
-    def map(self, *args: Any, max_parallel: int | None = None, **kwargs: Any) -> list[R_co]:
+    def map(
+        self,
+        *args: Any,
+        max_parallel: int | None = None,
+        allow_failures: bool | None = None,
+        min_success: float | None = None,
+        **kwargs: Any,
+    ) -> list[R_co]:
         """Run the step once per element of the one argument that is a list of what its input takes.
 
         The other arguments go to every run as they are. Returns the outputs as a list, in input order;
         inside a pipeline, a handle to that list, which later steps take as a whole (fan-in).
 
+        A tolerant map (``allow_failures`` or ``min_success``) lets elements fail: each failure is
+        reported (its index and error) and left out, so the list holds the successful elements' results,
+        in input order. The map itself fails only when fewer than ``min_success`` of its elements succeed.
+
         Args:
             *args: Arguments, as for a call.
             max_parallel: Most runs at once (on backends that can limit it).
+            allow_failures: ``True``: any number of elements may fail (the same as ``min_success=0``).
+            min_success: The fraction of elements (0 to 1) that must succeed, rounded up: ``0.9`` of 5
+                elements is 5. Give this or ``allow_failures``, not both.
             **kwargs: Arguments, as for a call.
         """
         trace = current_trace()
         if trace is None:
             spec = self.spec()[0]
             fields = typing.get_type_hints(self.fn).get("return") if spec.returns.kind == "fields" else None
+            label = f"step {self.name!r}"
+            tolerance = plain_tolerance(label, allow_failures, min_success)
             return typing.cast(
-                list[R_co], plain_map(self.fn, spec.inputs, f"step {self.name!r}", args, kwargs, fields)
+                list[R_co], plain_map(self.fn, spec.inputs, label, args, kwargs, fields, tolerance)
             )
+        tolerance = map_tolerance(trace, f"step {self.name!r}", allow_failures, min_success, _source.caller())
         return typing.cast(
-            list[R_co], _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel)
+            list[R_co],
+            _call_in_trace(self, trace, args, kwargs, mapped=True, limit=max_parallel, tolerance=tolerance),
         )
 
     def __repr__(self) -> str:
@@ -94,6 +112,7 @@ def _call_in_trace(
     kwargs: dict[str, Any],
     mapped: bool = False,
     limit: int | None = None,
+    tolerance: float | None = None,
 ) -> Any:
     spec, problems, files = step.spec()
     for problem in problems:
@@ -113,7 +132,9 @@ def _call_in_trace(
     label = f"step {spec.name!r}"
     inputs, failed = bind_arguments(trace, label, names, args, kwargs, ref)
     map_spec = (
-        map_of(trace, label, spec.inputs, inputs, failed, names, args, kwargs, ref, limit) if mapped else None
+        map_of(trace, label, spec.inputs, inputs, failed, names, args, kwargs, ref, limit, tolerance)
+        if mapped
+        else None
     )
     trace.add_task(task_id, "step", spec.name, inputs, failed, ref, map_spec)
     if mapped and map_spec is None:
@@ -133,6 +154,7 @@ def map_of(
     kwargs: Mapping[str, Any],
     ref: _source.SourceRef | None,
     limit: int | None,
+    tolerance: float | None = None,
 ) -> ir.MapSpec | None:
     """The map of a ``.map(...)`` call: which input takes one element per run, and the parallelism.
 
@@ -146,8 +168,8 @@ def map_of(
     for name in kwargs:
         # A keyword that is no input is reported by validation as an unknown argument, unless it looks
         # like a misspelled option of .map itself, which it then almost surely is.
-        if name not in names and closest(name, [*names, "max_parallel"]) == "max_parallel":
-            message = f"{label}.map(): unknown option {name!r}; did you mean 'max_parallel'?"
+        if name not in names and (option := closest(name, [*names, *MAP_OPTIONS])) in MAP_OPTIONS:
+            message = f"{label}.map(): unknown option {name!r}; did you mean {option!r}?"
             trace.problem("unknown-option", message, ref)
             inputs.pop(name, None)
     values = {**dict(zip(names, args, strict=False)), **kwargs}
@@ -161,7 +183,62 @@ def map_of(
             "bad-max-parallel", f"max_parallel of {label}.map() must be a whole number of at least 1", ref
         )
         limit = None
-    return ir.MapSpec(input=which, max_parallel=limit) if which is not None else None
+    if which is None:
+        return None
+    return ir.MapSpec(input=which, max_parallel=limit, min_success=tolerance)
+
+
+MAP_OPTIONS = ("max_parallel", "allow_failures", "min_success")
+"""The options of ``.map`` itself (not arguments of the step)."""
+
+
+def tolerance_problem(allow_failures: Any, min_success: Any) -> str | None:
+    """What is wrong with a map's ``allow_failures`` / ``min_success``, or ``None``."""
+    if allow_failures is not None and min_success is not None:
+        return "give allow_failures or min_success, not both (allow_failures=True means min_success=0)"
+    if allow_failures is not None and not isinstance(allow_failures, bool):
+        return f"allow_failures must be True or False, got {allow_failures!r}"
+    if isinstance(allow_failures, Handle) or isinstance(min_success, Handle):
+        return (
+            "allow_failures and min_success are written in the pipeline, not a parameter or a step's output"
+        )
+    if min_success is not None and (
+        isinstance(min_success, bool)
+        or not isinstance(min_success, int | float)
+        or not 0 <= min_success <= 1  # also refuses NaN
+    ):
+        return (
+            f"min_success must be a fraction from 0 to 1 (0.9: nine in ten must succeed), got {min_success!r}"
+        )
+    return None
+
+
+def tolerance_of(allow_failures: bool | None, min_success: float | None) -> float | None:
+    """The IR's ``min_success`` of valid options: ``None`` for a strict map."""
+    if min_success is not None:
+        return float(min_success)
+    return 0.0 if allow_failures else None
+
+
+def map_tolerance(
+    trace: Trace, label: str, allow_failures: Any, min_success: Any, ref: _source.SourceRef | None
+) -> float | None:
+    """The ``min_success`` of a ``.map`` call inside a pipeline; a bad value is reported at its line."""
+    problem = tolerance_problem(allow_failures, min_success)
+    if problem is not None:
+        trace.problem("bad-map-option", f"{label}.map(): {problem}", ref)
+        return None
+    return tolerance_of(allow_failures, min_success)
+
+
+def plain_tolerance(label: str, allow_failures: Any, min_success: Any) -> float | None:
+    """The ``min_success`` of a ``.map`` call outside a pipeline; a bad value raises at the call."""
+    from mlopsdsl.errors import DefinitionError
+
+    problem = tolerance_problem(allow_failures, min_success)
+    if problem is not None:
+        raise DefinitionError(f"{label}.map(): {problem}", _source.caller_location())
+    return tolerance_of(allow_failures, min_success)
 
 
 def listed(outputs: Sequence[ir.Output]) -> list[ir.Output]:
@@ -178,17 +255,20 @@ def plain_map(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     fields: Any = None,
+    tolerance: float | None = None,
 ) -> Any:
     """``.map`` outside a pipeline: call ``fn`` once per element of the one list argument.
 
     With ``fields`` (the NamedTuple class of the outputs), the result is that NamedTuple holding a list
     per field, as a mapped task's outputs are inside a pipeline: ``pairs.low`` means the same everywhere.
+    With ``tolerance`` (a tolerant map's ``min_success``), an element that raises is left out, as it is
+    inside a pipeline; too few successes raise :class:`~mlopsdsl.errors.RunError` from the last error.
     """
     from mlopsdsl._keywords import unknown_keywords
     from mlopsdsl.errors import DefinitionError
 
     names = [p.name for p in params]
-    unknown = unknown_keywords(kwargs, [*names, "max_parallel"], noun="argument")
+    unknown = unknown_keywords(kwargs, [*names, *MAP_OPTIONS], noun="argument")
     if unknown is not None:
         raise DefinitionError(f"{label}.map(): {unknown}", _source.caller_location())
     values = {**dict(zip(names, args, strict=False)), **kwargs}
@@ -203,10 +283,35 @@ def plain_map(
         where = _source.caller_location()
         raise DefinitionError(f"{label}.map() needs exactly one argument that is a list to run over", where)
     name = lists[0]
-    results = [fn(**{**values, name: item}) for item in values[name]]
+    if tolerance is None:
+        results = [fn(**{**values, name: item}) for item in values[name]]
+    else:
+        results = _tolerant(fn, values, name, label, tolerance)
     if fields is None:
         return Results(results)
     return fields(*([getattr(r, f) for r in results] for f in fields._fields))
+
+
+def _tolerant(
+    fn: Callable[..., Any], values: dict[str, Any], name: str, label: str, tolerance: float
+) -> list[Any]:
+    """The results of the elements that did not raise; raises when fewer than ``tolerance`` succeeded."""
+    from mlopsdsl.errors import RunError
+    from mlopsdsl.lowering._maps import verdict
+
+    results: list[Any] = []
+    failed: list[int] = []
+    last: Exception | None = None
+    for index, item in enumerate(values[name]):
+        try:
+            results.append(fn(**{**values, name: item}))
+        except Exception as exc:  # the user's step raised: a failed element, as in a pipeline
+            failed.append(index)
+            last = exc
+    problem = verdict(label, tolerance, len(values[name]), failed)
+    if problem is not None:
+        raise RunError(problem) from last
+    return results
 
 
 class Results(list):  # type: ignore[type-arg]

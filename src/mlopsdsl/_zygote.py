@@ -205,12 +205,10 @@ def main(argv: list[str]) -> int:
     for name in _WARM:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    try:
+    # A runner that went away (it exited, perhaps on a user error before its first step, with our "ready"
+    # unread) leaves nothing to serve, and its stderr is the user's terminal: no traceback.
+    with contextlib.suppress(ConnectionError):
         serve(sock)
-    except ConnectionError:
-        # The runner is gone (it exited, perhaps on a user error before its first step, with our "ready"
-        # unread): there is nothing left to serve, and its stderr is the user's terminal, so no traceback.
-        pass
     return 0
 
 

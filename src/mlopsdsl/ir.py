@@ -81,7 +81,7 @@ __all__ = [
     "task_outputs_read",
 ]
 
-IR_VERSION = "1.4"
+IR_VERSION = "1.5"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
@@ -459,6 +459,9 @@ class MapSpec(_Model):
     input: str
     """The input that takes one element per run; its binding delivers the whole list."""
     max_parallel: int | None = Field(default=None, ge=1)
+    min_success: float | None = Field(default=None, ge=0, le=1)
+    """Tolerant map: the fraction of elements that must succeed; the failed ones are reported and left out
+    of the collected lists. ``None``: every element must succeed (a failed element fails the map)."""
 
 
 class Task(_Model):

@@ -152,6 +152,18 @@ def explode(x: int) -> int:
 
 
 @ml.step
+def odd_fails(x: int) -> int:
+    if x % 2:
+        raise ValueError(f"odd_fails({x}) fails on purpose")
+    return x * 10
+
+
+@ml.step
+def join_ints(values: list[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+@ml.step
 def record_status(folder: str, status: str) -> None:
     (Path(folder) / "exit-status").write_text(status)
 
@@ -295,6 +307,21 @@ def fails_for_good(folder: str, x: int = 1) -> int:
 @ml.pipeline
 def failing(x: int = 1) -> int:
     return add(a=explode(x=x), b=number(x=x))
+
+
+@ml.pipeline
+def tolerant_any(xs: list[int]) -> str:
+    return join_ints(values=odd_fails.map(x=xs, allow_failures=True))
+
+
+@ml.pipeline
+def tolerant_most(xs: list[int]) -> str:
+    return join_ints(values=odd_fails.map(x=xs, min_success=0.9))
+
+
+@ml.pipeline
+def tolerant_half(xs: list[int]) -> str:
+    return join_ints(values=odd_fails.map(x=xs, min_success=0.5))
 
 
 @ml.pipeline(on_exit=record_status)
@@ -852,6 +879,11 @@ CASES = [
     Case("failing-step", failing, {}, None, fails="explode"),
     Case("exit-on-success", exit_ok, {}, {"output": 4}, folder=True, exit_status="Succeeded"),
     Case("exit-on-failure", exit_failed, {}, None, fails="explode", folder=True, exit_status="Failed"),
+    Case("tolerant-map-any", tolerant_any, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
+    Case("tolerant-map-none-failed", tolerant_any, {"xs": [0, 2]}, {"output": "0,20"}),
+    Case("tolerant-map-all-failed", tolerant_any, {"xs": [1, 3]}, {"output": ""}),
+    Case("tolerant-map-too-few", tolerant_most, {"xs": [0, 1, 2, 3, 4]}, None, fails="odd_fails"),
+    Case("tolerant-map-enough", tolerant_half, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
     Case("hostile-default", hostile, {}, {"output": _h(hostile.fn.__defaults__[0])}),
     Case("hostile-value", hostile, {"text": HOSTILE}, {"output": _h(HOSTILE)}),

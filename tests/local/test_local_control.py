@@ -175,3 +175,91 @@ def test_fan_in_of_artifacts(tmp_path: Path, user_module) -> None:  # type: igno
     mod = user_module(DATASETS, name="datasetsmod")
     assert ml.run(mod.fan_in, home=tmp_path, progress=False).output == [1, 3, 0]
     assert ml.run(mod.fan_in, home=tmp_path, progress=False, in_process=True, cache=False).output == [1, 3, 0]
+
+
+TOLERANT = """
+import mlopsdsl as ml
+
+class Box:
+    def __init__(self, size):
+        self.size = size
+
+@ml.step
+def pack(size: int) -> Box:
+    if size % 2:
+        raise ValueError(f"no box of size {size}")
+    return Box(size)
+
+@ml.step
+def sizes(items: list[Box]) -> list[int]:
+    return [b.size for b in items]
+
+@ml.step
+def note(folder: str, status: str) -> None:
+    with open(folder + "/status", "w") as out:
+        out.write(status)
+
+@ml.pipeline(on_exit=note)
+def tolerant(folder: str, ns: list[int]) -> list[int]:
+    return sizes(items=pack.map(size=ns, allow_failures=True))
+
+@ml.pipeline(on_exit=note)
+def most(folder: str, ns: list[int]) -> list[int]:
+    return sizes(items=pack.map(size=ns, min_success=0.75))
+
+@ml.pipeline(on_exit=note)
+def half(folder: str, ns: list[int]) -> list[int]:
+    return sizes(items=pack.map(size=ns, min_success=0.5))
+
+@ml.pipeline
+def inner(size: int) -> Box:
+    return pack(size=size)
+
+@ml.pipeline
+def tolerant_sub(ns: list[int]) -> list[Box]:
+    return inner.map(size=ns, allow_failures=True)
+"""
+
+
+def test_a_tolerant_map_of_stored_values_reports_what_failed(tmp_path: Path, user_module) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(TOLERANT, name="tolerantmod")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    result = ml.run(mod.tolerant, folder=str(folder), ns=[4, 1, 2, 3], home=tmp_path, progress=False)
+    assert result.output == [4, 2]
+    assert (folder / "status").read_text() == "Succeeded"  # tolerated failures do not fail the run
+    pack = next(s for s in result.steps if s.task == "pack")
+    assert pack.status == "succeeded"
+    assert [(f["index"], f["task"], f["error"]["type"]) for f in pack.failed_elements] == [
+        (1, "pack[1]", "ValueError"),
+        (3, "pack[3]", "ValueError"),
+    ]
+    assert pack.failed_elements[0]["error"]["message"] == "no box of size 1"
+    record = json.loads((result.run_dir / "steps" / "pack.json").read_text())
+    assert record["failed_elements"] == pack.failed_elements and record["elements"] == 4
+
+
+def test_a_tolerant_map_with_too_few_successes_fails_and_skips_its_consumers(
+    tmp_path: Path, user_module
+) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(TOLERANT, name="tolerantmod2")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    with pytest.raises(ml.RunError, match=r"map 'pack': 2 of 4 elements succeeded, but min_success=0.75 needs 3; "
+                       r"failed elements: 1, 3"):  # fmt: skip
+        ml.run(mod.most, folder=str(folder), ns=[4, 1, 2, 3], home=tmp_path, progress=False)
+    assert (folder / "status").read_text() == "Failed"
+    result = ml.run(mod.half, folder=str(folder), ns=[4, 1, 2, 3], home=tmp_path, progress=False)
+    assert result.output == [4, 2]
+
+
+def test_a_sub_pipeline_map_cannot_be_tolerant(user_module) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(TOLERANT, name="tolerantmod3")
+    problems = mod.tolerant_sub.problems()
+    assert [p.code for p in problems] == ["bad-map-option"]
+    assert "a sub-pipeline's map cannot be tolerant" in problems[0].message
+    assert (
+        problems[0].location is not None
+        and problems[0].location.line
+        == TOLERANT.splitlines().index("    return inner.map(size=ns, allow_failures=True)") + 1
+    )

@@ -23,7 +23,7 @@ from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExe
 from mlopsdsl.local._plan import Plan, build_plan
 from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep, write_json
 from mlopsdsl.local._result import RunResult, StepRun, python_value
-from mlopsdsl.local._scheduler import FINISHED, Scheduler, Settings, code_specs
+from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
 from mlopsdsl.local._telemetry import Publisher
 from mlopsdsl.lowering import desugar, is_builtin
@@ -283,7 +283,7 @@ def run_document(
     finally:
         chosen.close()
     seconds = time.monotonic() - started
-    ok = all(s in FINISHED for s in scheduler.status.values())
+    ok = all(scheduler.settled(n) for n in scheduler.status)
     status = "succeeded" if ok else "failed"
     output_records = {name: scheduler._record(source) for name, source in plan.outputs.items()} if ok else {}
     run_record.update(status=status, ended=now(), seconds=round(seconds, 6), outputs=output_records)
@@ -404,6 +404,7 @@ def _step_run(node_id: str, scheduler: Scheduler) -> StepRun:
         outputs=record.get("outputs", {}),
         metric_points=list(record.get("metrics") or []),
         waits=[a["waited"] for a in record.get("attempts", []) if a.get("waited")],
+        failed_elements=list(record.get("failed_elements", [])),
     )
 
 

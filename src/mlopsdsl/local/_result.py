@@ -40,6 +40,9 @@ class StepRun:
     waits: list[float] = field(default_factory=list)
     """The backoff waited before each retry, in seconds (``Retry.delay``), for the retries that waited (as
     the emulators' ``EmulatedRun.waits``)."""
+    failed_elements: list[dict[str, Any]] = field(default_factory=list)
+    """For a tolerant map: each element that failed (``index``, ``task``, ``error``), left out of its
+    results."""
 
     @property
     def metrics(self) -> dict[str, float]:

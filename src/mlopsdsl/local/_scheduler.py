@@ -16,6 +16,11 @@ block's condition does not hold is ``not-run`` (which its block's other nodes fo
 ``ml.one_of`` reads past); a map node expands into one node per element of its list, at most
 ``max_parallel`` of them running at once, and then collects their outputs into lists; the exit handler
 runs last, told whether everything else succeeded.
+
+A tolerant map (``min_success`` set) waits for every element whatever it ended as: a failed element does
+not skip the map, whose collected lists then hold only the succeeded elements' results, and whose record
+lists the failed ones (index, task, error). Whether enough succeeded is :func:`mlopsdsl.lowering.verdict`'s
+decision; a failure the map tolerated does not fail the run (:meth:`Scheduler.settled`).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.local._telemetry import Publisher
-from mlopsdsl.lowering import is_builtin
+from mlopsdsl.lowering import is_builtin, tolerates, verdict
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
 from mlopsdsl.runtime._io import stamp
@@ -138,6 +143,8 @@ class Scheduler:
         self.pipeline_status = "Succeeded"
         self.records: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, dict[str, dict[str, Any]]] = {}
+        self.tolerated: set[str] = set()
+        """Failed elements of tolerant maps that succeeded: these failures do not fail the run."""
         self._stopping = threading.Event()
         self._computing: dict[str, str] = {}
         """Cache key -> the node computing it now (only the loop's thread touches it)."""
@@ -199,7 +206,8 @@ class Scheduler:
             node = self.plan.nodes.get(node_id)
             if node is None or self.status.get(node_id) != "pending":
                 continue
-            blocker = next((d for d in node.deps if self.status[d] not in FINISHED), None)
+            ended = (*FINISHED, "failed", "skipped") if self._tolerant(node) else FINISHED
+            blocker = next((d for d in node.deps if self.status[d] not in ended), None)
             if blocker is not None:
                 self._blocked_on.setdefault(blocker, set()).add(node_id)
                 continue
@@ -212,6 +220,18 @@ class Scheduler:
                 busy[parent.id] = busy.get(parent.id, 0) + 1
             ready.append(node)
         return ready
+
+    def settled(self, node_id: str) -> bool:
+        """Whether ``node_id`` ended in a way that lets the run succeed."""
+        return self.status[node_id] in FINISHED or node_id in self.tolerated
+
+    def _tolerant(self, node: Node) -> bool:
+        """A tolerant map node waiting for its elements: their failures do not skip it."""
+        return node.expanded is not None and tolerates(node.task.map)
+
+    def _tolerated_by(self, node_id: str) -> bool:
+        parent = self.plan.nodes.get(self.plan.nodes[node_id].parent_map or "")
+        return parent is not None and tolerates(parent.task.map)
 
     # ------------------------------------------------------------------ control flow
 
@@ -345,21 +365,49 @@ class Scheduler:
         self.progress.update(node.id, "running", f"({len(outputs)} elements)")
 
     def _collect(self, node: Node) -> None:
-        """The map's outputs: a list per output, one element per run, in input order."""
+        """The map's outputs: a list per output, one element per run, in input order (for a tolerant map,
+        of the elements that succeeded)."""
         assert node.expanded is not None
         declared = node.step.outputs if node.step is not None else (node.sub.outputs if node.sub else [])
+        failed = self._failed_elements(node)
+        kept = [e for i, e in enumerate(node.expanded) if i not in {f["index"] for f in failed}]
+        record = self._base_record(node)
+        total = len(node.expanded)
+        if failed:
+            assert node.task.map is not None and node.task.map.min_success is not None
+            record["failed_elements"] = failed
+            problem = verdict(node.id, node.task.map.min_success, total, [f["index"] for f in failed])
+            if problem is not None:
+                record.update(status="failed", error={"type": "MapFailed", "message": problem})
+                self._finish(node.id, StepOutcome("failed", record))
+                return
+            self.tolerated.update(f["task"] for f in failed)
         collected: dict[str, dict[str, Any]] = {}
         for out in declared:
-            records = [self._record(element[out.name]) for element in node.expanded]
+            records = [self._record(element[out.name]) for element in kept]
             if out.type.is_parameter:
                 collected[out.name] = {"kind": "json", "value": [r["value"] for r in records]}
             else:
                 collected[out.name] = {"kind": "collected", "items": records}
-        record = self._base_record(node)
-        record.update(status="succeeded", outputs=collected, elements=len(node.expanded))
+        record.update(status="succeeded", outputs=collected, elements=total)
         self.folder.write_step(node.id, record)
-        self.progress.update(node.id, "succeeded", f"({len(node.expanded)} elements)")
+        note = f"({total} elements" + (f", {len(failed)} failed and left out)" if failed else ")")
+        self.progress.update(node.id, "succeeded", note)
         self._finish(node.id, StepOutcome("succeeded", record, collected))
+
+    def _failed_elements(self, node: Node) -> list[dict[str, Any]]:
+        """The elements of a tolerant map that did not succeed: index, task and error."""
+        if not tolerates(node.task.map):
+            return []
+        found = []
+        for index in range(len(node.expanded or [])):
+            child = f"{node.id}[{index}]"
+            if self.status.get(child) in FINISHED:
+                continue
+            error = self.records.get(child, {}).get("error") or {}
+            brief = {"type": error.get("type"), "message": error.get("message")}
+            found.append({"index": index, "task": child, "error": brief})
+        return found
 
     def _record(self, source: Source) -> dict[str, Any]:
         """The output record a source delivers (JSON values as records too)."""
@@ -399,7 +447,7 @@ class Scheduler:
         node = self.plan.exit
         if node is None:
             return
-        finished = all(s in FINISHED for s in self.status.values())
+        finished = all(self.settled(n) for n in self.status)
         self.pipeline_status = "Succeeded" if finished else "Failed"
         self.plan.nodes[node.id] = node
         self.status[node.id] = "running"
@@ -417,6 +465,8 @@ class Scheduler:
         if outcome.status in DONE:
             self.outputs[node_id] = outcome.outputs
             return
+        if self._tolerated_by(node_id):
+            return  # its map waits for every element and decides (see the module)
         for other in sorted(dependents(self.plan, node_id)):
             if self.status[other] == "pending":
                 self.status[other] = "skipped"

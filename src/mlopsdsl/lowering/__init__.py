@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
+from mlopsdsl.lowering._maps import tolerates, verdict
 from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
 from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
 
@@ -37,6 +38,8 @@ __all__ = [
     "is_builtin",
     "pod_of",
     "schedule_of",
+    "tolerates",
+    "verdict",
 ]
 
 

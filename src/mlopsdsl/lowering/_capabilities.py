@@ -36,6 +36,8 @@ class Capabilities:
         pod_settings: The :class:`~mlopsdsl.Pod` settings a step may set (its field names); a backend
             that can set some only for a whole run lists them in ``run_pod_settings``.
         run_pod_settings: Pod settings the backend can set for the whole run only (on the pipeline).
+        tolerant_maps: ``.map(allow_failures=True)`` / ``min_success=``: a map that collects the results
+            of the elements that succeeded and reports the failed ones.
     """
 
     map_over_stored_results: bool = True
@@ -46,6 +48,7 @@ class Capabilities:
     pod_settings: frozenset[str] | None = None
     """``None``: every setting."""
     run_pod_settings: frozenset[str] = frozenset()
+    tolerant_maps: bool = True
 
 
 ALL = Capabilities()
@@ -80,6 +83,16 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                         "unsupported",
                         f"task {task.id!r} maps sub-pipeline {task.pipeline!r}; the {backend} backend maps "
                         "steps only: map the steps inside the sub-pipeline, or pass it the whole list",
+                        task.location,
+                    )
+                )
+            if task.map is not None and task.map.min_success is not None and not capabilities.tolerant_maps:
+                gaps.append(
+                    Gap(
+                        "unsupported",
+                        f"task {task.id!r} is a tolerant map (allow_failures / min_success); the {backend} "
+                        "backend cannot run a map that leaves failed elements out: run it locally, or "
+                        "catch the error inside the step and return a marker value",
                         task.location,
                     )
                 )

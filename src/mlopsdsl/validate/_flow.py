@@ -27,6 +27,14 @@ def check_maps(ctx: Context) -> None:
                     "get",
                     task.location,
                 )
+            if task.map.min_success is not None and task.step is None:
+                # Authoring refuses it at the .map line; this guards a document written by other means.
+                ctx.report(
+                    "bad-map",
+                    f"task {task.id!r} maps a sub-pipeline tolerantly (min_success); only a step's map may "
+                    "leave failed elements out",
+                    task.location,
+                )
 
 
 def _compares(condition: ir.Condition) -> Iterator[ir.Compare]:

@@ -38,6 +38,7 @@ class AirflowBackend:
         map_sub_pipelines=False,
         argument_bytes=ARGUMENT_BYTES,
         pod_settings=frozenset(),
+        tolerant_maps=False,
     )
     """What Airflow cannot run even after lowering: a mapped task expands over a list XCom can carry (JSON
     values, or the records of another map's stored results), not over a stored list; stored values reach a
