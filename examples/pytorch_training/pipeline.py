@@ -78,11 +78,12 @@ def train(data: ml.Dataset, hidden: int = 64, epochs: int = 60, lr: float = 0.01
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y).long()
     net = _network(hidden)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         optimiser.zero_grad()
         loss = torch.nn.functional.cross_entropy(net(inputs), labels)
         loss.backward()
         optimiser.step()
+        ml.log_metric("loss", float(loss), step=epoch)  # a curve in the run report, MLflow and Prometheus
     model = ml.Model.new("digits-mlp", metadata={"hidden": hidden, "epochs": epochs, "loss": float(loss)})
     Path(model.path).mkdir()
     torch.save(net.state_dict(), Path(model.path) / "weights.pt")
@@ -105,7 +106,9 @@ def evaluate(model: ml.Model, train: ml.Dataset, test: ml.Dataset) -> Evaluation
         predicted = net(torch.from_numpy(x)).argmax(dim=1).numpy()
     _, y_train = _load(train)
     most_common = int(np.bincount(y_train).argmax())
-    return Evaluation(accuracy=float((predicted == y).mean()), baseline=float((y == most_common).mean()))
+    scores = Evaluation(accuracy=float((predicted == y).mean()), baseline=float((y == most_common).mean()))
+    ml.log_metrics({"accuracy": scores.accuracy, "baseline": scores.baseline})
+    return scores
 
 
 @ml.step(cache=False)  # the registry changes between runs: read it every time

@@ -28,6 +28,10 @@ def test_local_run_beats_the_baseline_and_registers_once(tmp_path: Path) -> None
     record = json.loads((registry / "current.json").read_text())
     assert record["accuracy"] == accuracy and record["version"] == "v1"
     assert (registry / "v1" / "weights.pt").is_file()
+    # the metrics the steps logged: a falling loss curve, one point per epoch, and the scores
+    points = [p for p in result.step("train").metric_points if p["name"] == "loss"]
+    assert len(points) == FAST["epochs"] and points[-1]["value"] < points[0]["value"]
+    assert result.metrics["evaluate"] == {"accuracy": accuracy, "baseline": baseline}
 
     again = ml.run(digits_training, registry=str(registry), **FAST, home=tmp_path / "home", progress=False)
     assert again.outputs["accuracy"] == accuracy  # seeded: the same model, so not better than itself
