@@ -237,7 +237,12 @@ def test_stale_temporary_files_of_dead_writers_are_swept(tmp_path: Path) -> None
     kept = tmp_path / "cache" / "ab" / "ab56.json"
     for path in [*stale, live, kept]:
         path.write_text("x")
-    assert sweep(tmp_path) == 3
+    # a run folder whose runner died before renaming it into runs/ (its record written, not yet in place)
+    half_built = tmp_path / "incoming" / f"p-20260101-000000-abcdef.{pid}.tmp"
+    (half_built / "steps").mkdir(parents=True)
+    (half_built / "run.json").write_text("{}")
+    stale.append(half_built)
+    assert sweep(tmp_path) == 4
     assert not any(p.exists() for p in stale) and live.exists() and kept.exists()
     assert sweep(tmp_path, clock=os.path.getmtime(live) + 2 * 86400) == 1  # a day old: gone too
 

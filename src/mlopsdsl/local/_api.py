@@ -238,10 +238,10 @@ def run_document(
     if resume is not None:
         run_record["started"] = old_record.get("started", run_record["started"])
         run_record["resumed"] = [*old_record.get("resumed", []), now()]
-    # The run record comes first: a runner killed at any later instant leaves a run that --resume finds.
-    folder.create()
+    # The run record comes first, in the same rename as the folder: a runner killed at any instant leaves
+    # no run folder or one that --resume finds.
     sweep(root)
-    folder.write_run(run_record)
+    folder.create(run_record)
     try:
         write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
         specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)

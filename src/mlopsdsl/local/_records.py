@@ -106,7 +106,7 @@ def sweep(root: Path, clock: float | None = None) -> int:
 
     clock = time.time() if clock is None else clock
     folders: list[Path] = []
-    for shared in ("cache", "blobs/sha256", "downloads/sha256"):
+    for shared in ("cache", "blobs/sha256", "downloads/sha256", INCOMING):
         base = root / shared
         if base.is_dir():
             folders.append(base)
@@ -136,6 +136,16 @@ def sweep(root: Path, clock: float | None = None) -> int:
     return removed
 
 
+INCOMING = "incoming"
+"""Under the home folder: where a new run's folder is built before it is renamed into ``runs/``."""
+
+
+def _sealed(record: dict[str, Any], key: bytes | None) -> dict[str, Any]:
+    from mlopsdsl.runtime._seal import seal
+
+    return seal(record, key)
+
+
 class RunFolder:
     """The records of one run."""
 
@@ -153,9 +163,28 @@ class RunFolder:
             raise RunError(f"no run {run_id!r} in {root / 'runs'}{hint}")
         return folder
 
-    def create(self) -> None:
-        """Make the run's folders (step records then never need a ``mkdir``)."""
-        (self.path / "steps").mkdir(parents=True, exist_ok=True)
+    def create(self, record: dict[str, Any]) -> None:
+        """Make the run's folders (step records then never need a ``mkdir``) with ``record`` in them.
+
+        A new run's folder is built under ``<home>/incoming`` and renamed into place with its ``run.json``
+        already written: a runner killed at any instant leaves either no run folder or one that
+        ``--resume`` finds, never a folder without its record (a half-built one is swept as temporary).
+        """
+        if self.path.is_dir():  # a resumed run
+            (self.path / "steps").mkdir(exist_ok=True)
+            self.write_run(record)
+            return
+        incoming = self.path.parent.parent / INCOMING / f"{self.run_id}.{os.getpid()}.tmp"
+        (incoming / "steps").mkdir(parents=True)
+        self.path.parent.mkdir(exist_ok=True)
+        try:
+            write_json(incoming / "run.json", _sealed(record, self.key))
+            os.rename(incoming, self.path)
+        except BaseException:
+            from mlopsdsl.runtime._io import remove
+
+            remove(str(incoming))
+            raise
 
     def step_path(self, node_id: str) -> Path:
         return self.path / "steps" / f"{safe_name(node_id)}.json"
@@ -172,9 +201,7 @@ class RunFolder:
         return path
 
     def write_run(self, record: dict[str, Any]) -> None:
-        from mlopsdsl.runtime._seal import seal
-
-        write_json(self.path / "run.json", seal(record, self.key))
+        write_json(self.path / "run.json", _sealed(record, self.key))
 
     def read_run(self) -> dict[str, Any]:
         """The run record, once its seal holds.
