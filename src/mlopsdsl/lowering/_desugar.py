@@ -50,7 +50,9 @@ def desugar(document: ir.Document, gather: bool = True) -> ir.Document:
     """
     rewriter = _Rewriter(document)
     rewriter.gather = gather
-    pipelines = [rewriter.pipeline(rewriter.imports(p) if p.name == document.root else p) for p in document.pipelines]
+    pipelines = [
+        rewriter.pipeline(rewriter.imports(p) if p.name == document.root else p) for p in document.pipelines
+    ]
     if not rewriter.added:
         return document
     steps = sorted([*document.steps, *rewriter.added.values()], key=lambda s: s.name)
@@ -92,7 +94,7 @@ class _Rewriter:
     # ------------------------------------------------------------------ importers
 
     def imports(self, spec: ir.PipelineSpec) -> ir.PipelineSpec:
-        """``spec`` with its artifact parameters read by ``import_artifact`` tasks (itself when it has none)."""
+        """``spec`` with its artifact parameters read by ``import_artifact`` tasks (itself without any)."""
         imported = [p for p in spec.params if p.type.kind == "artifact"]
         if not imported:
             return spec
@@ -103,7 +105,9 @@ class _Rewriter:
         made: dict[str, str] = {}
         tasks: list[ir.Task] = []
         for param in imported:
-            step = self._builtin("import", "import_artifact", params, param.type)
+            # Never cached: the bytes behind a URI may change between runs. What reads the import is keyed
+            # on the digest of the bytes it got, so it is cached as ever.
+            step = self._builtin("import", "import_artifact", params, param.type, cache=False)
             task = ir.Task(
                 id=self._fresh(f"import-{param.name}".replace("_", "-")),
                 step=step,
@@ -178,7 +182,9 @@ class _Rewriter:
         self.taken.add(task_id)
         return task_id
 
-    def _builtin(self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec) -> str:
+    def _builtin(
+        self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec, cache: bool = True
+    ) -> str:
         """The name of a built-in step with this interface, made once per distinct interface."""
         outputs = [ir.Output(name="output", type=output)]
         interface = json.dumps(
@@ -196,7 +202,7 @@ class _Rewriter:
                 inputs=inputs,
                 outputs=outputs,
                 returns=ir.ReturnShape(kind="single"),
-                options=ir.StepOptions(),
+                options=ir.StepOptions(cache=cache),
             )
             body = spec.model_dump(mode="json", exclude={"digest", "location"})
             self.added[name] = spec.model_copy(update={"digest": ir.digest_of(body)})
