@@ -1,4 +1,5 @@
-"""The single entry point for checks: `nox -t ci`, `lint`, `typecheck`, `docs`, `golden`, `bench`, `fuzz`.
+"""The single entry point for checks: `nox -t ci`, `lint`, `typecheck`, `docs`, `examples`, `site`, `golden`,
+`bench`, `fuzz`.
 
 `.ci/run` calls `nox -t ci`, the same command the README gives: every session tagged ``ci`` (the core
 suite, and suites that need their own virtual environment because their pins clash with the core's).
@@ -28,6 +29,27 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, on two workers (``nox -s tests -- -n 0`` runs it in one process)."""
     install_project(session)
     session.run("pytest", "-n", "2", *session.posargs)
+
+
+EXAMPLE_PACKAGES = ["torch==2.13.0", "scikit-learn", "pandas", "pyarrow", "nbclient", "nbformat", "ipykernel"]
+"""What the examples' steps (their ``packages=``) and the notebook's kernel need; torch is a CPU build."""
+
+
+@nox.session(python="3.11", tags=["ci"])
+def examples(session: nox.Session) -> None:
+    """Every example under ``examples/`` for real: trained locally and through each backend's emulator."""
+    install_project(session)
+    session.install(*EXAMPLE_PACKAGES)
+    session.run("pytest", "examples", "-n", "2", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python="3.11", tags=["ci"])
+def site(session: nox.Session) -> None:
+    """The documentation site, built with ``mkdocs build --strict`` (any warning fails)."""
+    # mlopsdsl for the pictures drawn at build time, and pandas, which the tabular example imports.
+    session.install("-e", ".", "pandas", "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python="3.11")

@@ -16,7 +16,15 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def example_files() -> list[Path]:
-    return sorted(p for p in EXAMPLES.rglob("*.py") if not p.name.startswith("_"))
+    """The pipeline modules of `examples/`: not the examples' own tests (run by the `examples` nox session),
+    private modules, or the scripts an example ships (under a `scripts/` folder)."""
+    return sorted(
+        p
+        for p in EXAMPLES.rglob("*.py")
+        if not p.name.startswith(("_", "test_"))
+        and p.name != "conftest.py"
+        and "scripts" not in p.relative_to(EXAMPLES).parts
+    )
 
 
 def compiling_backends() -> list[str]:

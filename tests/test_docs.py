@@ -5,6 +5,9 @@
   they define must then build without a problem, and every ``test_*`` function they define is called (with
   a ``tmp_path`` when it asks for one). A block that cannot run (a fragment, a sketch of user code) says so
   where readers see it, with ``<!-- not-run: reason -->`` on the line before it; there must be few.
+- A ```python block marked ``<!-- peer: kfp -->`` (or ``hera``, ``airflow``) is another tool's code, shown
+  beside ours (docs/coming-from.md): it is compiled, and run in a folder of its own when that tool is
+  installed (kfp and hera are, for the tests).
 - ```json blocks parse. One holding ``ir_version`` is an excerpt of the IR of the pipeline its ``root``
   names (defined by the page's Python): every key it shows must have the value shown, ``"…"`` standing for
   any value. Call specs, input entries and result records are read by the runtime's own spec reader.
@@ -54,6 +57,8 @@ PAGES = [
     *sorted(ROOT.glob("compilers/*/README.md")),
 ]
 NOT_RUN = re.compile(r"^<!--\s*not-run:(.*?)-->\s*$")
+PEER = re.compile(r"^<!--\s*peer:\s*(\w+)\s*-->\s*$")
+PEER_MODULES = {"kfp": "kfp", "hera": "hera", "airflow": "airflow"}
 MOST_NOT_RUN = 3
 """Fragments are the exception: a page that needs more should rather show complete examples."""
 ANY = "…"
@@ -69,6 +74,8 @@ class Block:
     text: str
     not_run: str | None
     """The reason given by a ``<!-- not-run: reason -->`` marker; ``None`` when there is none."""
+    peer: str | None = None
+    """The other tool whose code the block shows (``<!-- peer: kfp -->``); ``None`` for ours."""
 
     @property
     def where(self) -> str:
@@ -96,7 +103,9 @@ def read_blocks(page: Path) -> list[Block]:
             before -= 1
         marker = NOT_RUN.match(lines[before].strip()) if before >= 0 else None
         reason = marker.group(1).strip() if marker else None
-        blocks.append(Block(page, i + 2, lang.lower(), "\n".join(body) + "\n", reason))
+        peer = PEER.match(lines[before].strip()) if before >= 0 else None
+        text = "\n".join(body) + "\n"
+        blocks.append(Block(page, i + 2, lang.lower(), text, reason, peer.group(1) if peer else None))
         i = end + 1
     return blocks
 
@@ -166,7 +175,7 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def python_blocks(page: Path) -> list[Block]:
     """The Python blocks of a page that run."""
-    return [b for b in read_blocks(page) if b.lang == "python" and b.not_run is None]
+    return [b for b in read_blocks(page) if b.lang == "python" and b.not_run is None and b.peer is None]
 
 
 def run_page(page: Path, folder: Path) -> dict[str, Any]:
@@ -216,6 +225,38 @@ def test_python_examples_run(page: Path, clone: Path) -> None:
     for block in read_blocks(page):
         if block.lang == "json":
             check_json(block, namespace)
+
+
+# --------------------------------------------------------------------------- other tools' code
+
+PEER_BLOCKS = [b for b in ALL_BLOCKS if b.peer is not None]
+
+
+def test_peer_blocks_are_marked_python_blocks() -> None:
+    assert {b.peer for b in PEER_BLOCKS} == set(PEER_MODULES), "the coming-from page shows each tool"
+    for block in PEER_BLOCKS:
+        assert block.lang == "python" and block.not_run is None, block.where
+    markers = sum(1 for page in PAGES for line in page.read_text().splitlines() if PEER.match(line.strip()))
+    assert markers == len(PEER_BLOCKS), "a peer marker must stand right before the block it marks"
+
+
+@pytest.mark.parametrize("block", PEER_BLOCKS, ids=lambda b: f"{b.where}:{b.peer}")
+def test_peer_blocks_compile_and_run_where_installed(
+    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another tool's code is checked as far as this machine allows: always compiled; run (offline: these
+    tools compile their pipelines without a cluster) when the tool is installed."""
+    import importlib.util
+    import warnings
+
+    code = compile("\n" * (block.line - 1) + block.text, str(block.page), "exec", dont_inherit=True)
+    if importlib.util.find_spec(PEER_MODULES[str(block.peer)]) is None:
+        return  # compiled above; the tool is not installed here
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tool's own deprecation notices are not ours to fix
+        exec(code, {"__name__": f"peer_{block.peer}"})
+    assert any(tmp_path.iterdir()) or block.peer != "kfp", "the KFP block writes its pipeline package"
 
 
 # --------------------------------------------------------------------------- JSON, TOML, YAML

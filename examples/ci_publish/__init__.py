@@ -1,0 +1,1 @@
+"""Publishing from CI: a GitHub Actions workflow and the script it calls."""

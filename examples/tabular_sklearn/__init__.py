@@ -1,0 +1,1 @@
+"""Tabular classification with pandas and scikit-learn: parquet data, features, a model, a report."""
