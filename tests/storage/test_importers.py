@@ -51,7 +51,7 @@ def pipe(user_module: Callable[..., ModuleType]) -> Any:
 
 @pytest.fixture
 def rows_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "in" / "rows.csv"
+    path = tmp_path / "in put" / "rows.csv"  # a space: its file:// URI has a percent-escape
     path.parent.mkdir()
     path.write_text(TEXT)
     return path

@@ -260,6 +260,7 @@ def _local_imports(document: ir.Document, values: dict[str, Any], locate: Locate
     """``values`` with each artifact parameter's local path made absolute (steps run elsewhere), after
     checking that it exists: a missing file is a parameter error before anything runs, not a failed run."""
     from mlopsdsl.artifacts import Artifact
+    from mlopsdsl.runtime.builtins import local_path
 
     out = dict(values)
     for param in document.pipeline.params:
@@ -270,7 +271,7 @@ def _local_imports(document: ir.Document, values: dict[str, Any], locate: Locate
             value = value.uri or value.path
         if not isinstance(value, str) or ("://" in value and not value.startswith("file://")):
             continue  # remote: read (and found missing, if it is) by the import task
-        path = value[len("file://") :] if value.startswith("file://") else value
+        path = local_path(value)
         if not os.path.exists(path):
             raise ParameterError(
                 f"pipeline parameter {param.name!r}: {value} does not exist", locate(param.location)

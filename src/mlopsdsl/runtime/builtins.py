@@ -14,7 +14,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["IMPORT_SCHEMES", "compare", "decide", "gather", "gather_dict", "import_artifact", "uri_problem"]
+__all__ = [
+    "IMPORT_SCHEMES",
+    "compare",
+    "decide",
+    "gather",
+    "gather_dict",
+    "import_artifact",
+    "local_path",
+    "uri_problem",
+]
 
 _COMPARE = {
     "==": operator.eq,
@@ -86,6 +95,16 @@ def uri_problem(uri: object, where: str) -> str | None:
     return None
 
 
+def local_path(uri: str) -> str:
+    """The file system path of a ``file://`` URI (percent-escapes decoded, as ``Path.as_uri`` writes them)
+    or of a plain path."""
+    if not uri.startswith("file://"):
+        return uri
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(uri).path)
+
+
 def import_artifact(uri: str, parameter: str, kind: str = "Artifact") -> Any:
     """The artifact at ``uri`` (pipeline parameter ``parameter``), as an ``ml.<kind>`` this task outputs.
 
@@ -103,7 +122,7 @@ def import_artifact(uri: str, parameter: str, kind: str = "Artifact") -> Any:
         raise ValueError(problem)
     cls = getattr(artifacts, kind, artifacts.Artifact)
     if "://" not in uri or uri.startswith("file://"):
-        path = uri[len("file://") :] if uri.startswith("file://") else uri
+        path = local_path(uri)
         if not os.path.exists(path):
             raise FileNotFoundError(f"pipeline parameter {parameter!r}: {uri} does not exist")
         local = path
