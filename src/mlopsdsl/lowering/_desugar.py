@@ -80,7 +80,8 @@ class _Rewriter:
             found = param.type.at(path) if param else None
         elif isinstance(binding, ir.TaskOutputBinding):
             task = pipeline.task(binding.task)
-            outputs = self.steps[task.step].outputs if task.step else self.pipelines[task.callee].outputs
+            step = self.steps.get(task.step) or self.added.get(task.step) if task.step else None
+            outputs = step.outputs if step else self.pipelines[task.callee].outputs
             base = next((o.type for o in outputs if o.name == binding.output), None)
             if base is not None and task.map is not None:
                 base = ir.TypeSpec(kind="list", items=base)
