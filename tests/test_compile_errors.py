@@ -374,7 +374,7 @@ def test_an_exit_handler_in_a_sub_pipeline_is_refused_at_its_definition(
 def test_a_stored_pipeline_parameter_is_refused_at_its_line(nested: ir.Document, backend: str) -> None:
     root = nested.pipeline
     stored = [
-        p.model_copy(update={"type": ir.TypeSpec(kind="artifact", name="Dataset")}) if p.name == "flag" else p
+        p.model_copy(update={"type": ir.TypeSpec(kind="object", name="pkg.Box")}) if p.name == "flag" else p
         for p in root.params
     ]
     edited = nested.model_copy(
@@ -383,6 +383,26 @@ def test_a_stored_pipeline_parameter_is_refused_at_its_line(nested: ir.Document,
     with pytest.raises(CompileError, match="'flag'") as info:
         backends.load(backend).compile(edited)
     assert info.value.location == Location("nested_flow.py", _line("    flag: int = 0,"))
+
+
+@pytest.mark.parametrize("backend", ["kfp", "argo"])
+def test_a_condition_on_an_imported_artifact_parameter_compiles(nested: ir.Document, backend: str) -> None:
+    from mlopsdsl.lowering import desugar
+
+    root = nested.pipeline
+    dataset = ir.TypeSpec(kind="artifact", name="Dataset")
+    params = [
+        p.model_copy(update={"type": dataset, "optional": False}) if p.name == "flag" else p
+        for p in root.params
+    ]
+    edited = nested.model_copy(
+        update={"pipelines": [root.model_copy(update={"params": params}), *nested.pipelines[1:]]}
+    )
+    lowered = desugar(edited).pipeline
+    ids = [t.id for t in lowered.tasks]
+    assert ids[0] == "import-flag" and any(i.startswith("decide-") for i in ids)
+    assert next(p for p in lowered.params if p.name == "flag").type.kind == "str"
+    assert backends.load(backend).compile(edited)
 
 
 @pytest.mark.parametrize("backend", ["kfp", "argo"])

@@ -347,14 +347,35 @@ def test_artifact_cannot_be_a_constant() -> None:
     }
 
 
-def test_artifact_parameter() -> None:
+def test_artifact_parameter_of_the_root_is_an_import() -> None:
     dataset = ir.TypeSpec(kind="artifact", name="Dataset")
     doc = document([pipe("flow", [noop()], params={"data": dataset})], [NOOP])
+    assert messages(doc) == set()
+
+
+def test_artifact_parameter_default_must_be_a_uri() -> None:
+    dataset = ir.TypeSpec(kind="artifact", name="Dataset")
+    root = pipe("flow", [noop()])
+    param = ir.Param(name="data", type=dataset, optional=True, default="ftp://host/x", location=at(7))
+    doc = document([root.model_copy(update={"params": [param]})], [NOOP])
+    assert messages(doc) == {
+        (
+            7,
+            "default of pipeline parameter 'data': 'ftp://host/x' has an unknown scheme 'ftp://' (known: "
+            "file://, s3://, s3a://, gs://, gcs://, az://, abfs://, abfss://, memory://)",
+        )
+    }
+
+
+def test_object_parameter() -> None:
+    box = ir.TypeSpec(kind="object", name="pkg.Box")
+    doc = document([pipe("flow", [noop()], params={"box": box})], [NOOP])
     assert messages(doc) == {
         (
             50,
-            "pipeline parameter 'data' is a Dataset; pipeline parameters must be JSON values "
-            "(load files and objects in a step)",
+            "pipeline parameter 'box' is a Box; pipeline parameters must be JSON values or, on the pipeline "
+            "that is run, an artifact (ml.Dataset, ml.Model, ml.Artifact) given by URI (load other objects "
+            "in a step)",
         )
     }
 

@@ -82,6 +82,7 @@ def with_defaults(
     ``locate`` turns the IR's locations into the ones errors show (``Pipeline.locate``).
     """
     from mlopsdsl._types import check_value, to_json_value
+    from mlopsdsl.artifacts import Artifact
 
     root = document.pipeline
     by_name = {p.name: p for p in root.params}
@@ -91,6 +92,8 @@ def with_defaults(
             known = ", ".join(by_name) or "none"
             raise ParameterError(f"pipeline {root.name!r} has no parameter {name!r} (parameters: {known})")
         param = by_name[name]
+        if param.type.kind == "artifact" and isinstance(value, Artifact):  # ml.run(p, data=ml.Dataset(...))
+            value = value.uri or value.path
         json_value, ok = to_json_value(value)
         problem = (
             check_value(json_value, param.type, f"parameter {name!r}") if ok else f"{value!r} is not JSON"
@@ -115,6 +118,8 @@ def parse_value(text: str, param: ir.Param, locate: Locate = _portable) -> Any:
             locate(param.location),
         ) from None
     inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
+    if inner.kind == "artifact":  # the URI of an existing artifact
+        return text
     if inner.kind == "str" and not (type_.kind == "optional" and text in ("null", "None")):
         return text
     if inner.kind == "enum" and any(isinstance(v, str) and v == text for v in inner.values or []):

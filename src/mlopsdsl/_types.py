@@ -205,6 +205,10 @@ def check_value(value: JsonValue, spec: TypeSpec, where: str = "value") -> str |
         return _wrong(where, spec, value)
     if kind == "str":
         return None if isinstance(value, str) else _wrong(where, spec, value)
+    if kind == "artifact":  # an existing artifact, by URI (a pipeline parameter read by an importer task)
+        from mlopsdsl.runtime.builtins import uri_problem
+
+        return uri_problem(value, where)
     if kind == "enum":
         allowed = spec.values or []
         if any(type(value) is type(v) and value == v for v in allowed):

@@ -62,6 +62,26 @@ def spread(x: int) -> Pair:
     return Pair(x - 1, x + 1)
 
 
+# --------------------------------------------------------------------------- importers
+
+
+@ml.step
+def imported_rows(data: ml.Dataset) -> int:
+    return len(Path(data.path).read_text().splitlines()) - 1
+
+
+@ml.step
+def imported_header(data: ml.Dataset) -> str:
+    source = str(data.metadata.get("source_uri", ""))
+    return Path(data.path).read_text().splitlines()[0] + "@" + source.rsplit("/", 1)[-1]
+
+
+@ml.pipeline
+def imported(data: ml.Dataset, scale: int = 10) -> tuple[int, str]:
+    """A parameter naming an existing artifact: read once by an importer task, then by two steps."""
+    return imported_rows(data=data), imported_header(data=data)
+
+
 @dataclasses.dataclass
 class Box:
     """A Python object passed by reference (pickled), not as JSON."""
@@ -815,6 +835,8 @@ class Case:
     """The step whose failure fails the run."""
     folder: bool = False
     """Give the run a scratch folder as parameter ``folder``."""
+    files: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Files to write before the run, each given as a ``file://`` URI to the parameter of its name."""
     exit_status: str | None = None
     """What the exit handler must record."""
     attempts: int | None = None
@@ -885,6 +907,14 @@ CASES = [
     Case("tolerant-map-too-few", tolerant_most, {"xs": [0, 1, 2, 3, 4]}, None, fails="odd_fails"),
     Case("tolerant-map-enough", tolerant_half, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
+    Case(
+        "import-file-uri",
+        imported,
+        {},
+        {"output_0": 2, "output_1": "a,b@data.csv"},
+        files={"data": "a,b\n1,2\n3,4\n"},
+        plain=False,
+    ),
     Case("hostile-default", hostile, {}, {"output": _h(hostile.fn.__defaults__[0])}),
     Case("hostile-value", hostile, {"text": HOSTILE}, {"output": _h(HOSTILE)}),
     Case("gather-values", gather_values, {}, {"output": 2 + 4 + 7}),

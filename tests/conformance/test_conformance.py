@@ -43,6 +43,11 @@ def _params(case: Case, tmp_path: Path) -> dict[str, Any]:
         folder = tmp_path / "state"
         folder.mkdir()
         params["folder"] = str(folder)
+    for name, text in case.files.items():  # an existing artifact, passed by URI
+        written = tmp_path / "files" / name / "data.csv"
+        written.parent.mkdir(parents=True)
+        written.write_text(text)
+        params[name] = written.as_uri()
     return params
 
 

@@ -13,6 +13,6 @@ def run(n: int) -> int:
 @ml.pipeline
 def running(
     n: int = 1,
-    settings: Settings = Settings(),  # error: pipeline parameter 'settings' is a Settings; pipeline parameters must be JSON values (load files and objects in a step)
+    settings: Settings = Settings(),  # error: pipeline parameter 'settings' is a Settings; pipeline parameters must be JSON values or, on the pipeline that is run, an artifact (ml.Dataset, ml.Model, ml.Artifact) given by URI (load other objects in a step)
 ) -> int:
     return run(n=n)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlopsdsl.errors import Location, RunError
+from mlopsdsl.errors import Location, ParameterError, RunError
 from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
 from mlopsdsl.local._config import ENV_OPTIONS, trust
@@ -197,6 +197,7 @@ def run_document(
         previous = folder.read_steps()
     else:
         folder = RunFolder(root, new_run_id(document.root), trusted.key)
+    values = _local_imports(document, values, locate)
     if values:
         document = with_defaults(document, values, locate)
     from mlopsdsl.local._secrets import default_env_file, step_secrets
@@ -344,6 +345,30 @@ def _end_tracking(parent: str, status: str, shown: Any) -> None:
             _mlflow.client().set_terminated(parent, "FINISHED" if status == "succeeded" else "FAILED")
     except Exception as exc:
         shown.line("mlflow", f"could not close the MLflow run {parent}: {type(exc).__name__}: {exc}")
+
+
+def _local_imports(document: ir.Document, values: dict[str, Any], locate: Locate) -> dict[str, Any]:
+    """``values`` with each artifact parameter's local path made absolute (steps run elsewhere), after
+    checking that it exists: a missing file is a parameter error before anything runs, not a failed run."""
+    from mlopsdsl.artifacts import Artifact
+    from mlopsdsl.runtime.builtins import local_path
+
+    out = dict(values)
+    for param in document.pipeline.params:
+        value = out.get(param.name, param.default if param.optional else None)
+        if param.type.kind != "artifact" or value is None:
+            continue
+        if isinstance(value, Artifact):
+            value = value.uri or value.path
+        if not isinstance(value, str) or ("://" in value and not value.startswith("file://")):
+            continue  # remote: read (and found missing, if it is) by the import task
+        path = local_path(value)
+        if not os.path.exists(path):
+            raise ParameterError(
+                f"pipeline parameter {param.name!r}: {value} does not exist", locate(param.location)
+            )
+        out[param.name] = value if value.startswith("file://") else os.path.abspath(path)
+    return out
 
 
 def _home(path: str | os.PathLike[str] | None) -> Path:

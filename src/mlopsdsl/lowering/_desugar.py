@@ -10,7 +10,11 @@ that run through the same step runtime as user steps:
   the value the consumer expects;
 * a block whose condition reads a stored value, or a value no engine compares (a list, a dict, a
   dataclass), becomes a ``decide`` task in the block's parent, and the block's condition becomes
-  ``decide == True`` (``otherwise``: its negation), a plain comparison of a ``bool`` every engine renders.
+  ``decide == True`` (``otherwise``: its negation), a plain comparison of a ``bool`` every engine renders;
+* a parameter of the root pipeline typed as an artifact (``data: ml.Dataset``) becomes a ``str`` parameter
+  (the URI of an existing artifact) read by an ``import_artifact`` task at the top of the pipeline, and
+  every binding of the parameter reads that task's output instead: the bytes are read once, stored and
+  digested as any task output, and the task (with its URI) is in the run's lineage.
 
 The result is an ordinary, valid IR document; a backend compiles it like any other. The local runner needs
 none of it (it reads the values itself), and runs the same meaning: conformance proves both.
@@ -46,7 +50,9 @@ def desugar(document: ir.Document, gather: bool = True) -> ir.Document:
     """
     rewriter = _Rewriter(document)
     rewriter.gather = gather
-    pipelines = [rewriter.pipeline(p) for p in document.pipelines]
+    pipelines = [
+        rewriter.pipeline(rewriter.imports(p) if p.name == document.root else p) for p in document.pipelines
+    ]
     if not rewriter.added:
         return document
     steps = sorted([*document.steps, *rewriter.added.values()], key=lambda s: s.name)
@@ -74,7 +80,8 @@ class _Rewriter:
             found = param.type.at(path) if param else None
         elif isinstance(binding, ir.TaskOutputBinding):
             task = pipeline.task(binding.task)
-            outputs = self.steps[task.step].outputs if task.step else self.pipelines[task.callee].outputs
+            step = self.steps.get(task.step) or self.added.get(task.step) if task.step else None
+            outputs = step.outputs if step else self.pipelines[task.callee].outputs
             base = next((o.type for o in outputs if o.name == binding.output), None)
             if base is not None and task.map is not None:
                 base = ir.TypeSpec(kind="list", items=base)
@@ -84,6 +91,40 @@ class _Rewriter:
         elif isinstance(binding, ir.StatusBinding):
             return ir.TypeSpec(kind="str")
         return found or ir.TypeSpec(kind="json")
+
+    # ------------------------------------------------------------------ importers
+
+    def imports(self, spec: ir.PipelineSpec) -> ir.PipelineSpec:
+        """``spec`` with its artifact parameters read by ``import_artifact`` tasks (itself without any)."""
+        imported = [p for p in spec.params if p.type.kind == "artifact"]
+        if not imported:
+            return spec
+        self.taken = {t.id for t in spec.tasks} | ({spec.on_exit.id} if spec.on_exit else set())
+        uri = ir.TypeSpec(kind="str")
+        params = [ir.Param(name="uri", type=uri), ir.Param(name="parameter", type=uri),
+                  ir.Param(name="kind", type=uri)]  # fmt: skip
+        made: dict[str, str] = {}
+        tasks: list[ir.Task] = []
+        for param in imported:
+            # Never cached: the bytes behind a URI may change between runs. What reads the import is keyed
+            # on the digest of the bytes it got, so it is cached as ever.
+            step = self._builtin("import", "import_artifact", params, param.type, cache=False)
+            task = ir.Task(
+                id=self._fresh(f"import-{param.name}".replace("_", "-")),
+                step=step,
+                inputs={
+                    "uri": ir.ParameterBinding(name=param.name),
+                    "parameter": ir.ConstantBinding(value=param.name),
+                    "kind": ir.ConstantBinding(value=param.type.name or "Artifact"),
+                },
+                location=param.location,
+            )
+            made[param.name] = task.id
+            tasks.append(task)
+        body = _read_imports(spec.model_dump(mode="json", exclude={"params"}), made)
+        new = ir.PipelineSpec.model_validate({**body, "params": []})
+        params_ = [p.model_copy(update={"type": uri}) if p.name in made else p for p in spec.params]
+        return new.model_copy(update={"params": params_, "tasks": [*tasks, *new.tasks]})
 
     # ------------------------------------------------------------------ pipelines
 
@@ -142,7 +183,9 @@ class _Rewriter:
         self.taken.add(task_id)
         return task_id
 
-    def _builtin(self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec) -> str:
+    def _builtin(
+        self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec, cache: bool = True
+    ) -> str:
         """The name of a built-in step with this interface, made once per distinct interface."""
         outputs = [ir.Output(name="output", type=output)]
         interface = json.dumps(
@@ -160,7 +203,7 @@ class _Rewriter:
                 inputs=inputs,
                 outputs=outputs,
                 returns=ir.ReturnShape(kind="single"),
-                options=ir.StepOptions(),
+                options=ir.StepOptions(cache=cache),
             )
             body = spec.model_dump(mode="json", exclude={"digest", "location"})
             self.added[name] = spec.model_copy(update={"digest": ir.digest_of(body)})
@@ -253,6 +296,17 @@ class _Rewriter:
         if group.kind == "otherwise" and group.else_of in decided:
             return ir.Not(condition=decided[group.else_of])
         return group.condition
+
+
+def _read_imports(node: Any, made: dict[str, str]) -> Any:
+    """``node`` (a dumped pipeline) with each binding of an imported parameter reading its import task."""
+    if isinstance(node, list):
+        return [_read_imports(item, made) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("kind") == "parameter" and node.get("name") in made and "path" in node:
+        return {"kind": "task_output", "task": made[node["name"]], "output": "output", "path": node["path"]}
+    return {key: _read_imports(value, made) for key, value in node.items()}
 
 
 def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> list[ir.Task]:

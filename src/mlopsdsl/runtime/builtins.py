@@ -14,7 +14,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["compare", "decide", "gather", "gather_dict"]
+__all__ = [
+    "IMPORT_SCHEMES",
+    "compare",
+    "decide",
+    "gather",
+    "gather_dict",
+    "import_artifact",
+    "local_path",
+    "uri_problem",
+]
 
 _COMPARE = {
     "==": operator.eq,
@@ -65,3 +74,69 @@ def _holds(node: dict[str, Any], operands: dict[str, Any]) -> bool:
 
 def _operand(side: dict[str, Any], operands: dict[str, Any]) -> Any:
     return side["value"] if "input" not in side else operands[side["input"]]
+
+
+IMPORT_SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")
+"""The URI schemes an artifact parameter may name (a plain absolute path means ``file``)."""
+
+
+def uri_problem(uri: object, where: str) -> str | None:
+    """Why ``uri`` cannot name an existing artifact for ``where``, or ``None`` when its form is right.
+
+    Only the form is checked here (a string, a known scheme); whether the object exists is known when it is
+    read, or earlier where the runner can look (a local path).
+    """
+    if not isinstance(uri, str) or not uri:
+        return f"{where} takes the URI of an existing artifact (s3://bucket/key, file:///path), got {uri!r}"
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme and scheme not in IMPORT_SCHEMES:
+        known = ", ".join(f"{s}://" for s in IMPORT_SCHEMES)
+        return f"{where}: {uri!r} has an unknown scheme {scheme + '://'!r} (known: {known})"
+    return None
+
+
+def local_path(uri: str) -> str:
+    """The file system path of a ``file://`` URI (percent-escapes decoded, as ``Path.as_uri`` writes them)
+    or of a plain path."""
+    if not uri.startswith("file://"):
+        return uri
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(uri).path)
+
+
+def import_artifact(uri: str, parameter: str, kind: str = "Artifact") -> Any:
+    """The artifact at ``uri`` (pipeline parameter ``parameter``), as an ``ml.<kind>`` this task outputs.
+
+    The bytes are read here once: the runtime stores them as this task's output, computing their sha256,
+    and every later read in the run checks that digest. The source URI and the digest seen are kept in the
+    artifact's metadata, so the run's records say where it came from.
+    """
+    import os
+
+    from mlopsdsl import artifacts
+    from mlopsdsl.runtime._io import sha256_path
+
+    problem = uri_problem(uri, f"pipeline parameter {parameter!r}")
+    if problem:
+        raise ValueError(problem)
+    cls = getattr(artifacts, kind, artifacts.Artifact)
+    if "://" not in uri or uri.startswith("file://"):
+        path = local_path(uri)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"pipeline parameter {parameter!r}: {uri} does not exist")
+        local = path
+    else:
+        from mlopsdsl.runtime._remote import filesystem
+
+        fs, remote = filesystem(uri)
+        if not fs.exists(remote):
+            raise FileNotFoundError(f"pipeline parameter {parameter!r}: {uri} does not exist")
+        name = remote.rstrip("/").rsplit("/", 1)[-1] or "data"
+        local = cls.new(name).path
+        if fs.isdir(remote):
+            fs.get(remote.rstrip("/") + "/", local, recursive=True)
+        else:
+            fs.get_file(remote, local)
+    digest, size = sha256_path(local)
+    return cls(path=local, metadata={"source_uri": uri, "sha256": digest, "bytes": size})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mlopsdsl import ir
 from mlopsdsl._types import assignable, check_value
+from mlopsdsl.runtime.builtins import uri_problem
 from mlopsdsl.validate._context import Context, every_task
 
 # --------------------------------------------------------------------------- types
@@ -169,11 +170,17 @@ def check_params(ctx: Context) -> None:
     for pipeline in ctx.doc.pipelines:
         for param in pipeline.params:
             where = param.location or pipeline.location
-            if not param.type.is_parameter:
+            if param.type.kind == "artifact" and pipeline.name == ctx.doc.root:
+                # The URI of an existing artifact, read by an importer task (lowering's desugar).
+                problem = uri_problem(param.default, f"default of pipeline parameter {param.name!r}")
+                if param.optional and problem:
+                    ctx.report("bad-default", problem, where)
+            elif not param.type.is_parameter:
                 ctx.report(
                     "artifact-parameter",
                     f"pipeline parameter {param.name!r} is a {param.type}; pipeline parameters must be JSON "
-                    "values (load files and objects in a step)",
+                    "values or, on the pipeline that is run, an artifact (ml.Dataset, ml.Model, "
+                    "ml.Artifact) given by URI (load other objects in a step)",
                     where,
                 )
             elif param.optional:
