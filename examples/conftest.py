@@ -43,9 +43,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 def compile_for_this_machine(pipeline: ml.Pipeline, backend: str) -> str:
     """The document ``backend`` compiles for ``pipeline``, as if its image already had every package.
 
-    The steps' ``packages=`` are dropped from the IR before compiling, as they are when the image is built
-    with them: a pod then installs nothing, which the emulators would otherwise do with pip, on every
-    task. The libraries come from this interpreter instead (the nox session installs them here).
+    The steps' ``packages=`` are dropped from the IR and the steps run on a named image
+    (``PREBUILT_IMAGE``), as they would when the image is built with them: a pod then installs nothing,
+    which the emulators would otherwise do with pip, on every task. The libraries come from this
+    interpreter instead (the nox session installs them here).
     """
     document = pipeline.build()
     steps = [
@@ -54,7 +55,14 @@ def compile_for_this_machine(pipeline: ml.Pipeline, backend: str) -> str:
     ]
     prebuilt = document.model_copy(update={"steps": steps})
     chosen = backends.load(backend)
-    return backends.compile_document(chosen, prebuilt, pipeline.locate, functions=pipeline.step_functions())
+    # Named, not stock: the image check then trusts it to have what the steps import, as this venv does.
+    return backends.compile_document(
+        chosen, prebuilt, pipeline.locate, functions=pipeline.step_functions(), image=PREBUILT_IMAGE
+    )
+
+
+PREBUILT_IMAGE = "registry.example/mlopsdsl-examples:1"
+"""The image the examples' emulated runs stand for: one built with every step's ``packages=``."""
 
 
 def run_on(backend: str, pipeline: ml.Pipeline, params: dict[str, Any], workdir: Path) -> EmulatedRun:

@@ -113,8 +113,14 @@ def run_airflow(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
     from mlopsdsl import backends
 
     use_home(process_home())  # one Airflow home (database, DAGs folder) per test process
+    image = {} if case.isolated else {"image": "registry.example/this-venv:1"}  # as on KFP and Argo
     text = ml.compile(
-        case.pipeline, backend="airflow", operator="local", store=(tmp_path / "store").as_uri(), cache=False
+        case.pipeline,
+        backend="airflow",
+        operator="local",
+        store=(tmp_path / "store").as_uri(),
+        cache=False,
+        **image,
     )
     chosen = backends.load("airflow")
     assert isinstance(chosen, backends.Validates)
@@ -222,5 +228,6 @@ def test_declared_gaps_are_still_gaps() -> None:
     """A gap closed by a backend must leave DECLARED_GAPS, so that conformance runs the case there."""
     by_name = {c.name: c for c in CASES}
     for name, path in sorted(DECLARED_GAPS):
-        if path in PATHS:
+        # The airflow session has no KFP or Argo plugin, and the core one no Airflow: check what is here.
+        if path in PATHS and importlib.util.find_spec(f"mlopsdsl_{path}") is not None:
             assert _unsupported(by_name[name], path) is not None, (name, path)

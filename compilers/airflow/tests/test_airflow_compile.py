@@ -54,8 +54,10 @@ def test_every_conformance_pipeline_imports_and_builds_valid_pods(tmp_path: Path
         document = case.pipeline.build()
         if [g for g in __import__("mlopsdsl.lowering", fromlist=["gaps"]).gaps(document, backend)]:
             continue  # a declared gap: refused before anything is written (below)
+        # A case whose steps use this venv's libraries runs on an image said to have them (the image check).
+        image = {} if case.isolated else {"image": "registry.example/this-venv:1"}
         texts[document.pipeline.name] = ml.compile(
-            case.pipeline, backend="airflow", store="s3://bucket/mlopsdsl"
+            case.pipeline, backend="airflow", store="s3://bucket/mlopsdsl", **image
         )
     bag = bag_of(tmp_path / "dags", texts)
     assert bag.import_errors == {}
