@@ -59,3 +59,48 @@ def chain(x: int = 0) -> int:
     for _ in range(4):
         value = plus(a=value)
     return value
+
+
+@ml.step(
+    pod=ml.Pod(
+        affinity=[
+            ml.NodeAffinity("gpu", ["a100"]),
+            ml.NodeAffinity("zone", ["a"], weight=10),
+            ml.PodAffinity({"job": "train"}, anti=True, namespaces=["ml"]),
+        ],
+        image_pull_policy="IfNotPresent",
+        image_pull_secrets=["team"],
+        shm_size="2Gi",
+        run_as_user=2000,
+        priority_class="high",
+        patch={
+            "containers": [{"name": "main", "env": [{"name": "GREETING", "value": "patched"}]}],
+            "dnsPolicy": "ClusterFirst",
+        },
+    )
+)
+def loader(x: int) -> str:
+    import os
+
+    return f"{os.environ.get('GREETING', 'plain')}-{x}"
+
+
+@ml.step(pod=ml.Pod(run_as_root=True, service_account="builder"))
+def as_root(word: str) -> str:
+    return word.upper()
+
+
+@ml.pipeline(pod=ml.Pod(service_account="runner", image_pull_secrets=["regcred"]))
+def pods(x: int = 1) -> str:
+    """Every pod setting, on steps and as the pipeline's defaults; the patch's variable reaches the step."""
+    return as_root(word=loader(x=x))
+
+
+@ml.step(pod=ml.Pod(patch={"hostNetwrk": True, "containers": [{"tty": True}]}))
+def misspelled(x: int) -> int:
+    return x
+
+
+@ml.pipeline
+def bad_patch(x: int = 1) -> int:
+    return misspelled(x=x)

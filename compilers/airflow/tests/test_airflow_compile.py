@@ -278,3 +278,67 @@ def test_values_pass_through_airflow_templating_unchanged(value: Any) -> None:
 
     text = jinja_safe(value)
     assert json.loads(jinja2.Environment().from_string(text).render()) == value
+
+
+def test_pod_settings_reach_the_pod_the_operator_builds(tmp_path: Path) -> None:
+    bag = bag_of(tmp_path / "dags", {"pods": ml.compile(pipes.pods, backend="airflow")})
+    assert bag.import_errors == {}
+    dag = bag.dags["pods"]
+    loader = validate_pod(dag.get_task("loader").build_pod_request_obj(dry_run=True))
+    spec = loader["spec"]
+    # The same Kubernetes JSON as Argo's template for the same rules (one function writes both).
+    assert spec["affinity"] == {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["a100"]}]}]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 10, "preference": {"matchExpressions": [{"key": "zone", "operator": "In",
+                                                                   "values": ["a"]}]}}
+            ],
+        },
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"job": "train"}}, "namespaces": ["ml"],
+                 "topologyKey": "kubernetes.io/hostname"}
+            ]
+        },
+    }  # fmt: skip
+    assert spec["serviceAccountName"] == "runner" and spec["priorityClassName"] == "high"
+    # Unlike Argo, Airflow sets pull secrets per pod: the pipeline's, then the step's.
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}, {"name": "team"}]
+    assert spec["securityContext"]["runAsUser"] == 2000 and spec["securityContext"]["runAsNonRoot"] is True
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in spec["volumes"]
+    container = spec["containers"][0]
+    assert {"name": "shm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    # The patch is merged last, as Argo merges podSpecPatch: "main" is the step's container, and its env
+    # list merges by name into the runtime's variables rather than replacing them.
+    assert spec["dnsPolicy"] == "ClusterFirst"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GREETING"] == "patched" and "MLOPSDSL_RUNTIME" in env
+    assert "main" not in [c["name"] for c in spec["containers"]]  # the patch named the step's container
+    root = validate_pod(dag.get_task("as_root").build_pod_request_obj(dry_run=True))["spec"]
+    assert root["serviceAccountName"] == "builder"  # the step's own wins over the pipeline's
+    assert root["securityContext"]["runAsUser"] == 0 and root["securityContext"]["runAsNonRoot"] is False
+    assert "securityContext" not in root["containers"][0]  # root keeps its capabilities
+    assert root["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_a_pod_patch_reaches_the_step_when_airflow_runs_it(tmp_path: Path) -> None:
+    text = ml.compile(pipes.pods, backend="airflow", operator="local")
+    result = run_airflow(text, {"x": 4}, workdir=tmp_path)
+    assert result.status == "Succeeded", result.logs
+    assert result.outputs == {"output": "PATCHED-4"}
+
+
+def test_a_patch_that_is_no_pod_spec_is_an_error_at_the_line_that_wrote_it() -> None:
+    with pytest.raises(CompileError) as info:
+        ml.compile(pipes.bad_patch, backend="airflow")
+    message = str(info.value)
+    assert "[airflow] step 'misspelled': pod patch is not a Kubernetes PodSpec" in message
+    assert "patch.hostNetwrk is not a field of PodSpec" in message
+    assert "patch.containers[0] needs a name ('main' is the step's container)" in message
+    assert info.value.location is not None
+    assert info.value.location.file.endswith("airflow_pipelines.py")

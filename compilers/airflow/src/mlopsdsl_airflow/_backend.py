@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
 from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
-from mlopsdsl_airflow._options import CompileOptions
+from mlopsdsl_airflow._options import BACKEND, CompileOptions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,7 +37,6 @@ class AirflowBackend:
         gather_artifacts=False,
         map_sub_pipelines=False,
         argument_bytes=ARGUMENT_BYTES,
-        pod_settings=frozenset(),
         tolerant_maps=False,
     )
     """What Airflow cannot run even after lowering: a mapped task expands over a list XCom can carry (JSON
@@ -61,10 +60,12 @@ class AirflowBackend:
         Raises:
             CompileError: An unknown option, a bad value, or something Airflow cannot express.
         """
+        from mlopsdsl.lowering._kube import check_patches
         from mlopsdsl_airflow._plan import plan
         from mlopsdsl_airflow._render import render
 
         parsed = CompileOptions.parse(options, document.pipeline.location)
+        check_patches(document, BACKEND)
         return render(document, plan(document, parsed), parsed)
 
     def validate_compiled(self, text: str) -> list[Problem]:

@@ -25,6 +25,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator, Py
 from airflow.sdk import DAG, Param, RetryDecision, RetryPolicy
 from airflow.timetables.trigger import CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from kubernetes.client import ApiClient
 from kubernetes.client import models as k8s
 """
 
@@ -37,12 +38,78 @@ OPERATORS = {
 }
 
 HELPERS = '''\
+class _Json:
+    """What ``ApiClient.deserialize`` reads: a body of JSON text."""
+
+    def __init__(self, data):
+        self.data = json.dumps(data)
+
+
+def kube(kind, data):
+    """The Kubernetes client's model ``kind`` read from the API's JSON (camelCase, as kubectl takes it)."""
+    return ApiClient().deserialize(_Json(data), kind)
+
+
+MERGE_KEYS = {
+    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
+    "imagePullSecrets": "name", "env": "name", "volumeMounts": "mountPath", "ports": "containerPort",
+    "hostAliases": "ip", "topologySpreadConstraints": "topologyKey", "resourceClaims": "name",
+}
+"""The lists of a PodSpec that a strategic merge patch merges item by item, and the key that matches items
+(the ``patchMergeKey`` of Kubernetes' API); any other list in a patch replaces the pod's."""
+
+
+def merge_patch(base, patch):
+    """``patch`` merged into ``base`` (both API JSON) as Kubernetes merges a strategic merge patch, which is
+    how Argo applies a template's ``podSpecPatch``: mappings merge key by key, ``null`` removes a key, and
+    the lists of ``MERGE_KEYS`` merge by their key."""
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        elif key in MERGE_KEYS and isinstance(value, list) and isinstance(merged.get(key), list):
+            by = MERGE_KEYS[key]
+            items = list(merged[key])
+            for item in value:
+                at = next((n for n, old in enumerate(items) if old.get(by) == item.get(by)), None)
+                if at is None:
+                    items.append(item)
+                else:
+                    items[at] = merge_patch(items[at], item)
+            merged[key] = items
+        else:
+            merged[key] = value
+    return merged
+
+
 class StepOperator(KubernetesPodOperator):
     """A pod running one step through the mlopsdsl step runtime.
 
     Exit status 2 means the step failed for good (an error retrying cannot fix): that attempt fails
-    without a retry, whatever ``retries`` says.
+    without a retry, whatever ``retries`` says. ``pod_patch`` (the step's ``ml.Pod(patch=...)``, a partial
+    PodSpec in API JSON, whose container ``main`` is the step's) is merged into the pod the provider builds,
+    last, as Argo merges a ``podSpecPatch``.
     """
+
+    def __init__(self, *, pod_patch=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pod_patch = pod_patch
+
+    def build_pod_request_obj(self, context=None, *, dry_run=False):
+        pod = super().build_pod_request_obj(context, dry_run=dry_run)
+        if not self.pod_patch:
+            return pod
+        patch = dict(self.pod_patch)
+        if "containers" in patch:
+            patch["containers"] = [
+                {**c, "name": self.base_container_name} if c.get("name") == "main" else c
+                for c in patch["containers"]
+            ]
+        client = ApiClient()
+        pod.spec = kube("V1PodSpec", merge_patch(client.sanitize_for_serialization(pod.spec), patch))
+        return pod
 
     def cleanup(self, pod, remote_pod, *args, **kwargs):
         try:

@@ -8,6 +8,7 @@ Values are written with ``repr``/``pprint`` of plain data, so the same IR gives 
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import pprint
@@ -16,6 +17,8 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import pod_of
+from mlopsdsl.lowering._kube import affinity_spec, pod_security_context, shm_volume
 from mlopsdsl_airflow._code import runtime_bundle
 from mlopsdsl_airflow._dagfile import HELPERS, IMPORTS, OPERATORS
 from mlopsdsl_airflow._launch import LAUNCHER, PACKAGES_ENV, RUNTIME_ENV, jinja_safe
@@ -83,11 +86,19 @@ def _param(p: ir.Param) -> str:
     return f"Param({', '.join(args)})"
 
 
-def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
+def _kube(kind: str, data: Any) -> str:
+    """Source for the Kubernetes client's model ``kind`` read from the API's JSON (``kube`` in the file)."""
+    return f"kube({kind!r}, {data!r})"
+
+
+def _pod(document: ir.Document, step: ir.StepSpec, options: CompileOptions) -> list[str]:
     """The operator's keyword arguments for every task of ``step``, as ``name=source`` lines."""
     opts = step.options
     kube = opts.kubernetes
+    pod = pod_of(document, step)
     lines = [f"image={_literal(opts.image or options.image or default_image(), 'image', step)}"]
+    if pod is not None and pod.image_pull_policy is not None:
+        lines.append(f"image_pull_policy={pod.image_pull_policy!r}")
     env = [f"k8s.V1EnvVar(name={RUNTIME_ENV!r}, value=RUNTIME)"]
     if opts.packages:
         env.append(f"k8s.V1EnvVar(name={PACKAGES_ENV!r}, value={jinja_safe(list(opts.packages))!r})")
@@ -117,8 +128,9 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
                 "k8s.V1Toleration(" + ", ".join(f"{k}={v!r}" for k, v in fields if v is not None) + ")"
             )
         lines.append(f"tolerations=[{', '.join(tols)}]")
+    volumes: list[str] = []
+    mounts: list[str] = []
     if kube.volumes:
-        volumes, mounts = [], []
         for n, vol in enumerate(kube.volumes, 1):
             name = f"volume-{n}"
             if vol.pvc is not None:
@@ -134,6 +146,11 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
             volumes.append(f"k8s.V1Volume(name={name!r}, {source})")
             ro = ", read_only=True" if vol.read_only else ""
             mounts.append(f"k8s.V1VolumeMount(name={name!r}, mount_path={vol.mount_path!r}{ro})")
+    shm = shm_volume(pod)
+    if shm is not None:
+        volumes.append(_kube("V1Volume", shm[0]))
+        mounts.append(_kube("V1VolumeMount", shm[1]))
+    if volumes:
         lines.append(f"volumes=[{', '.join(volumes)}]")
         lines.append(f"volume_mounts=[{', '.join(mounts)}]")
     if kube.labels:
@@ -144,12 +161,16 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
             f"{k!r}: {_literal(v, f'annotation {k}', step)}" for k, v in sorted(kube.annotations.items())
         ]
         lines.append("annotations={" + ", ".join(notes) + "}")
-    if options.non_root:
+    chosen = pod_security_context(pod)
+    if chosen is not None:
+        lines.append(f"security_context={_kube('V1PodSecurityContext', chosen)}")
+    elif options.non_root:
         lines.append(
             "security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000, "
             "run_as_group=1000, seccomp_profile=k8s.V1SeccompProfile(type='RuntimeDefault'))"
         )
-        lines.append(
+    if (options.non_root or chosen is not None) and not (chosen is not None and not chosen["runAsNonRoot"]):
+        lines.append(  # root (asked for) keeps its capabilities
             "container_security_context=k8s.V1SecurityContext(allow_privilege_escalation=False, "
             "capabilities=k8s.V1Capabilities(drop=['ALL']))"
         )
@@ -157,8 +178,11 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
         lines.append(f"namespace={options.namespace!r}")
     if options.kubernetes_conn_id:
         lines.append(f"kubernetes_conn_id={options.kubernetes_conn_id!r}")
-    if options.service_account:
-        lines.append(f"service_account_name={options.service_account!r}")
+    account = pod.service_account if pod is not None and pod.service_account is not None else None
+    if account or options.service_account:
+        lines.append(f"service_account_name={account or options.service_account!r}")
+    if pod is not None:
+        lines += _pod_settings(pod)
     lines += ["do_xcom_push=True", "get_logs=True", "on_finish_action='delete_pod'"]
     retry = opts.retry
     if retry is not None and retry.attempts > 1:
@@ -171,6 +195,22 @@ def _pod(step: ir.StepSpec, options: CompileOptions) -> list[str]:
             lines.append(f"max_retry_delay=timedelta(seconds={int(retry.max_backoff)})")
     if opts.timeout is not None:
         lines.append(f"execution_timeout=timedelta(seconds={max(1, math.ceil(opts.timeout))})")
+    return lines
+
+
+def _pod_settings(pod: ir.Pod) -> list[str]:
+    """The settings of :class:`mlopsdsl.Pod` that are not volumes, users or accounts."""
+    lines: list[str] = []
+    affinity = affinity_spec(pod.affinity)
+    if affinity:
+        lines.append(f"affinity={_kube('V1Affinity', affinity)}")
+    if pod.image_pull_secrets:
+        refs = ", ".join(f"k8s.V1LocalObjectReference(name={name!r})" for name in pod.image_pull_secrets)
+        lines.append(f"image_pull_secrets=[{refs}]")
+    if pod.priority_class is not None:
+        lines.append(f"priority_class_name={pod.priority_class!r}")
+    if pod.patch is not None:  # checked against the Kubernetes models by check_patches
+        lines.append(f"pod_patch={json.loads(json.dumps(pod.patch, sort_keys=True))!r}")
     return lines
 
 
@@ -216,7 +256,7 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
     out.append("PODS = {")
     for name, step in steps.items():
         out.append(f"    {name!r}: dict(")
-        out += [f"        {line}," for line in _pod(step, options)]
+        out += [f"        {line}," for line in _pod(document, step, options)]
         out.append("    ),")
     out.append("}")
     out.append('"""Each step\'s pod and retry settings, shared by its tasks."""\n')

@@ -40,7 +40,7 @@ from mlopsdsl_argo._launch import META, stored_kind
 from mlopsdsl_argo._loops import limit_parallelism
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND, CompileOptions, default_image
-from mlopsdsl_argo._pod import check_patches, pull_secrets
+from mlopsdsl_argo._pod import check_document, pull_secrets
 from mlopsdsl_argo._refs import (
     Call,
     Chosen,
@@ -413,7 +413,7 @@ class Lowering:
                     BACKEND,
                     location=param.location or root.location,
                 )
-        check_patches(self.doc)
+        check_document(self.doc)
         for sub in self.doc.pipelines[1:]:
             if sub.on_exit is not None:
                 raise CompileError(
