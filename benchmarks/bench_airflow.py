@@ -4,9 +4,10 @@ In the same run and process:
 
 - ``ml.compile`` of a freshly defined 500-step chain (:mod:`_chains`) and of a 1,000-element map (a step
   mapped over a literal list of 1,000 numbers, then summed), to the Airflow DAG file, and the file sizes;
-- Airflow's ``DagBag`` parsing our generated 500-step file against a hand-written TaskFlow DAG with the
-  same shape (500 ``@task`` calls in a chain), each in a fresh subprocess (Airflow caches modules), best
-  of several runs; the ratio is ours / hand-written.
+- Airflow's ``DagBag`` parsing our generated 500-step file against two hand-written DAGs of the same
+  shape: TaskFlow (500 ``@task`` calls in a chain, which run in the worker, not in pods) and 500
+  ``KubernetesPodOperator`` tasks (each step in its own pod, as ours), each in a fresh subprocess
+  (Airflow caches modules), best of several runs; the ratios are ours / hand-written.
 
 Needs Airflow (the ``airflow`` nox session's environment). Run: ``python benchmarks/bench_airflow.py``.
 """
@@ -72,6 +73,29 @@ TASKFLOW = textwrap.dedent(
     """
 )
 
+HAND_PODS = textwrap.dedent(
+    """
+    import pendulum
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="chain-500-pods", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+             catchup=False, params={"x": 0}):
+        previous = None
+        for n in range(500):
+            task = KubernetesPodOperator(
+                task_id=f"inc-{n}", image="python:3.11-slim", cmds=["python", "-c"],
+                arguments=["import json, sys; print(int(sys.argv[1]) + 1)", "{{ params.x }}"],
+                do_xcom_push=True, get_logs=True, on_finish_action="delete_pod",
+            )
+            if previous is not None:
+                previous >> task
+            previous = task
+    """
+)
+"""The same chain written by hand as a user would to run each step in its own pod: 500
+``KubernetesPodOperator`` tasks, each with an image and a command (no settings beyond that)."""
+
 PARSE = textwrap.dedent(
     """
     import sys, time
@@ -109,10 +133,11 @@ def main() -> None:
         home = Path(tmp)
         t_ours = parse_time(ours, home)
         t_hand = parse_time(TASKFLOW, home)
+        t_pods = parse_time(HAND_PODS, home)
     print(
         f"DagBag parse, 500 steps: generated {t_ours * 1000:.0f} ms, "
-        f"hand-written TaskFlow {t_hand * 1000:.0f} ms, "
-        f"ratio {t_ours / t_hand:.2f}x"
+        f"hand-written TaskFlow {t_hand * 1000:.0f} ms (ratio {t_ours / t_hand:.2f}x), "
+        f"hand-written KubernetesPodOperators {t_pods * 1000:.0f} ms (ratio {t_ours / t_pods:.2f}x)"
     )
 
 
