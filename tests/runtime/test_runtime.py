@@ -356,3 +356,66 @@ def test_a_malformed_retry_section_is_a_spec_error(tmp_path: Path) -> None:
     assert result["error"]["phase"] == "spec" and "retry.stop_on" in result["error"]["message"]
     result = execute(_calls_spec(tmp_path, marker={"root": "/x"}))
     assert result["error"]["phase"] == "spec" and "retry.marker.key" in result["error"]["message"]
+
+
+LEAN_SOURCE = '''"""Module docstring,
+over two lines."""
+import re  # why re
+
+
+class Holder:
+    """Only a docstring."""
+
+
+def hashes(text: str) -> list[str]:
+    """Docstring, then code."""
+    # a comment on its own line
+    marker = "# not a comment"  # but this is
+    return re.findall("#", text + marker)  # ∑ non-ASCII before: columns count characters
+
+
+async def later() -> None:
+    """Also only a docstring: ``pass`` keeps it a body."""
+'''
+
+
+def test_lean_sources_keep_their_code_and_line_numbers() -> None:
+    from mlopsdsl.runtime.bundle import lean
+
+    lean_text = lean(LEAN_SOURCE)
+    assert '"""' not in lean_text and "why re" not in lean_text and "own line" not in lean_text
+    assert '"# not a comment"' in lean_text
+    assert len(lean_text.splitlines()) == len(LEAN_SOURCE.splitlines())
+    for number, line in enumerate(lean_text.splitlines(), 1):
+        if line.strip() and line.strip() != "pass":  # every line of code kept is where it was
+            assert line in LEAN_SOURCE.splitlines()[number - 1]
+    assert lean_text.count("pass") == 2  # the bodies that were only a docstring
+    space: dict[str, Any] = {}
+    exec(compile(lean_text, "lean.py", "exec"), space)
+    assert space["hashes"]("a#b") == ["#", "#"]
+    assert space["Holder"].__doc__ is None
+
+
+def test_the_bundle_is_lean_and_kept_in_the_cache_checked(tmp_path: Path, monkeypatch: Any) -> None:
+    import io
+    import zipfile
+
+    from mlopsdsl.runtime import bundle as bundling
+
+    monkeypatch.setenv("MLOPSDSL_CACHE_DIR", str(tmp_path / "cache"))
+    made = bundle()
+    with zipfile.ZipFile(io.BytesIO(made)) as archive:
+        main = archive.read("mlopsdsl/runtime/_main.py").decode()
+        source = Path(bundling.__file__).with_name("_main.py").read_text()
+        assert len(main) < len(source) and len(main.splitlines()) == len(source.splitlines())
+        assert archive.read("cloudpickle/cloudpickle.py") == Path(
+            __import__("cloudpickle").cloudpickle.__file__
+        ).read_bytes()  # cloudpickle travels as released
+    (kept,) = (tmp_path / "cache" / "bundles").glob("*.zip")
+    assert kept.read_bytes() == made and bundle() == made
+    kept.write_bytes(made[:-10] + b"0123456789")  # damaged: not trusted, made again
+    assert bundle() == made
+    assert [p.read_bytes() for p in (tmp_path / "cache" / "bundles").glob("*.zip")] == [made]
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("MLOPSDSL_CACHE_DIR", str(tmp_path / "blocked"))
+    assert bundle() == made  # a cache that cannot be written is only slower
