@@ -104,3 +104,14 @@ def misspelled(x: int) -> int:
 @ml.pipeline
 def bad_patch(x: int = 1) -> int:
     return misspelled(x=x)
+
+
+@ml.pipeline(schedule=ml.Schedule("0 3 * * 1-5", timezone="Europe/Paris", max_concurrency=3, catch_up=True,
+                                  enabled=False))  # fmt: skip
+def weekdays(x: int = 1) -> int:
+    return plus(a=x)
+
+
+@ml.pipeline(schedule=ml.Schedule("@hourly", replace_running=True, keep_failed=2))
+def replacing(x: int = 1) -> int:
+    return plus(a=x)

@@ -342,3 +342,22 @@ def test_a_patch_that_is_no_pod_spec_is_an_error_at_the_line_that_wrote_it() -> 
     assert "patch.containers[0] needs a name ('main' is the step's container)" in message
     assert info.value.location is not None
     assert info.value.location.file.endswith("airflow_pipelines.py")
+
+
+def test_a_schedule_becomes_the_dags_timetable(tmp_path: Path) -> None:
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    bag = bag_of(tmp_path / "dags", {"weekdays": ml.compile(pipes.weekdays, backend="airflow")})
+    assert bag.import_errors == {}
+    dag = bag.dags["weekdays"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    serialized = dag.timetable.serialize()
+    assert (serialized["expression"], serialized["timezone"]) == ("0 3 * * 1-5", "Europe/Paris")
+    assert (dag.catchup, dag.max_active_runs, dag.is_paused_upon_creation) == (True, 3, True)
+
+
+def test_schedule_settings_airflow_lacks_are_errors_at_the_pipeline() -> None:
+    with pytest.raises(CompileError) as info:
+        ml.compile(pipes.replacing, backend="airflow")
+    assert "replace_running, keep_failed is not run by the airflow backend" in str(info.value)
+    assert info.value.location is not None and info.value.location.file.endswith("airflow_pipelines.py")
