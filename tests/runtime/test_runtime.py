@@ -408,9 +408,10 @@ def test_the_bundle_is_lean_and_kept_in_the_cache_checked(tmp_path: Path, monkey
         main = archive.read("mlopsdsl/runtime/_main.py").decode()
         source = Path(bundling.__file__).with_name("_main.py").read_text()
         assert len(main) < len(source) and len(main.splitlines()) == len(source.splitlines())
-        assert archive.read("cloudpickle/cloudpickle.py") == Path(
-            __import__("cloudpickle").cloudpickle.__file__
-        ).read_bytes()  # cloudpickle travels as released
+        assert (
+            archive.read("cloudpickle/cloudpickle.py")
+            == Path(__import__("cloudpickle").cloudpickle.__file__).read_bytes()
+        )  # cloudpickle travels as released
     (kept,) = (tmp_path / "cache" / "bundles").glob("*.zip")
     assert kept.read_bytes() == made and bundle() == made
     kept.write_bytes(made[:-10] + b"0123456789")  # damaged: not trusted, made again
