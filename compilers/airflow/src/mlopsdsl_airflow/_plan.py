@@ -27,8 +27,9 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import bundle_needs_cloudpickle, code_spec, stored_kind
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
-from mlopsdsl_airflow._launch import call_spec, jinja_safe, stored_kind
+from mlopsdsl_airflow._launch import call_spec, jinja_safe
 from mlopsdsl_airflow._options import BACKEND, CompileOptions
 
 __all__ = ["PARAMS", "Branch", "Plan", "StepTask", "plan"]
@@ -260,9 +261,8 @@ class _Planner:
         where = node.task.location
         mapped = node.task.map.input if node.task.map is not None else None
         if step.name not in self.code:
-            from mlopsdsl_airflow._code import code_spec
-
-            self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
+            function = self.options.functions.get(step.name)
+            self.code[step.name] = code_spec(step, self.options.code, function, BACKEND)
         inputs: list[tuple[ir.Param, str, tuple[str | int, ...], Any]] = []
         args: list[tuple[str, str]] = []
         upstream: set[str] = {task_id(d) for d in node.deps if d in self.nodes}
@@ -394,9 +394,7 @@ class _Planner:
             if exit_node.id in taken:
                 exit_node.id = f"{exit_node.id}-on-exit"
             self.tasks.append(self.step_task(exit_node, exit=True))
-        uses_pickle = self.options.code == "value" or any(
-            stored_kind(o.type) == "object" for s in self.doc.steps for o in s.outputs
-        )
+        uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
         return Plan(self.tasks, {n: self.describe(s) for n, s in outputs.items()}, self.specs, uses_pickle)
 
     def describe(self, source: Source) -> Any:
