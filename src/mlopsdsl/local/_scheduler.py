@@ -42,20 +42,12 @@ from mlopsdsl.backends import find_function
 from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, damage
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
-from mlopsdsl.local._plan import (
-    Guard,
-    Node,
-    Plan,
-    dependents,
-    expand,
-    select_json,
-    sub_environment,
-)
+from mlopsdsl.local._plan import Plan, dependents, select_json
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.local._telemetry import Publisher
-from mlopsdsl.lowering import is_builtin, tolerates, verdict
+from mlopsdsl.lowering import Guard, Node, flatten, is_builtin, sub_environment, tolerates, verdict
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
 from mlopsdsl.runtime._io import stamp
@@ -351,7 +343,7 @@ class Scheduler:
                 before = set(self.plan.nodes)
                 env = sub_environment(node.sub, inputs)
                 outputs.append(
-                    expand(
+                    flatten(
                         self.plan.document, node.sub, child + "/", env, set(), [], self.plan.nodes, node.id
                     )
                 )

@@ -1,7 +1,8 @@
 """The lowering layer: the one place that decides what each construct of the IR means for the engines.
 
 Every consumer after the IR reads it through here. :mod:`._sources` resolves bindings into typed sources
-(the local runner's plan); :func:`desugar` rewrites what engines
+(the local runner's plan); :func:`flatten` opens sub-pipelines into the step calls that run (the local
+runner's plan, and the tasks of an engine without nested graphs); :func:`desugar` rewrites what engines
 have no direct form for into built-in tasks, so backends only render; :func:`code_spec` and its
 neighbours say how a step's code and the runtime reach a pod; :class:`Capabilities` and :func:`check`
 report, at the user's line, what a backend still cannot run; :func:`prepare` is what every compile and
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
+from mlopsdsl.lowering._flatten import Guard, Node, flatten, guard_sources, sub_environment
 from mlopsdsl.lowering._launch import (
     INTERPRETER,
     MAX_SPEC_BYTES,
@@ -40,10 +42,12 @@ __all__ = [
     "Capabilities",
     "DEFAULT_USER",
     "Gap",
+    "Guard",
     "INTERPRETER",
     "Identity",
     "MACROS",
     "MAX_SPEC_BYTES",
+    "Node",
     "PACKAGES_ENV",
     "RUNTIME_ENV",
     "argument_problem",
@@ -54,6 +58,8 @@ __all__ = [
     "check_schedule",
     "code_spec",
     "desugar",
+    "flatten",
+    "guard_sources",
     "identity_of",
     "is_builtin",
     "launch_command",
@@ -61,6 +67,7 @@ __all__ = [
     "runtime_bundle_text",
     "schedule_of",
     "stored_kind",
+    "sub_environment",
     "tolerates",
     "verdict",
 ]
