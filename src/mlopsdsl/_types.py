@@ -180,6 +180,13 @@ def _hashable(value: JsonValue) -> Any:
     return (type(value).__name__, value)
 
 
+def is_artifact_parameter(type_: TypeSpec) -> bool:
+    """Whether a pipeline parameter of this type takes an artifact, optional or not: on the pipeline that is
+    run, the URI of an existing one (read by an import task); on a sub-pipeline, one a task made."""
+    inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
+    return inner.kind == "artifact"
+
+
 def check_value(value: JsonValue, spec: TypeSpec, where: str = "value") -> str | None:
     """Why a JSON value does not fit ``spec``, or ``None`` when it does."""
     kind = spec.kind

@@ -10,7 +10,6 @@ only after its bytes were checked against the recorded digest: a blob changed or
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,17 +22,42 @@ if TYPE_CHECKING:
     from mlopsdsl import ir
     from mlopsdsl.local._store import BlobStore, RemoteStore
 
-__all__ = ["PastRun", "PastTask", "Values", "get", "list"]
+__all__ = ["DAMAGED", "PastRun", "PastTask", "Values", "get", "list"]
 
 _list = list
 
+DAMAGED = "damaged"
+"""The status :func:`list` gives a run whose record's seal does not hold."""
+
 
 def list(home: str | os.PathLike[str] | None = None) -> _list[dict[str, Any]]:
-    """The run records under ``home`` (``$MLOPSDSL_HOME`` or ``./.mlopsdsl``), newest first."""
+    """The run records under ``home`` (``$MLOPSDSL_HOME`` or ``./.mlopsdsl``), newest first.
+
+    Each record is read as ``runs show``, ``get`` and ``--resume`` read it, its seal checked (with the
+    store key, when one is set). A record whose seal does not hold is not shown as it says: it is marked,
+    ``{"run_id": FOLDER, "status": "damaged", "damaged": REASON}``, so that a changed record is seen, never
+    believed.
+
+    Raises:
+        RunError: The store key is set in the wrong place or has the wrong type.
+    """
+    from mlopsdsl.errors import IntegrityError
+    from mlopsdsl.local._config import trust
+    from mlopsdsl.local._records import RunFolder
     from mlopsdsl.local._records import home as home_folder
 
-    folder = home_folder(home) / "runs"
-    records = [r for r in (_read(p / "run.json") for p in folder.glob("*")) if r is not None]
+    root = home_folder(home)
+    key = trust(root).key
+    records: _list[dict[str, Any]] = []
+    for path in (root / "runs").glob("*"):
+        if not (path / "run.json").is_file():
+            continue
+        try:
+            records.append(RunFolder(root, path.name, key).read_run())
+        except IntegrityError as exc:
+            records.append({"run_id": path.name, "status": DAMAGED, "damaged": str(exc)})
+        except OSError:
+            continue  # removed while listing
     records.sort(key=lambda r: (str(r.get("started", "")), str(r.get("run_id", ""))), reverse=True)
     return records
 
@@ -62,14 +86,6 @@ def get(run_id: str, home: str | os.PathLike[str] | None = None) -> PastRun:
     except (OSError, ValueError) as exc:
         raise RunError(f"run {run_id}: its records cannot be read ({type(exc).__name__}: {exc})") from None
     return PastRun(record, steps, document, root, folder.path)
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _document(path: Path) -> ir.Document | None:

@@ -82,6 +82,17 @@ def imported(data: ml.Dataset, scale: int = 10) -> tuple[int, str]:
     return imported_rows(data=data), imported_header(data=data)
 
 
+@ml.step
+def rows_if_any(data: ml.Dataset | None) -> str:
+    return "none" if data is None else f"{len(Path(data.path).read_text().splitlines())} lines"
+
+
+@ml.pipeline
+def imported_if_any(data: ml.Dataset | None = None) -> str:
+    """An optional artifact parameter: given, read by its import task; left out, the step gets None."""
+    return rows_if_any(data=data)
+
+
 @dataclasses.dataclass
 class Box:
     """A Python object passed by reference (pickled), not as JSON."""
@@ -486,6 +497,17 @@ def rows_or_none(part: ml.Dataset | None = None) -> str:
 def optional_stored(n: int = 2) -> list[str]:
     """``Dataset | None`` is stored on every path (the IR's one answer): given, and left to its default."""
     return [rows_or_none(part=write_rows(n=n)), rows_or_none()]
+
+
+@ml.pipeline
+def rows_of(data: ml.Dataset, extra: int = 0) -> int:
+    """A sub-pipeline's artifact parameter: its caller binds it to an artifact a task made (no import)."""
+    return add(a=imported_rows(data=data), b=extra)
+
+
+@ml.pipeline
+def artifact_into_sub(n: int = 3) -> int:
+    return rows_of(data=write_rows(n=n), extra=10)
 
 
 @ml.pipeline
@@ -907,6 +929,7 @@ CASES = [
     Case("tolerant-map-too-few", tolerant_most, {"xs": [0, 1, 2, 3, 4]}, None, fails="odd_fails"),
     Case("tolerant-map-enough", tolerant_half, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
+    Case("artifact-into-sub-pipeline", artifact_into_sub, {"n": 4}, {"output": (4 - 1) + 10}, plain=False),
     Case(
         "import-file-uri",
         imported,
@@ -915,6 +938,15 @@ CASES = [
         files={"data": "a,b\n1,2\n3,4\n"},
         plain=False,
     ),
+    Case(
+        "import-optional-given",
+        imported_if_any,
+        {},
+        {"output": "3 lines"},
+        files={"data": "a,b\n1,2\n3,4\n"},
+        plain=False,
+    ),
+    Case("import-optional-absent", imported_if_any, {}, {"output": "none"}, plain=False),
     Case("hostile-default", hostile, {}, {"output": _h(hostile.fn.__defaults__[0])}),
     Case("hostile-value", hostile, {"text": HOSTILE}, {"output": _h(HOSTILE)}),
     Case("gather-values", gather_values, {}, {"output": 2 + 4 + 7}),

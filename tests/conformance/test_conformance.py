@@ -95,8 +95,20 @@ def _emulated(backend: str, runner: Callable[..., Any]) -> Callable[[Case, dict[
 
 
 def run_kfp(case: Case, params: dict[str, Any], tmp_path: Path) -> Outcome:
+    from mlopsdsl_kfp._types import encode_value, encoding_of
+
+    from mlopsdsl.lowering import desugar
     from mlopsdsl.testing import run_kfp as emulate
 
+    # A str sent as `mlopsdsl submit` sends it: as the compiled pipeline declares it (the emulator sends a
+    # str as it is, where an Optional[str], as an optional artifact's URI is, takes JSON text).
+    types = {p.name: encoding_of(p.type) for p in desugar(case.pipeline.build()).pipeline.params}
+    params = {
+        name: encode_value(value, types[name])
+        if isinstance(value, str) and types[name].type == "STRING"
+        else value
+        for name, value in params.items()
+    }
     return _emulated("kfp", emulate)(case, params, tmp_path)
 
 

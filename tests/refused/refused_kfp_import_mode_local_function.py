@@ -4,7 +4,7 @@ import mlopsdsl as ml
 
 
 def make_step() -> ml.Step:
-    @ml.step  # refused: step 'scale' (refused_kfp_import_mode_local_function:make_step.<locals>.scale) cannot be shipped in import mode: it is not importable by name; use code='value'
+    @ml.step  # refused: step 'scale' (refused_kfp_import_mode_local_function:make_step.<locals>.scale) cannot be imported by name in a container; use code='value'
     def scale(n: int) -> int:
         return 10 * n
 

@@ -271,3 +271,30 @@ def test_a_damaged_download_is_fetched_again(tmp_path: Path, s3_root: str) -> No
     good = copy.read_bytes()
     copy.write_bytes(good[:-1] + b"\x00")
     assert store.checked_path(record).read_bytes() == good
+
+
+def test_an_edited_run_record_is_marked_by_runs_list(tmp_path: Path) -> None:
+    """``runs list`` and ``ml.runs.list`` read records as ``runs show`` does: an edited one is marked as
+    damaged, with the reason, never listed as what it now says."""
+    from typer.testing import CliRunner
+
+    from mlopsdsl.cli import app
+
+    kept, edited = _run(tmp_path), _run(tmp_path)
+    path = edited.run_dir / "run.json"
+    record = json.loads(path.read_text())
+    record["status"] = "succeeded-and-checked"
+    path.write_text(json.dumps(record))
+    listed = {r["run_id"]: r for r in ml.runs.list(tmp_path)}
+    assert listed[kept.run_id]["status"] == "succeeded"
+    assert listed[edited.run_id]["status"] == "damaged"
+    assert "does not match its recorded sha256" in listed[edited.run_id]["damaged"]
+    shown = CliRunner().invoke(app, ["runs", "list", "--home", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    line = next(line for line in shown.stdout.splitlines() if line.startswith(edited.run_id))
+    assert " damaged " in line and "succeeded-and-checked" not in shown.stdout
+    assert f"warning: {path}" in shown.stderr and "does not match its recorded sha256" in shown.stderr
+    as_json = CliRunner().invoke(app, ["runs", "list", "--json", "--home", str(tmp_path)])
+    assert {r["run_id"]: r["status"] for r in json.loads(as_json.stdout)}[edited.run_id] == "damaged"
+    with pytest.raises(IntegrityError, match="does not match its recorded sha256"):
+        ml.runs.get(edited.run_id, home=tmp_path)

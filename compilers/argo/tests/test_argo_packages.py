@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlopsdsl_argo._launch import LAUNCHER, PACKAGES_ENV, RUNTIME_ENV, WORK
+from mlopsdsl_argo._launch import LAUNCHER, WORK
+
+from mlopsdsl.lowering import PACKAGES_ENV, RUNTIME_ENV
 
 
 def test_an_uninstallable_package_names_the_step(tmp_path: Path) -> None:

@@ -7,14 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from mlopsdsl_argo._templates import retry_strategy
 from mlopsdsl_argo.testing import evaluate
 
 import mlopsdsl as ml
-from mlopsdsl.errors import DefinitionError
 from mlopsdsl.runtime import EXIT_FAILED, EXIT_NEVER_RETRY
-from mlopsdsl.testing._retries import Attempt, decide
+from mlopsdsl.testing._cases import RETRIES, replay, schedule
 
 
 def _strategy(retry: ml.Retry) -> dict[str, Any]:
@@ -23,30 +21,15 @@ def _strategy(retry: ml.Retry) -> dict[str, Any]:
     return strategy
 
 
-def run(strategy: dict[str, Any], exit_codes: list[int], seconds: float = 5.0) -> tuple[int, list[float]]:
-    """Attempts made and waits, for attempts that each run ``seconds`` and exit with ``exit_codes``."""
-    clock, failed, waits = 0.0, [], []
-    for code in exit_codes:
-        failed.append(Attempt("Failed", str(code), f"Error (exit code {code})", clock, clock + seconds))
-        clock += seconds
-        verdict = decide(strategy, failed, clock, evaluate)
-        if verdict.wait:
-            waits.append(verdict.wait)
-            clock += verdict.wait
-        if not verdict.retry:
-            break
-    return len(failed), waits
+def run(strategy: dict[str, Any], exit_codes: list[int]) -> tuple[int, list[float]]:
+    """Attempts made and waits, for attempts that exit with ``exit_codes``, the expression evaluated."""
+    return replay(strategy, exit_codes, evaluate)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 6), st.integers(0, 600), st.integers(1, 6))
-def test_the_strategy_gives_the_schedule_of_retry(attempts: int, backoff: int, factor: int) -> None:
-    try:
-        retry = ml.Retry(attempts=attempts, backoff=backoff, factor=factor)
-    except DefinitionError:
-        return  # a schedule Retry refuses (a wait over 7 days)
-    expected = retry.schedule() if backoff else []
-    assert run(_strategy(retry), [EXIT_FAILED] * attempts) == (attempts, expected)
+@given(RETRIES)
+def test_the_strategy_gives_the_schedule_of_retry(retry: ml.Retry) -> None:
+    assert run(_strategy(retry), [EXIT_FAILED] * retry.attempts) == schedule(retry)
 
 
 def test_the_expression_the_compiler_writes_is_evaluated() -> None:

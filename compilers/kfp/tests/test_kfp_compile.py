@@ -345,7 +345,7 @@ def test_a_function_not_loaded_cannot_ship_by_value() -> None:
     step = document.steps[0]
     moved = step.model_copy(update={"code": step.code.model_copy(update={"module": "nowhere_module"})})
     broken = document.model_copy(update={"steps": [moved]})
-    with pytest.raises(CompileError, match="nowhere_module:one is not loaded in this process"):
+    with pytest.raises(CompileError, match=r"nowhere_module:one\) is not loaded in this process"):
         KfpBackend().compile(ir.Document.model_validate(broken.model_dump()))
 
 

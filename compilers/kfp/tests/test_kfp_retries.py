@@ -8,14 +8,13 @@ from typing import Any
 
 from google.protobuf import json_format
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 from mlopsdsl_kfp._retry import retry_policy
 
 import mlopsdsl as ml
-from mlopsdsl.errors import DefinitionError
 from mlopsdsl.runtime import EXIT_FAILED, EXIT_NEVER_RETRY
-from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
+from mlopsdsl.testing._cases import RETRIES, replay, schedule
+from mlopsdsl.testing._retries import kfp_strategy
 
 
 def _policy(retry: ml.Retry) -> dict[str, Any]:
@@ -30,29 +29,13 @@ def _no_expression(expression: str, scope: dict[str, Any]) -> Any:
 
 
 def run(policy: dict[str, Any], exit_codes: list[int], seconds: float = 5.0) -> tuple[int, list[float]]:
-    strategy = kfp_strategy(policy)
-    clock, failed, waits = 0.0, [], []
-    for code in exit_codes:
-        failed.append(Attempt("Failed", str(code), "", clock, clock + seconds))
-        clock += seconds
-        verdict = decide(strategy, failed, clock, _no_expression)
-        if verdict.wait:
-            waits.append(verdict.wait)
-            clock += verdict.wait
-        if not verdict.retry:
-            break
-    return len(failed), waits
+    return replay(kfp_strategy(policy), exit_codes, _no_expression, seconds)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 6), st.integers(0, 600), st.integers(1, 6))
-def test_the_policy_gives_the_schedule_of_retry(attempts: int, backoff: int, factor: int) -> None:
-    try:
-        retry = ml.Retry(attempts=attempts, backoff=backoff, factor=factor)
-    except DefinitionError:
-        return  # a schedule Retry refuses (a wait over 7 days)
-    expected = retry.schedule() if backoff else []  # a wait of 0 is no wait
-    assert run(_policy(retry), [EXIT_FAILED] * attempts) == (attempts, expected)
+@given(RETRIES)
+def test_the_policy_gives_the_schedule_of_retry(retry: ml.Retry) -> None:
+    assert run(_policy(retry), [EXIT_FAILED] * retry.attempts) == schedule(retry)
 
 
 def test_kfp_retries_whatever_the_exit_status() -> None:

@@ -37,28 +37,19 @@ Home = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print the records as JSON.")]
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 @runs_app.command("list")
 @report_errors
 def list_command(home: Home = None, as_json: AsJson = False) -> None:
     """List runs, oldest first: id, pipeline, status, start time, duration."""
+    from mlopsdsl import runs
     from mlopsdsl.local._records import home as home_folder
 
-    folder = home_folder(home) / "runs"
-    records = [r for r in (_read(p / "run.json") for p in sorted(folder.glob("*"))) if r is not None]
-    records.sort(key=lambda r: (str(r.get("started", "")), str(r.get("run_id", ""))))
+    records = runs.list(home)[::-1]  # read as `show` reads them: a record whose seal fails is marked
     if as_json:
         print(json.dumps(records, indent=1, ensure_ascii=False))
         return
     if not records:
-        print(f"no runs in {folder}", file=sys.stderr)
+        print(f"no runs in {home_folder(home) / 'runs'}", file=sys.stderr)
         return
     width = max(len(str(r.get("run_id"))) for r in records)
     for r in records:
@@ -66,8 +57,11 @@ def list_command(home: Home = None, as_json: AsJson = False) -> None:
         took = f"{seconds:.2f}s" if isinstance(seconds, int | float) else ""
         print(
             f"{str(r.get('run_id')).ljust(width)}  {r.get('status')!s:<11} {took:>9}  "
-            f"{r.get('started', '')}  {r.get('pipeline')}"
+            f"{r.get('started', '')}  {r.get('pipeline', '')}"
         )
+    for r in records:
+        if r.get("status") == runs.DAMAGED:
+            print(f"warning: {r.get('damaged')}", file=sys.stderr)
 
 
 @runs_app.command("show")
@@ -290,7 +284,7 @@ def _recent(home: str | None, as_json: bool) -> None:
     width = max(len(str(r.get("run_id"))) for r in records)
     for r in records:
         run_id = str(r.get("run_id")).ljust(width)
-        print(f"{run_id}  {r.get('status')!s:<11} {r.get('started', '')}  {r.get('pipeline')}")
+        print(f"{run_id}  {r.get('status')!s:<11} {r.get('started', '')}  {r.get('pipeline', '')}")
     print("show one: mlopsdsl runs show RUN_ID", file=sys.stderr)
 
 

@@ -350,13 +350,14 @@ def _end_tracking(parent: str, status: str, shown: Any) -> None:
 def _local_imports(document: ir.Document, values: dict[str, Any], locate: Locate) -> dict[str, Any]:
     """``values`` with each artifact parameter's local path made absolute (steps run elsewhere), after
     checking that it exists: a missing file is a parameter error before anything runs, not a failed run."""
+    from mlopsdsl._types import is_artifact_parameter
     from mlopsdsl.artifacts import Artifact
     from mlopsdsl.runtime.builtins import local_path
 
     out = dict(values)
     for param in document.pipeline.params:
         value = out.get(param.name, param.default if param.optional else None)
-        if param.type.kind != "artifact" or value is None:
+        if not is_artifact_parameter(param.type) or value is None:
             continue
         if isinstance(value, Artifact):
             value = value.uri or value.path

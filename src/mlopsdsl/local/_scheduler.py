@@ -42,20 +42,21 @@ from mlopsdsl.backends import find_function
 from mlopsdsl.errors import Location
 from mlopsdsl.local._cache import Cache, cache_key, damage
 from mlopsdsl.local._executors import Attempt, Executor, Outcome
-from mlopsdsl.local._plan import (
-    Guard,
-    Node,
-    Plan,
-    dependents,
-    expand,
-    select_json,
-    sub_environment,
-)
+from mlopsdsl.local._plan import Plan, dependents, select_json
 from mlopsdsl.local._progress import Progress
 from mlopsdsl.local._records import DONE, RunFolder, now
 from mlopsdsl.local._store import BlobStore, RemoteStore
 from mlopsdsl.local._telemetry import Publisher
-from mlopsdsl.lowering import is_builtin, tolerates, verdict
+from mlopsdsl.lowering import (
+    Guard,
+    Node,
+    flatten,
+    is_builtin,
+    stored_kind,
+    sub_environment,
+    tolerates,
+    verdict,
+)
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
 from mlopsdsl.runtime._cache import collected_part, stored_part, value_part
 from mlopsdsl.runtime._io import stamp
@@ -351,7 +352,7 @@ class Scheduler:
                 before = set(self.plan.nodes)
                 env = sub_environment(node.sub, inputs)
                 outputs.append(
-                    expand(
+                    flatten(
                         self.plan.document, node.sub, child + "/", env, set(), [], self.plan.nodes, node.id
                     )
                 )
@@ -539,6 +540,8 @@ class Scheduler:
         digest = record["sha256"]
         uri = self.blobs.uri(digest)
         entry: dict[str, Any] = {"kind": record["kind"], "sha256": digest}
+        if record.get("none"):
+            entry["none"] = True  # "no artifact" (an optional artifact parameter left out)
         if self.blobs.is_remote:
             entry.update(uri=uri, dir=bool(record.get("dir")))
         else:
@@ -782,7 +785,7 @@ class _BadOutput(Exception):
 
 
 def _kind(type_: ir.TypeSpec) -> str:
-    return type_.kind if type_.kind in ("object", "artifact") else "json"
+    return stored_kind(type_) or "json"  # the one rule: an Optional of a stored type is stored too
 
 
 def map_index(node_id: str) -> int | None:

@@ -1,10 +1,12 @@
 """The lowering layer: the one place that decides what each construct of the IR means for the engines.
 
 Every consumer after the IR reads it through here. :mod:`._sources` resolves bindings into typed sources
-(the local runner's plan); :func:`desugar` rewrites what engines have no direct form for into built-in
-tasks, so backends only render; :class:`Capabilities` and :func:`check` report, at the user's line, what a
-backend still cannot run; :func:`prepare` is what every compile and ``validate --backend`` call, so the
-check runs before anything is written.
+(the local runner's plan); :func:`flatten` opens sub-pipelines into the step calls that run (the local
+runner's plan, and the tasks of an engine without nested graphs); :func:`desugar` rewrites what engines
+have no direct form for into built-in tasks, so backends only render; :func:`code_spec` and its
+neighbours say how a step's code and the runtime reach a pod; :class:`Capabilities` and :func:`check`
+report, at the user's line, what a backend still cannot run; :func:`prepare` is what every compile and
+``validate --backend`` call, so the check runs before anything is written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
+from mlopsdsl.lowering._flatten import Guard, Node, flatten, guard_sources, sub_environment
+from mlopsdsl.lowering._launch import (
+    INTERPRETER,
+    MAX_SPEC_BYTES,
+    PACKAGES_ENV,
+    RUNTIME_ENV,
+    bundle_needs_cloudpickle,
+    bundle_prologue,
+    code_spec,
+    launch_command,
+    runtime_bundle_text,
+    stored_kind,
+)
 from mlopsdsl.lowering._maps import tolerates, verdict
 from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
 from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
@@ -27,17 +42,32 @@ __all__ = [
     "Capabilities",
     "DEFAULT_USER",
     "Gap",
+    "Guard",
+    "INTERPRETER",
     "Identity",
     "MACROS",
+    "MAX_SPEC_BYTES",
+    "Node",
+    "PACKAGES_ENV",
+    "RUNTIME_ENV",
     "argument_problem",
+    "bundle_needs_cloudpickle",
+    "bundle_prologue",
     "capabilities_of",
     "check",
     "check_schedule",
+    "code_spec",
     "desugar",
+    "flatten",
+    "guard_sources",
     "identity_of",
     "is_builtin",
+    "launch_command",
     "pod_of",
+    "runtime_bundle_text",
     "schedule_of",
+    "stored_kind",
+    "sub_environment",
     "tolerates",
     "verdict",
 ]

@@ -14,7 +14,10 @@ that run through the same step runtime as user steps:
 * a parameter of the root pipeline typed as an artifact (``data: ml.Dataset``) becomes a ``str`` parameter
   (the URI of an existing artifact) read by an ``import_artifact`` task at the top of the pipeline, and
   every binding of the parameter reads that task's output instead: the bytes are read once, stored and
-  digested as any task output, and the task (with its URI) is in the run's lineage.
+  digested as any task output, and the task (with its URI) is in the run's lineage. An optional one
+  (``data: ml.Dataset | None = None``) becomes a ``str | None`` parameter; left out, its import task
+  outputs "no artifact", which every step reading it receives as ``None``. A sub-pipeline's artifact
+  parameter needs none of this: its caller binds it to an artifact a task made.
 
 The result is an ordinary, valid IR document; a backend compiles it like any other. The local runner needs
 none of it (it reads the values itself), and runs the same meaning: conformance proves both.
@@ -27,6 +30,7 @@ import json
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._types import is_artifact_parameter
 
 __all__ = ["BUILTINS", "desugar", "is_builtin"]
 
@@ -96,16 +100,19 @@ class _Rewriter:
 
     def imports(self, spec: ir.PipelineSpec) -> ir.PipelineSpec:
         """``spec`` with its artifact parameters read by ``import_artifact`` tasks (itself without any)."""
-        imported = [p for p in spec.params if p.type.kind == "artifact"]
+        imported = [p for p in spec.params if is_artifact_parameter(p.type)]
         if not imported:
             return spec
         self.taken = {t.id for t in spec.tasks} | ({spec.on_exit.id} if spec.on_exit else set())
-        uri = ir.TypeSpec(kind="str")
-        params = [ir.Param(name="uri", type=uri), ir.Param(name="parameter", type=uri),
-                  ir.Param(name="kind", type=uri)]  # fmt: skip
+        text = ir.TypeSpec(kind="str")
+        maybe = ir.TypeSpec(kind="optional", items=text)
         made: dict[str, str] = {}
+        uris: dict[str, ir.TypeSpec] = {}
         tasks: list[ir.Task] = []
         for param in imported:
+            uris[param.name] = uri = maybe if param.type.kind == "optional" else text
+            params = [ir.Param(name="uri", type=uri), ir.Param(name="parameter", type=text),
+                      ir.Param(name="kind", type=text)]  # fmt: skip
             # Never cached: the bytes behind a URI may change between runs. What reads the import is keyed
             # on the digest of the bytes it got, so it is cached as ever.
             step = self._builtin("import", "import_artifact", params, param.type, cache=False)
@@ -115,7 +122,7 @@ class _Rewriter:
                 inputs={
                     "uri": ir.ParameterBinding(name=param.name),
                     "parameter": ir.ConstantBinding(value=param.name),
-                    "kind": ir.ConstantBinding(value=param.type.name or "Artifact"),
+                    "kind": ir.ConstantBinding(value=(param.type.items or param.type).name or "Artifact"),
                 },
                 location=param.location,
             )
@@ -123,7 +130,7 @@ class _Rewriter:
             tasks.append(task)
         body = _read_imports(spec.model_dump(mode="json", exclude={"params"}), made)
         new = ir.PipelineSpec.model_validate({**body, "params": []})
-        params_ = [p.model_copy(update={"type": uri}) if p.name in made else p for p in spec.params]
+        params_ = [p.model_copy(update={"type": uris[p.name]}) if p.name in made else p for p in spec.params]
         return new.model_copy(update={"params": params_, "tasks": [*tasks, *new.tasks]})
 
     # ------------------------------------------------------------------ pipelines

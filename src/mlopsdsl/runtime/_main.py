@@ -312,6 +312,8 @@ def _read(item: InputSpec, args: dict[str, str], scratch: _Scratch, hints: dict[
             return select(value, item.select)
         except Exception as exc:  # a field path the value does not have
             raise _Failure("inputs", exc, retry=False) from None
+    if item.none:
+        return None
     path = _local_copy(item, scratch)
     if item.kind == "object":
         from . import serializers
@@ -365,7 +367,10 @@ def _outputs(spec: CallSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
     if spec.returns == "none":
         return {}
     values = {spec.outputs[0].name: value} if spec.returns == "single" else _fields(spec, value)
-    return {out.name: _write(out, values[out.name], scratch) for out in spec.outputs}
+    # A built-in step may output "no artifact" (an optional artifact parameter left out: import_artifact
+    # returns None); a user's step that returns None for an artifact is a mistake, as ever.
+    absent_ok = spec.code.module == "mlopsdsl.runtime.builtins"
+    return {out.name: _write(out, values[out.name], scratch, absent_ok) for out in spec.outputs}
 
 
 def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
@@ -381,7 +386,7 @@ def _fields(spec: CallSpec, value: Any) -> dict[str, Any]:
     return dict(zip(names, value, strict=True))
 
 
-def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
+def _write(out: OutputSpec, value: Any, scratch: _Scratch, absent_ok: bool = False) -> dict[str, Any]:
     where = f"output {out.name!r}"
     if out.kind == "json":
         value = to_json(value, where)
@@ -390,7 +395,14 @@ def _write(out: OutputSpec, value: Any, scratch: _Scratch) -> dict[str, Any]:
         return write_json_output(out, value)
     target = out.file or os.path.join(scratch.temp(), "outputs", out.name)
     record: dict[str, Any] = {"kind": out.kind}
-    if out.kind == "object":
+    if value is None and out.kind == "artifact" and absent_ok:
+        # "No artifact": an empty file where the engine expects one, and a record that says so
+        # (``none``), which every reader turns back into None.
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        digest, size = write_bytes(target, b"")
+        is_dir = False
+        record.update(type="Artifact", metadata={}, none=True)
+    elif out.kind == "object":
         from . import serializers
 
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)

@@ -61,6 +61,7 @@ class InputSpec:
         "meta",
         "metadata",
         "name",
+        "none",
         "raw",
         "records",
         "select",
@@ -110,6 +111,7 @@ class InputSpec:
         self.metadata: dict[str, Any] = metadata
         self.format: str = _opt_str(data, "format", where) or "pickle"
         self.is_dir = bool(data.get("dir", False))
+        self.none = bool(data.get("none", False))  # "no artifact" (its record says so): the value is None
         verified = data.get("verified")
         if verified is not None and (
             not isinstance(verified, list)
@@ -181,6 +183,7 @@ class InputSpec:
         self.sha256 = record.get("sha256", self.sha256)
         self.format = record.get("format", self.format)
         self.is_dir = bool(record.get("dir", self.is_dir))
+        self.none = bool(record.get("none", self.none))
         if self.uri is None:
             self.uri = record.get("uri")
         if self.kind == "artifact":

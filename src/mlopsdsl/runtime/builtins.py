@@ -105,8 +105,9 @@ def local_path(uri: str) -> str:
     return unquote(urlparse(uri).path)
 
 
-def import_artifact(uri: str, parameter: str, kind: str = "Artifact") -> Any:
-    """The artifact at ``uri`` (pipeline parameter ``parameter``), as an ``ml.<kind>`` this task outputs.
+def import_artifact(uri: str | None, parameter: str, kind: str = "Artifact") -> Any:
+    """The artifact at ``uri`` (pipeline parameter ``parameter``), as an ``ml.<kind>`` this task outputs;
+    ``None`` for an optional parameter left out (the runtime then records "no artifact").
 
     The bytes are read here once: the runtime stores them as this task's output, computing their sha256,
     and every later read in the run checks that digest. The source URI and the digest seen are kept in the
@@ -117,6 +118,8 @@ def import_artifact(uri: str, parameter: str, kind: str = "Artifact") -> Any:
     from mlopsdsl import artifacts
     from mlopsdsl.runtime._io import sha256_path
 
+    if uri is None:
+        return None
     problem = uri_problem(uri, f"pipeline parameter {parameter!r}")
     if problem:
         raise ValueError(problem)

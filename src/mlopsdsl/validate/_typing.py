@@ -4,7 +4,7 @@ defaults; pipeline outputs."""
 from __future__ import annotations
 
 from mlopsdsl import ir
-from mlopsdsl._types import assignable, check_value
+from mlopsdsl._types import assignable, check_value, is_artifact_parameter
 from mlopsdsl.runtime.builtins import uri_problem
 from mlopsdsl.validate._context import Context, every_task
 
@@ -170,11 +170,30 @@ def check_params(ctx: Context) -> None:
     for pipeline in ctx.doc.pipelines:
         for param in pipeline.params:
             where = param.location or pipeline.location
-            if param.type.kind == "artifact" and pipeline.name == ctx.doc.root:
-                # The URI of an existing artifact, read by an importer task (lowering's desugar).
+            if is_artifact_parameter(param.type) and pipeline.name == ctx.doc.root:
+                # The URI of an existing artifact, read by an importer task (lowering's desugar); an
+                # optional one may be left out (None).
                 problem = uri_problem(param.default, f"default of pipeline parameter {param.name!r}")
-                if param.optional and problem:
+                absent = param.type.kind == "optional" and param.default is None
+                if param.optional and problem and not absent:
                     ctx.report("bad-default", problem, where)
+            elif param.type.kind == "artifact":
+                # A sub-pipeline's: bound by its caller to an artifact a task made, so nothing to import.
+                if param.optional:
+                    ctx.report(
+                        "bad-default",
+                        f"sub-pipeline parameter {param.name!r} is a {param.type}: its caller binds it to "
+                        "an artifact; a URI default applies only on the pipeline that is run",
+                        where,
+                    )
+            elif is_artifact_parameter(param.type):
+                ctx.report(
+                    "artifact-parameter",
+                    f"sub-pipeline parameter {param.name!r} is a {param.type}: its caller binds it to an "
+                    "artifact, so it cannot be optional (only the pipeline that is run has optional "
+                    "artifact parameters)",
+                    where,
+                )
             elif not param.type.is_parameter:
                 ctx.report(
                     "artifact-parameter",

@@ -3,12 +3,12 @@
 Every step container runs the same small launcher with the image's own Python (``python -c LAUNCHER SPEC
 --arg NAME=TEXT ...``), never a shell. The launcher
 
-1. writes the runtime bundle, which arrives base64-encoded in the ``MLOPSDSL_RUNTIME`` environment
-   variable (one constant of the DAG file), to a zip file and puts it on ``sys.path``;
-2. for steps that declare ``packages``, runs ``pip install --target`` into a private folder first;
-3. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec, its result record going to the
+1. installs the step's ``packages`` and puts the runtime bundle on ``sys.path``, as every backend's
+   launcher does (:func:`mlopsdsl.lowering.bundle_prologue`); the bundle arrives in the
+   ``MLOPSDSL_RUNTIME`` environment variable from one constant of the DAG file;
+2. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec, its result record going to the
    launcher's folder, and the ``--arg`` items Airflow rendered from XCom and the DAG's params;
-4. on success, copies the result record to ``/airflow/xcom/return.json``, where the operator's XCom
+3. on success, copies the result record to ``/airflow/xcom/return.json``, where the operator's XCom
    sidecar reads it: a task's XCom is the runtime's result record (each JSON output's value, each stored
    output's record with its ``uri`` in the store), and consumers pick what they read from it.
 
@@ -24,28 +24,19 @@ import re
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import bundle_prologue, stored_kind
 
-__all__ = ["LAUNCHER", "PACKAGES_ENV", "RUNTIME_ENV", "call_spec", "jinja_safe", "stored_kind"]
+__all__ = ["LAUNCHER", "call_spec", "jinja_safe"]
 
-RUNTIME_ENV = "MLOPSDSL_RUNTIME"
-PACKAGES_ENV = "MLOPSDSL_PACKAGES"
-
-LAUNCHER = """\
+LAUNCHER = (
+    """\
 import base64, json, os, shutil, sys
 work = os.environ.get("MLOPSDSL_WORK", "/tmp/mlopsdsl")
 xcom = os.environ.get("MLOPSDSL_XCOM", "/airflow/xcom")
 os.makedirs(work, exist_ok=True)
-bundle = os.path.join(work, "runtime.zip")
-with open(bundle, "wb") as f:
-    f.write(base64.b64decode(os.environ["MLOPSDSL_RUNTIME"]))
-packages = json.loads(os.environ.get("MLOPSDSL_PACKAGES", "[]"))
-if packages:
-    import subprocess
-    pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
-    if subprocess.run([*pip, "--target", os.path.join(work, "site"), *packages]).returncode:
-        sys.exit("mlopsdsl: pip install failed: " + " ".join(packages))
-    sys.path.insert(0, os.path.join(work, "site"))
-sys.path.insert(0, bundle)
+"""
+    + bundle_prologue('json.loads(sys.argv[1]).get("step")')
+    + """\
 spec = json.loads(sys.argv[1])
 spec["result"] = os.path.join(work, "result.json")
 spec["scratch"] = os.path.join(work, "scratch")
@@ -56,6 +47,7 @@ if status == 0:
     shutil.copyfile(spec["result"], os.path.join(xcom, "return.json"))
 sys.exit(status)
 """
+)
 """The program every step container runs (``python -c LAUNCHER SPEC --arg ...``)."""
 
 _JINJA_OPENERS = re.compile(r"\{(?=[{%#])")
@@ -70,15 +62,6 @@ def jinja_safe(value: Any) -> str:
     ``\\u007b``, which decodes to the same value.
     """
     return _JINJA_OPENERS.sub(r"\\u007b", json.dumps(value, ensure_ascii=True))
-
-
-def stored_kind(type_: ir.TypeSpec) -> str | None:
-    """``object`` or ``artifact`` for stored values (the IR's one answer, ``TypeSpec.is_stored``), else
-    ``None``."""
-    if not type_.is_stored:
-        return None
-    inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
-    return inner.kind
 
 
 def call_spec(

@@ -2,7 +2,7 @@
 
 The meaning comes from the shared layers, never re-derived here: :func:`mlopsdsl.lowering.desugar` turns
 written lists into ``gather`` tasks and conditions on stored values into ``decide`` tasks, and the local
-runner's flattening (:func:`mlopsdsl.local._plan.expand`, built on :mod:`mlopsdsl.lowering._sources`)
+flattening every consumer shares (:func:`mlopsdsl.lowering.flatten`, the local runner's too)
 opens sub-pipelines and resolves every input to a source, with the conditions of the blocks around each
 step call. With the pipeline's parameters as sources of their own (``Ref(PARAMS, name)``), that is the
 whole graph Airflow runs; this module only decides how each source reaches a pod:
@@ -27,8 +27,9 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import Node, bundle_needs_cloudpickle, code_spec, flatten, stored_kind
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
-from mlopsdsl_airflow._launch import call_spec, jinja_safe, stored_kind
+from mlopsdsl_airflow._launch import call_spec, jinja_safe
 from mlopsdsl_airflow._options import BACKEND, CompileOptions
 
 __all__ = ["PARAMS", "Branch", "Plan", "StepTask", "plan"]
@@ -260,9 +261,8 @@ class _Planner:
         where = node.task.location
         mapped = node.task.map.input if node.task.map is not None else None
         if step.name not in self.code:
-            from mlopsdsl_airflow._code import code_spec
-
-            self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
+            function = self.options.functions.get(step.name)
+            self.code[step.name] = code_spec(step, self.options.code, function, BACKEND)
         inputs: list[tuple[ir.Param, str, tuple[str | int, ...], Any]] = []
         args: list[tuple[str, str]] = []
         upstream: set[str] = {task_id(d) for d in node.deps if d in self.nodes}
@@ -339,8 +339,6 @@ class _Planner:
     # ------------------------------------------------------------------ the whole DAG
 
     def build(self) -> Plan:
-        from mlopsdsl.local._plan import Node, expand
-
         root = self.doc.pipeline
         for sub in self.doc.pipelines[1:]:
             if sub.on_exit is not None:
@@ -358,7 +356,7 @@ class _Planner:
                     location=param.location or root.location,
                 )
         env: dict[str, Source] = {p.name: Ref(PARAMS, p.name) for p in root.params}
-        outputs = expand(self.doc, root, "", env, set(), [], self.nodes)
+        outputs = flatten(self.doc, root, "", env, set(), [], self.nodes)
         step_tasks: list[StepTask] = []
         for node in self.nodes.values():
             if node.step is None:
@@ -394,9 +392,7 @@ class _Planner:
             if exit_node.id in taken:
                 exit_node.id = f"{exit_node.id}-on-exit"
             self.tasks.append(self.step_task(exit_node, exit=True))
-        uses_pickle = self.options.code == "value" or any(
-            stored_kind(o.type) == "object" for s in self.doc.steps for o in s.outputs
-        )
+        uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
         return Plan(self.tasks, {n: self.describe(s) for n, s in outputs.items()}, self.specs, uses_pickle)
 
     def describe(self, source: Source) -> Any:

@@ -17,11 +17,10 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import pod_of
+from mlopsdsl.lowering import INTERPRETER, PACKAGES_ENV, RUNTIME_ENV, pod_of, runtime_bundle_text
 from mlopsdsl.lowering._kube import affinity_spec, pod_security_context, shm_volume
-from mlopsdsl_airflow._code import runtime_bundle
 from mlopsdsl_airflow._dagfile import HELPERS, IMPORTS, OPERATORS
-from mlopsdsl_airflow._launch import LAUNCHER, PACKAGES_ENV, RUNTIME_ENV, jinja_safe
+from mlopsdsl_airflow._launch import LAUNCHER, jinja_safe
 from mlopsdsl_airflow._options import BACKEND, CompileOptions, default_image
 from mlopsdsl_airflow._plan import Branch, Plan, StepTask
 
@@ -237,12 +236,12 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
         "",
     ]
     out = ["\n".join(doc), IMPORTS, OPERATORS[options.operator], ""]
-    out.append(f"RUNTIME = {runtime_bundle(plan.uses_pickle)!r}")
+    out.append(f"RUNTIME = {runtime_bundle_text(plan.uses_pickle)!r}")
     out.append(
         '"""The mlopsdsl step runtime (a zip, base64), handed to every pod in one environment variable."""'
     )
     out.append(f'LAUNCHER = """\\\n{LAUNCHER}"""')
-    out.append('COMMAND = ["python", "-c", LAUNCHER]\n')
+    out.append(f"COMMAND = [{', '.join(json.dumps(part) for part in INTERPRETER)}, LAUNCHER]\n")
     out.append("SPECS = {")
     for name, text in plan.specs.items():
         out.append(f"    {name!r}: {text!r},")

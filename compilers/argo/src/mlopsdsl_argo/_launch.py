@@ -3,25 +3,26 @@
 Every step container runs the same small launcher with the image's own Python (``python -c LAUNCHER``),
 never a shell. The launcher
 
-1. writes the runtime bundle, which arrives base64-encoded in the ``MLOPSDSL_RUNTIME`` environment
-   variable (one workflow parameter, so it is in the manifest once), to a zip file and puts it on
-   ``sys.path``;
-2. for steps that declare ``packages``, runs ``pip install --target`` into a private folder first;
-3. decodes the inputs that are *collected* from a loop: Argo aggregates a looped task's output parameter
+1. installs the step's ``packages`` and puts the runtime bundle on ``sys.path``, as every backend's
+   launcher does (:func:`mlopsdsl.lowering.bundle_prologue`); the bundle arrives in the
+   ``MLOPSDSL_RUNTIME`` environment variable from one workflow parameter (:data:`RUNTIME_PARAMETER`), so
+   it is in the manifest once, whatever the number of steps, and not in each node's status;
+2. decodes the inputs that are *collected* from a loop: Argo aggregates a looped task's output parameter
    into a JSON list of each run's text (and into empty text when the loop ran nothing), so an input named
    by ``--gather NAME`` becomes the JSON list of the decoded values, and one named by ``--records
    NAME=FOLDER`` becomes the list of the runs' output records, each ``file`` made absolute under FOLDER
    (the key prefix every run uploaded its stored output to, downloaded as one folder); ``--record
    NAME=FOLDER`` does the same for one run's record (the ``{{item}}`` of a map over those results);
-4. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
+3. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec and the ``--arg NAME=TEXT`` items
    Argo substituted;
-5. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
+4. writes each JSON output from the runtime's result record to ``outputs/NAME.json`` as armored JSON
    (see :mod:`mlopsdsl_argo._values`), where the template's output parameters read it (``valueFrom.path``),
    and each stored output's record (digest, serialiser, metadata: what the consumer's ``meta`` reads) to
    ``outputs/NAME-meta.json``, armored too, naming in ``file`` the run's key (``MLOPSDSL_ITEM``) when the
    output is uploaded under a loop's key prefix, and in ``uri`` where it is stored (``--uri NAME=URI``,
    when the bucket is known), which the consumer's runtime hands to the step as ``ml.Artifact.uri``.
 
+The call spec names the step's code (:func:`mlopsdsl.lowering.code_spec`), inlined once per template.
 Inputs arrive as armored JSON too, so a step's value never holds ``{{``, ``$`` or non-ASCII text on its way
 through Argo or Kubernetes, and ``json.loads`` restores it exactly.
 """
@@ -31,14 +32,15 @@ from __future__ import annotations
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import bundle_prologue, stored_kind
 from mlopsdsl_argo._values import armor
 
 __all__ = [
     "CONTEXT_RUN",
     "LAUNCHER",
     "METRICS",
-    "RUNTIME_ENV",
     "META",
+    "RUNTIME_PARAMETER",
     "WORK",
     "call_spec",
     "container_args",
@@ -48,8 +50,8 @@ __all__ = [
 
 WORK = "/tmp/mlopsdsl"
 """The launcher's folder in the pod: bundle, result record, inputs and outputs."""
-RUNTIME_ENV = "MLOPSDSL_RUNTIME"
-PACKAGES_ENV = "MLOPSDSL_PACKAGES"
+RUNTIME_PARAMETER = "mlopsdsl-runtime"
+"""The workflow parameter holding the runtime bundle; its ``-`` keeps it apart from Python names."""
 ITEM_ENV = "MLOPSDSL_ITEM"
 META = "-meta"
 """Suffix of the output parameter (and input parameter) carrying a stored value's output record."""
@@ -59,22 +61,17 @@ metric's last value by name, as armored JSON (no Python name can clash with it).
 CONTEXT_RUN = "mlopsdsl-run"
 """The ``--arg`` that carries the workflow's name (``{{workflow.name}}``) to ``ml.current().run_id``."""
 
-LAUNCHER = f"""\
+_SPEC_STEP = 'json.loads(sys.argv[sys.argv.index("--spec-json") + 1]).get("step")'
+"""Where the launcher finds the step's name: in the call spec after ``--spec-json``."""
+
+LAUNCHER = (
+    f"""\
 import base64, json, os, re, sys
 work = {WORK!r}
 os.makedirs(work + "/outputs", exist_ok=True)
-bundle = work + "/runtime.zip"
-with open(bundle, "wb") as f:
-    f.write(base64.b64decode(os.environ["{RUNTIME_ENV}"]))
-packages = json.loads(os.environ.get("{PACKAGES_ENV}", "[]"))
-if packages:
-    import subprocess
-    pip = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
-    if subprocess.run([*pip, "--target", work + "/site", *packages]).returncode:
-        step = json.loads(sys.argv[sys.argv.index("--spec-json") + 1]).get("step")
-        sys.exit(f"mlopsdsl: step {{step!r}}: packages= could not be installed: {{' '.join(packages)}}")
-    sys.path.insert(0, work + "/site")
-sys.path.insert(0, bundle)
+"""
+    + bundle_prologue(_SPEC_STEP)
+    + f"""\
 argv, gather, records, single, uris = sys.argv[1:], set(), {{}}, set(), {{}}
 while argv and argv[0] in ("--gather", "--records", "--record", "--uri"):
     if argv[0] == "--gather":
@@ -130,6 +127,7 @@ if status == 0:
     write("{METRICS}", {{p["name"]: p["value"] for p in record.get("metrics", [])}})
 sys.exit(status)
 """
+)
 """The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``)."""
 
 
@@ -141,17 +139,6 @@ def input_path(name: str) -> str:
 def output_path(name: str, stored: bool) -> str:
     """Where an output is written in the pod: the stored bytes, or the armored JSON of a value."""
     return f"{WORK}/outputs/{name}" if stored else f"{WORK}/outputs/{name}.json"
-
-
-def stored_kind(type_: ir.TypeSpec) -> str | None:
-    """``object`` or ``artifact`` for values passed through the artifact repository, else ``None``.
-
-    Whether a value is stored is the IR's one answer (:attr:`mlopsdsl.ir.TypeSpec.is_stored`); this only
-    says which kind of stored value it is."""
-    if not type_.is_stored:
-        return None
-    inner = type_.items if type_.kind == "optional" and type_.items is not None else type_
-    return inner.kind
 
 
 def call_spec(

@@ -33,10 +33,9 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import pod_of
-from mlopsdsl_argo._code import RUNTIME_PARAMETER, code_spec, runtime_bundle
+from mlopsdsl.lowering import bundle_needs_cloudpickle, code_spec, pod_of, runtime_bundle_text, stored_kind
 from mlopsdsl_argo._helpers import condition_template, items_template
-from mlopsdsl_argo._launch import META, stored_kind
+from mlopsdsl_argo._launch import META, RUNTIME_PARAMETER
 from mlopsdsl_argo._loops import limit_parallelism
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND, CompileOptions, default_image
@@ -351,7 +350,8 @@ class Lowering:
         key = (step.name, signature, collect)
         if key not in self.step_templates:
             if step.name not in self.code:
-                self.code[step.name] = code_spec(step, self.options.code, self.options.functions)
+                function = self.options.functions.get(step.name)
+                self.code[step.name] = code_spec(step, self.options.code, function, BACKEND)
             name = self.names.claim(step.name)
             self.step_templates[key] = container_template(
                 name,
@@ -429,10 +429,8 @@ class Lowering:
             if param.optional:
                 entry["value"] = armor(param.default)
             arguments.append(entry)
-        uses_pickle = self.options.code == "value" or any(
-            stored_kind(o.type) == "object" for s in self.doc.steps for o in s.outputs
-        )
-        arguments.append({"name": RUNTIME_PARAMETER, "value": runtime_bundle(uses_pickle)})
+        uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
+        arguments.append({"name": RUNTIME_PARAMETER, "value": runtime_bundle_text(uses_pickle)})
         spec: dict[str, Any] = {
             "entrypoint": self.dag_names[root.name],
             "arguments": {"parameters": arguments},

@@ -16,7 +16,8 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl_argo._launch import META, stored_kind
+from mlopsdsl.lowering import stored_kind
+from mlopsdsl_argo._launch import META
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND
 from mlopsdsl_argo._refs import Call, Chosen, Input, Item, Literal, Ref, TaskOutput

@@ -14,22 +14,20 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import PACKAGES_ENV, RUNTIME_ENV, launch_command, stored_kind
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
-from mlopsdsl_argo._code import RUNTIME_PARAMETER
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
     LAUNCHER,
     META,
     METRICS,
-    PACKAGES_ENV,
-    RUNTIME_ENV,
+    RUNTIME_PARAMETER,
     call_spec,
     container_args,
     input_path,
     output_path,
-    stored_kind,
 )
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
 from mlopsdsl_argo._pod import pod_fields, runs_as_root, security_context, shm_volume
@@ -333,7 +331,7 @@ def container_template(
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {
         "image": opts.image or options.image or default_image(),
-        "command": ["python", "-c", LAUNCHER],
+        "command": launch_command(LAUNCHER),
         "args": container_args(spec, order, uris),
         "env": env,
     }

@@ -67,11 +67,12 @@ from typing import Any
 
 import yaml
 
+from mlopsdsl.lowering import PACKAGES_ENV
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
-from mlopsdsl_argo._launch import METRICS, PACKAGES_ENV, WORK
+from mlopsdsl_argo._launch import METRICS, WORK
 from mlopsdsl_argo._manifest import ANNOTATION_OUTPUTS as OUTPUTS_ANNOTATION
 from mlopsdsl_argo._values import armor
 

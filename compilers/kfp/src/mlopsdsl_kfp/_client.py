@@ -185,10 +185,11 @@ def _arguments(document: ir.Document, values: dict[str, Any]) -> dict[str, Any]:
 
     KFP keeps numbers as doubles, so an int it would round is refused before anything is sent.
     """
-    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem
+    from mlopsdsl.lowering import ARGUMENT_BYTES, argument_problem, desugar
     from mlopsdsl.runtime._values import LossyValue, check_float64
 
-    params = {p.name: p for p in document.pipeline.params}
+    # As compiled: an artifact parameter is its URI (``str``, or ``str | None`` when it is optional).
+    params = {p.name: p for p in desugar(document).pipeline.params}
     encoded: dict[str, Any] = {}
     for name, value in values.items():
         encoded[name] = encode_value(value, encoding_of(params[name].type))

@@ -37,12 +37,12 @@ Every stored value (object or artifact) travels with its producer's output recor
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import launch_command
 from mlopsdsl.naming import k8s_literal
 
 from ._naming import PACK_INPUT, PACK_OUTPUT, RUNTIME_INPUT, RUNTIME_OUTPUT
@@ -337,11 +337,11 @@ def step_container(
         for name in packed:
             args += [name, _artifact(name, "path"), _parameter(name + META)]
     if bundled:
-        command = ["python", "-c", preludes + BOOTSTRAP]
+        command = launch_command(preludes + BOOTSTRAP)
         args.append(_artifact(RUNTIME_INPUT, "path"))
     elif preludes:
         run = "import runpy; runpy.run_module('mlopsdsl.runtime', run_name='__main__', alter_sys=True)"
-        command = ["python", "-c", preludes + run]
+        command = launch_command(preludes + run)
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
     args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache, pipeline)]
@@ -369,11 +369,8 @@ def pack_container(image: str) -> Container:
     )
 
 
-def runtime_container(bundle: bytes, image: str) -> Container:
-    """The container of the ``mlopsdsl-runtime`` task, which writes the runtime bundle as its artifact."""
+def runtime_container(bundle: str, image: str) -> Container:
+    """The container of the ``mlopsdsl-runtime`` task, which writes the runtime bundle (base64 text,
+    :func:`mlopsdsl.lowering.runtime_bundle_text`) as its artifact."""
     path = f"{{{{$.outputs.artifacts['{RUNTIME_OUTPUT}'].path}}}}"
-    return Container(
-        image=image,
-        command=["python", "-c", WRITE_BUNDLE],
-        args=[path, base64.b64encode(bundle).decode()],
-    )
+    return Container(image=image, command=launch_command(WRITE_BUNDLE), args=[path, bundle])

@@ -30,7 +30,6 @@ Values cross these DAG boundaries through ``_wiring.py``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,11 +37,11 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import bundle_needs_cloudpickle, code_spec, runtime_bundle_text
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
 
 from . import _cel
-from ._code import code_spec
 from ._executors import METRICS_OUTPUT, InputPlan, pack_container, runtime_container, step_container
 from ._naming import (
     PACK_COMPONENT,
@@ -225,11 +224,8 @@ class _Lowering:
         component = self.spec.components[RUNTIME_COMPONENT]
         component.executor_label = RUNTIME_EXECUTOR
         declare_bundle(component.output_definitions, RUNTIME_OUTPUT)
-        types = [p.type for s in self.doc.steps for p in s.inputs] + [
-            o.type for s in self.doc.steps for o in s.outputs
-        ]
-        with_cloudpickle = self.settings.code == "value" or any(t.kind == "object" for t in types)
-        container = runtime_container(_bundle(with_cloudpickle), self.settings.image)
+        with_cloudpickle = bundle_needs_cloudpickle(self.doc, self.settings.code)
+        container = runtime_container(runtime_bundle_text(with_cloudpickle), self.settings.image)
         self._container(RUNTIME_EXECUTOR, container.image, container.command, container.args)
         task = self.spec.root.dag.tasks[RUNTIME_TASK]
         task.task_info.name = RUNTIME_TASK
@@ -796,7 +792,7 @@ class _Lowering:
         code_key = code_key or step.name
         if code_key not in self.codes:
             function = self.settings.functions.get(step.name)
-            self.codes[code_key] = code_spec(step, self.settings.code, function)
+            self.codes[code_key] = code_spec(step, self.settings.code, function, "kfp")
         container = step_container(
             step,
             plans,
@@ -898,14 +894,6 @@ class _Lowering:
         own = options.cache and self.settings.cache and options.cache_max_age is None
         spec.caching_options.enable_cache = own
         retry_policy(spec, options.retry)
-
-
-@functools.cache
-def _bundle(with_cloudpickle: bool) -> bytes:
-    """The runtime bundle; its bytes only change with the installed mlopsdsl, so one process makes it once."""
-    from mlopsdsl.runtime.bundle import bundle
-
-    return bundle(include_cloudpickle=with_cloudpickle)
 
 
 def _producers(binding: ir.Binding) -> set[str]:

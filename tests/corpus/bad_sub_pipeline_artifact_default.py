@@ -13,7 +13,7 @@ def load() -> ml.Dataset:
 
 @ml.pipeline
 def counting(
-    data: ml.Dataset,  # error: pipeline parameter 'data' is a Dataset; pipeline parameters must be JSON values or, on the pipeline that is run, an artifact (ml.Dataset, ml.Model, ml.Artifact) given by URI (load other objects in a step)
+    data: ml.Dataset = "s3://bucket/rows.csv",  # type: ignore[assignment]  # error: sub-pipeline parameter 'data' is a Dataset: its caller binds it to an artifact; a URI default applies only on the pipeline that is run
     limit: int = 10,
 ) -> int:
     return count_rows(data=data)
