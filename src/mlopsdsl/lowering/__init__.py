@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlopsdsl.lowering._capabilities import ALL, ARGUMENT_BYTES, Capabilities, Gap, argument_problem, check
 from mlopsdsl.lowering._desugar import BUILTINS, desugar, is_builtin
-from mlopsdsl.lowering._maps import tolerates, verdict
+from mlopsdsl.lowering._maps import OUTCOME, function_name, is_tolerant, tolerant_section, tolerates, verdict
 from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
 from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
 
@@ -29,15 +29,19 @@ __all__ = [
     "Gap",
     "Identity",
     "MACROS",
+    "OUTCOME",
     "argument_problem",
     "capabilities_of",
     "check",
     "check_schedule",
     "desugar",
+    "function_name",
     "identity_of",
     "is_builtin",
+    "is_tolerant",
     "pod_of",
     "schedule_of",
+    "tolerant_section",
     "tolerates",
     "verdict",
 ]

@@ -39,7 +39,7 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
         CompileError: The function cannot be found or pickled (by value), or cannot be imported by name;
             at the step's definition.
     """
-    from mlopsdsl.lowering import is_builtin
+    from mlopsdsl.lowering import function_name, is_builtin
 
     where = f"step {step.name!r} ({step.code.module}:{step.code.qualname})"
     if is_builtin(step) or mode == "import":
@@ -50,7 +50,7 @@ def code_spec(step: ir.StepSpec, mode: str, functions: Mapping[str, Callable[...
                 location=step.location,
             )
         return {"mode": "import", "module": step.code.module, "qualname": step.code.qualname}
-    fn = functions.get(step.name) or find_function(step.code)
+    fn = functions.get(function_name(step)) or find_function(step.code)
     if fn is None:
         raise CompileError(
             f"{where} is not loaded in this process, so it cannot be shipped by value; compile the "

@@ -24,11 +24,16 @@ import re
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.lowering import tolerant_section
 
-__all__ = ["LAUNCHER", "PACKAGES_ENV", "RUNTIME_ENV", "call_spec", "jinja_safe", "stored_kind"]
+__all__ = ["CONTEXT_TRY", "LAUNCHER", "PACKAGES_ENV", "RUNTIME_ENV", "call_spec", "jinja_safe", "stored_kind"]
 
 RUNTIME_ENV = "MLOPSDSL_RUNTIME"
 PACKAGES_ENV = "MLOPSDSL_PACKAGES"
+CONTEXT_TRY = "mlopsdsl-try"
+"""The ``--arg`` that carries the task instance's ``try_number`` (1 on the first try, rendered by Airflow
+into the templated container arguments) to a tolerant map's element that retries: its runtime must know
+when an attempt is the last (``lowering.tolerant_section``)."""
 
 LAUNCHER = """\
 import base64, json, os, shutil, sys
@@ -142,6 +147,11 @@ def call_spec(
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
         spec["retry"] = retry  # stop_on: the runtime exits 2, which the operator fails without a retry
+    tolerant = tolerant_section(step)
+    if tolerant is not None:
+        spec["tolerant"] = tolerant
+        if tolerant["attempts"] > 1:
+            spec["context"] = {"backend": "airflow", "attempt": {"arg": CONTEXT_TRY}}
     if cache is not None:
         spec["cache"] = cache
     return spec

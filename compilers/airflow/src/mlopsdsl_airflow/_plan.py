@@ -28,7 +28,7 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
-from mlopsdsl_airflow._launch import call_spec, jinja_safe, stored_kind
+from mlopsdsl_airflow._launch import CONTEXT_TRY, call_spec, jinja_safe, stored_kind
 from mlopsdsl_airflow._options import BACKEND, CompileOptions
 
 __all__ = ["PARAMS", "Branch", "Plan", "StepTask", "plan"]
@@ -296,6 +296,8 @@ class _Planner:
 
             cache = spec_section(step.digest, self.options.cache_root, self.options.cache)
         spec = call_spec(step, self.code[step.name], inputs, self.options.store, cache)
+        if spec.get("context", {}).get("attempt") is not None:
+            args.append((CONTEXT_TRY, "{{ ti.try_number }}"))
         task = StepTask(task_id(node.id), step, {"name": self.spec_name(step, spec)}, args, exit=exit)
         task.upstream = sorted(upstream - {task.id})
         task.expand = expand

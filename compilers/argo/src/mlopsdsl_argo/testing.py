@@ -68,6 +68,7 @@ from typing import Any
 import yaml
 
 from mlopsdsl.runtime._cache import HIT
+from mlopsdsl.runtime._tolerance import OUTCOME, failure_of
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
@@ -572,9 +573,15 @@ class ArgoEmulator:
             self.run.attempts[path] = len(failed) + 1
             started = self.clock
             begun = time.monotonic()
-            node, code, stderr = self._pod(template, scope, artifacts, path)
+            # The controller binds {{retries}} (this attempt's number, from 0) in a template that retries.
+            local = {**scope, "retries": str(len(failed))} if strategy else scope
+            node, code, stderr = self._pod(template, local, artifacts, path)
             self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
+                if OUTCOME in node.parameters:
+                    error = failure_of(json.loads(node.parameters[OUTCOME]))
+                    if error is not None:
+                        self.run.tolerated[path] = error
                 if any(line.startswith(HIT) for line in stderr.splitlines()):
                     self.run.cached[path] = "runtime"
                 if METRICS in node.parameters:
