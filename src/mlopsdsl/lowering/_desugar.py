@@ -178,7 +178,7 @@ class _Rewriter:
                 self.steps[name] = made  # what this pass reads of it (output types) stays the same
 
     def _settle(self, task: ir.Task, into: list[ir.Task]) -> None:
-        """Add the elements task and the ``settle`` task (with ``task``'s id) of a tolerant map to ``into``."""
+        """Add the elements task and the ``settle`` task (``task``'s id) of a tolerant map to ``into``."""
         from mlopsdsl.lowering._maps import OUTCOME
 
         assert task.step is not None and task.map is not None and task.map.min_success is not None
@@ -192,7 +192,8 @@ class _Rewriter:
             }
         )
         text, strings = ir.TypeSpec(kind="str"), ir.TypeSpec(kind="list", items=ir.TypeSpec(kind="str"))
-        params = [ir.Param(name="task", type=text), ir.Param(name="min_success", type=ir.TypeSpec(kind="float")),
+        fraction = ir.TypeSpec(kind="float")
+        params = [ir.Param(name="task", type=text), ir.Param(name="min_success", type=fraction),
                   ir.Param(name="returns", type=text), ir.Param(name="outcomes", type=strings)]  # fmt: skip
         inputs: dict[str, ir.Binding] = {
             "task": ir.ConstantBinding(value=task.id),
@@ -285,9 +286,11 @@ class _Rewriter:
         """The name of a built-in step with this interface (one output ``output`` of type ``output``, or
         these outputs), made once per distinct interface."""
         outputs = [ir.Output(name="output", type=output)] if isinstance(output, ir.TypeSpec) else output
-        shown: Any = output.model_dump(mode="json") if isinstance(output, ir.TypeSpec) else [
-            o.model_dump(mode="json") for o in output
-        ]
+        shown: Any = (
+            output.model_dump(mode="json")
+            if isinstance(output, ir.TypeSpec)
+            else [o.model_dump(mode="json") for o in output]
+        )
         if returns != "single":
             shown = [shown, returns]  # the interfaces made before settle keep their names
         interface = json.dumps([qualname, [p.model_dump(mode="json") for p in inputs], shown], sort_keys=True)

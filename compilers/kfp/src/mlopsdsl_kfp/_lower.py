@@ -907,7 +907,9 @@ class _Lowering:
         # it know a tolerated failure from a success (the pod succeeds): a tolerant map's elements leave
         # caching to the pods' cache too, which keeps successes only.
         options = step.options
-        own = options.cache and self.settings.cache and options.cache_max_age is None and not is_tolerant(step)
+        own = (
+            options.cache and self.settings.cache and options.cache_max_age is None and not is_tolerant(step)
+        )
         spec.caching_options.enable_cache = own
         retry_policy(spec, options.retry)
 
