@@ -40,8 +40,8 @@ class Capabilities:
             of the elements that succeeded and reports the failed ones.
         tolerant_stored_outputs: A tolerant map of a step with stored outputs (artifacts, objects): a
             backend that runs tolerant maps through :func:`~mlopsdsl.lowering.desugar` has no placeholder
-            to write for a failed element's stored output.
-        tolerant_sub_pipelines: A tolerant map of a sub-pipeline.
+            to write for a failed element's stored output. (A sub-pipeline's map is never tolerant: the
+            authoring layer refuses it.)
     """
 
     map_over_stored_results: bool = True
@@ -54,7 +54,6 @@ class Capabilities:
     run_pod_settings: frozenset[str] = frozenset()
     tolerant_maps: bool = True
     tolerant_stored_outputs: bool = True
-    tolerant_sub_pipelines: bool = True
 
 
 ALL = Capabilities()
@@ -142,8 +141,6 @@ def _tolerant_gaps(
     workaround = "run it locally, or catch the error inside the step and return a marker value"
     if not capabilities.tolerant_maps:
         problem = "cannot run a map that leaves failed elements out"
-    elif step is None and not capabilities.tolerant_sub_pipelines:
-        problem = "runs tolerant maps of steps only, not of a sub-pipeline"
     elif (
         step is not None
         and any(out.type.is_stored for out in step.outputs)

@@ -39,7 +39,6 @@ class AirflowBackend:
         argument_bytes=ARGUMENT_BYTES,
         pod_settings=frozenset(),
         tolerant_stored_outputs=False,
-        tolerant_sub_pipelines=False,
     )
     """What Airflow cannot run even after lowering: a mapped task expands over a list XCom can carry (JSON
     values, or the records of another map's stored results), not over a stored list; stored values reach a

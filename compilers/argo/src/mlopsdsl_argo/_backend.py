@@ -38,7 +38,6 @@ class ArgoBackend:
         gather_artifacts=False,
         argument_bytes=ARGUMENT_BYTES,
         tolerant_stored_outputs=False,
-        tolerant_sub_pipelines=False,
     )
     """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
     loop's stored results (their records) but over no other stored list; and stored values reach a step

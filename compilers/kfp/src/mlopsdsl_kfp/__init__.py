@@ -81,7 +81,6 @@ class KfpBackend:
         pod_settings=STEP_POD_SETTINGS,
         run_pod_settings=RUN_ONLY,
         tolerant_stored_outputs=False,
-        tolerant_sub_pipelines=False,
     )
     """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
     map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
