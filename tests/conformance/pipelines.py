@@ -380,6 +380,17 @@ def tolerant_stop_on(folder: str, xs: list[int]) -> str:
 
 
 @ml.pipeline
+def tolerant_inner(xs: list[int]) -> str:
+    return join_ints(values=odd_fails.map(x=xs, allow_failures=True))
+
+
+@ml.pipeline
+def tolerant_nested(xs: list[int]) -> str:
+    """A tolerant map inside a sub-pipeline: its settle task is in the sub-pipeline's DAG."""
+    return echo(text=tolerant_inner(xs=xs))
+
+
+@ml.pipeline
 def tolerant_and_strict(xs: list[int]) -> str:
     """The same step mapped tolerantly and called strictly: the tolerant map runs a copy of it."""
     strict = odd_fails(x=4)
@@ -966,6 +977,9 @@ CASES = [
         {"output": "0,20|attempts-0=1,attempts-1=1,attempts-2=1,attempts-3=1"},
         folder=True,
         tolerated=[1, 3],
+    ),
+    Case(
+        "tolerant-map-in-sub-pipeline", tolerant_nested, {"xs": [0, 1, 2]}, {"output": "0,20"}, tolerated=[1]
     ),
     Case(
         "tolerant-and-strict",

@@ -19,7 +19,8 @@ Semantics covered, and only these:
   failure no new task starts in that DAG (Argo's ``failFast``).
 - **Parameters**: Argo's one-pass ``{{...}}`` substitution (inserted text is not scanned again; an
   unresolvable tag is an error), ``workflow.parameters.*``, ``workflow.name``, ``workflow.status`` (in the
-  exit handler), ``pod.name``, ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
+  exit handler), ``pod.name``, ``retries`` (the attempt, from 0, in a template with a ``retryStrategy``, as
+  the controller binds it), ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
   Kubernetes' ``$(VAR)`` expansion of ``args`` and ``env`` (``$$`` is a literal ``$``).
 - **Expressions** (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``, ``retryStrategy.expression``):
   a small subset of Argo's ``expr``: ``a ? b : c``, ``||``, ``&&``, ``!``, ``==``, ``!=``, parentheses,
