@@ -79,6 +79,46 @@ def halves(xs: list[int] = [1, 2]) -> list[int]:
     return half.map(x=xs, allow_failures=True)
 """
 
+TOLERANT_STORED = """
+import mlopsdsl as ml
+
+
+@ml.step
+def make(n: int) -> ml.Dataset:
+    data = ml.Dataset.new()
+    open(data.path, "w").write("x" * n)
+    return data
+
+
+@ml.step
+def count(parts: list[ml.Dataset]) -> int:
+    return len(parts)
+
+
+@ml.pipeline
+def made(ns: list[int] = [1, 2]) -> int:
+    return count(parts=make.map(n=ns, allow_failures=True))
+"""
+
+TOLERANT_AND_STRICT = """
+import mlopsdsl as ml
+
+
+@ml.step(retry=ml.Retry(attempts=2))
+def half(x: int) -> int:
+    return x // 2
+
+
+@ml.step
+def total(xs: list[int], one: int) -> int:
+    return sum(xs) + one
+
+
+@ml.pipeline
+def halves(xs: list[int] = [1, 2]) -> int:
+    return total(xs=half.map(x=xs, min_success=0.5), one=half(x=4))
+"""
+
 GATHER = """
 import dataclasses
 import mlopsdsl as ml
@@ -227,6 +267,8 @@ def _gaps() -> list[tuple[str, str, str, str]]:
             found.append((name, STORED_MAP, "size.map", "task 'size' maps over stored values (Dataset)"))
         if not able.tolerant_maps:
             found.append((name, TOLERANT_MAP, "half.map", "task 'half' is a tolerant map"))
+        if not able.tolerant_stored_outputs:
+            found.append((name, TOLERANT_STORED, "make.map", "task 'make' is a tolerant map"))
     return found
 
 
@@ -271,3 +313,53 @@ def test_a_tolerant_map_needs_the_fraction_rounded_up(min_success: float, total:
     if needed:
         message = lowering.verdict("t", min_success, total, [*failed, total - 1])
         assert message is not None and f"needs {needed}" in message
+
+
+def test_a_tolerant_map_becomes_an_ordinary_map_and_a_settle_task(user_module) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(TOLERANT_MAP, "tolerant_map_lowered")
+    doc = lowering.desugar(mod.halves.build())
+    tasks = {t.id: t for t in doc.pipeline.tasks}
+    assert list(tasks) == ["half-elements", "half"]
+    elements, settle = tasks["half-elements"], tasks["half"]
+    assert elements.step == "half" and elements.map is not None and elements.map.min_success is None
+    step = doc.step("half")  # every call of it is tolerant: it runs tolerant under its own name
+    assert lowering.is_tolerant(step) and [o.name for o in step.outputs] == ["output", lowering.OUTCOME]
+    assert lowering.tolerant_section(step) == {
+        "outcome": lowering.OUTCOME, "attempts": 1, "placeholders": {"output": 0}
+    }  # fmt: skip
+    assert settle.step is not None and lowering.is_builtin(doc.step(settle.step))
+    assert settle.inputs["outcomes"] == ir.TaskOutputBinding(task="half-elements", output=lowering.OUTCOME)
+    assert settle.inputs["min_success"] == ir.ConstantBinding(value=0.0)
+    # The pipeline's output still reads task "half", now the settle task, whose output is the list.
+    assert doc.pipeline.outputs[0].source == ir.TaskOutputBinding(task="half", output="output")
+    assert [o.type for o in doc.step(settle.step).outputs] == [
+        ir.TypeSpec(kind="list", items=ir.TypeSpec(kind="int"))
+    ]
+    assert validate(doc) == []
+    assert (
+        lowering.desugar(mod.halves.build(), settle=False).pipeline.tasks == mod.halves.build().pipeline.tasks
+    )
+
+
+def test_a_step_also_called_strictly_is_copied_for_its_tolerant_map(user_module) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(TOLERANT_AND_STRICT, "tolerant_and_strict_lowered")
+    doc = lowering.desugar(mod.halves.build())
+    by_id = {t.id: t for t in doc.pipeline.tasks}
+    assert by_id["half-elements"].step == "half-tolerant" and by_id["half-2"].step == "half"
+    assert not lowering.is_tolerant(doc.step("half"))
+    copy = doc.step("half-tolerant")
+    assert lowering.function_name(copy) == "half" and copy.digest != doc.step("half").digest
+    section = lowering.tolerant_section(copy)
+    assert section is not None and section["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("str", ""), ("int", 0), ("float", 0.0), ("bool", False), ("list", []), ("dict", {}), ("json", None),
+     ("optional", None), ("dataclass", {})],
+)  # fmt: skip
+def test_placeholders_are_values_of_the_outputs_type(kind: str, value: object) -> None:
+    from mlopsdsl.lowering._maps import placeholder
+
+    assert placeholder(ir.TypeSpec(kind=kind)) == value  # type: ignore[arg-type]
+    assert placeholder(ir.TypeSpec(kind="enum", values=["low", "high"])) == "low"

@@ -189,6 +189,31 @@ def odd_fails(x: int) -> int:
     return x * 10
 
 
+@ml.step(retry=ml.Retry(attempts=3, backoff=0))
+def odd_flaky(folder: str, x: int) -> int:
+    """Every element fails its first attempt; the odd ones fail every attempt."""
+    tries = _count_attempt(folder, f"attempts-{x}")
+    if x % 2 or tries < 2:
+        raise RuntimeError(f"odd_flaky({x}) attempt {tries} fails on purpose")
+    return x * 10
+
+
+@ml.step(retry=ml.Retry(attempts=3, backoff=0, stop_on=[Fatal]))
+def odd_fatal(folder: str, x: int) -> int:
+    """The odd elements fail for good at once (``stop_on``): one call each, however many attempts."""
+    _count_attempt(folder, f"attempts-{x}")
+    if x % 2:
+        raise Fatal(f"odd_fatal({x}) cannot succeed")
+    return x * 10
+
+
+@ml.step
+def attempts_report(folder: str, values: list[int]) -> str:
+    """The values, then how many attempts each element made (``attempts-X=N``)."""
+    counts = sorted(f"{p.name}={p.read_text()}" for p in Path(folder).glob("attempts-*"))
+    return ",".join(str(v) for v in values) + "|" + ",".join(counts)
+
+
 @ml.step
 def join_ints(values: list[int]) -> str:
     return ",".join(str(v) for v in values)
@@ -353,6 +378,34 @@ def tolerant_most(xs: list[int]) -> str:
 @ml.pipeline
 def tolerant_half(xs: list[int]) -> str:
     return join_ints(values=odd_fails.map(x=xs, min_success=0.5))
+
+
+@ml.pipeline
+def tolerant_retried(folder: str, xs: list[int]) -> str:
+    return attempts_report(folder=folder, values=odd_flaky.map(folder=folder, x=xs, allow_failures=True))
+
+
+@ml.pipeline
+def tolerant_stop_on(folder: str, xs: list[int]) -> str:
+    return attempts_report(folder=folder, values=odd_fatal.map(folder=folder, x=xs, min_success=0.5))
+
+
+@ml.pipeline
+def tolerant_inner(xs: list[int]) -> str:
+    return join_ints(values=odd_fails.map(x=xs, allow_failures=True))
+
+
+@ml.pipeline
+def tolerant_nested(xs: list[int]) -> str:
+    """A tolerant map inside a sub-pipeline: its settle task is in the sub-pipeline's DAG."""
+    return echo(text=tolerant_inner(xs=xs))
+
+
+@ml.pipeline
+def tolerant_and_strict(xs: list[int]) -> str:
+    """The same step mapped tolerantly and called strictly: the tolerant map runs a copy of it."""
+    strict = odd_fails(x=4)
+    return describe(text=join_ints(values=odd_fails.map(x=xs, allow_failures=True)), n=strict)
 
 
 @ml.pipeline(on_exit=record_status)
@@ -867,6 +920,8 @@ class Case:
     """The backoff before each retry of the one step that retried (``Retry.schedule()``)."""
     calls: int | None = None
     """How many times the ``fatal`` step's function ran."""
+    tolerated: list[int] | None = None
+    """The elements of the tolerant map that failed and were left out, which every path must report."""
     on: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Expected outputs on one path (``local``, ``kfp``, ``argo``) where they differ by design: where the
     bytes are stored, say."""
@@ -923,11 +978,38 @@ CASES = [
     Case("failing-step", failing, {}, None, fails="explode"),
     Case("exit-on-success", exit_ok, {}, {"output": 4}, folder=True, exit_status="Succeeded"),
     Case("exit-on-failure", exit_failed, {}, None, fails="explode", folder=True, exit_status="Failed"),
-    Case("tolerant-map-any", tolerant_any, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
-    Case("tolerant-map-none-failed", tolerant_any, {"xs": [0, 2]}, {"output": "0,20"}),
-    Case("tolerant-map-all-failed", tolerant_any, {"xs": [1, 3]}, {"output": ""}),
+    Case("tolerant-map-any", tolerant_any, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}, tolerated=[1, 3]),
+    Case("tolerant-map-none-failed", tolerant_any, {"xs": [0, 2]}, {"output": "0,20"}, tolerated=[]),
+    Case("tolerant-map-all-failed", tolerant_any, {"xs": [1, 3]}, {"output": ""}, tolerated=[0, 1]),
+    Case("tolerant-map-empty", tolerant_most, {"xs": []}, {"output": ""}, tolerated=[]),
     Case("tolerant-map-too-few", tolerant_most, {"xs": [0, 1, 2, 3, 4]}, None, fails="odd_fails"),
     Case("tolerant-map-enough", tolerant_half, {"xs": [0, 1, 2, 3, 4]}, {"output": "0,20,40"}),
+    Case(
+        "tolerant-map-retried",
+        tolerant_retried,
+        {"xs": [0, 1, 2]},
+        {"output": "0,20|attempts-0=2,attempts-1=3,attempts-2=2"},
+        folder=True,
+        tolerated=[1],
+    ),
+    Case(
+        "tolerant-map-stop-on",
+        tolerant_stop_on,
+        {"xs": [0, 1, 2, 3]},
+        {"output": "0,20|attempts-0=1,attempts-1=1,attempts-2=1,attempts-3=1"},
+        folder=True,
+        tolerated=[1, 3],
+    ),
+    Case(
+        "tolerant-map-in-sub-pipeline", tolerant_nested, {"xs": [0, 1, 2]}, {"output": "0,20"}, tolerated=[1]
+    ),
+    Case(
+        "tolerant-and-strict",
+        tolerant_and_strict,
+        {"xs": [1, 2]},
+        {"output": json.dumps({"text": "20", "n": 40})},
+        tolerated=[0],
+    ),
     Case("sub-pipelines", sub_pipelines, {"x": 1}, {"output": (1 + 10) + 1}),
     Case("artifact-into-sub-pipeline", artifact_into_sub, {"n": 4}, {"output": (4 - 1) + 10}, plain=False),
     Case(

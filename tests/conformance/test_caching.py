@@ -305,3 +305,67 @@ def test_cache_ignore_and_max_age_mean_the_same_on_every_path(name: str, tmp_pat
     assert run(seed=5) == ({"output_0": 10, "output_1": 101}, Counter({"perishable": 1}))
     assert run(seed=5)[1] == Counter()  # the fresh result is reused again
     assert run(x=2, seed=5)[1] == Counter({"noisy": 1, "perishable": 1})  # an input that counts
+
+
+TOLERANT = """
+from pathlib import Path
+import mlopsdsl as ml
+
+
+@ml.step
+def flaky(folder: str, x: int) -> int:
+    with open(Path(folder) / "ran.log", "a") as log:
+        log.write(f"flaky-{x}\\n")
+    if (Path(folder) / f"broken-{x}").exists():
+        raise RuntimeError(f"element {x} is broken for now")
+    return x * 10
+
+
+@ml.step
+def joined(values: list[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+@ml.pipeline
+def tolerant(folder: str, xs: list[int] = [0, 1, 2]) -> str:
+    return joined(values=flaky.map(folder=folder, x=xs, allow_failures=True))
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "cache_root"), [("local", True), ("kfp", True), ("kfp", False), ("argo", True)]
+)
+def test_a_tolerated_failure_is_never_reused_as_a_success(
+    name: str, cache_root: bool, tmp_path: Path, user_module
+) -> None:  # type: ignore[no-untyped-def]
+    """An element that failed and was left out runs again in the next run (and succeeds once it can); the
+    elements that succeeded are reused (with ``cache_root`` on an engine: KFP's own cache is off for a
+    tolerant map's elements, since their tolerated failures are pods that succeeded)."""
+    from mlopsdsl.testing import run_argo, run_kfp
+
+    module = user_module(TOLERANT, name=f"tolerant_cache_{name}_{cache_root}")
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    (folder / "broken-1").touch()
+
+    def run() -> tuple[str, list[str]]:
+        (folder / "ran.log").unlink(missing_ok=True)
+        if name == "local":
+            result = ml.run(module.tolerant, folder=str(folder), home=tmp_path / "home", progress=False)
+            assert result.ok
+            output = result.outputs["output"]
+        else:
+            options = {"cache_root": str(tmp_path / "cache")} if cache_root else {}
+            text = ml.compile(module.tolerant, backend=name, **options)
+            runner = run_kfp if name == "kfp" else run_argo
+            emulated = runner(text, {"folder": str(folder)}, workdir=tmp_path / name)
+            assert emulated.succeeded, emulated.logs
+            output = emulated.outputs["output"]
+        log = folder / "ran.log"
+        return output, sorted(log.read_text().split()) if log.exists() else []
+
+    assert run() == ("0,20", ["flaky-0", "flaky-1", "flaky-2"])
+    (folder / "broken-1").unlink()
+    reused = ["flaky-1"] if cache_root else ["flaky-0", "flaky-1", "flaky-2"]
+    assert run() == ("0,10,20", reused)
+    assert run() == ("0,10,20", [] if cache_root else reused)

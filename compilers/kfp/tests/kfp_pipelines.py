@@ -184,6 +184,11 @@ def stopping(xs: list[int] = [1, 2]) -> list[int]:  # noqa: B006 - a JSON defaul
     return careful.map(x=xs)
 
 
+@ml.pipeline
+def tolerant(xs: list[int] = [1, 2]) -> list[int]:  # noqa: B006 - a JSON default
+    return careful.map(x=xs, allow_failures=True)
+
+
 @ml.step(
     pod=ml.Pod(
         affinity=[

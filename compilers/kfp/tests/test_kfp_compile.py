@@ -386,6 +386,39 @@ def test_the_marker_is_keyed_by_the_output_artifact_of_the_task_execution() -> N
     assert "mlopsdsl--retry" not in json.dumps(plain)
 
 
+def test_a_tolerant_element_that_retries_counts_its_attempts_and_skips_kfps_cache() -> None:
+    _, (spec, *_) = compiled(pipelines.tolerant, store="s3://bucket/markers")
+    executor = spec["deploymentSpec"]["executors"]["exec-careful"]["container"]
+    call = json.loads(executor["args"][executor["args"].index("--spec-json") + 1])
+    marker = call["retry"]["marker"]
+    assert call["tolerant"] == {
+        "outcome": "mlopsdsl-outcome",
+        "attempts": 3,
+        "placeholders": {"output": 0},
+        "counter": marker,  # the same key: one per task execution, the same for all of its attempts
+    }
+    outputs = spec["components"]["comp-careful"]["outputDefinitions"]["parameters"]
+    assert outputs["mlopsdsl-outcome"]["parameterType"] == "STRING"
+    # KFP's own cache would reuse a tolerated failure (its pod succeeded): off for the elements only.
+    elements = _find_task(spec, "careful-elements")
+    assert elements.get("cachingOptions", {}).get("enableCache") is not True
+    assert _find_task(spec, "careful")["cachingOptions"]["enableCache"] is True
+
+
+def _find_task(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """The task ``name`` wherever it is (the root DAG or a loop's)."""
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]
+    return next(dag["tasks"][name] for dag in dags if name in dag["tasks"])
+
+
+def test_a_tolerant_element_that_retries_needs_a_store() -> None:
+    with pytest.raises(
+        CompileError, match=r"allow_failures/min_success and retries.*give the compile option store"
+    ) as raised:
+        ml.compile(pipelines.tolerant, backend="kfp")
+    assert raised.value.location is not None and raised.value.location.line > 0
+
+
 @pytest.mark.parametrize("store", ["relative/folder", 3, 's3://b/"quoted"'])
 def test_a_store_is_a_url_or_an_absolute_folder(store: Any) -> None:
     with pytest.raises(CompileError, match=r"store=.*give an fsspec URL"):

@@ -208,7 +208,7 @@ def run_document(
     )
     # Conditions on stored values are decided by a task, as on every backend (written lists the plan
     # gathers itself).
-    document = desugar(document, gather=False)
+    document = desugar(document, gather=False, settle=False)
     plan = build_plan(document, {})
     needed = {step.name for step in document.steps}  # maps add nodes as the run goes
     funcs = dict(functions or {})

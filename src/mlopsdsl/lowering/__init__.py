@@ -28,7 +28,7 @@ from mlopsdsl.lowering._launch import (
     runtime_bundle_text,
     stored_kind,
 )
-from mlopsdsl.lowering._maps import tolerates, verdict
+from mlopsdsl.lowering._maps import OUTCOME, function_name, is_tolerant, tolerant_section, tolerates, verdict
 from mlopsdsl.lowering._pod import DEFAULT_USER, Identity, identity_of, pod_of
 from mlopsdsl.lowering._schedule import MACROS, check_schedule, schedule_of
 
@@ -48,6 +48,7 @@ __all__ = [
     "MACROS",
     "MAX_SPEC_BYTES",
     "Node",
+    "OUTCOME",
     "PACKAGES_ENV",
     "RUNTIME_ENV",
     "argument_problem",
@@ -59,15 +60,18 @@ __all__ = [
     "code_spec",
     "desugar",
     "flatten",
+    "function_name",
     "guard_sources",
     "identity_of",
     "is_builtin",
+    "is_tolerant",
     "launch_command",
     "pod_of",
     "runtime_bundle_text",
     "schedule_of",
     "stored_kind",
     "sub_environment",
+    "tolerant_section",
     "tolerates",
     "verdict",
 ]

@@ -38,6 +38,10 @@ class Capabilities:
         run_pod_settings: Pod settings the backend can set for the whole run only (on the pipeline).
         tolerant_maps: ``.map(allow_failures=True)`` / ``min_success=``: a map that collects the results
             of the elements that succeeded and reports the failed ones.
+        tolerant_stored_outputs: A tolerant map of a step with stored outputs (artifacts, objects): a
+            backend that runs tolerant maps through :func:`~mlopsdsl.lowering.desugar` has no placeholder
+            to write for a failed element's stored output. (A sub-pipeline's map is never tolerant: the
+            authoring layer refuses it.)
     """
 
     map_over_stored_results: bool = True
@@ -49,6 +53,7 @@ class Capabilities:
     """``None``: every setting."""
     run_pod_settings: frozenset[str] = frozenset()
     tolerant_maps: bool = True
+    tolerant_stored_outputs: bool = True
 
 
 ALL = Capabilities()
@@ -86,16 +91,8 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
                         task.location,
                     )
                 )
-            if task.map is not None and task.map.min_success is not None and not capabilities.tolerant_maps:
-                gaps.append(
-                    Gap(
-                        "unsupported",
-                        f"task {task.id!r} is a tolerant map (allow_failures / min_success); the {backend} "
-                        "backend cannot run a map that leaves failed elements out: run it locally, or "
-                        "catch the error inside the step and return a marker value",
-                        task.location,
-                    )
-                )
+            if task.map is not None and task.map.min_success is not None:
+                gaps.extend(_tolerant_gaps(task, steps.get(task.step or ""), capabilities, backend))
             if task.map is not None:
                 mapped = params.get(task.map.input)
                 source = task.inputs.get(task.map.input)
@@ -134,6 +131,30 @@ def check(document: ir.Document, capabilities: Capabilities, backend: str) -> li
         gaps.extend(_oversized(document, capabilities.argument_bytes, backend))
     gaps.extend(_pod_gaps(document, capabilities, backend))
     return gaps
+
+
+def _tolerant_gaps(
+    task: ir.Task, step: ir.StepSpec | None, capabilities: Capabilities, backend: str
+) -> list[Gap]:
+    """What the backend cannot run of the tolerant map ``task``."""
+    what = f"task {task.id!r} is a tolerant map (allow_failures / min_success)"
+    workaround = "run it locally, or catch the error inside the step and return a marker value"
+    if not capabilities.tolerant_maps:
+        problem = "cannot run a map that leaves failed elements out"
+    elif (
+        step is not None
+        and any(out.type.is_stored for out in step.outputs)
+        and not capabilities.tolerant_stored_outputs
+    ):
+        stored = ", ".join(out.name for out in step.outputs if out.type.is_stored)
+        problem = (
+            f"runs tolerant maps of steps whose outputs are values only, and step {step.name!r} stores "
+            f"{stored}"
+        )
+        workaround = "return the values (or the URIs) the map collects, or run it locally"
+    else:
+        return []
+    return [Gap("unsupported", f"{what}; the {backend} backend {problem}: {workaround}", task.location)]
 
 
 ARGUMENT_BYTES = 100 * 1024

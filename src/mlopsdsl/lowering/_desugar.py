@@ -11,6 +11,16 @@ that run through the same step runtime as user steps:
 * a block whose condition reads a stored value, or a value no engine compares (a list, a dict, a
   dataclass), becomes a ``decide`` task in the block's parent, and the block's condition becomes
   ``decide == True`` (``otherwise``: its negation), a plain comparison of a ``bool`` every engine renders;
+* a tolerant map (``step.map(..., min_success=...)``) becomes an ordinary map of the step run in tolerant
+  mode (it gains the output :data:`~mlopsdsl.lowering._maps.OUTCOME`, and its call spec a ``tolerant``
+  section, :func:`~mlopsdsl.lowering._maps.tolerant_section`: its last failed attempt reports the error
+  and writes placeholders instead of failing), named ``<task>-elements``, and a ``settle`` task that takes
+  the map's task id, so that every reader of the map's results reads it unchanged: it applies
+  :func:`~mlopsdsl.lowering._maps.verdict` to the elements' outcomes (failing with its message) and
+  outputs each collected list without the failed elements. The step keeps its name when every call of
+  it is a tolerant map; otherwise the tolerant one is a copy named ``<step>-tolerant``. Maps of
+  sub-pipelines and of steps with stored outputs are left as they are: backends that desugar declare
+  them as gaps (:class:`~mlopsdsl.lowering.Capabilities`);
 * a parameter of the root pipeline typed as an artifact (``data: ml.Dataset``) becomes a ``str`` parameter
   (the URI of an existing artifact) read by an ``import_artifact`` task at the top of the pipeline, and
   every binding of the parameter reads that task's output instead: the bytes are read once, stored and
@@ -45,21 +55,27 @@ def is_builtin(step: ir.StepSpec) -> bool:
     return step.code.module == BUILTINS
 
 
-def desugar(document: ir.Document, gather: bool = True) -> ir.Document:
-    """``document`` with gathers and conditions on stored values turned into built-in tasks.
+def desugar(document: ir.Document, gather: bool = True, settle: bool = True) -> ir.Document:
+    """``document`` with gathers, tolerant maps and conditions on stored values turned into built-in tasks.
 
     Documents that need none of it come back unchanged (the same object), so their output does not move.
-    ``gather=False`` leaves written lists and dicts of bindings as they are, for a consumer that reads
-    them itself (the local runner); conditions that read stored values are decided by a task everywhere.
+    ``gather=False`` leaves written lists and dicts of bindings as they are, and ``settle=False`` tolerant
+    maps, for a consumer that handles them itself (the local runner); conditions that read stored values
+    are decided by a task everywhere.
     """
     rewriter = _Rewriter(document)
     rewriter.gather = gather
+    if settle:
+        rewriter.plan_tolerant()
     pipelines = [
         rewriter.pipeline(rewriter.imports(p) if p.name == document.root else p) for p in document.pipelines
     ]
     if not rewriter.added:
         return document
-    steps = sorted([*document.steps, *rewriter.added.values()], key=lambda s: s.name)
+    steps = sorted(
+        [rewriter.replaced.get(s.name, s) for s in document.steps] + list(rewriter.added.values()),
+        key=lambda s: s.name,
+    )
     return document.model_copy(update={"pipelines": pipelines, "steps": steps}).with_digests()
 
 
@@ -71,6 +87,10 @@ class _Rewriter:
         self.added: dict[str, ir.StepSpec] = {}
         self.gather = True
         self.taken: set[str] = set()
+        self.tolerant: dict[str, str] = {}
+        """Steps called by a tolerant map: the name of their tolerant form."""
+        self.replaced: dict[str, ir.StepSpec] = {}
+        """Steps turned tolerant in place (every call of them is a tolerant map)."""
 
     # ------------------------------------------------------------------ types
 
@@ -133,10 +153,81 @@ class _Rewriter:
         params_ = [p.model_copy(update={"type": uris[p.name]}) if p.name in made else p for p in spec.params]
         return new.model_copy(update={"params": params_, "tasks": [*tasks, *new.tasks]})
 
+    # ------------------------------------------------------------------ tolerant maps
+
+    def plan_tolerant(self) -> None:
+        """Give each step a tolerant map calls its tolerant form: itself, when no other call needs it
+        strict; else a copy (the copy's function is the same, found by its ``CodeRef``)."""
+        strict: set[str] = set()
+        for pipeline in self.doc.pipelines:
+            for task in [*pipeline.tasks, *([pipeline.on_exit] if pipeline.on_exit else [])]:
+                if task.step is None:
+                    continue
+                if _settles(task, self.steps[task.step]):
+                    self.tolerant.setdefault(task.step, task.step)
+                else:
+                    strict.add(task.step)
+        from mlopsdsl.lowering._maps import OUTCOME, TOLERANT_COPY
+
+        for name in sorted(self.tolerant):
+            step = self.steps[name]
+            made = step.model_copy(
+                update={"outputs": [*step.outputs, ir.Output(name=OUTCOME, type=ir.TypeSpec(kind="str"))]}
+            )
+            if name in strict:
+                made = made.model_copy(update={"name": name + TOLERANT_COPY})
+                self.tolerant[name] = made.name
+            made = made.model_copy(update={"digest": ir.step_digest(made)})
+            if name in strict:
+                self.added[made.name] = made
+            else:
+                self.replaced[name] = made
+                self.steps[name] = made  # what this pass reads of it (output types) stays the same
+
+    def _settle(self, task: ir.Task, into: list[ir.Task]) -> None:
+        """Add the elements task and the ``settle`` task (``task``'s id) of a tolerant map to ``into``."""
+        from mlopsdsl.lowering._maps import OUTCOME
+
+        assert task.step is not None and task.map is not None and task.map.min_success is not None
+        step = self.steps[task.step]
+        outputs = [o for o in step.outputs if o.name != OUTCOME]
+        elements = task.model_copy(
+            update={
+                "id": self._fresh(f"{task.id}-elements"),
+                "step": self.tolerant[task.step],
+                "map": task.map.model_copy(update={"min_success": None}),
+            }
+        )
+        text, strings = ir.TypeSpec(kind="str"), ir.TypeSpec(kind="list", items=ir.TypeSpec(kind="str"))
+        fraction = ir.TypeSpec(kind="float")
+        params = [ir.Param(name="task", type=text), ir.Param(name="min_success", type=fraction),
+                  ir.Param(name="returns", type=text), ir.Param(name="outcomes", type=strings)]  # fmt: skip
+        inputs: dict[str, ir.Binding] = {
+            "task": ir.ConstantBinding(value=task.id),
+            "min_success": ir.ConstantBinding(value=task.map.min_success),
+            "returns": ir.ConstantBinding(value=step.returns.kind),
+            "outcomes": ir.TaskOutputBinding(task=elements.id, output=OUTCOME),
+        }
+        lists = [ir.Output(name=o.name, type=ir.TypeSpec(kind="list", items=o.type)) for o in outputs]
+        for n, out in enumerate(lists):
+            params.append(ir.Param(name=f"value_{n}", type=out.type))
+            inputs[f"value_{n}"] = ir.TaskOutputBinding(task=elements.id, output=out.name)
+        name = self._builtin("settle", "settle", params, lists, step.returns.kind)
+        settle = ir.Task(id=task.id, step=name, inputs=inputs, group=task.group, location=task.location)
+        into += [elements, settle]
+
     # ------------------------------------------------------------------ pipelines
 
     def pipeline(self, spec: ir.PipelineSpec) -> ir.PipelineSpec:
         self.taken = {t.id for t in spec.tasks} | ({spec.on_exit.id} if spec.on_exit else set())
+        if any(t.step in self.tolerant and _settles(t, self.steps[t.step]) for t in spec.tasks):
+            settled: list[ir.Task] = []
+            for task in spec.tasks:
+                if task.step in self.tolerant and _settles(task, self.steps[task.step]):
+                    self._settle(task, settled)
+                else:
+                    settled.append(task)
+            spec = spec.model_copy(update={"tasks": settled})
         tasks: list[ir.Task] = []
         groups = {g.id: g for g in spec.groups}
         decided: dict[str, ir.Condition] = {}
@@ -191,14 +282,25 @@ class _Rewriter:
         return task_id
 
     def _builtin(
-        self, base: str, qualname: str, inputs: list[ir.Param], output: ir.TypeSpec, cache: bool = True
+        self,
+        base: str,
+        qualname: str,
+        inputs: list[ir.Param],
+        output: ir.TypeSpec | list[ir.Output],
+        returns: str = "single",
+        cache: bool = True,
     ) -> str:
-        """The name of a built-in step with this interface, made once per distinct interface."""
-        outputs = [ir.Output(name="output", type=output)]
-        interface = json.dumps(
-            [qualname, [p.model_dump(mode="json") for p in inputs], output.model_dump(mode="json")],
-            sort_keys=True,
+        """The name of a built-in step with this interface (one output ``output`` of type ``output``, or
+        these outputs), made once per distinct interface."""
+        outputs = [ir.Output(name="output", type=output)] if isinstance(output, ir.TypeSpec) else output
+        shown: Any = (
+            output.model_dump(mode="json")
+            if isinstance(output, ir.TypeSpec)
+            else [o.model_dump(mode="json") for o in output]
         )
+        if returns != "single":
+            shown = [shown, returns]  # the interfaces made before settle keep their names
+        interface = json.dumps([qualname, [p.model_dump(mode="json") for p in inputs], shown], sort_keys=True)
         name = f"{base}-{hashlib.sha256(interface.encode()).hexdigest()[:8]}"
         if name not in self.added:
             code = ir.CodeRef(
@@ -209,7 +311,7 @@ class _Rewriter:
                 code=code,
                 inputs=inputs,
                 outputs=outputs,
-                returns=ir.ReturnShape(kind="single"),
+                returns=ir.ReturnShape(kind=returns),
                 options=ir.StepOptions(cache=cache),
             )
             body = spec.model_dump(mode="json", exclude={"digest", "location"})
@@ -303,6 +405,15 @@ class _Rewriter:
         if group.kind == "otherwise" and group.else_of in decided:
             return ir.Not(condition=decided[group.else_of])
         return group.condition
+
+
+def _settles(task: ir.Task, step: ir.StepSpec) -> bool:
+    """Whether ``task`` is a tolerant map this pass settles: of a step whose outputs are all values."""
+    return (
+        task.map is not None
+        and task.map.min_success is not None
+        and not any(out.type.is_stored for out in step.outputs)
+    )
 
 
 def _read_imports(node: Any, made: dict[str, str]) -> Any:

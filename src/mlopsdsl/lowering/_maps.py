@@ -2,19 +2,38 @@
 
 ``step.map(..., allow_failures=True)`` or ``min_success=0.9`` sets :attr:`~mlopsdsl.ir.MapSpec.min_success`;
 the failed elements are reported (index and error) and left out of the collected lists, which keep the
-successful elements' results in input order. Whoever collects a map's results (the local runner, an
-engine's gather) asks :func:`verdict`, so that "how many may fail" and the message when too many did are
-the same everywhere.
+successful elements' results in input order. Whoever collects a map's results (the local runner, the
+``settle`` task of an engine) asks :func:`verdict`, so that "how many may fail" and the message when too
+many did are the same everywhere; the rule itself lives in the runtime (:mod:`mlopsdsl.runtime._tolerance`)
+because ``settle`` runs it in a pod.
+
+For the engines, :func:`mlopsdsl.lowering.desugar` turns a tolerant map into an ordinary map of a step
+run in *tolerant mode* (:func:`tolerant_section`, the call spec's ``tolerant`` section) followed by a
+``settle`` task; a backend renders both as it renders any map and any consumer, and adds only how its pod
+learns which attempt it is.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl.runtime._tolerance import OUTCOME, needed, verdict
 
-__all__ = ["needed", "tolerates", "verdict"]
+__all__ = [
+    "OUTCOME",
+    "TOLERANT_COPY",
+    "function_name",
+    "is_tolerant",
+    "needed",
+    "placeholder",
+    "tolerant_section",
+    "tolerates",
+    "verdict",
+]
+
+TOLERANT_COPY = "-tolerant"
+"""The suffix of the tolerant copy of a step that is also called strictly (no Python name holds ``-``)."""
 
 
 def tolerates(spec: ir.MapSpec | None) -> bool:
@@ -22,22 +41,40 @@ def tolerates(spec: ir.MapSpec | None) -> bool:
     return spec is not None and spec.min_success is not None
 
 
-def needed(min_success: float, total: int) -> int:
-    """How many of ``total`` elements must succeed: the fraction, rounded up (0.9 of 5 is 5, 0.5 of 5 is 3).
+def is_tolerant(step: ir.StepSpec) -> bool:
+    """Whether ``step`` runs in tolerant mode: desugaring gave it the :data:`OUTCOME` output."""
+    return any(out.name == OUTCOME for out in step.outputs)
 
-    A tiny tolerance absorbs binary fractions (0.3 * 10 is 3.0000000000000004, which must mean 3).
+
+def function_name(step: ir.StepSpec) -> str:
+    """The name ``step``'s function goes by in a backend's ``functions`` (``pipeline.step_functions()``):
+    its own, or for a tolerant copy the name of the step it copies."""
+    if is_tolerant(step) and step.name.endswith(TOLERANT_COPY):
+        return step.name[: -len(TOLERANT_COPY)]
+    return step.name
+
+
+def placeholder(type_: ir.TypeSpec) -> Any:
+    """A value of ``type_`` that every engine carries, written for the outputs of a failed element.
+
+    ``settle`` leaves it out, so no step ever reads it; it only has to pass the engine's own checks of the
+    declared type (KFP's launcher parses a ``NUMBER_INTEGER`` output as an integer, and so on).
     """
-    return max(0, math.ceil(min_success * total - 1e-9))
+    kind = type_.kind
+    if kind == "enum" and type_.values:
+        return type_.values[0]
+    return {"str": "", "int": 0, "float": 0.0, "bool": False, "list": [], "dict": {}, "model": {},
+            "dataclass": {}}.get(kind)  # fmt: skip
 
 
-def verdict(task: str, min_success: float, total: int, failed: Sequence[int]) -> str | None:
-    """``None`` when the map succeeds with ``failed`` (element indices) out of ``total``; else the message."""
-    succeeded = total - len(failed)
-    need = needed(min_success, total)
-    if succeeded >= need:
+def tolerant_section(step: ir.StepSpec) -> dict[str, Any] | None:
+    """The call spec's ``tolerant`` section for ``step`` (``docs/runtime.md``), or ``None`` when it runs
+    strictly. A backend adds how the pod learns its attempt number when ``attempts`` is above 1."""
+    if not is_tolerant(step):
         return None
-    shown = ", ".join(str(i) for i in sorted(failed))
-    return (
-        f"map {task!r}: {succeeded} of {total} elements succeeded, but min_success={min_success:g} needs "
-        f"{need}; failed elements: {shown}"
-    )
+    retry = step.options.retry
+    return {
+        "outcome": OUTCOME,
+        "attempts": retry.attempts if retry is not None else 1,
+        "placeholders": {out.name: placeholder(out.type) for out in step.outputs if out.name != OUTCOME},
+    }

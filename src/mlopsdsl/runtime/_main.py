@@ -26,8 +26,18 @@ from ._io import (
     write_bytes,
     write_json_output,
 )
-from ._retry import EXIT_FAILED, EXIT_NEVER_RETRY, EarlierFailure, read_marker, stops, touch, write_marker
+from ._retry import (
+    EXIT_FAILED,
+    EXIT_NEVER_RETRY,
+    EarlierFailure,
+    count_attempt,
+    read_marker,
+    stops,
+    touch,
+    write_marker,
+)
 from ._spec import CallSpec, InputSpec, MarkerSpec, OutputSpec, SpecError
+from ._tolerance import outcome
 from ._values import LossyValue, annotations_of, check_float64, from_json, select, to_json
 
 TYPE_CHECKING = False
@@ -70,6 +80,7 @@ def execute(
     result_path = spec.get("result") if isinstance(spec, dict) else None
     marker: MarkerSpec | None = None
     parsed: CallSpec | None = None
+    attempt: int | None = None
     try:
         record["step"] = spec.get("step") if isinstance(spec, dict) else None
         try:
@@ -77,12 +88,18 @@ def execute(
         except SpecError as exc:
             raise _Failure("spec", exc, retry=False) from None
         marker = parsed.retry.marker if parsed.retry is not None else None
+        if parsed.tolerant is not None:
+            attempt = _attempt(parsed, args or {})
         record["outputs"] = _run(parsed, function, args or {}, record)
+        if parsed.outcome is not None:
+            record["outputs"][parsed.outcome.name] = write_json_output(parsed.outcome, outcome(None))
         record["ok"] = True
     except _Failure as failure:
         record["ok"] = False
         record["error"] = _describe(failure)
-        if marker is not None and not failure.retry and failure.phase != "retry":
+        if parsed is not None and _tolerated(parsed, failure, attempt):
+            _tolerate(parsed, record, args or {})
+        elif marker is not None and not failure.retry and failure.phase != "retry":
             _leave_marker(marker, str(record["step"]), record["error"])
     record["seconds"] = round(time.perf_counter() - started, 6)
     if parsed is not None and os.environ.get("MLOPSDSL_PUSHGATEWAY"):
@@ -99,6 +116,41 @@ def execute(
     if isinstance(result_path, str):
         write_bytes(result_path, json.dumps(record, ensure_ascii=False).encode())
     return record
+
+
+def _attempt(spec: CallSpec, args: dict[str, str]) -> int | None:
+    """Which attempt of its task this is (1 for the first): from the engine (Argo's ``{{retries}}``,
+    Airflow's try number, in the spec's ``context``), or counted in the store where the engine cannot
+    say (KFP). ``None`` when nobody knows."""
+    assert spec.tolerant is not None
+    if spec.tolerant.counter is None:
+        return current(spec, args).attempt
+    try:
+        touch(spec.tolerant.counter)
+        return count_attempt(spec.tolerant.counter)
+    except Exception as exc:  # the store is unreachable now: this attempt fails, and may be retried
+        raise _Failure("retry", exc) from None
+
+
+def _tolerated(spec: CallSpec, failure: _Failure, attempt: int | None) -> bool:
+    """Whether a tolerant element's failure ends as a reported outcome rather than a failed pod: when no
+    attempt is left (this was the last, or retrying cannot help). A step with stored outputs has no
+    placeholder to write (lowering never makes one tolerant)."""
+    tolerant = spec.tolerant
+    if tolerant is None or spec.outcome is None or any(o.kind != "json" for o in spec.outputs):
+        return False
+    last = tolerant.attempts <= 1 or (attempt is not None and attempt >= tolerant.attempts)
+    return last or not failure.retry
+
+
+def _tolerate(spec: CallSpec, record: dict[str, Any], args: dict[str, str]) -> None:
+    """Turn ``record`` into a tolerated failure: placeholders for the outputs, the error as the outcome."""
+    assert spec.tolerant is not None and spec.outcome is not None
+    error = record["error"]
+    outputs = {o.name: write_json_output(o, spec.tolerant.placeholders.get(o.name)) for o in spec.outputs}
+    outputs[spec.outcome.name] = write_json_output(spec.outcome, outcome(error))
+    _write_metrics(spec, [], {}, args)  # the engine collects the metrics file of every pod that succeeds
+    record.update(ok=True, outputs=outputs, tolerated=record.pop("error"))
 
 
 def _leave_marker(marker: MarkerSpec, step: str, error: dict[str, Any]) -> None:
@@ -575,6 +627,14 @@ def main(argv: list[str]) -> int:
         return EXIT_NEVER_RETRY
     record = execute(spec, args=args)
     if record["ok"]:
+        tolerated = record.get("tolerated")
+        if tolerated is not None:  # in the pod's log, though the pod succeeds
+            print(
+                f"mlopsdsl runtime: step {record.get('step')!r} failed ({tolerated['phase']}); its tolerant "
+                "map leaves this element out:",
+                file=sys.stderr,
+            )
+            print(tolerated["traceback"].rstrip(), file=sys.stderr)
         return 0
     error = record["error"]
     print(f"mlopsdsl runtime: step {record.get('step')!r} failed ({error['phase']}):", file=sys.stderr)

@@ -51,17 +51,30 @@ def stops(exc: BaseException, names: list[str]) -> str | None:
     return None
 
 
-def marker_location(marker: MarkerSpec) -> str:
-    """Where the marker of this task execution lives: ``ROOT/never-retry/<sha256 of the key>.json``."""
+def marker_location(marker: MarkerSpec, folder: str = "never-retry") -> str:
+    """Where the marker of this task execution lives: ``ROOT/never-retry/<sha256 of the key>.json``
+    (``ROOT/attempts/...`` for the attempt counter of a tolerant map's element)."""
     import hashlib
 
     digest = hashlib.sha256(marker.key.encode()).hexdigest()
-    return f"{marker.root.rstrip('/')}/never-retry/{digest}.json"
+    return f"{marker.root.rstrip('/')}/{folder}/{digest}.json"
 
 
-def read_marker(marker: MarkerSpec) -> dict[str, Any] | None:
+def count_attempt(marker: MarkerSpec) -> int:
+    """Count this attempt of the task execution ``marker`` names and return its number (1 for the first).
+
+    The attempts of one task run one after another (an engine starts a retry after the last one ended),
+    so reading and rewriting the count needs no lock.
+    """
+    earlier = read_marker(marker, "attempts")
+    number = int((earlier or {}).get("attempts", 0)) + 1
+    write_marker(marker, {"attempts": number}, "attempts")
+    return number
+
+
+def read_marker(marker: MarkerSpec, folder: str = "never-retry") -> dict[str, Any] | None:
     """The record an earlier attempt left, or ``None`` when there is none."""
-    where = marker_location(marker)
+    where = marker_location(marker, folder)
     from ._remote import filesystem, is_remote
 
     try:
@@ -77,9 +90,9 @@ def read_marker(marker: MarkerSpec) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else {"error": record}
 
 
-def write_marker(marker: MarkerSpec, record: dict[str, Any]) -> str:
+def write_marker(marker: MarkerSpec, record: dict[str, Any], folder: str = "never-retry") -> str:
     """Leave ``record`` for later attempts; returns where. A marker is written whole or not at all."""
-    where = marker_location(marker)
+    where = marker_location(marker, folder)
     data = json.dumps({"key": marker.key, **record}, ensure_ascii=False, sort_keys=True).encode()
     from ._remote import filesystem, is_remote
 

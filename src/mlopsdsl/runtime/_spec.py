@@ -264,6 +264,30 @@ class RetrySpec:
         self.marker = MarkerSpec(_obj(marker, "retry.marker")) if marker is not None else None
 
 
+class TolerantSpec:
+    """The ``tolerant`` section: the step is an element of a tolerant map (``docs/runtime.md``). Its last
+    attempt (or one that fails for good) does not fail: it writes ``placeholders`` and the outcome
+    ``failed: ...`` to the output named ``outcome``, which the section takes out of the step's outputs.
+    ``counter``: where attempts are counted when the engine cannot say which attempt this is (KFP), keyed
+    as the never-retry marker is."""
+
+    __slots__ = ("attempts", "counter", "outcome", "placeholders")
+
+    def __init__(self, data: object) -> None:
+        section = _obj(data, "tolerant")
+        self.outcome: str = _str(section, "outcome", "tolerant")
+        attempts = section.get("attempts", 1)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise SpecError(f"tolerant.attempts: a whole number of at least 1, got {attempts!r}")
+        self.attempts: int = attempts
+        placeholders = section.get("placeholders", {})
+        if not isinstance(placeholders, dict):
+            raise SpecError(f"tolerant.placeholders: an object, got {placeholders!r}")
+        self.placeholders: dict[str, Any] = placeholders
+        counter = section.get("counter")
+        self.counter = MarkerSpec(_obj(counter, "tolerant.counter")) if counter is not None else None
+
+
 CONTEXT_FIELDS = ("run_id", "pipeline", "task", "attempt", "retries", "map_index", "backend", "step_digest")
 """``retries``: what engines count from 0 (Argo's ``{{retries}}``); the attempt is one more.
 ``step_digest``: the step's ``StepSpec.digest``, for tracking's tags."""
@@ -318,6 +342,7 @@ class CallSpec:
         "executor_output",
         "inputs",
         "metrics",
+        "outcome",
         "outputs",
         "result",
         "retry",
@@ -325,6 +350,7 @@ class CallSpec:
         "scratch",
         "step",
         "sys_path",
+        "tolerant",
         "version",
     )
 
@@ -342,6 +368,15 @@ class CallSpec:
         self.code = CodeSpec(code)
         self.inputs = [InputSpec(_obj(item, "inputs"), "inputs") for item in _list(data, "inputs")]
         self.outputs = [OutputSpec(_obj(item, "outputs"), "outputs") for item in _list(data, "outputs")]
+        self.tolerant = TolerantSpec(data["tolerant"]) if data.get("tolerant") is not None else None
+        self.outcome: OutputSpec | None = None
+        """The output a tolerant element reports its outcome in; not one of the step's own outputs."""
+        if self.tolerant is not None:
+            found = [o for o in self.outputs if o.name == self.tolerant.outcome]
+            if len(found) != 1 or found[0].kind != "json":
+                raise SpecError(f"tolerant.outcome: names no JSON output ({self.tolerant.outcome!r})")
+            self.outcome = found[0]
+            self.outputs = [o for o in self.outputs if o is not found[0]]
         self.returns: str = _choice(data, "returns", ("single", "fields", "none"), "spec")
         if self.returns == "single" and len(self.outputs) != 1:
             raise SpecError(f"returns 'single' needs exactly one output, got {len(self.outputs)}")

@@ -1,7 +1,8 @@
 """Steps that mlopsdsl itself adds to a pipeline when a backend lowers it (see :mod:`mlopsdsl.lowering`).
 
-A written list of step outputs (``total(xs=[a, b, c])``) becomes a ``gather`` task, and a condition that
-reads a stored value becomes a ``decide`` task whose ``bool`` output the engine compares. They run through
+A written list of step outputs (``total(xs=[a, b, c])``) becomes a ``gather`` task, a condition that
+reads a stored value becomes a ``decide`` task whose ``bool`` output the engine compares, and a tolerant
+map ends in a ``settle`` task that leaves its failed elements out. They run through
 the same step runtime as user steps, imported by name from the runtime bundle, so they read and write
 values exactly as user steps do. Pure standard library: they run in a stock Python image.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "gather_dict",
     "import_artifact",
     "local_path",
+    "settle",
     "uri_problem",
 ]
 
@@ -74,6 +76,35 @@ def _holds(node: dict[str, Any], operands: dict[str, Any]) -> bool:
 
 def _operand(side: dict[str, Any], operands: dict[str, Any]) -> Any:
     return side["value"] if "input" not in side else operands[side["input"]]
+
+
+class MapFailed(Exception):
+    """Too few elements of a tolerant map succeeded (the message is :func:`._tolerance.verdict`'s)."""
+
+
+def settle(task: str, min_success: float, returns: str, outcomes: list[str], **values: Any) -> Any:
+    """A tolerant map's results: each output's list (``value_0``, ``value_1``... in the step's order) with
+    the failed elements left out, shaped as the step returns (``single``, ``fields``, ``none``).
+
+    ``outcomes`` holds each element's outcome (``ok`` or ``failed: <error>``). Each failed element is
+    reported in this task's log (index and error); when fewer succeeded than ``min_success`` needs, the
+    task fails with :func:`._tolerance.verdict`'s message, the one the local runner gives.
+    """
+    import sys
+
+    from ._tolerance import failure_of, verdict
+
+    errors = {i: failure_of(text) for i, text in enumerate(outcomes)}
+    failed = [i for i, error in errors.items() if error is not None]
+    for i in failed:
+        print(f"map {task!r}: element {i} failed and is left out: {errors[i]}", file=sys.stderr)
+    problem = verdict(task, min_success, len(outcomes), failed)
+    if problem is not None:
+        raise MapFailed(problem)
+    kept = [[v for i, v in enumerate(values[f"value_{n}"]) if i not in failed] for n in range(len(values))]
+    if returns == "none":
+        return None
+    return kept[0] if returns == "single" else tuple(kept)
 
 
 IMPORT_SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")

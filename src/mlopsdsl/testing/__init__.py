@@ -51,6 +51,9 @@ class EmulatedRun:
             the last attempt may not be retried. Recorded, never slept.
         cached: The tasks whose outputs were reused instead of computed, by task path, and which cache
             served them: ``"kfp"`` (KFP's own, emulated) or ``"runtime"`` (the step runtime's, in the pod).
+        tolerated: The elements of tolerant maps that failed and were left out, by task path, with their
+            error (``ValueError: ...``): their pods succeeded, reporting the failure in the output
+            ``mlopsdsl-outcome``, which is where the engine's UI shows it too.
     """
 
     status: str
@@ -64,6 +67,7 @@ class EmulatedRun:
     """KFP only: what the engine recorded for each output artifact, by task path and output name
     (``{"uri": ..., "metadata": {...}}``, the executor output's metadata merged in, as the KFP UI shows)."""
     cached: dict[str, str] = field(default_factory=dict)
+    tolerated: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     """The metrics each task logged (``ml.log_metric``), last value per name, by task path, as the engine
     shows them: KFP from the ``system.Metrics`` artifact's metadata, Argo from the metrics output

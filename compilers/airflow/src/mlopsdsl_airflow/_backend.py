@@ -37,12 +37,13 @@ class AirflowBackend:
         gather_artifacts=False,
         map_sub_pipelines=False,
         argument_bytes=ARGUMENT_BYTES,
-        tolerant_maps=False,
+        tolerant_stored_outputs=False,
     )
     """What Airflow cannot run even after lowering: a mapped task expands over a list XCom can carry (JSON
     values, or the records of another map's stored results), not over a stored list; stored values reach a
     step one at a time or as a map's results; and a mapped sub-pipeline would be a mapped task group whose
-    tasks expand again, which Airflow does not run."""
+    tasks expand again, which Airflow does not run. A tolerant map runs as lowering desugars it (elements
+    in tolerant mode, then a ``settle`` task), so only of a step whose outputs are values."""
 
     def __init__(self, poll_interval: float = 2.0) -> None:
         self.poll_interval = poll_interval

@@ -24,9 +24,14 @@ import re
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import bundle_prologue, stored_kind
+from mlopsdsl.lowering import bundle_prologue, stored_kind, tolerant_section
 
-__all__ = ["LAUNCHER", "call_spec", "jinja_safe"]
+__all__ = ["CONTEXT_TRY", "LAUNCHER", "call_spec", "jinja_safe"]
+
+CONTEXT_TRY = "mlopsdsl-try"
+"""The ``--arg`` that carries the task instance's ``try_number`` (1 on the first try, rendered by Airflow
+into the templated container arguments) to a tolerant map's element that retries: its runtime must know
+when an attempt is the last (``lowering.tolerant_section``)."""
 
 LAUNCHER = (
     """\
@@ -125,6 +130,11 @@ def call_spec(
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
         spec["retry"] = retry  # stop_on: the runtime exits 2, which the operator fails without a retry
+    tolerant = tolerant_section(step)
+    if tolerant is not None:
+        spec["tolerant"] = tolerant
+        if tolerant["attempts"] > 1:
+            spec["context"] = {"backend": "airflow", "attempt": {"arg": CONTEXT_TRY}}
     if cache is not None:
         spec["cache"] = cache
     return spec

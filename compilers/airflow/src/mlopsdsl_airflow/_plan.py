@@ -27,9 +27,9 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import Node, bundle_needs_cloudpickle, code_spec, flatten, stored_kind
+from mlopsdsl.lowering import Node, bundle_needs_cloudpickle, code_spec, flatten, function_name, stored_kind
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status
-from mlopsdsl_airflow._launch import call_spec, jinja_safe
+from mlopsdsl_airflow._launch import CONTEXT_TRY, call_spec, jinja_safe
 from mlopsdsl_airflow._options import BACKEND, CompileOptions
 
 __all__ = ["PARAMS", "Branch", "Plan", "StepTask", "plan"]
@@ -261,7 +261,7 @@ class _Planner:
         where = node.task.location
         mapped = node.task.map.input if node.task.map is not None else None
         if step.name not in self.code:
-            function = self.options.functions.get(step.name)
+            function = self.options.functions.get(function_name(step))
             self.code[step.name] = code_spec(step, self.options.code, function, BACKEND)
         inputs: list[tuple[ir.Param, str, tuple[str | int, ...], Any]] = []
         args: list[tuple[str, str]] = []
@@ -296,6 +296,8 @@ class _Planner:
 
             cache = spec_section(step.digest, self.options.cache_root, self.options.cache)
         spec = call_spec(step, self.code[step.name], inputs, self.options.store, cache)
+        if spec.get("context", {}).get("attempt") is not None:
+            args.append((CONTEXT_TRY, "{{ ti.try_number }}"))
         task = StepTask(task_id(node.id), step, {"name": self.spec_name(step, spec)}, args, exit=exit)
         task.upstream = sorted(upstream - {task.id})
         task.expand = expand

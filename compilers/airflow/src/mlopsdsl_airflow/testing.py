@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlopsdsl.runtime._tolerance import OUTCOME, failure_of
 from mlopsdsl.testing import EmulatedRun, EmulatorError
 
 __all__ = ["process_home", "run_airflow", "use_home"]
@@ -150,6 +151,9 @@ def _read(run: Any, dag_id: str, outputs: dict[str, Any], logs: Path) -> Emulate
             for row in records(ti.task_id, ti.map_index) if state == "success" else []:
                 if isinstance(row, dict) and (row.get("cache") or {}).get("hit"):
                     result.cached[path] = "runtime"
+                outcome = (row.get("outputs") or {}).get(OUTCOME) if isinstance(row, dict) else None
+                if outcome is not None and failure_of(outcome.get("value")) is not None:
+                    result.tolerated[path] = str(failure_of(outcome.get("value")))
             log = logs / f"{path}.log"
             if log.exists():
                 result.logs[path] = log.read_text(encoding="utf-8")

@@ -34,12 +34,16 @@ class ArgoBackend:
     name = "argo"
     file_suffix = ".yaml"
     capabilities = Capabilities(
-        map_over_stored=False, gather_artifacts=False, argument_bytes=ARGUMENT_BYTES, tolerant_maps=False
+        map_over_stored=False,
+        gather_artifacts=False,
+        argument_bytes=ARGUMENT_BYTES,
+        tolerant_stored_outputs=False,
     )
     """What Argo cannot run even after lowering: a loop iterates over parameters, so it can run over another
     loop's stored results (their records) but over no other stored list; and stored values reach a step
-    one input at a time or as a loop's collected results. Tolerant maps (``allow_failures``) are not
-    compiled yet (see docs/argo.md)."""
+    one input at a time or as a loop's collected results. A tolerant map runs as lowering desugars it
+    (elements in tolerant mode, then a ``settle`` task), so only of a step whose outputs are values
+    (docs/argo.md)."""
 
     def __init__(self, poll_interval: float = 2.0) -> None:
         self.poll_interval = poll_interval

@@ -100,6 +100,8 @@ def _check_template(
             for tag in _TAG.findall(text):
                 if tag == "item" and looped:
                     continue
+                if tag == "retries" and template.get("retryStrategy") is not None:
+                    continue  # the controller binds it in a template that retries (operator.go)
                 problem = _check_tag(tag, params, artifacts, global_params, tasks, templates)
                 if problem:
                     problems.append(_problem("argo-reference", f"{where}: {{{{{tag}}}}} {problem}"))

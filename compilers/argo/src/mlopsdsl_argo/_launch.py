@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import bundle_prologue, stored_kind
+from mlopsdsl.lowering import bundle_prologue, stored_kind, tolerant_section
 from mlopsdsl_argo._values import armor
 
 __all__ = [
@@ -60,6 +60,10 @@ METRICS = "mlopsdsl-metrics"
 metric's last value by name, as armored JSON (no Python name can clash with it)."""
 CONTEXT_RUN = "mlopsdsl-run"
 """The ``--arg`` that carries the workflow's name (``{{workflow.name}}``) to ``ml.current().run_id``."""
+CONTEXT_RETRIES = "mlopsdsl-retries"
+"""The ``--arg`` that carries ``{{retries}}`` (which attempt this is, from 0) to a tolerant map's element
+that retries: its runtime must know when an attempt is the last (``lowering.tolerant_section``). Argo binds
+``retries`` in a template with a ``retryStrategy`` only, which is exactly such a step's."""
 
 _SPEC_STEP = 'json.loads(sys.argv[sys.argv.index("--spec-json") + 1]).get("step")'
 """Where the launcher finds the step's name: in the call spec after ``--spec-json``."""
@@ -216,6 +220,11 @@ def call_spec(
     retry = step.options.retry.runtime_spec() if step.options.retry is not None else None
     if retry is not None:
         spec["retry"] = retry  # stop_on: the runtime exits with EXIT_NEVER_RETRY, which retryStrategy reads
+    tolerant = tolerant_section(step)
+    if tolerant is not None:
+        spec["tolerant"] = tolerant
+        if tolerant["attempts"] > 1:
+            spec["context"]["retries"] = {"arg": CONTEXT_RETRIES}
     if cache is not None:
         spec["cache"] = cache
     return spec
@@ -247,6 +256,8 @@ def container_args(
     for name, uri in sorted((uris or {}).items()):
         flags += ["--uri", f"{name}={uri}"]
     args = [*flags, "--spec-json", armor(spec), "--arg", f"{CONTEXT_RUN}={{{{workflow.name}}}}"]
+    if spec["context"].get("retries") is not None:
+        args += ["--arg", f"{CONTEXT_RETRIES}={{{{retries}}}}"]
     for name, source in signature:
         if source in ("json", "gathered", "status"):
             args += ["--arg", f"{name}={{{{inputs.parameters.{name}}}}}"]

@@ -33,7 +33,14 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import bundle_needs_cloudpickle, code_spec, pod_of, runtime_bundle_text, stored_kind
+from mlopsdsl.lowering import (
+    bundle_needs_cloudpickle,
+    code_spec,
+    function_name,
+    pod_of,
+    runtime_bundle_text,
+    stored_kind,
+)
 from mlopsdsl_argo._helpers import condition_template, items_template
 from mlopsdsl_argo._launch import META, RUNTIME_PARAMETER
 from mlopsdsl_argo._loops import limit_parallelism
@@ -350,7 +357,7 @@ class Lowering:
         key = (step.name, signature, collect)
         if key not in self.step_templates:
             if step.name not in self.code:
-                function = self.options.functions.get(step.name)
+                function = self.options.functions.get(function_name(step))
                 self.code[step.name] = code_spec(step, self.options.code, function, BACKEND)
             name = self.names.claim(step.name)
             self.step_templates[key] = container_template(

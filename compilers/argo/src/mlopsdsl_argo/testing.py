@@ -19,7 +19,8 @@ Semantics covered, and only these:
   failure no new task starts in that DAG (Argo's ``failFast``).
 - **Parameters**: Argo's one-pass ``{{...}}`` substitution (inserted text is not scanned again; an
   unresolvable tag is an error), ``workflow.parameters.*``, ``workflow.name``, ``workflow.status`` (in the
-  exit handler), ``pod.name``, ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
+  exit handler), ``pod.name``, ``retries`` (the attempt, from 0, in a template with a ``retryStrategy``, as
+  the controller binds it), ``inputs.*``, ``tasks.X.outputs.*`` and ``tasks.X.status``; then
   Kubernetes' ``$(VAR)`` expansion of ``args`` and ``env`` (``$$`` is a literal ``$``).
 - **Expressions** (``{{=...}}``, ``valueFrom.expression``, ``fromExpression``, ``retryStrategy.expression``):
   a small subset of Argo's ``expr``: ``a ? b : c``, ``||``, ``&&``, ``!``, ``==``, ``!=``, parentheses,
@@ -69,6 +70,7 @@ import yaml
 
 from mlopsdsl.lowering import PACKAGES_ENV
 from mlopsdsl.runtime._cache import HIT
+from mlopsdsl.runtime._tolerance import OUTCOME, failure_of
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, Verdict, decide
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
@@ -573,9 +575,15 @@ class ArgoEmulator:
             self.run.attempts[path] = len(failed) + 1
             started = self.clock
             begun = time.monotonic()
-            node, code, stderr = self._pod(template, scope, artifacts, path)
+            # The controller binds {{retries}} (this attempt's number, from 0) in a template that retries.
+            local = {**scope, "retries": str(len(failed))} if strategy else scope
+            node, code, stderr = self._pod(template, local, artifacts, path)
             self.clock += time.monotonic() - begun
             if node.phase == "Succeeded":
+                if OUTCOME in node.parameters:
+                    error = failure_of(json.loads(node.parameters[OUTCOME]))
+                    if error is not None:
+                        self.run.tolerated[path] = error
                 if any(line.startswith(HIT) for line in stderr.splitlines()):
                     self.run.cached[path] = "runtime"
                 if METRICS in node.parameters:

@@ -80,14 +80,15 @@ class KfpBackend:
         argument_bytes=ARGUMENT_BYTES,
         pod_settings=STEP_POD_SETTINGS,
         run_pod_settings=RUN_ONLY,
-        tolerant_maps=False,
+        tolerant_stored_outputs=False,
     )
     """What KFP cannot run even after lowering. A map over another map's stored results runs (in that
     map's loop, or over a pack of them); a map over any other stored list does not, since KFP's driver
     implements no ``artifactIterator``; and a written list of artifacts has no form (an artifact list comes
     only from a loop). kfp-kubernetes' PlatformSpec has no per-executor service account, priority class or
-    pod patch; a pipeline's service account is the run's. Tolerant maps (``allow_failures``) are not
-    compiled yet: a failed iteration fails the ParallelFor's DAG (see docs/kfp.md)."""
+    pod patch; a pipeline's service account is the run's. A tolerant map runs as lowering desugars it
+    (elements in tolerant mode, then a ``settle`` task), so only of a step whose outputs are values
+    (docs/kfp.md)."""
 
     def __init__(self, poll_interval: float = 10.0) -> None:
         self.poll_interval = poll_interval

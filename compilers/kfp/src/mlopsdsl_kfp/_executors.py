@@ -217,6 +217,7 @@ def call_spec(
     marker: dict[str, Any] | None = None,
     cache: dict[str, Any] | None = None,
     pipeline: str | None = None,
+    tolerant: dict[str, Any] | None = None,
 ) -> str:
     """The call spec of one step component, as compact JSON with KFP placeholders for paths.
 
@@ -224,6 +225,8 @@ def call_spec(
         marker: The never-retry marker (``_retry.marker_spec``), for a step whose attempts need one.
         cache: The ``cache`` section (the step's digest; with ``cache_root``, the pods' own cache).
         pipeline: The pipeline's name, for ``ml.current()``.
+        tolerant: The ``tolerant`` section of an element of a tolerant map (``lowering.tolerant_section``,
+            with the attempt ``counter`` when it retries).
     """
     spec_inputs: list[dict[str, Any]] = []
     for plan in inputs:
@@ -296,6 +299,8 @@ def call_spec(
     }
     if cache is not None:
         spec["cache"] = cache
+    if tolerant is not None:
+        spec["tolerant"] = tolerant
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -309,6 +314,7 @@ def step_container(
     marker: dict[str, Any] | None = None,
     cache: dict[str, Any] | None = None,
     pipeline: str | None = None,
+    tolerant: dict[str, Any] | None = None,
 ) -> Container:
     """The container of a step component: the runtime, its call spec, and one ``--arg`` per parameter."""
     from mlopsdsl.runtime.bundle import BOOTSTRAP
@@ -344,7 +350,7 @@ def step_container(
         command = launch_command(preludes + run)
     else:
         command = ["python", "-m", "mlopsdsl.runtime"]
-    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache, pipeline)]
+    args += ["--spec-json", call_spec(step, inputs, outputs, code, marker, cache, pipeline, tolerant)]
     args += ["--arg", f"{CONTEXT_RUN}={{{{$.pipeline_job_name}}}}"]
     args += ["--arg", f"{CONTEXT_TASK}={{{{$.pipeline_task_name}}}}"]
     for plan in inputs:

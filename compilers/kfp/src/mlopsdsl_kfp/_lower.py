@@ -37,7 +37,14 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering import bundle_needs_cloudpickle, code_spec, runtime_bundle_text
+from mlopsdsl.lowering import (
+    bundle_needs_cloudpickle,
+    code_spec,
+    function_name,
+    is_tolerant,
+    runtime_bundle_text,
+    tolerant_section,
+)
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
 
@@ -57,7 +64,7 @@ from ._naming import (
     task_name,
 )
 from ._platform import default_config, executor_config
-from ._retry import MARKER_OUTPUT, marker_spec, needs_marker, retry_policy
+from ._retry import MARKER_OUTPUT, marker_spec, needs_counter, needs_marker, retry_policy
 from ._types import ARTIFACT_SCHEMA_VERSION, ELEMENT, META, PACKED, Encoding, encode_value, encoding_of
 from ._wiring import Scope, Wiring, dag_output, declare, declare_bundle, depend, set_value
 from ._wiring import Source as _Source
@@ -330,7 +337,7 @@ class _Lowering:
                 self.wiring.bind(spec, param.name, source, encoding_of(param.type), where=task.location)
         self.wiring.runtime(spec, scope)
         if task.step is not None:
-            self._task_options(spec, self.steps[task.step].options)
+            self._task_options(spec, self.steps[task.step])
         return {
             out: dataclasses.replace(
                 self._expose(item, name, local, params), scope=scope.id, origin=f"{task.id}-{out}"
@@ -785,13 +792,20 @@ class _Lowering:
         metrics.artifact_type.schema_title = "system.Metrics"
         metrics.artifact_type.schema_version = ARTIFACT_SCHEMA_VERSION
         marker = None
-        if needs_marker(step, self.settings.store):
+        tolerant = tolerant_section(step)
+        counts = tolerant is not None and needs_counter(step, tolerant["attempts"], self.settings.store)
+        marks = needs_marker(step, self.settings.store)
+        if marks or counts:
             assert self.settings.store is not None
             declare_bundle(component.output_definitions, MARKER_OUTPUT)  # a plain artifact, no record
             marker = marker_spec(self.settings.store)
+        if tolerant is not None and counts:
+            tolerant["counter"] = marker  # the same key: one per execution, the same for its attempts
+        if not marks:
+            marker = None
         code_key = code_key or step.name
         if code_key not in self.codes:
-            function = self.settings.functions.get(step.name)
+            function = self.settings.functions.get(function_name(step))
             self.codes[code_key] = code_spec(step, self.settings.code, function, "kfp")
         container = step_container(
             step,
@@ -803,6 +817,7 @@ class _Lowering:
             marker,
             self._cache(step),
             self.doc.root,
+            tolerant,
         )
         executor = executor_for(name)
         deployment = self._container(executor, container.image, container.command, container.args)
@@ -888,10 +903,15 @@ class _Lowering:
             step.digest, self.settings.cache_root, self.settings.cache, opts.cache_ignore, opts.cache_max_age
         )
 
-    def _task_options(self, spec: Any, options: ir.StepOptions) -> None:
+    def _task_options(self, spec: Any, step: ir.StepSpec) -> None:
         # KFP's own cache has no age limit: a step whose results go stale leaves it to the pods' cache
-        # (cache_root), which applies the whole rule; without cache_root such a step always runs.
-        own = options.cache and self.settings.cache and options.cache_max_age is None
+        # (cache_root), which applies the whole rule; without cache_root such a step always runs. Nor does
+        # it know a tolerated failure from a success (the pod succeeds): a tolerant map's elements leave
+        # caching to the pods' cache too, which keeps successes only.
+        options = step.options
+        own = (
+            options.cache and self.settings.cache and options.cache_max_age is None and not is_tolerant(step)
+        )
         spec.caching_options.enable_cache = own
         retry_policy(spec, options.retry)
 

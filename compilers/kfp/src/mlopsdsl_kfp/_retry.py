@@ -16,7 +16,10 @@ whatever its exit status. So:
   would run the function again. For those steps the runtime keeps a *marker* in ``store`` (a compile
   option): the call spec names it by the URI KFP gives the task's output artifact :data:`MARKER_OUTPUT`,
   which is one per execution of the task (loop iterations included) and the same for all of its
-  attempts. Without ``store`` such a step is a located :class:`~mlopsdsl.errors.CompileError`.
+  attempts. Without ``store`` such a step is a located :class:`~mlopsdsl.errors.CompileError`;
+* a pod never learns which attempt it is (there is no ``{{retries}}``), which an element of a tolerant map
+  needs to know (its last attempt reports the failure instead of failing): such a step that retries counts
+  its attempts in ``store`` under the same key (``ROOT/attempts/...``), so it needs ``store`` too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 
-__all__ = ["MARKER_OUTPUT", "RETRY_WINDOW", "marker_spec", "needs_marker", "retry_policy"]
+__all__ = ["MARKER_OUTPUT", "RETRY_WINDOW", "marker_spec", "needs_counter", "needs_marker", "retry_policy"]
 
 RETRY_WINDOW = 365 * 86400
 """``backoffMaxDuration``, in seconds: a year, so that KFP's retry window never ends the retries early."""
@@ -61,6 +64,24 @@ def needs_marker(step: ir.StepSpec, store: str | None) -> bool:
             "there (docs/kfp.md, 'Retries')",
             "kfp",
             location=step.location,  # the @ml.step(...) that holds the Retry
+        )
+    return True
+
+
+def needs_counter(step: ir.StepSpec, attempts: int, store: str | None) -> bool:
+    """True when ``step``, an element of a tolerant map, must count its attempts in the store (it retries,
+    and KFP tells a pod nothing of which attempt it is); a located error when there is no store."""
+    if attempts <= 1:
+        return False
+    if store is None:
+        raise CompileError(
+            f"step {step.name!r} is mapped with allow_failures/min_success and retries: its last attempt "
+            "must report the failure instead of failing, and KFP tells a pod nothing of which attempt it "
+            "is, so the attempts count themselves in a store; give the compile option store, an fsspec URL "
+            "or a folder every pod mounts (ml.compile(..., store='s3://bucket/prefix'), or -O "
+            "store=s3://bucket/prefix) (docs/kfp.md, 'Tolerant maps')",
+            "kfp",
+            location=step.location,
         )
     return True
 

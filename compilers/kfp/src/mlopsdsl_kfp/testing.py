@@ -86,6 +86,7 @@ from typing import Any
 import yaml
 
 from mlopsdsl.runtime._cache import HIT
+from mlopsdsl.runtime._tolerance import OUTCOME, failure_of
 from mlopsdsl.testing import EmulatedRun, EmulatorError, kube_expand
 from mlopsdsl.testing._retries import Attempt, decide, kfp_strategy
 from mlopsdsl.testing._site import PackagesError, Sites, install_packages, sites_for, with_sites
@@ -576,6 +577,8 @@ class _Emulator:
                             "uri": artifact.uri,
                             "metadata": artifact.metadata,
                         }
+                    if OUTCOME in values and failure_of(values[OUTCOME]) is not None:
+                        self.run_state.tolerated[path] = str(failure_of(values[OUTCOME]))
                     if pod.artifact_out.get(METRICS_OUTPUT) is not None:
                         self.run_state.metrics[path] = dict(pod.artifact_out[METRICS_OUTPUT].metadata)
                     if any(line.startswith(HIT) for line in done.stderr.splitlines()):
