@@ -1,0 +1,89 @@
+"""What keeps a cold command cheap without changing it: the console script builds only the invoked
+command, typer's pydantic coercion is built only for values that need it, and backends are found without
+reading every distribution's metadata. Each test compares the fast path with the whole command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlopsdsl import backends
+from mlopsdsl.cli import COMMAND_MODULES, app
+
+ROOT = Path(__file__).parent.parent
+QUICKSTART = str(ROOT / "examples" / "quickstart.py")
+# Both as the console script names itself in usage lines.
+FAST = "import sys; sys.argv[0] = 'mlopsdsl'; from mlopsdsl.cli import main; main()"
+WHOLE = "import sys; sys.argv[0] = 'mlopsdsl'; from mlopsdsl.cli import app; app()"
+
+
+def run(code: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "100", "MLOPSDSL_HOME": str(cwd or ROOT / ".mlopsdsl")}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
+def test_the_command_table_names_each_command_s_module() -> None:
+    registered = {info.name: info.callback.__module__ for info in app.registered_commands if info.callback}
+    assert {name: f"mlopsdsl.cli.{module}" for name, module in COMMAND_MODULES.items()} == registered
+
+
+@pytest.mark.parametrize("command", ["", *COMMAND_MODULES, "runs", "runs show"])
+def test_every_help_is_the_whole_command_line_s(command: str) -> None:
+    args = [*command.split(), "--help"]
+    fast, whole = run(FAST, *args), run(WHOLE, *args)
+    assert fast.returncode == whole.returncode == 0
+    assert fast.stdout == whole.stdout and fast.stderr == whole.stderr
+    assert "Usage: mlopsdsl" in fast.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compile"],  # a missing argument
+        ["compile", QUICKSTART, "--bogus"],  # an unknown option
+        ["compile", QUICKSTART, "-p"],  # an option without its value
+        ["run", QUICKSTART, "-j", "0"],  # below the option's minimum: typer's own check
+        ["run", QUICKSTART, "-j", "many"],  # not a number: typer's own message
+        ["compil", QUICKSTART],  # a mistyped command
+    ],
+)
+def test_usage_errors_are_the_whole_command_line_s(args: list[str], tmp_path: Path) -> None:
+    fast, whole = run(FAST, *args, cwd=tmp_path), run(WHOLE, *args, cwd=tmp_path)
+    assert fast.returncode == whole.returncode == 2
+    assert fast.stderr == whole.stderr and fast.stdout == whole.stdout
+
+
+def test_options_given_reach_the_command_unchanged(tmp_path: Path) -> None:
+    args = ["compile", QUICKSTART, "-p", "n=3", "-o", "-", "--backend", "ir"]
+    fast, whole = run(FAST, *args, cwd=tmp_path), run(WHOLE, *args, cwd=tmp_path)
+    assert fast.returncode == whole.returncode == 0
+    assert fast.stdout == whole.stdout and '"default": 3' in fast.stdout
+
+
+def test_a_cold_compile_loads_only_its_command() -> None:
+    pytest.importorskip("typer._coercion")  # typer 0.2x: the coercion built per option that is deferred
+    code = (
+        "import sys\n"
+        "sys.argv = ['mlopsdsl', 'compile', sys.argv[1], '-o', '-']\n"
+        "from mlopsdsl.cli import main\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('typer._adapters', 'mlopsdsl.cli.'))))\n"
+    )
+    result = run(code, QUICKSTART)
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.splitlines()[-1]
+        == "['mlopsdsl.cli._app', 'mlopsdsl.cli._commands', 'mlopsdsl.cli._errors']"
+    )
+
+
+def test_backends_are_found_as_importlib_metadata_finds_them() -> None:
+    assert sorted(backends._scan(), key=repr) == sorted(backends._from_metadata(), key=repr)
+    assert {"ir"} <= {b.name for b in backends.available()}
