@@ -87,3 +87,16 @@ def test_a_cold_compile_loads_only_its_command() -> None:
 def test_backends_are_found_as_importlib_metadata_finds_them() -> None:
     assert sorted(backends._scan(), key=repr) == sorted(backends._from_metadata(), key=repr)
     assert {"ir"} <= {b.name for b in backends.available()}
+
+
+def test_the_fork_server_starts_before_the_runner_loads() -> None:
+    """`mlopsdsl run` starts its fork server first, so that the server's start overlaps the runner's imports
+    and the pipeline's build: what starting it needs must not load them."""
+    code = (
+        "import sys\n"
+        "from mlopsdsl.local._fork import prestart\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'mlopsdsl.ir', 'mlopsdsl.local._api'))))\n"
+    )
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
