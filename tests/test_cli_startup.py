@@ -84,9 +84,26 @@ def test_a_cold_compile_loads_only_its_command() -> None:
     )
 
 
-def test_backends_are_found_as_importlib_metadata_finds_them() -> None:
-    assert sorted(backends._scan(), key=repr) == sorted(backends._from_metadata(), key=repr)
+@pytest.mark.parametrize("group", [backends.GROUP, "pydantic", "console_scripts"])  # the last: not scanned
+def test_entry_points_are_found_as_importlib_metadata_finds_them(group: str) -> None:
+    from mlopsdsl import _plugins
+
+    assert sorted(_plugins.declared(group), key=repr) == sorted(_plugins._from_metadata(group), key=repr)
     assert {"ir"} <= {b.name for b in backends.available()}
+
+
+def test_pydantic_is_told_there_are_no_plugins_only_when_there_are_none() -> None:
+    code = (
+        "import mlopsdsl.ir\n"
+        "from pydantic.plugin import _loader\n"
+        "print(_loader._plugins)\n"
+        "from importlib import metadata\n"
+        "print(any(ep.group == 'pydantic' for d in metadata.distributions() for ep in d.entry_points))\n"
+    )
+    result = run(code)
+    assert result.returncode == 0, result.stderr
+    plugins, installed = result.stdout.split()
+    assert (plugins, installed) in (("{}", "False"), ("None", "True"))
 
 
 def test_the_fork_server_starts_before_the_runner_loads() -> None:

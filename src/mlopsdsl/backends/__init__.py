@@ -13,12 +13,13 @@ backend has them when it has the methods. The CLI's ``submit`` and ``publish`` h
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from mlopsdsl._plugins import EntryPoint as _EntryPoint
+from mlopsdsl._plugins import declared
 from mlopsdsl.errors import PluginError
 
 if TYPE_CHECKING:
@@ -218,106 +219,18 @@ class BackendInfo:
     version: str | None
 
 
-@dataclass(frozen=True)
-class _EntryPoint:
-    """One ``mlopsdsl.backends`` entry point and the distribution that declares it."""
-
-    name: str
-    value: str
-    distribution: str | None
-    version: str | None
-
-    def load(self) -> Any:
-        from importlib import metadata
-
-        return metadata.EntryPoint(name=self.name, value=self.value, group=GROUP).load()
-
-
 @functools.cache
 def _entry_points() -> dict[str, _EntryPoint]:
     # What is installed does not change while a process runs: read it once.
-    zipped = any(os.path.isfile(entry) for entry in sys.path if entry)
     found: dict[str, _EntryPoint] = {}
-    for ep in _from_metadata() if zipped else _scan():
+    for ep in _scan():
         found.setdefault(ep.name, ep)
     return found
 
 
-def _from_metadata() -> list[_EntryPoint]:
-    """Every ``mlopsdsl.backends`` entry point as :mod:`importlib.metadata` finds them: the reference, and
-    what is used where :func:`_scan` cannot look (distributions inside zip files on ``sys.path``)."""
-    from importlib import metadata
-
-    return [
-        _EntryPoint(ep.name, ep.value, *((ep.dist.name, ep.dist.version) if ep.dist else (None, None)))
-        for ep in metadata.entry_points(group=GROUP)
-    ]
-
-
 def _scan() -> list[_EntryPoint]:
-    """The ``mlopsdsl.backends`` entry points of the distributions on ``sys.path``, found as
-    :mod:`importlib.metadata` finds them (each ``*.dist-info``/``*.egg-info`` folder, the first of a name
-    winning) but reading only ``entry_points.txt`` files and, for the few that declare a backend, their
-    metadata's name and version. ``importlib.metadata.entry_points()`` parses every distribution's
-    metadata: ~10 ms of each cold command in a large environment."""
-    found: list[_EntryPoint] = []
-    seen: set[str] = set()
-    for entry in sys.path:
-        try:
-            names = sorted(os.listdir(entry or "."))
-        except OSError:
-            continue
-        for folder in names:
-            stem, dot, kind = folder.rpartition(".")
-            if not dot or kind not in ("dist-info", "egg-info"):
-                continue
-            key = stem.split("-", 1)[0].lower().replace("-", "_").replace(".", "_")
-            if key in seen:
-                continue
-            seen.add(key)
-            base = os.path.join(entry or ".", folder)
-            try:
-                with open(os.path.join(base, "entry_points.txt"), encoding="utf-8") as handle:
-                    text = handle.read()
-            except OSError:
-                continue
-            if f"[{GROUP}]" in text:
-                name, version = _name_and_version(base, kind)
-                found.extend(_EntryPoint(n, v, name, version) for n, v in _section(text))
-    return found
-
-
-def _section(text: str) -> list[tuple[str, str]]:
-    """The ``name = value`` lines of the ``[mlopsdsl.backends]`` section of an ``entry_points.txt``."""
-    pairs: list[tuple[str, str]] = []
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            inside = line == f"[{GROUP}]"
-        elif inside and "=" in line:
-            name, _, value = line.partition("=")
-            pairs.append((name.strip(), value.strip()))
-    return pairs
-
-
-def _name_and_version(base: str, kind: str) -> tuple[str | None, str | None]:
-    """The ``Name`` and ``Version`` headers of a distribution's metadata file."""
-    fields: dict[str, str] = {}
-    try:
-        headers = os.path.join(base, "METADATA" if kind == "dist-info" else "PKG-INFO")
-        with open(headers, encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the headers end at the first blank line
-                key, sep, value = line.partition(":")
-                if sep and key in ("Name", "Version"):
-                    fields.setdefault(key, value.strip())
-    except OSError:
-        pass
-    return fields.get("Name"), fields.get("Version")
+    """Every ``mlopsdsl.backends`` entry point (:func:`mlopsdsl._plugins.declared`)."""
+    return declared(GROUP)
 
 
 def available() -> list[BackendInfo]:
