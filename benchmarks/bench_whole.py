@@ -1,11 +1,14 @@
 """What a user feels: whole commands, each a fresh process, side by side with kfp, hera and kfp.local.
 
 Run: ``.venv/bin/python benchmarks/bench_whole.py [--repeat 5] [--steps 20] [--run-steps 20 200]
-[--linear 100 1000 10000] [--linear-run 100 10000] [--skip-peers]``
+[--linear 100 1000 10000] [--linear-run 100 10000] [--skip-peers] [--instructions]``
 
 Every figure is the median of ``--repeat`` runs (at least 5), each a new process started by this script,
 with its wall time and its CPU time (user + system, from the kernel's accounting of the finished child):
-on a shared machine the wall time carries the other jobs' load, the CPU time much less of it.
+on a shared machine the wall time carries the other jobs' load, the CPU time less of it (a loaded core
+still runs slower: shared caches). The cold compiles run in turns (one of each, then again), so that a
+change of load weighs on ours and the peers' alike, and ``--instructions`` also counts each compile's
+instructions with valgrind, a figure the load does not move. The load average is printed with each section.
 
 1. Cold compile of a chain of ``--steps`` trivial steps: ``mlopsdsl compile FILE --backend ir|argo|kfp``;
    kfp: a script that defines the same chain with ``@dsl.component``/``@dsl.pipeline`` and runs
@@ -158,18 +161,57 @@ else:
 
 def measure(cmd: list[str], repeat: int, cwd: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Median wall and CPU seconds of ``repeat`` runs of ``cmd``, and the last run's stdout."""
-    walls, cpus, out = [], [], ""
+    return interleaved({"only": cmd}, repeat, cwd, env)["only"]
+
+
+def once(cmd: list[str], cwd: str, env: dict[str, str] | None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system of the finished child, from the kernel) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, done.stdout
+
+
+def interleaved(
+    cmds: dict[str, list[str]], repeat: int, cwd: str, env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Median wall and CPU seconds of each command, run in turns (round 1 of each, round 2 of each, ...),
+    so that a change in the machine's load during the run weighs on every command alike."""
+    walls: dict[str, list[float]] = {k: [] for k in cmds}
+    cpus: dict[str, list[float]] = {k: [] for k in cmds}
+    outs: dict[str, str] = {}
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        walls.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
-        out = done.stdout
-    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "out": out}
+        for key, cmd in cmds.items():
+            wall, cpu, outs[key] = once(cmd, cwd, env)
+            walls[key].append(wall)
+            cpus[key].append(cpu)
+    return {
+        k: {"wall": statistics.median(walls[k]), "cpu": statistics.median(cpus[k]), "out": outs[k]}
+        for k in cmds
+    }
+
+
+def instructions(cmd: list[str], cwd: str) -> int | None:
+    """Instructions one run of ``cmd`` executes in user space (valgrind's callgrind; ~50x slower): a count
+    that the machine's load does not change, where wall and CPU times on a shared machine do."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    for line in done.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    return None
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f}"
 
 
 def to_first_step(cmd: list[str], repeat: int, cwd: str, env: dict[str, str]) -> tuple[float, float]:
@@ -192,37 +234,43 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
 
 
-def compile_section(n: int, repeat: int, work: str, peers: bool) -> None:
+def compile_section(n: int, repeat: int, work: str, peers: bool, count: bool) -> None:
     Path(work, "chain.py").write_text(OURS.replace("__N__", str(n)))
-    print(f"\n1. Cold compile, whole process, chain of {n} steps (median of {repeat}: wall / CPU)")
-    ours = {}
-    for backend in ("ir", "argo", "kfp"):
-        ours[backend] = measure(
-            [MLOPSDSL, "compile", "chain.py", "-b", backend, "-o", f"o.{backend}"], repeat, work
-        )
-        print(
-            f"   mlopsdsl compile --backend {backend:5} "
-            f"{ms(ours[backend]['wall']):>9} / {ms(ours[backend]['cpu'])}"
-        )
-    if not peers:
-        return
     Path(work, "kfp_chain.py").write_text(KFP.replace("__N__", str(n)))
     Path(work, "hera_chain.py").write_text(HERA.replace("__N__", str(n)))
-    kfp = measure([PY, "kfp_chain.py", "kfp.yaml"], repeat, work)
-    hera = measure([PY, "hera_chain.py", "hera.yaml"], repeat, work)
-    print(f"   kfp  (dsl + Compiler)            {ms(kfp['wall']):>9} / {ms(kfp['cpu'])}")
-    print(f"   hera (Workflow + to_yaml)        {ms(hera['wall']):>9} / {ms(hera['cpu'])}")
-    for label, peer, mine in (
-        ("kfp / mlopsdsl kfp", kfp, ours["kfp"]),
-        ("hera / mlopsdsl argo", hera, ours["argo"]),
-    ):
-        print(f"   {label:26} {peer['wall'] / mine['wall']:.1f}x wall, {peer['cpu'] / mine['cpu']:.1f}x CPU")
+    print(f"\n1. Cold compile, whole process, chain of {n} steps (median of {repeat}, in turns: wall / CPU)")
+    print(f"   before: {load()}")
+    cmds = {b: [MLOPSDSL, "compile", "chain.py", "-b", b, "-o", f"o.{b}"] for b in ("ir", "argo", "kfp")}
+    if peers:
+        cmds["kfp (dsl + Compiler)"] = [PY, "kfp_chain.py", "kfp.yaml"]
+        cmds["hera (Workflow + to_yaml)"] = [PY, "hera_chain.py", "hera.yaml"]
+    got = interleaved(cmds, repeat, work)
+    counts = {k: instructions(cmd, work) for k, cmd in cmds.items()} if count else {}
+    for key, row in got.items():
+        label = f"mlopsdsl compile --backend {key}" if key in ("ir", "argo", "kfp") else key
+        extra = f"   {counts[key] / 1e6:,.0f} M instructions" if counts.get(key) else ""
+        print(f"   {label:32} {ms(row['wall']):>9} / {ms(row['cpu']):>8}{extra}")
+    if peers:
+        for label, peer, mine in (
+            ("kfp / mlopsdsl kfp", "kfp (dsl + Compiler)", "kfp"),
+            ("hera / mlopsdsl argo", "hera (Workflow + to_yaml)", "argo"),
+        ):
+            theirs, ours = got[peer], got[mine]
+            ratio = f"{theirs['wall'] / ours['wall']:.1f}x wall, {theirs['cpu'] / ours['cpu']:.1f}x CPU"
+            peer_count, our_count = counts.get(peer), counts.get(mine)
+            if peer_count and our_count:
+                ratio += f", {peer_count / our_count:.1f}x instructions"
+            print(f"   {label:32} {ratio}")
+    print(f"   after: {load()}")
 
 
 def startup_section(repeat: int, work: str, peers: bool) -> None:
     Path(work, "first.py").write_text(FIRST)
     env = {**os.environ, "MLOPSDSL_HOME": str(Path(work, "home"))}
     print(f"\n2. Run start-up: a one-step pipeline, whole process (median of {repeat})")
+    print(f"   before: {load()}")
+    floor = measure([PY, "-c", "pass"], repeat, work)
+    print(f"   python -c pass (the floor)          {ms(floor['wall'])} wall / {ms(floor['cpu'])} CPU")
     for executor in ("fork", "subprocess"):
         first, whole = to_first_step([MLOPSDSL, "run", "first.py", "--executor", executor], repeat, work, env)
         print(
@@ -237,6 +285,7 @@ def startup_section(repeat: int, work: str, peers: bool) -> None:
         print(
             f"   kfp.local (no venv, no pip)         to the step: {ms(first):>8}   whole command: {ms(whole)}"
         )
+    print(f"   after: {load()}")
 
 
 def per_step_section(lengths: list[int], repeat: int, work: str, peers: bool) -> None:
@@ -366,6 +415,9 @@ def main() -> None:
     parser.add_argument("--linear", type=int, nargs="*", default=[100, 1000, 10000])
     parser.add_argument("--linear-run", type=int, nargs="*", default=[100, 10000])
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument(
+        "--instructions", action="store_true", help="Also count each compile's instructions (valgrind)."
+    )
     parser.add_argument("--only", choices=["compile", "startup", "steps", "inprocess", "linear"], nargs="*")
     args = parser.parse_args()
     repeat = max(5, args.repeat)
@@ -396,7 +448,7 @@ def main() -> None:
         )
     only = set(args.only or ["compile", "startup", "steps", "inprocess", "linear"])
     if "compile" in only:
-        compile_section(args.steps, repeat, work, peers)
+        compile_section(args.steps, repeat, work, peers, args.instructions)
     if "startup" in only:
         startup_section(repeat, work, peers)
     if "steps" in only:

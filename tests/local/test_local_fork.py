@@ -336,3 +336,35 @@ def test_a_child_ends_as_an_interpreter_would(tmp_path: Path, user_module) -> No
     assert ml.run(mod.p, folder=str(tmp_path), home=tmp_path / "home", progress=False, executor="fork").output
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "ran"
+
+
+def _zygotes() -> set[int]:
+    """This process's fork servers still running (their command line names the server module)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat_line.rsplit(")", 1)[1].split()[1])
+        if (
+            ppid == os.getpid()
+            and b"mlopsdsl._zygote" in cmdline
+            and stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+        ):
+            found.add(int(entry))
+    return found
+
+
+def test_bad_storage_is_refused_before_a_fork_server_starts(
+    tmp_path: Path, user_module, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    mod = user_module(PROBE, name="forkstorage")
+    monkeypatch.setenv("MLOPSDSL_STORAGE_OPTIONS", "not json")
+    before = _zygotes()
+    with pytest.raises(ml.RunError, match="MLOPSDSL_STORAGE_OPTIONS is not JSON"):
+        ml.run(mod.p, home=tmp_path, progress=False, executor="fork")
+    assert _zygotes() == before

@@ -16,9 +16,10 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from mlopsdsl._plugins import EntryPoint as _EntryPoint
+from mlopsdsl._plugins import declared
 from mlopsdsl.errors import PluginError
 
 if TYPE_CHECKING:
@@ -219,21 +220,24 @@ class BackendInfo:
 
 
 @functools.cache
-def _entry_points() -> dict[str, metadata.EntryPoint]:
-    # Reading every installed distribution's entry points takes ~10 ms in a large environment, and what is
-    # installed does not change while a process runs: read them once.
-    found: dict[str, metadata.EntryPoint] = {}
-    for ep in metadata.entry_points(group=GROUP):
+def _entry_points() -> dict[str, _EntryPoint]:
+    # What is installed does not change while a process runs: read it once.
+    found: dict[str, _EntryPoint] = {}
+    for ep in _scan():
         found.setdefault(ep.name, ep)
     return found
+
+
+def _scan() -> list[_EntryPoint]:
+    """Every ``mlopsdsl.backends`` entry point (:func:`mlopsdsl._plugins.declared`)."""
+    return declared(GROUP)
 
 
 def available() -> list[BackendInfo]:
     """Every installed backend, sorted by name."""
     out = []
     for name, ep in sorted(_entry_points().items()):
-        dist = ep.dist
-        out.append(BackendInfo(name, ep.value, dist.name if dist else None, dist.version if dist else None))
+        out.append(BackendInfo(name, ep.value, ep.distribution, ep.version))
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlopsdsl.cli import app
+from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import ImageRepo, Params, Target
 from mlopsdsl.cli._errors import report_errors
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlopsdsl.cli import app
+from mlopsdsl.cli._app import app
 from mlopsdsl.cli._errors import EXIT_USER, report_errors
 
 Target = Annotated[

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlopsdsl.cli import app
+from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import BackendName, Kind, Options, Params, Schedule, Target, compile_options
 from mlopsdsl.cli._errors import EXIT_FAILED, report_errors
 

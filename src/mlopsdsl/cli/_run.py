@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlopsdsl.cli import app
+from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import Params, Target, load_document
 from mlopsdsl.cli._errors import EXIT_USER, report_errors
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlopsdsl.cli import app
+from mlopsdsl.cli._app import app
 from mlopsdsl.cli._errors import EXIT_USER, report_errors
 
 runs_app = typer.Typer(

@@ -9,7 +9,30 @@ stored outputs in a content-addressed folder (:mod:`._store`), records everythin
 
 from __future__ import annotations
 
-from mlopsdsl.local._api import run, run_document
-from mlopsdsl.local._result import RunResult, StepRun
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlopsdsl.local._api import run, run_document
+    from mlopsdsl.local._result import RunResult, StepRun
 
 __all__ = ["RunResult", "StepRun", "run", "run_document"]
+
+# Loaded on first use, so that importing one part (``mlopsdsl run`` starts the fork server from
+# :mod:`._fork` before it imports the runner, the IR and pydantic) does not load the whole runner first.
+_LAZY = {
+    "run": "mlopsdsl.local._api",
+    "run_document": "mlopsdsl.local._api",
+    "RunResult": "mlopsdsl.local._result",
+    "StepRun": "mlopsdsl.local._result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlopsdsl.local' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

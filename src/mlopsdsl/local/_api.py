@@ -214,9 +214,11 @@ def run_document(
     funcs = dict(functions or {})
     name = _executor_name(executor, in_process)
     in_process = name == "in-process"
-    chosen = _executor(name)  # first: a fork server's start overlaps the work below
+    # Storage before the executor: a bad artifact root or config file is refused before a fork server
+    # exists (one started and never closed would outlive a failed ml.run in a long-lived process).
     storage = resolve_storage(artifact_root, root)
     blobs = open_store(storage, root)
+    chosen = _executor(name)  # then: a fork server's start overlaps the work below
     step_env = {ENV_OPTIONS: json.dumps(storage.options)} if storage.options else {}
     if not trusted.pickle:
         step_env[ENV_PICKLE] = "false"

@@ -19,9 +19,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlopsdsl import ir
 from mlopsdsl.errors import Location, ParameterError
+
+if TYPE_CHECKING:
+    from mlopsdsl import ir
 
 __all__ = ["KEPT", "KEPT_PREFIXES", "clean_environment", "read_env_file", "step_secrets"]
 
