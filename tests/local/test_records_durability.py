@@ -52,8 +52,8 @@ def test_the_barrier_waits_for_every_record_written_before_it(
 
     monkeypatch.setattr(_records, "_sync", slow_sync)
     syncer = Syncer(tmp_path)
-    syncer.written(tmp_path / "a.json")
-    syncer.written(tmp_path / "b.json")
+    syncer.written(str(tmp_path / "a.json"))
+    syncer.written(str(tmp_path / "b.json"))
     done = threading.Event()
     waiter = threading.Thread(target=lambda: (syncer.barrier(), done.set()))
     waiter.start()
@@ -73,7 +73,7 @@ def test_a_failed_sync_is_raised_by_the_next_barrier(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(_records, "_sync", failing)
     syncer = Syncer(tmp_path)
-    syncer.written(tmp_path / "a.json")
+    syncer.written(str(tmp_path / "a.json"))
     with pytest.raises(OSError, match="Input/output error"):
         syncer.barrier()
     syncer.barrier()  # reported once

@@ -70,14 +70,20 @@ def write_json(path: Path, value: Any, make_parent: bool = True) -> None:
     write_atomic(path, json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_text_fast(path: Path, text: str) -> None:
+def write_text_fast(path: str | Path, text: str) -> None:
     """Atomic like :func:`write_json` but not flushed to disk here: the rename is atomic in the kernel, so
     the file survives the runner being killed at any instant (the page cache outlives the process);
     surviving a power cut is left to the caller (:class:`Syncer`), or not needed (``running`` states)."""
-    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp"
+    data = memoryview(text.encode())
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        # Plain descriptors: a text-mode open() adds stat and seek calls, each one slow on a busy VM.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -99,8 +105,12 @@ class Syncer:
     a run whose ``run.json`` says it ended has all its step records on disk.
 
     A thread syncs whatever was written since its last sync: the file system's ``syncfs`` on Linux (one
-    call however many records, ~0.3 ms of CPU), else an ``fsync`` of each record and of its folder.
+    call however many records, ~0.3 ms of CPU), else an ``fsync`` of each record and of its folder. It
+    syncs at most every :attr:`INTERVAL` seconds unless a barrier waits: back-to-back syncs slowed every
+    rename the steps made meanwhile (the journal is busy), by up to 2x.
     """
+
+    INTERVAL = 0.05
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -110,16 +120,20 @@ class Syncer:
         self._paths: list[str] = []
         self._error: OSError | None = None
         self._thread: threading.Thread | None = None
+        self._idle = False
+        self._waiting = 0
+        """Barriers waiting: the next sync starts at once."""
 
-    def written(self, path: Path) -> None:
+    def written(self, path: str) -> None:
         """``path`` was renamed into place: put it on disk soon."""
         with self._cond:
             self._written += 1
-            self._paths.append(str(path))
+            self._paths.append(path)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="mlopsdsl-sync", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            elif self._idle:  # only then: waking the thread for every record cost a hand-off each
+                self._cond.notify_all()
 
     def barrier(self) -> None:
         """Return once every record written before this call is on disk.
@@ -129,8 +143,13 @@ class Syncer:
         """
         with self._cond:
             target = self._written
-            while self._synced < target and self._error is None:
-                self._cond.wait()
+            self._waiting += 1
+            self._cond.notify_all()
+            try:
+                while self._synced < target and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
@@ -139,7 +158,9 @@ class Syncer:
         while True:
             with self._cond:
                 while self._synced == self._written:
+                    self._idle = True
                     self._cond.wait()
+                self._idle = False
                 target, paths, self._paths = self._written, self._paths, []
             try:
                 _sync(self.folder, paths)
@@ -149,6 +170,7 @@ class Syncer:
             with self._cond:
                 self._synced = target
                 self._cond.notify_all()
+                self._cond.wait_for(lambda: self._waiting > 0, self.INTERVAL)
 
 
 _syncfs: Any = None
@@ -263,6 +285,7 @@ class RunFolder:
         self.path = root / "runs" / run_id
         self.key = key
         self._syncer = Syncer(self.path)
+        self._steps = str(self.path / "steps")
 
     @classmethod
     def existing(cls, root: Path, run_id: str, key: bytes | None = None) -> RunFolder:
@@ -299,6 +322,9 @@ class RunFolder:
     def step_path(self, node_id: str) -> Path:
         return self.path / "steps" / f"{safe_name(node_id)}.json"
 
+    def _step_file(self, node_id: str) -> str:
+        return f"{self._steps}/{safe_name(node_id)}.json"
+
     def attempt_dir(self, node_id: str, attempt: int) -> Path:
         """A fresh folder for one attempt (a resumed run never reuses an earlier attempt's folder)."""
         base = self.path / "attempts" / safe_name(node_id)
@@ -334,7 +360,7 @@ class RunFolder:
     def write_step(self, node_id: str, record: dict[str, Any]) -> None:
         from mlopsdsl.runtime._seal import sealed_json
 
-        path = self.step_path(node_id)
+        path = self._step_file(node_id)
         write_text_fast(path, sealed_json(record, self.key) + "\n")
         if record.get("status") != "running":  # a transient state: nothing trusts it, no need to keep it
             self._syncer.written(path)
