@@ -17,7 +17,9 @@ on a shared machine the wall time carries the other jobs' load, the CPU time muc
    executor, (T(long) - T(short)) / (long - short), so that start-up cancels out; kfp.local the same.
 4. In process, 500 steps: ``ml.compile`` of a fresh pipeline (trace, IR, validation, compile) against
    kfp (trace + ``Compiler().compile``) and hera (build + ``to_yaml``), best of ``--repeat``.
-5. Linearity: build + validate, each compiler, and an in-process run, in time per step, at each size.
+   Then the compiled sizes of the same chains, ours and the peer's, at 20 steps and at that length.
+5. Linearity: build + validate, each compiler (Argo, KFP, IR JSON), and an in-process run, in time per
+   step, at each size.
 """
 
 import argparse
@@ -315,6 +317,18 @@ def in_process_section(n: int, repeat: int, peers: bool) -> None:
     hera = best(lambda: hera_chain(n), repeat)
     print(f"   kfp  (trace + Compiler().compile) {ms(kfp)}: {kfp / kfp_ours:.1f}x")
     print(f"   hera (build + to_yaml)            {ms(hera)}: {hera / argo_ours:.1f}x")
+    print("   compiled sizes, ours / peer's (the same chain):")
+    for size in sorted({20, n}):
+        ours_kfp = len(ml.compile(chain(size), backend="kfp").encode())
+        compiler.Compiler().compile(theirs(size), path)
+        theirs_kfp = os.path.getsize(path)
+        ours_argo = len(ml.compile(chain(size), backend="argo").encode())
+        theirs_argo = len(hera_chain(size).encode())
+        print(
+            f"   N={size:>4}: KFP {ours_kfp / 1000:.1f} / {theirs_kfp / 1000:.1f} KB"
+            f" ({ours_kfp / theirs_kfp:.2f}),"
+            f" Argo {ours_argo / 1000:.1f} / {theirs_argo / 1000:.1f} KB ({ours_argo / theirs_argo:.2f})"
+        )
 
 
 def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
@@ -325,7 +339,7 @@ def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
 
     print("\n5. Linearity, time per step (process CPU time; run: wall and CPU)")
     ml.compile(chain(10), backend="kfp"), ml.compile(chain(10), backend="argo")
-    argo, kfp = backends.load("argo"), backends.load("kfp")
+    argo, kfp, ir_ = backends.load("argo"), backends.load("kfp"), backends.load("ir")
     for n in sizes:
         pipeline = chain(n)
         t0 = time.process_time()
@@ -335,12 +349,15 @@ def linear_section(sizes: list[int], run_sizes: list[int]) -> None:
         t2 = time.process_time()
         backends.compile_document(kfp, document)
         t3 = time.process_time()
+        backends.compile_document(ir_, document)
+        t4 = time.process_time()
         del document, pipeline
         gc.collect()
         print(
             f"   N={n:>6}: build + validate {1e6 * (t1 - t0) / n:6.1f} us"
             f"   argo {1e6 * (t2 - t1) / n:6.1f} us"
             f"   kfp {1e6 * (t3 - t2) / n:6.1f} us"
+            f"   ir {1e6 * (t4 - t3) / n:6.1f} us"
         )
     home = tempfile.mkdtemp()
     ml.run(chain(10), home=home, progress=False, in_process=True, cache=False)
