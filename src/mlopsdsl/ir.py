@@ -641,10 +641,15 @@ class Document(_Model):
 
 
 def _without_locations(value: JsonValue) -> JsonValue:
+    # Scalars are returned by the caller's loop, without a call each: this walk covers every task.
     if isinstance(value, dict):
-        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
+        return {
+            k: _without_locations(v) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+            if k != "location"
+        }
     if isinstance(value, list):
-        return [_without_locations(v) for v in value]
+        return [_without_locations(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 
