@@ -62,3 +62,36 @@ def test_build_and_compile_pause_it_and_restore_it_even_on_errors(collector: Non
     with pytest.raises(Exception, match="the body fails"):
         ml.pipeline(name="broken")(broken).build()
     assert gc.isenabled()
+
+
+def test_objects_made_while_paused_join_the_oldest_generation_and_cycles_are_still_collected(
+    collector: None,
+) -> None:
+    import weakref
+
+    class Node:
+        pass
+
+    with paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        gone = weakref.ref(a)
+    assert gc.get_freeze_count() == 0  # nothing left frozen
+    assert any(o is a for o in gc.get_objects(generation=2))  # promoted unexamined
+    del a, b
+    assert gone() is not None  # a young-generation collection does not look at it
+    gc.collect(0)
+    assert gone() is not None
+    gc.collect()
+    assert gone() is None  # the next full collection does
+
+
+def test_objects_someone_else_froze_stay_frozen(collector: None) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -191,6 +191,45 @@ def test_digests() -> None:
     assert changed.pipeline.digest != doc.pipeline.digest and changed.digest != doc.digest
     assert changed.sub_pipeline("inner").digest == doc.sub_pipeline("inner").digest
     assert with_defaults(doc, {"x": 3}).digest == doc.digest
+
+
+@ml.step
+def echo(value: dict[str, str]) -> dict[str, str]:
+    return value
+
+
+def test_a_digest_leaves_out_locations_but_not_a_constant_named_location() -> None:
+    """Every model's ``location`` is left out of a digest; a user's value that has a ``location`` key is
+    data like any other (it was dropped too, when the digest walked the dumped JSON)."""
+
+    def chain(place: str) -> ml.Pipeline[..., Any]:
+        def body() -> dict[str, str]:
+            return echo(value={"location": place})
+
+        return ml.pipeline(name="placed")(body)
+
+    first, second = chain("a").build(), chain("b").build()
+    assert first.pipeline.digest != second.pipeline.digest
+    moved = first.model_copy(
+        update={
+            "pipelines": [
+                first.pipeline.model_copy(
+                    update={
+                        "location": ir.SourceLocation(file="elsewhere.py", line=99),
+                        "tasks": [
+                            t.model_copy(update={"location": ir.SourceLocation(file="x.py", line=1)})
+                            for t in first.pipeline.tasks
+                        ],
+                        "outputs": [
+                            o.model_copy(update={"location": ir.SourceLocation(file="y.py", line=2)})
+                            for o in first.pipeline.outputs
+                        ],
+                    }
+                )
+            ]
+        }
+    )
+    assert moved.with_digests().pipeline.digest == first.with_digests().pipeline.digest
 
 
 def test_same_source_gives_byte_identical_ir_from_anywhere(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ class Trace:
         self._next_suffix: dict[str, int] = {}
         self._labels: set[str] = set()
         self._token: Any = None
+        self._locations: dict[tuple[str, int, str | None], ir.SourceLocation] = {}
 
     def __enter__(self) -> Trace:
         self._token = _current.set(self)
@@ -74,9 +75,13 @@ class Trace:
 
         if ref is None:
             return None
-        portable = ref.portable
-        self.portable[portable.file] = ref.location.file
-        return ir.SourceLocation(file=portable.file, line=portable.line)
+        key = (ref.filename, ref.line, ref.module)
+        found = self._locations.get(key)
+        if found is None:  # a step called in a loop comes back to the same line: one model per place
+            portable = ref.portable
+            self.portable[portable.file] = ref.location.file
+            found = self._locations[key] = ir.SourceLocation(file=portable.file, line=portable.line)
+        return found
 
     def after_block(self) -> list[str]:
         """Tasks that every task recorded now must follow (from enclosing ``with ml.after(...)`` blocks)."""
@@ -124,12 +129,12 @@ class Trace:
 
         n = self._next_suffix.get(base, 1)
         task_id = base if n == 1 else f"{base}-{n}"
-        while task_id in self._ids or k8s_name(task_id) in self._labels:
+        while task_id in self._ids or (label := k8s_name(task_id)) in self._labels:
             n += 1
             task_id = f"{base}-{n}"
         self._next_suffix[base] = n + 1
         self._ids.add(task_id)
-        self._labels.add(k8s_name(task_id))
+        self._labels.add(label)
         return task_id
 
     def bind(self, value: Any, what: str, ref: SourceRef | None) -> ir.Binding | None:

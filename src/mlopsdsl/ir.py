@@ -601,9 +601,7 @@ class Document(_Model):
                     ).digest
             # Fields at their defaults are left out, so that a field added to the IR later does not change
             # the digest (and the cache keys) of pipelines that do not use it.
-            body = _without_locations(
-                spec.model_dump(mode="json", exclude={"digest", "description"}, exclude_defaults=True)
-            )
+            body = spec.model_dump(mode="json", exclude=_DIGEST_EXCLUDES, exclude_defaults=True)
             done[spec.name] = spec.model_copy(update={"digest": digest_of({"body": body, "uses": uses})})
             return done[spec.name]
 
@@ -643,12 +641,20 @@ class Document(_Model):
             raise IRError(f"not a valid IR {version} document: {exc}") from None
 
 
-def _without_locations(value: JsonValue) -> JsonValue:
-    if isinstance(value, dict):
-        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
-    if isinstance(value, list):
-        return [_without_locations(v) for v in value]
-    return value
+_EACH_WITHOUT_LOCATION = {"__all__": {"location"}}
+_DIGEST_EXCLUDES: Any = {
+    "digest": True,
+    "description": True,
+    "location": True,
+    "params": _EACH_WITHOUT_LOCATION,
+    "outputs": _EACH_WITHOUT_LOCATION,
+    "tasks": _EACH_WITHOUT_LOCATION,
+    "groups": _EACH_WITHOUT_LOCATION,
+    "on_exit": {"location"},
+}
+"""What a pipeline's digest leaves out: every model's ``location`` (:class:`PipelineSpec`, and the
+parameters, outputs, tasks, groups and exit task it holds), its description and the digest itself. Left out
+by the serializer: a walk over the dumped document to drop them cost as much as the rest of the digest."""
 
 
 def canonical_json(value: JsonValue, indent: int | None = 2) -> str:

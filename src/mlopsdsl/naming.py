@@ -9,6 +9,7 @@ Kubernetes backend writes the same way: a user's text in a container's ``env`` o
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_LENGTH = 63
@@ -23,8 +24,12 @@ def k8s_literal(text: str) -> str:
     return text.replace("$", "$$")
 
 
+@functools.lru_cache(maxsize=8192)
 def k8s_name(name: str) -> str:
-    """The DNS-1123 label for ``name``; may be empty or too long, which :func:`name_problem` reports."""
+    """The DNS-1123 label for ``name``; may be empty or too long, which :func:`name_problem` reports.
+
+    Cached: tracing, validation and every compiler ask again for the same task and step names.
+    """
     text = _CAMEL.sub("-", name).lower()
     return _INVALID.sub("-", text).strip("-")
 

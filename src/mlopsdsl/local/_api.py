@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlopsdsl._files import write_atomic
 from mlopsdsl.errors import Location, ParameterError, RunError
 from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
@@ -21,7 +22,7 @@ from mlopsdsl.local._config import resolve as resolve_storage
 from mlopsdsl.local._config import tracking as resolve_tracking
 from mlopsdsl.local._executors import Executor, InProcessExecutor, SubprocessExecutor
 from mlopsdsl.local._plan import Plan, build_plan
-from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep, write_json
+from mlopsdsl.local._records import RunFolder, home, new_run_id, now, sweep
 from mlopsdsl.local._result import RunResult, StepRun, python_value
 from mlopsdsl.local._scheduler import Scheduler, Settings, code_specs
 from mlopsdsl.local._store import BlobStore, RemoteStore, open_store
@@ -246,7 +247,9 @@ def run_document(
     sweep(root)
     folder.create(run_record)
     try:
-        write_json(folder.path / "document.json", document.model_dump(mode="json", exclude_none=True))
+        # pydantic's own JSON writer: json.dumps with an indent runs the pure-Python encoder, which cost
+        # as much per step as the step's own records.
+        write_atomic(folder.path / "document.json", document.model_dump_json(exclude_none=True) + "\n")
         specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
         if in_process:
             _ensure_functions(document, funcs, needed)

@@ -12,7 +12,9 @@ Layout under the home folder (``.mlopsdsl/`` in the working directory, or ``$MLO
 Every record is replaced whole in one rename, so a reader (or a resume after SIGKILL) sees either the
 previous version or the new one. A step counts as done only when its record says ``succeeded`` or
 ``cached``; that record is written after its outputs are in the blob store, never before. ``run.json`` is
-written before anything else of the run, so every run folder can be resumed.
+written before anything else of the run, so every run folder can be resumed. Step records reach the disk
+in batches behind the run (:class:`Syncer`), and ``run.json`` only after every step record written
+before it.
 
 Records are sealed (``runtime/_seal.py``): a digest, and with a store key a signature. A record whose seal
 does not hold is not trusted: a step record is left out (its step runs again), a ``run.json`` is refused.
@@ -21,10 +23,12 @@ With a key, a record without a signature is refused too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -66,12 +70,139 @@ def write_json(path: Path, value: Any, make_parent: bool = True) -> None:
     write_atomic(path, json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_json_fast(path: Path, value: Any) -> None:
-    """Atomic like :func:`write_json` but not flushed to disk: for transient states (``running``) that
-    nothing trusts. Survives the runner being killed (the kernel has the data), not a power cut."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def write_text_fast(path: str | Path, text: str) -> None:
+    """Atomic like :func:`write_json` but not flushed to disk here: the rename is atomic in the kernel, so
+    the file survives the runner being killed at any instant (the page cache outlives the process);
+    surviving a power cut is left to the caller (:class:`Syncer`), or not needed (``running`` states)."""
+    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp"
+    data = memoryview(text.encode())
+    try:
+        # Plain descriptors: a text-mode open() adds stat and seek calls, each one slow on a busy VM.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Syncer:
+    """Step records put on disk behind the run, in batches (a group commit), instead of one ``fsync``
+    per record on the step's path.
+
+    An ``fsync`` costs 3-7 ms on a virtual disk, several times what the runner spends on an in-process
+    step. Nothing a resume decides depends on it: a kill -9 loses nothing once the record is renamed into
+    place (the kernel has it), and after a power cut a record that did not reach the disk is missing, torn
+    or empty, which :meth:`RunFolder.read_steps` leaves out (its seal or its JSON fails), so that step
+    runs again, as it would had the cut come a moment earlier. The outputs such a record names are not
+    ``fsync``ed either, and are checked by digest before reuse. What the flush still guarantees is the
+    order people rely on: :meth:`RunFolder.write_run` waits for every step record written before it, so
+    a run whose ``run.json`` says it ended has all its step records on disk.
+
+    A thread syncs whatever was written since its last sync: the file system's ``syncfs`` on Linux (one
+    call however many records, ~0.3 ms of CPU), else an ``fsync`` of each record and of its folder. It
+    syncs at most every :attr:`INTERVAL` seconds unless a barrier waits: back-to-back syncs slowed every
+    rename the steps made meanwhile (the journal is busy), by up to 2x.
+    """
+
+    INTERVAL = 0.05
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._cond = threading.Condition()
+        self._written = 0
+        self._synced = 0
+        self._paths: list[str] = []
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+        self._idle = False
+        self._waiting = 0
+        """Barriers waiting: the next sync starts at once."""
+
+    def written(self, path: str) -> None:
+        """``path`` was renamed into place: put it on disk soon."""
+        with self._cond:
+            self._written += 1
+            self._paths.append(path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="mlopsdsl-sync", daemon=True)
+                self._thread.start()
+            elif self._idle:  # only then: waking the thread for every record cost a hand-off each
+                self._cond.notify_all()
+
+    def barrier(self) -> None:
+        """Return once every record written before this call is on disk.
+
+        Raises:
+            OSError: Syncing failed (the records may not be on disk).
+        """
+        with self._cond:
+            target = self._written
+            self._waiting += 1
+            self._cond.notify_all()
+            try:
+                while self._synced < target and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._synced == self._written:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                target, paths, self._paths = self._written, self._paths, []
+            try:
+                _sync(self.folder, paths)
+            except OSError as exc:
+                with self._cond:
+                    self._error = self._error or exc
+            with self._cond:
+                self._synced = target
+                self._cond.notify_all()
+                self._cond.wait_for(lambda: self._waiting > 0, self.INTERVAL)
+
+
+_syncfs: Any = None
+
+
+def _sync(folder: Path, paths: list[str]) -> None:
+    """Put ``paths`` (renamed into place under ``folder``) on disk, with their folders' entries."""
+    global _syncfs
+    if _syncfs is None and sys.platform.startswith("linux"):
+        import ctypes
+
+        _syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", False)
+    if _syncfs:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                import ctypes
+
+                number = ctypes.get_errno()
+                raise OSError(number, os.strerror(number), str(folder))
+        finally:
+            os.close(fd)
+        return
+    for path in [*paths, *sorted({os.path.dirname(p) for p in paths})]:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # replaced since, by a record that is in a later batch
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_json(path: Path) -> Any:
@@ -153,6 +284,8 @@ class RunFolder:
         self.run_id = run_id
         self.path = root / "runs" / run_id
         self.key = key
+        self._syncer = Syncer(self.path)
+        self._steps = str(self.path / "steps")
 
     @classmethod
     def existing(cls, root: Path, run_id: str, key: bytes | None = None) -> RunFolder:
@@ -189,6 +322,9 @@ class RunFolder:
     def step_path(self, node_id: str) -> Path:
         return self.path / "steps" / f"{safe_name(node_id)}.json"
 
+    def _step_file(self, node_id: str) -> str:
+        return f"{self._steps}/{safe_name(node_id)}.json"
+
     def attempt_dir(self, node_id: str, attempt: int) -> Path:
         """A fresh folder for one attempt (a resumed run never reuses an earlier attempt's folder)."""
         base = self.path / "attempts" / safe_name(node_id)
@@ -201,6 +337,8 @@ class RunFolder:
         return path
 
     def write_run(self, record: dict[str, Any]) -> None:
+        """Write ``run.json`` (flushed), after every step record written so far is on disk."""
+        self._syncer.barrier()
         write_json(self.path / "run.json", _sealed(record, self.key))
 
     def read_run(self) -> dict[str, Any]:
@@ -220,13 +358,12 @@ class RunFolder:
             raise IntegrityError(f"{path}: {exc}" if isinstance(exc, ValueError) else str(exc)) from None
 
     def write_step(self, node_id: str, record: dict[str, Any]) -> None:
-        from mlopsdsl.runtime._seal import seal
+        from mlopsdsl.runtime._seal import sealed_json
 
-        sealed = seal(record, self.key)
-        if record.get("status") == "running":
-            write_json_fast(self.step_path(node_id), sealed)
-        else:
-            write_json(self.step_path(node_id), sealed, make_parent=False)
+        path = self._step_file(node_id)
+        write_text_fast(path, sealed_json(record, self.key) + "\n")
+        if record.get("status") != "running":  # a transient state: nothing trusts it, no need to keep it
+            self._syncer.written(path)
 
     def read_steps(self) -> dict[str, dict[str, Any]]:
         """Every step record that can be read and whose seal holds; a damaged one is left out (its step

@@ -25,6 +25,7 @@ decision; a failure the map tolerated does not fail the run (:meth:`Scheduler.se
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import sys
@@ -159,16 +160,24 @@ class Scheduler:
     def run(self) -> None:
         """Run every node that can run; fills :attr:`status`, :attr:`records` and :attr:`outputs`."""
         running: dict[Future[StepOutcome], str] = {}
+        inline = self.executor.name == "in-process"
         with ThreadPoolExecutor(self.settings.max_parallel, thread_name_prefix="mlopsdsl-step") as pool:
             try:
                 while True:
                     ready = self._ready(running)
                     while ready:
-                        for node in ready:
-                            if self._decided_here(node) or self._waits(node):
-                                continue
+                        starting = [n for n in ready if not (self._decided_here(n) or self._waits(n))]
+                        if inline and len(starting) == 1 and not running:
+                            # Alone, in process: nothing else could start before it ends, so it runs in
+                            # this thread (a hand-off to the pool and back cost more than a small step).
+                            # It gets a context of its own, as a pool thread would.
+                            node = starting[0]
                             self.status[node.id] = "running"
-                            running[pool.submit(self._run_node, node)] = node.id
+                            self._finish(node.id, contextvars.Context().run(self._run_node, node))
+                        else:
+                            for node in starting:
+                                self.status[node.id] = "running"
+                                running[pool.submit(self._run_node, node)] = node.id
                         ready = self._ready(running)
                     if not running:
                         break

@@ -220,10 +220,9 @@ class Entries:
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         """Write the entry of ``key`` whole and sealed, in one rename (or one upload)."""
-        from ._seal import seal
+        from ._seal import sealed_json
 
-        entry = seal(entry, self.key)
-        data = (json.dumps(entry, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()
+        data = (sealed_json(entry, self.key) + "\n").encode()
         if self.remote:
             from ._remote import write_object
 

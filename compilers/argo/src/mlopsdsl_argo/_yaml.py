@@ -26,7 +26,24 @@ def _quoted(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
+_TEXTS: dict[str, str] = {}
+"""String -> its YAML form, for the strings that come back in every task (keys, template names): the two
+pattern matches were most of the writer's time."""
+
+
+def _text(value: str) -> str:
+    found = _TEXTS.get(value)
+    if found is None:
+        found = value if _PLAIN.fullmatch(value) and not _NOT_PLAIN.fullmatch(value) else _quoted(value)
+        if len(_TEXTS) > 4096:  # a long manifest's many one-off strings must not pile up
+            _TEXTS.clear()
+        _TEXTS[value] = found
+    return found
+
+
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -37,9 +54,7 @@ def _scalar(value: Any) -> str:
         return repr(value)  # a plain YAML float (histogram buckets are numbers)
     if not isinstance(value, str):
         raise TypeError(f"cannot write {type(value).__name__} to a manifest")
-    if _PLAIN.fullmatch(value) and not _NOT_PLAIN.fullmatch(value):
-        return value
-    return _quoted(value)
+    return _text(value)
 
 
 def _block(text: str, indent: str) -> str | None:
@@ -58,7 +73,9 @@ def _block(text: str, indent: str) -> str | None:
 
 def _value(value: Any, indent: str, out: list[str]) -> None:
     """Write what follows ``key:`` or ``- `` (the caller wrote that and no newline)."""
-    if isinstance(value, dict) and value:
+    if type(value) is str and "\n" not in value:
+        out.append(" " + _text(value) + "\n")
+    elif isinstance(value, dict) and value:
         out.append("\n")
         _mapping(value, indent, out)
     elif isinstance(value, list) and value:
@@ -74,12 +91,16 @@ def _value(value: Any, indent: str, out: list[str]) -> None:
 
 
 def _mapping(data: dict[str, Any], indent: str, out: list[str], first: str | None = None) -> None:
-    for n, (key, value) in enumerate(data.items()):
-        out.append((first if n == 0 and first is not None else indent) + _scalar(key) + ":")
-        nested = indent + "  " if isinstance(value, dict) else indent
-        if isinstance(value, str | int | bool) or value is None or not value:
-            nested = indent
-        _value(value, nested, out)
+    lead = indent if first is None else first
+    deeper = indent + "  "
+    for key, value in data.items():
+        head = lead + (_text(key) if type(key) is str else _scalar(key)) + ":"
+        lead = indent
+        if type(value) is str and "\n" not in value:  # most values: one append, no further call
+            out.append(head + " " + _text(value) + "\n")
+            continue
+        out.append(head)
+        _value(value, deeper if isinstance(value, dict) and value else indent, out)
 
 
 def _sequence(items: list[Any], indent: str, out: list[str]) -> None:
