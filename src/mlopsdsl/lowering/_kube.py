@@ -18,14 +18,17 @@ from typing import Any
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
-from mlopsdsl.lowering._pod import identity_of
+from mlopsdsl.lowering._pod import DEFAULT_USER, identity_of
 
 __all__ = [
+    "CONTAINER_SECURITY",
+    "DEFAULT_POD_SECURITY",
     "MAIN_CONTAINER",
     "SHM_PATH",
     "affinity_spec",
     "check_patch",
     "check_patches",
+    "container_security",
     "pod_security_context",
     "shm_volume",
 ]
@@ -36,6 +39,20 @@ MAIN_CONTAINER = "main"
 """The name a patch gives the step's own container, whatever the engine calls it."""
 
 _POD_SECURITY_EXTRA: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+
+DEFAULT_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": DEFAULT_USER,
+    "runAsGroup": DEFAULT_USER,
+    **_POD_SECURITY_EXTRA,
+}
+"""The pod's ``securityContext`` under a backend's ``non_root`` default, when the pod chooses no user."""
+
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+"""The step container's ``securityContext`` whenever it does not run as root."""
 
 
 def pod_security_context(pod: ir.Pod | None) -> dict[str, Any] | None:
@@ -49,6 +66,16 @@ def pod_security_context(pod: ir.Pod | None) -> dict[str, Any] | None:
         "runAsGroup": chosen.group,
         **_POD_SECURITY_EXTRA,
     }
+
+
+def container_security(pod: ir.Pod | None, non_root: bool) -> dict[str, Any] | None:
+    """The step container's ``securityContext``: :data:`CONTAINER_SECURITY` when the backend's ``non_root``
+    default or the pod's own user applies and that user is not root; ``None`` for a step that asked for
+    root (it keeps its capabilities) or when neither says anything."""
+    chosen = identity_of(pod)
+    if chosen is None:
+        return CONTAINER_SECURITY if non_root else None
+    return CONTAINER_SECURITY if chosen.non_root else None
 
 
 def shm_volume(pod: ir.Pod | None) -> tuple[dict[str, Any], dict[str, Any]] | None:

@@ -18,7 +18,13 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import INTERPRETER, PACKAGES_ENV, RUNTIME_ENV, pod_of, runtime_bundle_text
-from mlopsdsl.lowering._kube import affinity_spec, pod_security_context, shm_volume
+from mlopsdsl.lowering._kube import (
+    DEFAULT_POD_SECURITY,
+    affinity_spec,
+    container_security,
+    pod_security_context,
+    shm_volume,
+)
 from mlopsdsl_airflow._dagfile import HELPERS, IMPORTS, OPERATORS
 from mlopsdsl_airflow._launch import LAUNCHER, jinja_safe
 from mlopsdsl_airflow._options import BACKEND, CompileOptions, default_image
@@ -160,19 +166,12 @@ def _pod(document: ir.Document, step: ir.StepSpec, options: CompileOptions) -> l
             f"{k!r}: {_literal(v, f'annotation {k}', step)}" for k, v in sorted(kube.annotations.items())
         ]
         lines.append("annotations={" + ", ".join(notes) + "}")
-    chosen = pod_security_context(pod)
+    chosen = pod_security_context(pod) or (DEFAULT_POD_SECURITY if options.non_root else None)
     if chosen is not None:
         lines.append(f"security_context={_kube('V1PodSecurityContext', chosen)}")
-    elif options.non_root:
-        lines.append(
-            "security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000, "
-            "run_as_group=1000, seccomp_profile=k8s.V1SeccompProfile(type='RuntimeDefault'))"
-        )
-    if (options.non_root or chosen is not None) and not (chosen is not None and not chosen["runAsNonRoot"]):
-        lines.append(  # root (asked for) keeps its capabilities
-            "container_security_context=k8s.V1SecurityContext(allow_privilege_escalation=False, "
-            "capabilities=k8s.V1Capabilities(drop=['ALL']))"
-        )
+    container = container_security(pod, options.non_root)
+    if container is not None:
+        lines.append(f"container_security_context={_kube('V1SecurityContext', container)}")
     if options.namespace:
         lines.append(f"namespace={options.namespace!r}")
     if options.kubernetes_conn_id:

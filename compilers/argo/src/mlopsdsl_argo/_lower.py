@@ -41,6 +41,7 @@ from mlopsdsl.lowering import (
     runtime_bundle_text,
     stored_kind,
 )
+from mlopsdsl.lowering._kube import DEFAULT_POD_SECURITY, container_security
 from mlopsdsl_argo._helpers import condition_template, items_template
 from mlopsdsl_argo._launch import META, RUNTIME_PARAMETER
 from mlopsdsl_argo._loops import limit_parallelism
@@ -62,17 +63,10 @@ from mlopsdsl_argo._refs import (
     value_from,
 )
 from mlopsdsl_argo._sources import Scope, Source, Sources
-from mlopsdsl_argo._templates import CONTAINER_SECURITY, Signature, container_template, repository_key
+from mlopsdsl_argo._templates import Signature, container_template, repository_key
 from mlopsdsl_argo._values import armor
 
 __all__ = ["lower"]
-
-POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 @dataclass
@@ -225,7 +219,7 @@ class Lowering:
         if kind not in self.helper_names:
             name = self.names.claim(f"mlopsdsl-{kind}")
             image = self.options.image or default_image()
-            security = CONTAINER_SECURITY if self.options.non_root else None
+            security = container_security(None, self.options.non_root)
             make = condition_template if kind == "condition" else items_template
             self.extra_templates.append(make(name, image, security))
             self.helper_names[kind] = name
@@ -449,7 +443,7 @@ class Lowering:
         if account:
             spec["serviceAccountName"] = account
         if self.options.non_root:
-            spec["securityContext"] = POD_SECURITY
+            spec["securityContext"] = DEFAULT_POD_SECURITY
         secrets = pull_secrets(self.doc)
         if secrets:
             spec["imagePullSecrets"] = secrets

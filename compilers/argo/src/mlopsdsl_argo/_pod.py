@@ -16,20 +16,12 @@ import json
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import identity_of, pod_of
-from mlopsdsl.lowering._kube import affinity_spec, check_patches, pod_security_context, shm_volume
+from mlopsdsl.lowering import pod_of
+from mlopsdsl.lowering._kube import affinity_spec, check_patches, pod_security_context
 
 from ._options import BACKEND
 
-__all__ = ["check_document", "pod_fields", "pull_secrets", "runs_as_root", "security_context", "shm_volume"]
-
-security_context = pod_security_context
-
-
-def runs_as_root(pod: ir.Pod | None) -> bool:
-    """True when the step asked for root: its container then keeps its capabilities."""
-    chosen = identity_of(pod)
-    return chosen is not None and not chosen.non_root
+__all__ = ["check_document", "pod_fields", "pull_secrets"]
 
 
 def pod_fields(pod: ir.Pod | None) -> dict[str, Any]:

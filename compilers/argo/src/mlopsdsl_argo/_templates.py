@@ -15,6 +15,7 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import PACKAGES_ENV, RUNTIME_ENV, launch_command, stored_kind
+from mlopsdsl.lowering._kube import container_security, shm_volume
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
@@ -30,7 +31,7 @@ from mlopsdsl_argo._launch import (
     output_path,
 )
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
-from mlopsdsl_argo._pod import pod_fields, runs_as_root, security_context, shm_volume
+from mlopsdsl_argo._pod import pod_fields
 from mlopsdsl_argo._values import armor
 
 __all__ = ["Signature", "artifact_uri", "container_template", "repository_key", "retry_strategy", "s3_key"]
@@ -38,11 +39,6 @@ __all__ = ["Signature", "artifact_uri", "container_template", "repository_key", 
 Signature = tuple[tuple[str, str, tuple[str | int, ...]], ...]
 """Per input, in the step's order: name, how it arrives (``json``, ``gathered``, ``stored``, ``collected``,
 ``status``, or ``omit`` for an optional stored input left out), and the field path to select."""
-
-CONTAINER_SECURITY: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-}
 
 
 def _literal(text: str, what: str, step: ir.StepSpec) -> str:
@@ -340,8 +336,9 @@ def container_template(
         container["resources"] = resources
     if pod is not None and pod.image_pull_policy is not None:
         container["imagePullPolicy"] = pod.image_pull_policy
-    if (options.non_root or security_context(pod) is not None) and not runs_as_root(pod):
-        container["securityContext"] = CONTAINER_SECURITY
+    security = container_security(pod, options.non_root)
+    if security is not None:
+        container["securityContext"] = security
     shm = shm_volume(pod)
     if shm is not None:
         volumes.append(shm[0])
