@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mlopsdsl.testing._cases import replay_ends
 from mlopsdsl.testing._retries import Attempt, decide, go_duration, go_float, kfp_strategy
 
 
@@ -16,17 +17,7 @@ def _no_expression(expression: str, scope: dict[str, Any]) -> Any:
 
 def run(strategy: dict[str, Any], phases: list[str], seconds: float = 5.0) -> tuple[int, list[float]]:
     """Attempts made and waits, for attempts that each run ``seconds`` and end in ``phases``."""
-    clock, failed, waits = 0.0, [], []
-    for phase in phases:
-        failed.append(Attempt(phase, "1", phase, clock, clock + seconds))
-        clock += seconds
-        verdict = decide(strategy, failed, clock, _no_expression)
-        if verdict.wait:
-            waits.append(verdict.wait)
-            clock += verdict.wait
-        if not verdict.retry:
-            break
-    return len(failed), waits
+    return replay_ends(strategy, [(phase, "1", phase) for phase in phases], _no_expression, seconds)
 
 
 def test_backoff_cap_window_limit_and_policy() -> None:

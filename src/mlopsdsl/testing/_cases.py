@@ -233,9 +233,21 @@ def replay(
 ) -> tuple[int, list[float]]:
     """Attempts made and waits, by the controller's model, for attempts that each run ``seconds`` and exit
     with ``exit_codes`` in turn; ``evaluate`` reads the strategy's ``expression``."""
+    ends = [("Failed", str(code), f"Error (exit code {code})") for code in exit_codes]
+    return replay_ends(strategy, ends, evaluate, seconds)
+
+
+def replay_ends(
+    strategy: dict[str, Any],
+    ends: list[tuple[str, str, str]],
+    evaluate: Callable[[str, dict[str, Any]], Any],
+    seconds: float = 5.0,
+) -> tuple[int, list[float]]:
+    """:func:`replay` for attempts that end as ``ends`` say, in turn: each a node phase, exit code and
+    message."""
     clock, failed, waits = 0.0, [], []
-    for code in exit_codes:
-        failed.append(Attempt("Failed", str(code), f"Error (exit code {code})", clock, clock + seconds))
+    for phase, code, message in ends:
+        failed.append(Attempt(phase, code, message, clock, clock + seconds))
         clock += seconds
         verdict = decide(strategy, failed, clock, evaluate)
         if verdict.wait:
