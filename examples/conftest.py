@@ -7,6 +7,7 @@ and run through that backend's emulator, and its committed DAG picture compared 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -50,10 +51,10 @@ def compile_for_this_machine(pipeline: ml.Pipeline, backend: str) -> str:
     """
     document = pipeline.build()
     steps = [
-        step.model_copy(update={"options": step.options.model_copy(update={"packages": []})})
+        dataclasses.replace(step, options=dataclasses.replace(step.options, packages=[]))
         for step in document.steps
     ]
-    prebuilt = document.model_copy(update={"steps": steps})
+    prebuilt = dataclasses.replace(document, steps=steps)
     chosen = backends.load(backend)
     # Named, not stock: the image check then trusts it to have what the steps import, as this venv does.
     return backends.compile_document(

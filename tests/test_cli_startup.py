@@ -122,7 +122,8 @@ def test_entry_points_are_found_as_importlib_metadata_finds_them(group: str) -> 
 
 def test_pydantic_is_told_there_are_no_plugins_only_when_there_are_none() -> None:
     code = (
-        "import mlopsdsl.ir\n"
+        "from mlopsdsl import ir\n"
+        "ir.json_schema()\n"
         "from pydantic.plugin import _loader\n"
         "print(_loader._plugins)\n"
         "from importlib import metadata\n"

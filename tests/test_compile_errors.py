@@ -19,6 +19,7 @@ parameter, a NaN in a condition) are checked on IR documents edited by hand.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import math
 import os
@@ -349,20 +350,13 @@ def test_an_exit_handler_in_a_sub_pipeline_is_refused_at_its_definition(
     handler = ir.Task(
         id="notify", step="notify", inputs={"status": ir.StatusBinding()}, location=sub.location
     )
-    notify = ir.StepSpec.model_validate(
-        {
-            **nested.steps[0].model_dump(),
-            "name": "notify",
-            "inputs": [{"name": "status", "type": {"kind": "str"}}],
-        }
+    notify = dataclasses.replace(
+        nested.steps[0], name="notify", inputs=[ir.Param(name="status", type=ir.TypeSpec(kind="str"))]
     )
-    edited = nested.model_copy(
-        update={
-            "pipelines": [
-                p.model_copy(update={"on_exit": handler}) if p is sub else p for p in nested.pipelines
-            ],
-            "steps": [*nested.steps, notify],
-        }
+    edited = dataclasses.replace(
+        nested,
+        pipelines=[dataclasses.replace(p, on_exit=handler) if p is sub else p for p in nested.pipelines],
+        steps=[*nested.steps, notify],
     )
     with pytest.raises(CompileError, match="exit handler") as info:
         backends.load(backend).compile(edited)
@@ -374,11 +368,11 @@ def test_an_exit_handler_in_a_sub_pipeline_is_refused_at_its_definition(
 def test_a_stored_pipeline_parameter_is_refused_at_its_line(nested: ir.Document, backend: str) -> None:
     root = nested.pipeline
     stored = [
-        p.model_copy(update={"type": ir.TypeSpec(kind="object", name="pkg.Box")}) if p.name == "flag" else p
+        dataclasses.replace(p, type=ir.TypeSpec(kind="object", name="pkg.Box")) if p.name == "flag" else p
         for p in root.params
     ]
-    edited = nested.model_copy(
-        update={"pipelines": [root.model_copy(update={"params": stored}), *nested.pipelines[1:]]}
+    edited = dataclasses.replace(
+        nested, pipelines=[dataclasses.replace(root, params=stored), *nested.pipelines[1:]]
     )
     with pytest.raises(CompileError, match="'flag'") as info:
         backends.load(backend).compile(edited)
@@ -392,11 +386,10 @@ def test_a_condition_on_an_imported_artifact_parameter_compiles(nested: ir.Docum
     root = nested.pipeline
     dataset = ir.TypeSpec(kind="artifact", name="Dataset")
     params = [
-        p.model_copy(update={"type": dataset, "optional": False}) if p.name == "flag" else p
-        for p in root.params
+        dataclasses.replace(p, type=dataset, optional=False) if p.name == "flag" else p for p in root.params
     ]
-    edited = nested.model_copy(
-        update={"pipelines": [root.model_copy(update={"params": params}), *nested.pipelines[1:]]}
+    edited = dataclasses.replace(
+        nested, pipelines=[dataclasses.replace(root, params=params), *nested.pipelines[1:]]
     )
     lowered = desugar(edited).pipeline
     ids = [t.id for t in lowered.tasks]
@@ -411,9 +404,9 @@ def test_the_status_outside_the_exit_handler_is_refused_at_the_call(
 ) -> None:
     root = nested.pipeline
     task = root.tasks[0]  # the call of the sub-pipeline: both compilers resolve its inputs as bindings
-    tasks = [task.model_copy(update={"inputs": {"n": ir.StatusBinding()}}), *root.tasks[1:]]
-    edited = nested.model_copy(
-        update={"pipelines": [root.model_copy(update={"tasks": tasks}), *nested.pipelines[1:]]}
+    tasks = [dataclasses.replace(task, inputs={"n": ir.StatusBinding()}), *root.tasks[1:]]
+    edited = dataclasses.replace(
+        nested, pipelines=[dataclasses.replace(root, tasks=tasks), *nested.pipelines[1:]]
     )
     with pytest.raises(CompileError, match="status") as info:
         backends.load(backend).compile(edited)
@@ -426,10 +419,10 @@ def test_kfp_refuses_a_nan_in_a_condition_at_the_block(nested: ir.Document) -> N
     root = nested.pipeline
     group = root.groups[0]
     assert isinstance(group.condition, ir.Compare)
-    condition = group.condition.model_copy(update={"right": ir.ConstantBinding(value=math.nan)})
-    groups = [group.model_copy(update={"condition": condition})]
-    edited = nested.model_copy(
-        update={"pipelines": [root.model_copy(update={"groups": groups}), *nested.pipelines[1:]]}
+    condition = dataclasses.replace(group.condition, right=ir.ConstantBinding(value=math.nan))
+    groups = [dataclasses.replace(group, condition=condition)]
+    edited = dataclasses.replace(
+        nested, pipelines=[dataclasses.replace(root, groups=groups), *nested.pipelines[1:]]
     )
     with pytest.raises(CompileError, match="a condition compares with nan, which KFP cannot hold") as info:
         backends.load("kfp").compile(edited)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import pytest
@@ -315,11 +316,9 @@ def test_a_tolerant_sub_pipeline_map_in_the_ir_is_refused() -> None:
     root = doc.pipeline
     mapped = root.task("one")
     assert mapped.map is not None
-    tolerant = mapped.model_copy(update={"map": mapped.map.model_copy(update={"min_success": 0.5})})
+    tolerant = dataclasses.replace(mapped, map=dataclasses.replace(mapped.map, min_success=0.5))
     tasks = [tolerant if t.id == "one" else t for t in root.tasks]
-    changed = doc.model_copy(
-        update={"pipelines": [root.model_copy(update={"tasks": tasks}), *doc.pipelines[1:]]}
-    )
+    changed = dataclasses.replace(doc, pipelines=[dataclasses.replace(root, tasks=tasks), *doc.pipelines[1:]])
     problems = validate(changed)
     assert [(p.code, p.message) for p in problems] == [
         ("bad-map", "task 'one' maps a sub-pipeline tolerantly (min_success); only a step's map may leave "

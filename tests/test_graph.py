@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import xml.etree.ElementTree as ET
@@ -235,22 +236,21 @@ def rename_task(doc: ir.Document, old: str, new: str) -> ir.Document:
 
     def rebind(binding: ir.Binding) -> ir.Binding:
         if isinstance(binding, ir.TaskOutputBinding) and binding.task == old:
-            return binding.model_copy(update={"task": new})
+            return dataclasses.replace(binding, task=new)
         return binding
 
     tasks = [
-        t.model_copy(
-            update={
-                "id": new if t.id == old else t.id,
-                "inputs": {k: rebind(b) for k, b in t.inputs.items()},
-                "after": [new if a == old else a for a in t.after],
-            }
+        dataclasses.replace(
+            t,
+            id=new if t.id == old else t.id,
+            inputs={k: rebind(b) for k, b in t.inputs.items()},
+            after=[new if a == old else a for a in t.after],
         )
         for t in doc.pipeline.tasks
     ]
-    outputs = [o.model_copy(update={"source": rebind(o.source)}) for o in doc.pipeline.outputs]
-    root = doc.pipeline.model_copy(update={"tasks": tasks, "outputs": outputs})
-    return doc.model_copy(update={"pipelines": [root, *doc.pipelines[1:]]})
+    outputs = [dataclasses.replace(o, source=rebind(o.source)) for o in doc.pipeline.outputs]
+    root = dataclasses.replace(doc.pipeline, tasks=tasks, outputs=outputs)
+    return dataclasses.replace(doc, pipelines=[root, *doc.pipelines[1:]])
 
 
 FITLINE_EDGES = {
@@ -513,7 +513,7 @@ def test_a_cycle_still_renders() -> None:
 
 def test_a_missing_or_recursive_sub_pipeline_is_one_node() -> None:
     doc = outer.build()
-    missing = doc.model_copy(update={"pipelines": doc.pipelines[:1]})
+    missing = dataclasses.replace(doc, pipelines=doc.pipelines[:1])
     chart = parse_mermaid(graph.to_mermaid(missing))
     assert not chart.subgraphs
     assert sorted(chart.labels[k] for k, s in chart.shapes.items() if s == "pipeline") == [
@@ -523,9 +523,9 @@ def test_a_missing_or_recursive_sub_pipeline_is_one_node() -> None:
     assert len(by_class(parse_svg(graph.to_svg(missing)), "g", "pipeline")) == 2
 
     prep_spec = doc.sub_pipeline("prep")
-    selfcall = prep_spec.tasks[0].model_copy(update={"step": None, "pipeline": "prep"})
-    looping = prep_spec.model_copy(update={"tasks": [selfcall, *prep_spec.tasks[1:]]})
-    recursive = doc.model_copy(update={"pipelines": [doc.pipeline, looping]})
+    selfcall = dataclasses.replace(prep_spec.tasks[0], step=None, pipeline="prep")
+    looping = dataclasses.replace(prep_spec, tasks=[selfcall, *prep_spec.tasks[1:]])
+    recursive = dataclasses.replace(doc, pipelines=[doc.pipeline, looping])
     chart = parse_mermaid(graph.to_mermaid(recursive))
     assert len(chart.subgraphs) == 2
     assert [chart.shapes[k] for k, v in chart.labels.items() if v == "load\nprep"] == ["pipeline", "pipeline"]
@@ -535,8 +535,8 @@ def test_a_missing_or_recursive_sub_pipeline_is_one_node() -> None:
 
 def test_dangling_references_are_left_out() -> None:
     doc = fitline.build()
-    tasks = [t.model_copy(update={"after": ["ghost"]}) if t.id == "report" else t for t in doc.pipeline.tasks]
-    dangling = doc.model_copy(update={"pipelines": [doc.pipeline.model_copy(update={"tasks": tasks})]})
+    tasks = [dataclasses.replace(t, after=["ghost"]) if t.id == "report" else t for t in doc.pipeline.tasks]
+    dangling = dataclasses.replace(doc, pipelines=[dataclasses.replace(doc.pipeline, tasks=tasks)])
     chart = parse_mermaid(graph.to_mermaid(dangling))
     assert named(chart.edges, chart.labels) == FITLINE_EDGES - {("check", "report", "after", "")}
 

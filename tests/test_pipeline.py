@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -210,24 +211,22 @@ def test_a_digest_leaves_out_locations_but_not_a_constant_named_location() -> No
 
     first, second = chain("a").build(), chain("b").build()
     assert first.pipeline.digest != second.pipeline.digest
-    moved = first.model_copy(
-        update={
-            "pipelines": [
-                first.pipeline.model_copy(
-                    update={
-                        "location": ir.SourceLocation(file="elsewhere.py", line=99),
-                        "tasks": [
-                            t.model_copy(update={"location": ir.SourceLocation(file="x.py", line=1)})
-                            for t in first.pipeline.tasks
-                        ],
-                        "outputs": [
-                            o.model_copy(update={"location": ir.SourceLocation(file="y.py", line=2)})
-                            for o in first.pipeline.outputs
-                        ],
-                    }
-                )
-            ]
-        }
+    moved = dataclasses.replace(
+        first,
+        pipelines=[
+            dataclasses.replace(
+                first.pipeline,
+                location=ir.SourceLocation(file="elsewhere.py", line=99),
+                tasks=[
+                    dataclasses.replace(t, location=ir.SourceLocation(file="x.py", line=1))
+                    for t in first.pipeline.tasks
+                ],
+                outputs=[
+                    dataclasses.replace(o, location=ir.SourceLocation(file="y.py", line=2))
+                    for o in first.pipeline.outputs
+                ],
+            )
+        ],
     )
     assert moved.with_digests().pipeline.digest == first.with_digests().pipeline.digest
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import sys
 import textwrap
 import typing
@@ -221,7 +222,9 @@ def test_option_types_still_take_positional_arguments_and_read_back_from_ir() ->
         secrets=[ml.Secret(name="a", key="b")],
         kubernetes=ir.Kubernetes(volumes=[ml.Volume(mount_path="/x", pvc="p")]),
     )
-    assert ir.StepOptions.model_validate_json(opts.model_dump_json()) == opts
+    from pydantic import TypeAdapter
+
+    assert TypeAdapter(ir.StepOptions).validate_json(json.dumps(ir.dump(opts))) == opts
     assert dataclasses.replace(ml.Retry(attempts=2), attempts=4).attempts == 4
 
 

@@ -1,12 +1,13 @@
 """Unit tests of :func:`mlopsdsl.validate.validate` on hand-made IR, and of the IR's JSON round trip.
 
-Documents are written with the pydantic models directly (or derived from a valid one with
-``model_copy(update=...)``), so each test shows the one thing wrong with its IR. Every problem carries the
+Documents are written with the IR's dataclasses directly (or derived from a valid one with
+``dataclasses.replace``), so each test shows the one thing wrong with its IR. Every problem carries the
 IR location of the thing at fault; the helpers give each task and step its own line in ``flow.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -121,8 +122,8 @@ def with_tasks(doc: ir.Document, *tasks: ir.Task) -> ir.Document:
     """``doc`` with ``tasks`` in place of the root's tasks of the same id; others are appended."""
     new = {t.id: t for t in tasks}
     kept = [new.pop(t.id, t) for t in doc.pipeline.tasks]
-    root = doc.pipeline.model_copy(update={"tasks": [*kept, *new.values()]})
-    return doc.model_copy(update={"pipelines": [root, *doc.pipelines[1:]]})
+    root = dataclasses.replace(doc.pipeline, tasks=[*kept, *new.values()])
+    return dataclasses.replace(doc, pipelines=[root, *doc.pipelines[1:]])
 
 
 def messages(doc: ir.Document, **kwargs: object) -> set[tuple[int, str]]:
@@ -248,15 +249,15 @@ def test_field_of_a_model_output() -> None:
 
 
 def test_pipeline_output_from_unknown_task() -> None:
-    root = valid().pipeline.model_copy(
-        update={"outputs": [ir.PipelineOutput(name="output", type=INT, source=out("triple"))]}
+    root = dataclasses.replace(
+        valid().pipeline, outputs=[ir.PipelineOutput(name="output", type=INT, source=out("triple"))]
     )
-    doc = valid().model_copy(update={"pipelines": [root]})
+    doc = dataclasses.replace(valid(), pipelines=[root])
     assert messages(doc) == {(50, "no task 'triple' in pipeline 'flow'")}
 
 
 def test_root_names_a_pipeline() -> None:
-    doc = valid().model_copy(update={"root": "flw"})
+    doc = dataclasses.replace(valid(), root="flw")
     assert messages(doc) == {(50, "the document's root 'flw' is not one of its pipelines (flow)")}
 
 
@@ -357,7 +358,7 @@ def test_artifact_parameter_default_must_be_a_uri() -> None:
     dataset = ir.TypeSpec(kind="artifact", name="Dataset")
     root = pipe("flow", [noop()])
     param = ir.Param(name="data", type=dataset, optional=True, default="ftp://host/x", location=at(7))
-    doc = document([root.model_copy(update={"params": [param]})], [NOOP])
+    doc = document([dataclasses.replace(root, params=[param])], [NOOP])
     assert messages(doc) == {
         (
             7,
@@ -382,18 +383,18 @@ def test_object_parameter() -> None:
 
 def test_bad_parameter_default() -> None:
     root = pipe("flow", [noop()])
-    root = root.model_copy(
-        update={"params": [ir.Param(name="n", type=INT, optional=True, default="ten", location=at(7))]}
+    root = dataclasses.replace(
+        root, params=[ir.Param(name="n", type=INT, optional=True, default="ten", location=at(7))]
     )
     doc = document([root], [NOOP])
     assert messages(doc) == {(7, "default of pipeline parameter 'n' must be int, got str 'ten'")}
 
 
 def test_pipeline_output_type_mismatch() -> None:
-    root = valid().pipeline.model_copy(
-        update={"outputs": [ir.PipelineOutput(name="output", type=STR, source=out("double"))]}
+    root = dataclasses.replace(
+        valid().pipeline, outputs=[ir.PipelineOutput(name="output", type=STR, source=out("double"))]
     )
-    doc = valid().model_copy(update={"pipelines": [root]})
+    doc = dataclasses.replace(valid(), pipelines=[root])
     assert messages(doc) == {
         (50, "output 'output' of pipeline 'flow' expects str, but the output of double is int")
     }
@@ -488,7 +489,7 @@ def test_duplicate_task_ids() -> None:
 
 def test_duplicate_parameter_names() -> None:
     root = pipe("flow", [noop()], params={"n": INT})
-    root = root.model_copy(update={"params": [*root.params, ir.Param(name="n", type=STR, location=at(51))]})
+    root = dataclasses.replace(root, params=[*root.params, ir.Param(name="n", type=STR, location=at(51))])
     doc = document([root], [NOOP])
     assert messages(doc) == {(51, "two parameters are named 'n' in pipeline 'flow'; rename one")}
 

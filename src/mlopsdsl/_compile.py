@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -100,9 +101,9 @@ def with_defaults(
         )
         if problem:
             raise ParameterError(problem, locate(param.location))
-        params[params.index(param)] = param.model_copy(update={"optional": True, "default": json_value})
-    new_root = root.model_copy(update={"params": params})
-    return document.model_copy(update={"pipelines": [new_root, *document.pipelines[1:]]}).with_digests()
+        params[params.index(param)] = dataclasses.replace(param, optional=True, default=json_value)
+    new_root = dataclasses.replace(root, params=params)
+    return dataclasses.replace(document, pipelines=[new_root, *document.pipelines[1:]]).with_digests()
 
 
 def parse_value(text: str, param: ir.Param, locate: Locate = _portable) -> Any:

@@ -9,6 +9,7 @@ that outputs are only used where they are sure to exist.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlopsdsl._source import SourceRef, caller
@@ -286,7 +287,7 @@ class OneOfHandle(Handle):
     def _with_path(self, field: str, type_: ir.TypeSpec) -> Handle:
         from mlopsdsl import ir
 
-        sources = [s.model_copy(update={"path": [*s.path, field]}) for s in self._one_of.sources]
+        sources = [dataclasses.replace(s, path=[*s.path, field]) for s in self._one_of.sources]
         return OneOfHandle(self._trace, type_, self._ref, ir.OneOfBinding(sources=sources))
 
 

@@ -318,7 +318,9 @@ def _unique(trace: Trace, kind: str, found: Mapping[str, list[tuple[Any, Any]]])
 
 
 def _comparable(spec: Any) -> Any:
-    return spec.model_dump(exclude={"location", "digest"})
+    from mlopsdsl import ir
+
+    return ir.dump(spec, skip=frozenset({"location", "digest"}))
 
 
 def _finish(root: ir.PipelineSpec, subs: list[ir.PipelineSpec], steps: list[ir.StepSpec]) -> ir.Document:

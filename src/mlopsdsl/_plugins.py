@@ -31,9 +31,17 @@ class EntryPoint:
     group: str = ""
 
     def load(self) -> Any:
-        from importlib import metadata
+        """The object the entry point names (``module:attr.path``; extras in brackets are ignored), read as
+        :meth:`importlib.metadata.EntryPoint.load` reads it, without importing :mod:`importlib.metadata`
+        (~15 ms of a cold command)."""
+        from importlib import import_module
 
-        return metadata.EntryPoint(name=self.name, value=self.value, group=self.group).load()
+        target = self.value.split("[", 1)[0]
+        module, _, attrs = (part.strip() for part in target.partition(":"))
+        found = import_module(module)
+        for attr in filter(None, attrs.split(".")):
+            found = getattr(found, attr)
+        return found
 
 
 def declared(group: str) -> list[EntryPoint]:

@@ -13,8 +13,10 @@ as Python itself raises for an unexpected keyword.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -477,7 +479,7 @@ def _build_spec(step: Step[Any, Any]) -> tuple[ir.StepSpec, list[Problem], dict[
         options=options,
         location=location,
     )
-    return spec.model_copy(update={"digest": ir.step_digest(spec)}), problems, files
+    return dataclasses.replace(spec, digest=ir.step_digest(spec)), problems, files
 
 
 def _at_param(problem: Callable[[str, str, str | None], None], param: str, code: str, message: str) -> None:
@@ -551,12 +553,9 @@ def _outputs(
 
 
 def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
-    """Validate the decorator's options one by one, so each bad option is reported on its own."""
-    from pydantic import ValidationError as PydanticError
-
+    """Check the decorator's options one by one, so each bad option is reported on its own."""
     from mlopsdsl import ir
     from mlopsdsl._keywords import unknown_keywords
-    from mlopsdsl.errors import DefinitionError
     from mlopsdsl.options import parse_duration
 
     unknown = unknown_keywords(raw, OPTIONS)  # a Step(...) made without the decorator
@@ -574,27 +573,76 @@ def _options(raw: dict[str, Any]) -> tuple[ir.StepOptions, list[str]]:
             fields[key] = value
     k8s = {key: raw[key] for key in _K8S_FIELDS if raw.get(key) is not None}
     checked: dict[str, Any] = {}
-    for key, value in fields.items():
-        try:
-            ir.StepOptions.model_validate({key: _plain(value)}, strict=True)
-            checked[key] = _plain(value)
-        except PydanticError as exc:
-            problems.extend(_pydantic_messages(exc, key))
-        except DefinitionError as exc:  # an option given as a dict, checked by its dataclass
-            problems.append(f"option {key}: {exc.message}")
-    for key, value in k8s.items():
-        try:
-            ir.Kubernetes.model_validate({key: _plain(value)}, strict=True)
-            checked.setdefault("kubernetes", {})[key] = _plain(value)
-        except PydanticError as exc:
-            problems.extend(_pydantic_messages(exc, key))
-        except DefinitionError as exc:
-            problems.append(f"option {key}: {exc.message}")
+    kubernetes: dict[str, Any] = {}
+    for into, owner, given in ((checked, ir.StepOptions, fields), (kubernetes, ir.Kubernetes, k8s)):
+        hints = _field_types(owner)
+        for key, value in given.items():
+            value = _plain(value)
+            found = _strict_problems(value, hints[key], key)
+            if key == "env" and not found:
+                problem = ir.env_name_problem(value)
+                found = [f"option env: {problem}"] if problem is not None else []
+            if found:
+                problems.extend(found)
+            else:
+                into[key] = value
     problems.extend(env_problems(checked.get("env") or {}))
-    for key in ("env", "kubernetes"):
-        if key in checked:
-            checked[key] = _sorted_maps(checked[key])
-    return ir.StepOptions.model_validate(checked), problems
+    if "env" in checked:
+        checked["env"] = _sorted_maps(checked["env"])
+    if kubernetes:
+        checked["kubernetes"] = ir.Kubernetes(**_sorted_maps(kubernetes))
+    return ir.StepOptions(**checked), problems
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """The evaluated field types of an IR dataclass."""
+    found = _FIELD_TYPES.get(cls)
+    if found is None:
+        found = _FIELD_TYPES[cls] = typing.get_type_hints(cls)
+    return found
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+_WANTED = {
+    str: "a valid string",
+    bool: "a valid boolean",
+    int: "a valid integer",
+    float: "a valid number",
+    list: "a valid list",
+    dict: "a valid dictionary",
+}
+
+
+def _strict_problems(value: Any, type_: Any, where: str) -> list[str]:
+    """What keeps ``value`` from being a ``type_`` with no conversion (an option's field type: text, numbers,
+    lists and dicts of them, option classes), one message per wrong part, each at its place (``env.A``)."""
+    origin = typing.get_origin(type_)
+    if origin is types.UnionType or origin is typing.Union:
+        members = [m for m in typing.get_args(type_) if m is not type(None)]
+        if value is None and len(members) < len(typing.get_args(type_)):
+            return []
+        return _strict_problems(value, members[0], where) if len(members) == 1 else []
+    if origin is list:
+        if type(value) is not list:
+            return [f"option {where}: Input should be {_WANTED[list]}, not {value!r}"]
+        (item,) = typing.get_args(type_)
+        return [p for i, v in enumerate(value) for p in _strict_problems(v, item, f"{where}.{i}")]
+    if origin is dict:
+        if type(value) is not dict:
+            return [f"option {where}: Input should be {_WANTED[dict]}, not {value!r}"]
+        key_type, item = typing.get_args(type_)
+        found = []
+        for key, v in value.items():
+            found += _strict_problems(key, key_type, f"{where}.{key}.[key]")
+            found += _strict_problems(v, item, f"{where}.{key}")
+        return found
+    if dataclasses.is_dataclass(type_):
+        if type(value) is not type_:
+            return [f"option {where} must be ml.{getattr(type_, '__name__', type_)}(...), not {value!r}"]
+        return []
+    ok = type(value) in (float, int) if type_ is float else type(value) is type_
+    return [] if ok else [f"option {where}: Input should be {_WANTED[type_]}, not {value!r}"]
 
 
 ENV_ITEM_LIMIT = 128 * 1024
@@ -640,21 +688,6 @@ def _sorted_maps(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _sorted_maps(v) for k, v in sorted(value.items())}
     return value
-
-
-def _pydantic_messages(exc: Any, key: str) -> list[str]:
-    out = []
-    for error in exc.errors():
-        loc = ".".join(str(p) for p in error["loc"]) or key
-        got = error.get("input")
-        if error["type"] in ("dataclass_type", "dataclass_exact_type"):
-            expected = str(error["msg"]).rsplit(" ", 1)[-1]
-            out.append(f"option {loc} must be ml.{expected}(...), not {got!r}")
-        elif error["type"] == "value_error":
-            out.append(f"option {loc}: {str(error['msg']).removeprefix('Value error, ')}")
-        else:
-            out.append(f"option {loc}: {error['msg']}, not {got!r}")
-    return out
 
 
 # --------------------------------------------------------------------------- the decorator

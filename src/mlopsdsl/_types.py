@@ -17,12 +17,12 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-from mlopsdsl.ir import JsonValue, TypeSpec
+from mlopsdsl.ir import JsonValue, TypeKind, TypeSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-_SCALARS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool", type(None): "null"}
+_SCALARS: dict[Any, TypeKind] = {str: "str", int: "int", float: "float", bool: "bool", type(None): "null"}
 
 
 class UnsupportedType(Exception):

@@ -14,14 +14,13 @@ raises the minor part of :data:`IR_VERSION`; changing the meaning of a field rai
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
-
-from mlopsdsl._plugins import skip_pydantic_plugin_scan
 from mlopsdsl.options import (
     NodeAffinity,
     Pod,
@@ -75,6 +74,7 @@ __all__ = [
     "Volume",
     "canonical_json",
     "digest_of",
+    "dump",
     "json_schema",
     "leaves",
     "operands",
@@ -84,19 +84,65 @@ __all__ = [
 
 IR_VERSION = "1.5"
 
-skip_pydantic_plugin_scan()  # when none is installed: the first model built below is ~10 ms cheaper
-
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+NodeT = TypeVar("NodeT")
 
 
-class SourceLocation(_Model):
+class _Node:
+    """What every IR class shares: frozen, keyword-only, slotted standard-library dataclasses.
+
+    Our code builds the IR from values it has already checked, so building it validates nothing and imports
+    nothing: a cold ``mlopsdsl compile`` does not pay for pydantic (its import alone is about half of the
+    command). A document read from outside (:meth:`Document.from_json`) is validated by pydantic, which
+    reads these same classes (``extra="forbid"``, the constraints in each field's metadata, the hooks of
+    :class:`_Tagged` and :class:`_CronText`), and so is :func:`json_schema`. :func:`dump` writes the JSON
+    form pydantic would write for the same value; a test holds the two to each other.
+    """
+
+    __slots__ = ()
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    """Fields written by a function of their value rather than field by field."""
+
+
+class _Tagged:
+    """``Annotated`` metadata: validate a union of IR classes by its ``kind`` field, as a tagged union.
+
+    Its hook runs only when pydantic builds a schema (reading a document, the JSON Schema); building the IR
+    in our code never touches it.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic import Field
+
+        return handler.generate_schema(Annotated[source, Field(discriminator="kind")])
+
+
+class _CronText:
+    """``Annotated`` metadata of :attr:`PipelineSpec.schedule`: bare cron text is a schedule too."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(
+            _schedule_from_text,
+            handler(source),
+            serialization=core_schema.plain_serializer_function_ser_schema(_schedule_as_text),
+        )
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        """The schema of ``PipelineSpec.schedule``: bare cron text is a schedule too (as IR 1.3 wrote it)."""
+        found = dict(handler(schema))
+        found["anyOf"] = [{"type": "string"}, *found.get("anyOf", [])]
+        return found
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class SourceLocation(_Node):
     """A place in user code; ``file`` is relative to the import root of its module."""
 
     file: str
@@ -124,7 +170,8 @@ TypeKind = Literal[
 ]
 
 
-class TypeSpec(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class TypeSpec(_Node):
     """The type of a parameter or output.
 
     JSON kinds travel by value; ``artifact`` (a file or folder, ``name`` is ``Artifact``, ``Dataset`` or
@@ -193,7 +240,8 @@ class TypeSpec(_Model):
         return self.kind
 
 
-class Param(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Param(_Node):
     """An input of a step or a parameter of a pipeline."""
 
     name: str
@@ -204,7 +252,8 @@ class Param(_Model):
     location: SourceLocation | None = None
 
 
-class Output(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Output(_Node):
     """A named output of a step or pipeline."""
 
     name: str
@@ -214,55 +263,65 @@ class Output(_Model):
 # --------------------------------------------------------------------------- step options
 
 
-class Kubernetes(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Kubernetes(_Node):
     """Settings that only a Kubernetes backend acts on; the local runner ignores them."""
 
-    node_selector: dict[str, str] = {}
-    tolerations: list[Toleration] = []
-    volumes: list[Volume] = []
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    node_selector: dict[str, str] = dataclasses.field(default_factory=dict)
+    tolerations: list[Toleration] = dataclasses.field(default_factory=list)
+    volumes: list[Volume] = dataclasses.field(default_factory=list)
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     pod: Pod | None = None
     """Pod settings (``@ml.step(pod=ml.Pod(...))``); the pipeline's ``pod`` fills what this leaves out."""
 
 
-class StepOptions(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StepOptions(_Node):
     """Everything ``@ml.step(...)`` accepts besides the function."""
 
     image: str | None = None
     """The container image; ``None`` lets the backend use its default."""
-    packages: list[str] = []
-    resources: Resources = Resources()
+    packages: list[str] = dataclasses.field(default_factory=list)
+    resources: Resources = Resources()  # noqa: RUF009 - frozen: one shared default is safe
     retry: Retry | None = None
     timeout: float | None = None
     """Seconds an attempt may run before it is stopped and counted as failed."""
     cache: bool = True
     cache_max_age: float | None = None
     """Seconds a cached result may be reused for (``cache_max_age="7d"``); ``None``: any age."""
-    cache_ignore: list[str] = []
+    cache_ignore: list[str] = dataclasses.field(default_factory=list)
     """Inputs the cache key leaves out: calls that differ only in them reuse each other's results."""
-    env: dict[str, str] = {}
-    secrets: list[Secret] = []
-    # Not ``Kubernetes()``: validating at import would build every model's schema (tens of ms) up front.
-    kubernetes: Kubernetes = Kubernetes.model_construct()
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    secrets: list[Secret] = dataclasses.field(default_factory=list)
+    kubernetes: Kubernetes = Kubernetes()
 
-    @field_validator("env")
-    @classmethod
-    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in value if not _ENV_NAME.match(name)]
-        if bad:
-            names = ", ".join(map(repr, bad))
-            raise ValueError(
-                f"{names} is not a valid environment variable name "
-                "(letters, digits and _, not starting with a digit)"
-            )
-        return value
+    def __post_init__(self) -> None:
+        problem = env_name_problem(self.env)
+        if problem is not None:
+            raise ValueError(problem)
+        for name in ("timeout", "cache_max_age"):  # seconds are floats, however they were written
+            value = getattr(self, name)
+            if type(value) is int:
+                object.__setattr__(self, name, float(value))
+
+
+def env_name_problem(env: dict[str, str]) -> str | None:
+    """What is wrong with the names of ``env``, or ``None``."""
+    bad = [name for name in env if not (isinstance(name, str) and _ENV_NAME.match(name))]
+    if not bad:
+        return None
+    names = ", ".join(map(repr, bad))
+    return (
+        f"{names} is not a valid environment variable name (letters, digits and _, not starting with a digit)"
+    )
 
 
 # --------------------------------------------------------------------------- code and steps
 
 
-class CodeRef(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class CodeRef(_Node):
     """Where a step's function lives and a digest of its code and of the helpers it reaches."""
 
     module: str
@@ -272,19 +331,24 @@ class CodeRef(_Model):
     digest: str
 
 
-class ReturnShape(_Model):
+ReturnKind = Literal["single", "fields", "none"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ReturnShape(_Node):
     """How the function's return value maps onto outputs.
 
     ``single``: one output named ``output``; ``fields``: a ``NamedTuple`` whose fields are the outputs;
     ``none``: no output.
     """
 
-    kind: Literal["single", "fields", "none"]
+    kind: ReturnKind
     type: str | None = None
     """Import path of the NamedTuple class, for ``fields``."""
 
 
-class StepSpec(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StepSpec(_Node):
     """A step function with its options: compiled once, however many tasks use it."""
 
     name: str
@@ -302,46 +366,52 @@ class StepSpec(_Model):
 # --------------------------------------------------------------------------- bindings
 
 
-class ConstantBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ConstantBinding(_Node):
     """A value written in the pipeline source."""
 
     kind: Literal["constant"] = "constant"
     value: JsonValue = None
 
 
-class ParameterBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ParameterBinding(_Node):
     """A parameter of the enclosing pipeline."""
 
     kind: Literal["parameter"] = "parameter"
     name: str
-    path: list[str | int] = []
+    path: list[str | int] = dataclasses.field(default_factory=list)
     """Fields to select from the value, for ``params.config.lr`` on a model parameter."""
 
 
-class TaskOutputBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class TaskOutputBinding(_Node):
     """An output of another task in the same pipeline."""
 
     kind: Literal["task_output"] = "task_output"
     task: str
     output: str
-    path: list[str | int] = []
+    path: list[str | int] = dataclasses.field(default_factory=list)
     """Fields to select from the value, for ``metrics.accuracy`` on a dataclass or model output."""
 
 
-class OneOfBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class OneOfBinding(_Node):
     """The output of whichever branch ran: one source per branch of a ``when``/``otherwise`` pair."""
 
     kind: Literal["one_of"] = "one_of"
     sources: list[TaskOutputBinding]
 
 
-class StatusBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StatusBinding(_Node):
     """How the pipeline ended, ``"Succeeded"`` or ``"Failed"``: only for the exit handler's inputs."""
 
     kind: Literal["pipeline_status"] = "pipeline_status"
 
 
-class ListBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ListBinding(_Node):
     """A list written in the pipeline whose elements are bindings (``total(xs=[a, b, c])``): the fan-in
     of independent values into one input, in the order written."""
 
@@ -349,7 +419,8 @@ class ListBinding(_Model):
     items: list[Binding]
 
 
-class DictBinding(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class DictBinding(_Node):
     """A dict written in the pipeline whose values are bindings (``report(scores={"a": a, "b": b})``)."""
 
     kind: Literal["dict"] = "dict"
@@ -357,7 +428,7 @@ class DictBinding(_Model):
 
 
 Binding = Annotated[
-    Union[  # noqa: UP007 - discriminated union
+    Union[  # noqa: UP007 - a tagged union
         ConstantBinding,
         ParameterBinding,
         TaskOutputBinding,
@@ -366,7 +437,7 @@ Binding = Annotated[
         ListBinding,
         DictBinding,
     ],
-    Field(discriminator="kind"),
+    _Tagged(),
 ]
 """Where an input's value comes from."""
 
@@ -394,7 +465,8 @@ def task_outputs_read(binding: Binding) -> list[TaskOutputBinding]:
 # --------------------------------------------------------------------------- control flow
 
 
-class Compare(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Compare(_Node):
     """``left op right``, decided when the pipeline runs."""
 
     kind: Literal["compare"] = "compare"
@@ -403,21 +475,24 @@ class Compare(_Model):
     right: Binding
 
 
-class AllOf(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class AllOf(_Node):
     """All of the conditions hold (``a & b``)."""
 
     kind: Literal["all"] = "all"
     conditions: list[Condition]
 
 
-class AnyOf(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class AnyOf(_Node):
     """At least one of the conditions holds (``a | b``)."""
 
     kind: Literal["any"] = "any"
     conditions: list[Condition]
 
 
-class Not(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Not(_Node):
     """The condition does not hold (``~a``)."""
 
     kind: Literal["not"] = "not"
@@ -425,8 +500,8 @@ class Not(_Model):
 
 
 Condition = Annotated[
-    Union[Compare, AllOf, AnyOf, Not],  # noqa: UP007 - discriminated union
-    Field(discriminator="kind"),
+    Union[Compare, AllOf, AnyOf, Not],  # noqa: UP007 - a tagged union
+    _Tagged(),
 ]
 """A boolean expression over bindings."""
 
@@ -440,7 +515,8 @@ def operands(condition: Condition) -> list[Binding]:
     return [b for part in condition.conditions for b in operands(part)]
 
 
-class Group(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Group(_Node):
     """A block of tasks that runs only when its condition holds (``with ml.when(...)``/``ml.otherwise()``).
 
     ``condition`` is the effective one: an ``otherwise`` group holds the negation of its ``when``'s.
@@ -456,26 +532,32 @@ class Group(_Model):
     location: SourceLocation | None = None
 
 
-class MapSpec(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class MapSpec(_Node):
     """A task run once per element of a list (``step.map(...)``); its outputs are lists, in input order."""
 
     input: str
     """The input that takes one element per run; its binding delivers the whole list."""
-    max_parallel: int | None = Field(default=None, ge=1)
-    min_success: float | None = Field(default=None, ge=0, le=1)
+    max_parallel: int | None = dataclasses.field(default=None, metadata={"ge": 1})
+    min_success: float | None = dataclasses.field(default=None, metadata={"ge": 0, "le": 1})
     """Tolerant map: the fraction of elements that must succeed; the failed ones are reported and left out
     of the collected lists. ``None``: every element must succeed (a failed element fails the map)."""
 
+    def __post_init__(self) -> None:
+        if type(self.min_success) is int:  # a fraction is a float, however it was written
+            object.__setattr__(self, "min_success", float(self.min_success))
 
-class Task(_Model):
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Task(_Node):
     """One call of a step or a sub-pipeline inside a pipeline."""
 
     id: str
     """Unique inside its pipeline: the step's name, with ``-2``, ``-3`` for later calls."""
     step: str | None = None
     pipeline: str | None = None
-    inputs: dict[str, Binding] = {}
-    after: list[str] = []
+    inputs: dict[str, Binding] = dataclasses.field(default_factory=dict)
+    after: list[str] = dataclasses.field(default_factory=list)
     """Tasks that must finish first although no data flows from them (``.after(...)``)."""
     group: str | None = None
     """The control-flow group the task is in; ``None`` is the pipeline body."""
@@ -489,7 +571,8 @@ class Task(_Model):
         return self.step if self.step is not None else (self.pipeline or "")
 
 
-class PipelineOutput(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineOutput(_Node):
     """A value the pipeline returns, and where it comes from."""
 
     name: str
@@ -513,19 +596,13 @@ def _schedule_as_text(value: Schedule | None) -> Any:
     return {"cron": value.cron, **{name: getattr(value, name) for name in changed}}
 
 
-def _cron_text_too(schema: dict[str, Any]) -> None:
-    """The schema of ``PipelineSpec.schedule``: bare cron text is a schedule too (as IR 1.3 wrote it)."""
-    schema["anyOf"] = [{"type": "string"}, *schema.get("anyOf", [])]
-
-
-class PipelineSpec(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineSpec(_Node):
     """A pipeline: its parameters, its tasks in the order they were called, and its outputs."""
 
     name: str
     description: str | None = None
-    schedule: Annotated[
-        Schedule | None, BeforeValidator(_schedule_from_text), PlainSerializer(_schedule_as_text)
-    ] = Field(default=None, json_schema_extra=_cron_text_too)
+    schedule: Annotated[Schedule | None, _CronText()] = None
     """When the published pipeline runs by itself. Written as the bare cron text (``"0 3 * * *"``) when no
     other setting differs from its default, as IR 1.3 wrote it, so that such documents and their digests
     stay the same; otherwise as an object of the settings that differ."""
@@ -533,15 +610,19 @@ class PipelineSpec(_Model):
     """Pod settings every step of a run of this pipeline starts from (``@ml.pipeline(pod=...)``); each
     step's own settings win (:func:`mlopsdsl.lowering.pod_of`)."""
     params: list[Param]
-    outputs: list[PipelineOutput] = []
+    outputs: list[PipelineOutput] = dataclasses.field(default_factory=list)
     tasks: list[Task]
-    groups: list[Group] = []
+    groups: list[Group] = dataclasses.field(default_factory=list)
     """The ``when``/``otherwise`` blocks, in the order they were opened."""
     on_exit: Task | None = None
     """A step that runs when the pipeline ends, whether it succeeded or failed."""
     location: SourceLocation | None = None
     digest: str = ""
     """sha256 over the pipeline's structure and the digests of every step and sub-pipeline it uses."""
+
+    _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "schedule": lambda value: _schedule_as_text(value)
+    }
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:
@@ -550,7 +631,8 @@ class PipelineSpec(_Model):
         raise KeyError(task_id)
 
 
-class Document(_Model):
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Document(_Node):
     """A whole compiled unit: the root pipeline, its sub-pipelines, and every step they use."""
 
     ir_version: str = IR_VERSION
@@ -601,19 +683,19 @@ class Document(_Model):
                     ).digest
             # Fields at their defaults are left out, so that a field added to the IR later does not change
             # the digest (and the cache keys) of pipelines that do not use it.
-            body = spec.model_dump(mode="json", exclude=_DIGEST_EXCLUDES, exclude_defaults=True)
-            done[spec.name] = spec.model_copy(update={"digest": digest_of({"body": body, "uses": uses})})
+            body = dump(spec, exclude_defaults=True, skip=_DIGEST_SKIPS, skip_everywhere=_LOCATION)
+            done[spec.name] = dataclasses.replace(spec, digest=digest_of({"body": body, "uses": uses}))
             return done[spec.name]
 
         pipelines = [digest(p, ()) for p in self.pipelines]
         whole = digest_of(
             {"pipelines": [p.digest for p in pipelines], "steps": [s.digest for s in self.steps]}
         )
-        return self.model_copy(update={"pipelines": pipelines, "digest": whole})
+        return dataclasses.replace(self, pipelines=pipelines, digest=whole)
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, two-space indent, UTF-8 text; byte-identical for the same source."""
-        return canonical_json(self.model_dump(mode="json", exclude_none=True)) + "\n"
+        return canonical_json(dump(self, exclude_none=True)) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Document:
@@ -636,25 +718,85 @@ class Document(_Model):
         if version.split(".", 1)[0] != IR_VERSION.split(".", 1)[0]:
             raise IRError(f"IR version {version} is not readable by this mlopsdsl (reads {IR_VERSION})")
         try:
-            return cls.model_validate(data)
+            document: Document = _adapter().validate_python(data)
         except ValidationError as exc:
             raise IRError(f"not a valid IR {version} document: {exc}") from None
+        return document
 
 
-_EACH_WITHOUT_LOCATION = {"__all__": {"location"}}
-_DIGEST_EXCLUDES: Any = {
-    "digest": True,
-    "description": True,
-    "location": True,
-    "params": _EACH_WITHOUT_LOCATION,
-    "outputs": _EACH_WITHOUT_LOCATION,
-    "tasks": _EACH_WITHOUT_LOCATION,
-    "groups": _EACH_WITHOUT_LOCATION,
-    "on_exit": {"location"},
-}
-"""What a pipeline's digest leaves out: every model's ``location`` (:class:`PipelineSpec`, and the
-parameters, outputs, tasks, groups and exit task it holds), its description and the digest itself. Left out
-by the serializer: a walk over the dumped document to drop them cost as much as the rest of the digest."""
+_DIGEST_SKIPS = frozenset({"digest", "description", "location"})
+_LOCATION = frozenset({"location"})
+"""What a pipeline's digest leaves out: its description and digest, and the ``location`` of every IR node
+in it (its own, its parameters', outputs', tasks', groups' and exit task's), never a key of a user's value."""
+
+
+_Plan = tuple[tuple[str, Any, "Callable[[Any], Any] | None"], ...]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    """Each field of an IR or option dataclass: its name, its default (``MISSING`` when required; a
+    factory's product) and the function that writes it, if it is not written field by field."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        special: dict[str, Any] = getattr(cls, "_dumped_as", {})
+        plan = tuple(
+            (
+                f.name,
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default,
+                special.get(f.name),
+            )
+            for f in dataclasses.fields(cls)
+        )
+        _PLANS[cls] = plan
+    return plan
+
+
+def dump(
+    node: Any,
+    *,
+    exclude_none: bool = False,
+    exclude_defaults: bool = False,
+    skip: frozenset[str] = frozenset(),
+    skip_everywhere: frozenset[str] = frozenset(),
+) -> Any:
+    """The JSON form of an IR node (or of a list or dict of them): what pydantic's
+    ``dump_python(mode="json")`` gives for it with the same ``exclude_none`` and ``exclude_defaults``.
+
+    A dataclass becomes a dict of its fields in declaration order, a tuple a list; a user's value (a constant,
+    a default, a patch) is copied as it is, its ``None`` and keys kept. ``skip`` leaves fields of ``node``
+    itself out, ``skip_everywhere`` fields of every dataclass inside it too.
+    """
+    missing = dataclasses.MISSING
+
+    def walk(value: Any, skipped: frozenset[str]) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool or value is None:
+            return value
+        if kind is list or kind is tuple:
+            return [walk(item, skip_everywhere) for item in value]
+        if kind is dict:
+            return {key: walk(item, skip_everywhere) for key, item in value.items()}
+        plan = _PLANS.get(kind)
+        if plan is None:
+            if not dataclasses.is_dataclass(value):
+                return value  # a JSON scalar of another type (a str or int subclass): as pydantic leaves it
+            plan = _plan(kind)
+        out: dict[str, Any] = {}
+        for name, default, write in plan:
+            if name in skipped:
+                continue
+            item = getattr(value, name)
+            if item is None:
+                if not exclude_none and not (exclude_defaults and default is None):
+                    out[name] = None
+                continue
+            if exclude_defaults and default is not missing and item == default:
+                continue
+            out[name] = write(item) if write is not None else walk(item, skip_everywhere)
+        return out
+
+    return walk(node, skip | skip_everywhere)
 
 
 def canonical_json(value: JsonValue, indent: int | None = 2) -> str:
@@ -663,8 +805,7 @@ def canonical_json(value: JsonValue, indent: int | None = 2) -> str:
 
 def step_digest(spec: StepSpec) -> str:
     """A step's digest: over its code digest, interface and options, not its location or description."""
-    body = spec.model_dump(mode="json", exclude={"location", "digest", "description"}, exclude_defaults=True)
-    return digest_of(body)
+    return digest_of(dump(spec, exclude_defaults=True, skip=_DIGEST_SKIPS))
 
 
 def digest_of(value: JsonValue) -> str:
@@ -674,6 +815,22 @@ def digest_of(value: JsonValue) -> str:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of :class:`Document`, for users who read or produce IR with other tools."""
-    schema = Document.model_json_schema()
+    schema: dict[str, Any] = _adapter().json_schema()
     schema["$id"] = f"https://mlopsdsl.dev/schema/ir-{IR_VERSION}.json"
     return schema
+
+
+_ADAPTER: Any = None
+
+
+def _adapter() -> Any:
+    """The pydantic ``TypeAdapter`` of :class:`Document`: built on first use, by what reads documents."""
+    global _ADAPTER
+    if _ADAPTER is None:
+        from pydantic import TypeAdapter
+
+        from mlopsdsl._plugins import skip_pydantic_plugin_scan
+
+        skip_pydantic_plugin_scan()  # when none is installed: building the adapter is ~10 ms cheaper
+        _ADAPTER = TypeAdapter(Document)
+    return _ADAPTER

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -111,11 +112,11 @@ def test_packages_cover_what_they_list_and_what_that_requires() -> None:
     doc = ip.frames.build()
     # pandas requires numpy, so packages=["pandas", "pyarrow"] covers make's numpy too.
     steps = [
-        s.model_copy(update={"options": s.options.model_copy(update={"packages": ["pandas", "pyarrow"]})})
+        dataclasses.replace(s, options=dataclasses.replace(s.options, packages=["pandas", "pyarrow"]))
         for s in doc.steps
     ]
     problems, _ = images.check(
-        doc.model_copy(update={"steps": steps}), ip.frames.step_functions(), image=None, code="value"
+        dataclasses.replace(doc, steps=steps), ip.frames.step_functions(), image=None, code="value"
     )
     assert problems == []
 

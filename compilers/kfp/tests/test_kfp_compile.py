@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -343,10 +344,10 @@ def test_a_function_not_loaded_cannot_ship_by_value() -> None:
 
     document = pipelines.chain_of(2).build()
     step = document.steps[0]
-    moved = step.model_copy(update={"code": step.code.model_copy(update={"module": "nowhere_module"})})
-    broken = document.model_copy(update={"steps": [moved]})
+    moved = dataclasses.replace(step, code=dataclasses.replace(step.code, module="nowhere_module"))
+    broken = dataclasses.replace(document, steps=[moved])
     with pytest.raises(CompileError, match=r"nowhere_module:one\) is not loaded in this process"):
-        KfpBackend().compile(ir.Document.model_validate(broken.model_dump()))
+        KfpBackend().compile(ir.Document.from_json(broken.to_json()))
 
 
 @pytest.mark.parametrize(("name", "text"), PACKAGES, ids=[n for n, _ in PACKAGES])

@@ -17,6 +17,7 @@ image without talking to each other.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -382,8 +383,8 @@ def with_images(document: ir.Document, built: Plan) -> ir.Document:
     for step in document.steps:
         tag = built.by_step.get(step.name)
         if tag is not None and step.options.image is None:
-            options = step.options.model_copy(update={"image": tag})
-            step = step.model_copy(update={"options": options})
-            step = step.model_copy(update={"digest": ir.step_digest(step)})
+            options = dataclasses.replace(step.options, image=tag)
+            step = dataclasses.replace(step, options=options)
+            step = dataclasses.replace(step, digest=ir.step_digest(step))
         steps.append(step)
-    return document.model_copy(update={"steps": steps}).with_digests()
+    return dataclasses.replace(document, steps=steps).with_digests()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlopsdsl import ir
 from mlopsdsl._files import write_atomic
 from mlopsdsl.errors import Location, ParameterError, RunError
 from mlopsdsl.local import _progress
@@ -32,7 +33,6 @@ from mlopsdsl.runtime import push
 from mlopsdsl.runtime.serializers import ENV_PICKLE
 
 if TYPE_CHECKING:
-    from mlopsdsl import ir
     from mlopsdsl._pipeline import Pipeline
 
 Locate = Callable[["ir.SourceLocation | None"], "Location | None"]
@@ -247,9 +247,12 @@ def run_document(
     sweep(root)
     folder.create(run_record)
     try:
-        # pydantic's own JSON writer: json.dumps with an indent runs the pure-Python encoder, which cost
-        # as much per step as the step's own records.
-        write_atomic(folder.path / "document.json", document.model_dump_json(exclude_none=True) + "\n")
+        # Compact: json.dumps with an indent runs the pure-Python encoder, which cost as much per step as the
+        # step's own records.
+        write_atomic(
+            folder.path / "document.json",
+            ir.canonical_json(ir.dump(document, exclude_none=True), None) + "\n",
+        )
         specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
         if in_process:
             _ensure_functions(document, funcs, needed)

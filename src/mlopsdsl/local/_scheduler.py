@@ -26,6 +26,7 @@ decision; a failure the map tolerated does not fail the run (:meth:`Scheduler.se
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import os
 import re
 import sys
@@ -350,7 +351,7 @@ class Scheduler:
             inputs = {**node.inputs, name: element}
             child = f"{node.id}[{index}]"
             if node.step is not None:
-                task = node.task.model_copy(update={"map": None})
+                task = dataclasses.replace(node.task, map=None)
                 self.plan.nodes[child] = Node(
                     child, node.step, task, node.pipeline, inputs, parent_map=node.id
                 )

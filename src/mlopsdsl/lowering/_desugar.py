@@ -35,6 +35,7 @@ none of it (it reads the values itself), and runs the same meaning: conformance 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -76,7 +77,7 @@ def desugar(document: ir.Document, gather: bool = True, settle: bool = True) -> 
         [rewriter.replaced.get(s.name, s) for s in document.steps] + list(rewriter.added.values()),
         key=lambda s: s.name,
     )
-    return document.model_copy(update={"pipelines": pipelines, "steps": steps}).with_digests()
+    return dataclasses.replace(document, pipelines=pipelines, steps=steps).with_digests()
 
 
 class _Rewriter:
@@ -148,10 +149,9 @@ class _Rewriter:
             )
             made[param.name] = task.id
             tasks.append(task)
-        body = _read_imports(spec.model_dump(mode="json", exclude={"params"}), made)
-        new = ir.PipelineSpec.model_validate({**body, "params": []})
-        params_ = [p.model_copy(update={"type": uris[p.name]}) if p.name in made else p for p in spec.params]
-        return new.model_copy(update={"params": params_, "tasks": [*tasks, *new.tasks]})
+        new: ir.PipelineSpec = _read_imports(dataclasses.replace(spec, params=[]), made)
+        params_ = [dataclasses.replace(p, type=uris[p.name]) if p.name in made else p for p in spec.params]
+        return dataclasses.replace(new, params=params_, tasks=[*tasks, *new.tasks])
 
     # ------------------------------------------------------------------ tolerant maps
 
@@ -171,13 +171,13 @@ class _Rewriter:
 
         for name in sorted(self.tolerant):
             step = self.steps[name]
-            made = step.model_copy(
-                update={"outputs": [*step.outputs, ir.Output(name=OUTCOME, type=ir.TypeSpec(kind="str"))]}
+            made = dataclasses.replace(
+                step, outputs=[*step.outputs, ir.Output(name=OUTCOME, type=ir.TypeSpec(kind="str"))]
             )
             if name in strict:
-                made = made.model_copy(update={"name": name + TOLERANT_COPY})
+                made = dataclasses.replace(made, name=name + TOLERANT_COPY)
                 self.tolerant[name] = made.name
-            made = made.model_copy(update={"digest": ir.step_digest(made)})
+            made = dataclasses.replace(made, digest=ir.step_digest(made))
             if name in strict:
                 self.added[made.name] = made
             else:
@@ -191,12 +191,11 @@ class _Rewriter:
         assert task.step is not None and task.map is not None and task.map.min_success is not None
         step = self.steps[task.step]
         outputs = [o for o in step.outputs if o.name != OUTCOME]
-        elements = task.model_copy(
-            update={
-                "id": self._fresh(f"{task.id}-elements"),
-                "step": self.tolerant[task.step],
-                "map": task.map.model_copy(update={"min_success": None}),
-            }
+        elements = dataclasses.replace(
+            task,
+            id=self._fresh(f"{task.id}-elements"),
+            step=self.tolerant[task.step],
+            map=dataclasses.replace(task.map, min_success=None),
         )
         text, strings = ir.TypeSpec(kind="str"), ir.TypeSpec(kind="list", items=ir.TypeSpec(kind="str"))
         fraction = ir.TypeSpec(kind="float")
@@ -227,7 +226,7 @@ class _Rewriter:
                     self._settle(task, settled)
                 else:
                     settled.append(task)
-            spec = spec.model_copy(update={"tasks": settled})
+            spec = dataclasses.replace(spec, tasks=settled)
         tasks: list[ir.Task] = []
         groups = {g.id: g for g in spec.groups}
         decided: dict[str, ir.Condition] = {}
@@ -242,8 +241,7 @@ class _Rewriter:
                 tasks.append(task)
         if decided:
             groups = {
-                gid: g.model_copy(update={"condition": self._decided(g, decided)})
-                for gid, g in groups.items()
+                gid: dataclasses.replace(g, condition=self._decided(g, decided)) for gid, g in groups.items()
             }
         for task in spec.tasks:
             inputs = dict(task.inputs)
@@ -252,18 +250,18 @@ class _Rewriter:
                     target = self._target(task, name)
                     made = self._gather(spec, binding, target, task.group, task.location, tasks)
                     inputs[name] = ir.TaskOutputBinding(task=made, output="output")
-            tasks.append(task.model_copy(update={"inputs": inputs}) if inputs != task.inputs else task)
+            tasks.append(dataclasses.replace(task, inputs=inputs) if inputs != task.inputs else task)
         outputs = []
         for out in spec.outputs:
             if self.gather and isinstance(out.source, ir.ListBinding | ir.DictBinding):
                 made = self._gather(spec, out.source, out.type, None, out.location, tasks)
-                out = out.model_copy(update={"source": ir.TaskOutputBinding(task=made, output="output")})
+                out = dataclasses.replace(out, source=ir.TaskOutputBinding(task=made, output="output"))
             outputs.append(out)
         if len(tasks) == len(spec.tasks) and not decided:
             return spec
         ordered = _in_dependency_order(tasks, groups)
-        return spec.model_copy(
-            update={"tasks": ordered, "outputs": outputs, "groups": [groups[g.id] for g in spec.groups]}
+        return dataclasses.replace(
+            spec, tasks=ordered, outputs=outputs, groups=[groups[g.id] for g in spec.groups]
         )
 
     def _target(self, task: ir.Task, name: str) -> ir.TypeSpec:
@@ -287,20 +285,16 @@ class _Rewriter:
         qualname: str,
         inputs: list[ir.Param],
         output: ir.TypeSpec | list[ir.Output],
-        returns: str = "single",
+        returns: ir.ReturnKind = "single",
         cache: bool = True,
     ) -> str:
         """The name of a built-in step with this interface (one output ``output`` of type ``output``, or
         these outputs), made once per distinct interface."""
         outputs = [ir.Output(name="output", type=output)] if isinstance(output, ir.TypeSpec) else output
-        shown: Any = (
-            output.model_dump(mode="json")
-            if isinstance(output, ir.TypeSpec)
-            else [o.model_dump(mode="json") for o in output]
-        )
+        shown: Any = ir.dump(output) if isinstance(output, ir.TypeSpec) else [ir.dump(o) for o in output]
         if returns != "single":
             shown = [shown, returns]  # the interfaces made before settle keep their names
-        interface = json.dumps([qualname, [p.model_dump(mode="json") for p in inputs], shown], sort_keys=True)
+        interface = json.dumps([qualname, [ir.dump(p) for p in inputs], shown], sort_keys=True)
         name = f"{base}-{hashlib.sha256(interface.encode()).hexdigest()[:8]}"
         if name not in self.added:
             code = ir.CodeRef(
@@ -314,8 +308,8 @@ class _Rewriter:
                 returns=ir.ReturnShape(kind=returns),
                 options=ir.StepOptions(cache=cache),
             )
-            body = spec.model_dump(mode="json", exclude={"digest", "location"})
-            self.added[name] = spec.model_copy(update={"digest": ir.digest_of(body)})
+            body = ir.dump(spec, skip=frozenset({"digest", "location"}))
+            self.added[name] = dataclasses.replace(spec, digest=ir.digest_of(body))
         return name
 
     # ------------------------------------------------------------------ gather
@@ -417,14 +411,22 @@ def _settles(task: ir.Task, step: ir.StepSpec) -> bool:
 
 
 def _read_imports(node: Any, made: dict[str, str]) -> Any:
-    """``node`` (a dumped pipeline) with each binding of an imported parameter reading its import task."""
+    """``node`` (an IR node, or a list or dict of them) with each binding of an imported parameter reading its
+    import task instead. A user's value (a constant, a default) is left as it is, whatever keys it holds."""
+    if isinstance(node, ir.ParameterBinding):
+        if node.name not in made:
+            return node
+        return ir.TaskOutputBinding(task=made[node.name], output="output", path=node.path)
     if isinstance(node, list):
         return [_read_imports(item, made) for item in node]
-    if not isinstance(node, dict):
+    if isinstance(node, dict):
+        return {key: _read_imports(value, made) for key, value in node.items()}
+    if isinstance(node, ir.ConstantBinding | ir.Param) or type(node).__module__ != ir.__name__:
         return node
-    if node.get("kind") == "parameter" and node.get("name") in made and "path" in node:
-        return {"kind": "task_output", "task": made[node["name"]], "output": "output", "path": node["path"]}
-    return {key: _read_imports(value, made) for key, value in node.items()}
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return node
+    changes = {f.name: _read_imports(getattr(node, f.name), made) for f in dataclasses.fields(node)}
+    return dataclasses.replace(node, **changes)
 
 
 def _in_dependency_order(tasks: list[ir.Task], groups: dict[str, ir.Group]) -> list[ir.Task]:

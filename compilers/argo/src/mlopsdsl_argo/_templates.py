@@ -246,7 +246,7 @@ def container_template(
             each run uploads its stored outputs to, as ``PREFIX/OUTPUT/POD``, so that a consumer can fetch
             them all as one folder (Argo cannot aggregate artifacts of a loop).
     """
-    options_given = step.options.model_dump(mode="json", exclude_none=True)
+    options_given = ir.dump(step.options, exclude_none=True)
     refuse_braces(options_given, f"step {step.name!r}:", step.location)
     params = {p.name: p for p in step.inputs}
     passed = [(params[n], source, list(path)) for n, source, path in signature if source != "omit"]

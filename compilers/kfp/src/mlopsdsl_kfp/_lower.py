@@ -619,7 +619,7 @@ class _Lowering:
     def _one_of(self, flow: _Flow, binding: ir.OneOfBinding, where: ir.SourceLocation | None) -> _Source:
         """The branches DAG's output that takes whichever branch's value exists; ``where`` is the line that
         uses it."""
-        identity = json.dumps(binding.model_dump(mode="json"), sort_keys=True)
+        identity = json.dumps(ir.dump(binding), sort_keys=True)
         if identity in flow.one_ofs:
             return flow.one_ofs[identity]
         selects = {tuple(s.path) for s in binding.sources}
