@@ -120,6 +120,24 @@ def test_entry_points_are_found_as_importlib_metadata_finds_them(group: str) -> 
     assert {"ir"} <= {b.name for b in backends.available()}
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mlopsdsl.ir:Document.from_json",
+        "mlopsdsl.ir",
+        "mlopsdsl.ir : dump [extra]",
+        "mlopsdsl_kfp:KfpBackend",
+    ],
+)
+def test_an_entry_point_loads_what_importlib_metadata_loads(value: str) -> None:
+    from importlib import metadata
+
+    from mlopsdsl import _plugins
+
+    ours = _plugins.EntryPoint("x", value, None, None, "mlopsdsl.backends").load()
+    assert ours == metadata.EntryPoint(name="x", value=value, group="mlopsdsl.backends").load()
+
+
 def test_pydantic_is_told_there_are_no_plugins_only_when_there_are_none() -> None:
     code = (
         "from mlopsdsl import ir\n"
