@@ -9,12 +9,14 @@ this machine, so a lock written on a laptop lists what ``pip`` will install in t
 from __future__ import annotations
 
 import functools
-import platform
 import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded when a step imports a module from outside the standard library and the project
+    from importlib import metadata
 
 __all__ = ["RUNTIME_PROVIDED", "Closure", "canonical", "closure", "distributions_for", "version_of"]
 
@@ -30,11 +32,15 @@ def canonical(name: str) -> str:
 
 @functools.cache
 def _providers() -> dict[str, tuple[str, ...]]:
+    from importlib import metadata
+
     return {k: tuple(v) for k, v in metadata.packages_distributions().items()}
 
 
 @functools.cache
 def _installed(name: str) -> metadata.Distribution | None:
+    from importlib import metadata
+
     try:
         return metadata.distribution(name)
     except metadata.PackageNotFoundError:
@@ -104,6 +110,8 @@ class Closure:
 
 def _environment(python: str) -> dict[str, str]:
     """Marker values for a ``python:<python>-slim`` image (Debian, CPython) on this machine's CPU."""
+    import platform
+
     machine = platform.machine() or "x86_64"
     machine = {"arm64": "aarch64", "AMD64": "x86_64"}.get(machine, machine)
     return {

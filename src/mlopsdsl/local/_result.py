@@ -7,7 +7,6 @@ objects whose path is the stored file. In a notebook the result shows as a table
 
 from __future__ import annotations
 
-import html
 import importlib
 import sys
 from dataclasses import dataclass, field
@@ -113,6 +112,8 @@ class RunResult:
         return render(run, steps, page=False)
 
     def _table_html(self) -> str:
+        import html
+
         colour = {"succeeded": "#1a7f37", "cached": "#0969da", "failed": "#cf222e", "skipped": "#6e7781"}
         rows = []
         for s in self.steps:
