@@ -103,6 +103,8 @@ def to_spec(tp: Any) -> TypeSpec:
 
 
 def _is_pydantic_model(tp: type) -> TypeGuard[type[BaseModel]]:
+    if "pydantic" not in sys.modules:  # no model can exist without it: not worth ~120 ms of import to ask
+        return False
     from pydantic import BaseModel
 
     return issubclass(tp, BaseModel)
@@ -277,6 +279,8 @@ def to_json_value(value: Any) -> tuple[JsonValue, bool]:
         return {k: v for k, (v, _) in pairs.items()}, all(ok for _, ok in pairs.values())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_json_value({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if "pydantic" not in sys.modules:  # then the value is no model
+        return None, False
     from pydantic import BaseModel
 
     if isinstance(value, BaseModel):
