@@ -11,7 +11,6 @@ gives the keyword arguments typer would pass or declines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar, Unpack
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,21 +62,28 @@ class Argument:
         return f"Argument({', '.join(f'{k}={v!r}' for k, v in self.settings.items())})"
 
 
-@dataclass(frozen=True)
 class Command:
-    """A registered command: its name, its function (as the module defines it) and the group it is in."""
+    """A registered command: its name, its function (as the module defines it) and the group it is in.
 
-    name: str
-    function: Callable[..., Any]
-    group: str | None = None
+    (A plain class, as the others here and in ``_fast``: a dataclass is ~0.5 ms to make at import, paid by
+    every cold command.)"""
+
+    __slots__ = ("function", "group", "name")
+
+    def __init__(self, name: str, function: Callable[..., Any], group: str | None = None) -> None:
+        self.name = name
+        self.function = function
+        self.group = group
 
 
-@dataclass(frozen=True)
 class Group:
     """A group of commands (``mlopsdsl runs ...``)."""
 
-    name: str
-    help: str
+    __slots__ = ("help", "name")
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
 
 
 COMMANDS: dict[tuple[str | None, str], Command] = {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
@@ -34,27 +33,45 @@ _NAME = re.compile(r"(?:--[A-Za-z0-9][-A-Za-z0-9_]*|-[A-Za-z0-9])\Z")
 _KINDS: dict[Any, str] = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
-@dataclass(frozen=True)
 class Param:
     """One parameter of a command, as typer reads it."""
 
-    name: str
-    kind: str  # "str", "int", "float", "bool" or "list" (a list of text)
-    default: Any
-    required: bool
-    envvar: str | None = None
-    low: int | float | None = None
-    high: int | float | None = None
+    __slots__ = ("default", "envvar", "high", "kind", "low", "name", "required")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,  # "str", "int", "float", "bool" or "list" (a list of text)
+        default: Any,
+        required: bool,
+        envvar: str | None = None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.default = default
+        self.required = required
+        self.envvar = envvar
+        self.low = low
+        self.high = high
 
 
-@dataclass(frozen=True)
 class Reader:
     """A command's parameters: its arguments in order, and each option name with what it does (``None``: it
     takes a value; ``True``/``False``: the flag it sets)."""
 
-    params: tuple[Param, ...]
-    arguments: tuple[Param, ...]
-    options: dict[str, tuple[Param, bool | None]]
+    __slots__ = ("arguments", "options", "params")
+
+    def __init__(
+        self,
+        params: list[Param],
+        arguments: list[Param],
+        options: dict[str, tuple[Param, bool | None]],
+    ) -> None:
+        self.params = params
+        self.arguments = arguments
+        self.options = options
 
 
 def read(
@@ -123,7 +140,7 @@ def reader(function: Callable[..., Any]) -> Reader | None:
                     return None
                 options[name] = (param, const)
         params.append(param)
-    return Reader(tuple(params), tuple(arguments), options)
+    return Reader(params, arguments, options)
 
 
 def _kind(annotation: Any) -> str | None:
