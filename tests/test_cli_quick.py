@@ -125,10 +125,8 @@ def check(recorded: Recorded, name: str, args: list[str], token: str | None = No
         found = _fast.read(_decl.COMMANDS[None, name].function, args, os.environ)
         if found is not None:
             assert typed(typer_reads(recorded, name, args)) == typed(found), (name, args)
-        assert outcome(recorded, "main", [name, *args]) == outcome(recorded, "whole", [name, *args]), (
-            name,
-            args,
-        )
+        line = [name, *args]
+        assert outcome(recorded, "main", line) == outcome(recorded, "whole", line), line
     return found
 
 
@@ -198,6 +196,11 @@ ACCEPTED: list[tuple[str, list[str], dict[str, Any]]] = [
     ("graph", [Q, "-f", "dot"], {"target": Q, "format": "dot"}),
     ("graph", ["-", "-o", "-"], {"target": "-", "output": "-"}),
     ("graph", [""], {"target": ""}),  # typer passes an empty one on
+    (
+        "graph",
+        ["\udcff.py", "-o", "\u00e9.svg"],
+        {"target": "\udcff.py", "output": "\u00e9.svg"},
+    ),  # not UTF-8
     ("backends", [], {}),
 ]
 
@@ -214,14 +217,15 @@ def test_well_formed_command_lines_are_read_as_typer_reads_them(
 
 
 def test_the_token_comes_from_the_environment_when_not_given(recorded: Recorded) -> None:
-    base = [Q, "--host", "h"]
-    assert (check(recorded, "submit", base, token="from-env") or {}).get("token") == "from-env"
-    assert (check(recorded, "submit", [*base, "--token", "given"], token="from-env") or {}).get(
-        "token"
-    ) == "given"
-    assert (check(recorded, "submit", base, token="") or {}).get(
-        "token", "missing"
-    ) is None  # empty: not set, as typer
+    def token(args: list[str], env: str) -> Any:
+        found = check(recorded, "submit", [Q, "--host", "h", *args], token=env)
+        assert found is not None
+        return found["token"]
+
+    assert token([], "from-env") == "from-env"
+    assert token(["--token", "given"], "from-env") == "given"
+    assert token(["--token="], "from-env") == ""  # given empty: given
+    assert token([], "") is None  # set empty: not set, as typer has it
 
 
 DECLINED: list[tuple[str, list[str]]] = [

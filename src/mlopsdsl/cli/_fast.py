@@ -1,17 +1,20 @@
 """The quick reader: a well-formed command line of a hot command, read without importing typer.
 
-Importing typer costs a cold command ~80 ms (it vendors click and coerces values through pydantic), more
-than reading ``mlopsdsl compile FILE --backend ir -o out.json`` is worth. :func:`read` reads the command
-line from the command's own declaration (``_decl``) the way typer's parser reads it — positional arguments,
-``--opt value``, ``--opt=value``, ``-o value``, a list option given again and again, flags (``--x`` and the
-``--x/--no-x`` pair), a value left out (the default), an environment variable in place of a missing option,
-whole and decimal numbers within ``min``/``max`` — and returns exactly the keyword arguments typer would
-pass to the command, or ``None``. ``None`` hands the whole command line to typer, which then answers as it
-always did: help, every usage error and its message, and any value it reads in a way of its own. So the
-reader declines anything unusual rather than guess: ``--help``, an unknown option, a missing argument or
-required option, ``--``, a short option with more after it (``-ob``, ``-j4``, ``-o=x``), a value that looks
-like an option, a number written other than plainly (``+4``, ``1e3``, ``٣``), a type or setting it does not
-know. ``tests/test_cli_quick.py`` checks it against typer on many command lines, written and generated.
+Importing typer takes ~100 ms on its own (it vendors click and coerces values through pydantic); in a cold
+``mlopsdsl compile``, which loads much of the same standard library anyway, it was still ~9% of the
+process's instructions, far more than reading ``compile FILE --backend ir -o out.json`` is worth.
+
+:func:`read` reads the command line from the command's own declaration (``_decl``) the way typer's parser
+reads it — positional arguments, ``--opt value``, ``--opt=value``, ``-o value``, a list option given again
+and again, flags (``--x`` and the ``--x/--no-x`` pair), a value left out (the default), an environment
+variable in place of a missing option, whole and decimal numbers within ``min``/``max`` — and returns exactly
+the keyword arguments typer would pass to the command, or ``None``. ``None`` hands the whole command line to
+typer, which then answers as it always did: help, every usage error and its message, and any value it reads
+in a way of its own. So the reader declines anything unusual rather than guess: ``--help``, an unknown
+option, a missing argument or required option, ``--``, a short option with more after it (``-ob``, ``-j4``,
+``-o=x``), a value that looks like an option, a number written other than plainly (``+4``, ``1e3``, ``٣``),
+a type or setting it does not know. ``tests/test_cli_quick.py`` checks it against typer on many command
+lines, written and generated.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from types import NoneType, UnionType
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from mlopsdsl.cli._decl import Argument, Option
 
@@ -145,7 +148,7 @@ def reader(function: Callable[..., Any]) -> Reader | None:
 
 def _kind(annotation: Any) -> str | None:
     """Typer's reading of the annotation (``T | None`` is ``T``), among the types this reader knows."""
-    if get_origin(annotation) is UnionType:
+    if get_origin(annotation) in (UnionType, Union):
         members = [a for a in get_args(annotation) if a is not NoneType]
         if len(members) != 1:
             return None
