@@ -294,18 +294,21 @@ def test_graph_unknown_format() -> None:
     assert code == 2 and "unknown format 'png'" in err
 
 
-def test_internal_errors_exit_3_with_a_traceback() -> None:
-    from mlopsdsl.cli._errors import report_errors
+def test_internal_errors_exit_3_with_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlopsdsl.cli._errors import Exit, report_errors
 
     @report_errors
     def explode() -> None:
         raise RuntimeError("bug")
 
-    import typer
-
-    with pytest.raises(typer.Exit) as info:
+    with pytest.raises(Exit) as info:
         explode()
-    assert info.value.exit_code == 3
+    assert info.value.code == info.value.exit_code == 3
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("internal error (please report it, with this traceback):")
+        and "RuntimeError: bug" in err
+    )
 
 
 def test_console_script_help_and_exit_codes() -> None:

@@ -1,6 +1,8 @@
-"""What keeps a cold command cheap without changing it: the console script builds only the invoked
-command, typer's pydantic coercion is built only for values that need it, and backends are found without
-reading every distribution's metadata. Each test compares the fast path with the whole command line."""
+"""What keeps a cold command cheap without changing it: the console script reads a well-formed command line
+of a hot command without typer (``tests/test_cli_quick.py`` checks that reader against typer) and otherwise
+builds only the invoked command, typer's pydantic coercion is built only for values that need it, and
+backends are found without reading every distribution's metadata. Each test compares the fast path with the
+whole command line."""
 
 from __future__ import annotations
 
@@ -95,20 +97,38 @@ def test_options_given_reach_the_command_unchanged(tmp_path: Path) -> None:
 
 
 def test_a_cold_compile_loads_only_its_command() -> None:
-    pytest.importorskip("typer._coercion")  # typer 0.2x: the coercion built per option that is deferred
     code = (
         "import sys\n"
         "sys.argv = ['mlopsdsl', 'compile', sys.argv[1], '-o', '-']\n"
         "from mlopsdsl.cli import main\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('typer._adapters', 'mlopsdsl.cli.'))))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('typer', 'mlopsdsl.cli.'))))\n"
     )
     result = run(code, QUICKSTART)
     assert result.returncode == 0, result.stderr
-    assert (
-        result.stdout.splitlines()[-1]
-        == "['mlopsdsl.cli._app', 'mlopsdsl.cli._commands', 'mlopsdsl.cli._errors']"
+    assert result.stdout.splitlines()[-1] == (
+        "['mlopsdsl.cli._commands', 'mlopsdsl.cli._decl', 'mlopsdsl.cli._errors', 'mlopsdsl.cli._fast']"
+    )
+
+
+def test_a_command_line_left_to_typer_builds_no_coercion_for_text() -> None:
+    """`-o-` (a value stuck to a short option) is typer's to read; its text values need no pydantic."""
+    pytest.importorskip("typer._coercion")  # typer 0.2x: the coercion built per option that is deferred
+    code = (
+        "import sys\n"
+        "sys.argv = ['mlopsdsl', 'compile', sys.argv[1], '-o-', '--backend=ir']\n"
+        "from mlopsdsl.cli import main\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('typer._adapters', 'typer.main', 'mlopsdsl.cli.'))))\n"
+    )
+    result = run(code, QUICKSTART)
+    assert result.returncode == 0, result.stderr
+    assert '"root": "quickstart"' in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "['mlopsdsl.cli._app', 'mlopsdsl.cli._commands', 'mlopsdsl.cli._decl', 'mlopsdsl.cli._errors', "
+        "'mlopsdsl.cli._fast', 'typer.main']"
     )
 
 

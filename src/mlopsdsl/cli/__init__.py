@@ -1,23 +1,28 @@
 """The ``mlopsdsl`` command line.
 
-Each command lives in its own module and registers itself on :data:`app`; heavy imports (the IR, the
-backends) happen inside the commands, so ``mlopsdsl --help`` stays fast. Exit codes: 0 success, 1 a run
-failed, 2 a user error (printed as ``file:line: message``, no traceback, no output file written), 3 an
-internal error (printed with its traceback), 4 a cluster's API refused a request or could not be reached.
+Each command lives in its own module and declares its parameters without typer (``_decl``); heavy imports
+(the IR, the backends) happen inside the commands. Exit codes: 0 success, 1 a run failed, 2 a user error
+(printed as ``file:line: message``, no traceback, no output file written), 3 an internal error (printed
+with its traceback), 4 a cluster's API refused a request or could not be reached.
 
-:func:`main` (the console script) imports only the module of the command it runs and builds only that
-command: a cold ``mlopsdsl compile`` does not pay for the other commands' definitions. ``mlopsdsl.cli.app``,
-the whole command line, registers every command when first read.
+:func:`main` (the console script) imports only the module of the command it runs. A well-formed command
+line of one of :data:`COMMAND_MODULES` is read by the quick reader (``_fast``) and the command runs without
+typer being imported; anything else (``--help``, a usage error, ``mlopsdsl`` alone, the ``runs`` group, any
+command line the quick reader declines) goes to typer, which is the one source of help and of every message
+about a malformed command line. ``mlopsdsl.cli.app``, the whole typer command line, is built when first read.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlopsdsl.cli._app import app
+    import typer
+
+    app: typer.Typer
 
 __all__ = ["app", "main"]
 
@@ -40,9 +45,9 @@ COMMAND_MODULES = {
 def _whole() -> Any:
     for name in _MODULES:
         import_module(f"mlopsdsl.cli.{name}")
-    from mlopsdsl.cli._app import app
+    from mlopsdsl.cli import _app
 
-    return app
+    return _app.whole()
 
 
 def __getattr__(name: str) -> Any:
@@ -60,13 +65,18 @@ def main() -> None:
     if module is None:  # --help, a group (`runs`), a mistyped command: the whole command line answers
         _whole()()
         return
-    import typer
-
-    from mlopsdsl.cli import _app
+    from mlopsdsl.cli import _decl, _fast
 
     import_module(f"mlopsdsl.cli.{module}")
-    # The same group as the whole app's, holding only the command asked for: its parsing, help and errors
-    # are the same, as typer builds them from the same definition.
-    one = typer.Typer(cls=_app.Group, **_app.SETTINGS)
-    one.registered_commands = [c for c in _app.app.registered_commands if c.name == name]
-    typer.main.get_group(one)()
+    command = _decl.COMMANDS[None, name]
+    kwargs = _fast.read(command.function, sys.argv[2:], os.environ)
+    if kwargs is None:
+        from mlopsdsl.cli import _app
+
+        _app.one(command)()
+        return
+    try:
+        command.function(**kwargs)
+    except KeyboardInterrupt:  # as typer's main: report_errors catches one that comes while the command runs
+        raise SystemExit(130) from None
+    raise SystemExit(0)  # as typer's main ends a command that returned

@@ -1,4 +1,9 @@
-"""The one :class:`typer.Typer` every command registers on, and the group class that runs them.
+"""The typer command line, built from the commands' declarations (``_decl``) when it is needed: for help,
+for a usage error, for ``mlopsdsl`` alone and the ``runs`` group, for ``mlopsdsl.cli.app`` (the tests' and
+the docs'), and for every command line the quick reader (``_fast``) declines. Typer reads each command's
+signature and type hints; :func:`typed` gives it the same function with each ``Option``/``Argument`` record
+replaced by the ``typer.Option``/``typer.Argument`` it stands for, so the help, the option names, the
+errors and the exit codes are typer's, from the one declaration.
 
 Typer 0.2x coerces each option's value through a pydantic ``TypeAdapter`` built the first time the option is
 processed, whether or not it was given: for a hot command such as ``compile`` that was 20-30 ms of every
@@ -11,10 +16,15 @@ error message, stays typer's.
 
 from __future__ import annotations
 
-from typing import Any, get_args, get_origin
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import typer
 from typer.core import TyperGroup
+
+from mlopsdsl.cli import _decl
 
 SETTINGS: dict[str, Any] = {
     "name": "mlopsdsl",
@@ -42,7 +52,69 @@ class Group(TyperGroup):
         return name, command, rest
 
 
-app = typer.Typer(cls=Group, **SETTINGS)
+GROUP_SETTINGS: dict[str, Any] = {
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+}
+
+
+def typed(function: Callable[..., Any], call: Callable[..., Any] | None = None) -> Callable[..., Any]:
+    """``function`` as typer is to read it: the same name, help and parameters, each declaration record in
+    its annotations replaced by the typer object it stands for. Calling it calls ``call`` (the tests' stand-in
+    that records what typer passes), or ``function`` itself."""
+    hints = get_type_hints(function, include_extras=True)
+    signature = inspect.signature(function)
+    parameters = []
+    for parameter in signature.parameters.values():
+        annotation = hints.get(parameter.name, parameter.annotation)
+        if get_origin(annotation) is Annotated:
+            base, *extras = get_args(annotation)
+            annotation = Annotated[(base, *(_typer_object(extra) for extra in extras))]
+        parameters.append(parameter.replace(annotation=annotation))
+    target = call or function
+
+    def run(**kwargs: Any) -> Any:
+        return target(**kwargs)
+
+    functools.update_wrapper(run, function)
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
+
+
+def _typer_object(extra: Any) -> Any:
+    make: Any  # typer.Option's overloads do not take a dict of settings
+    if isinstance(extra, _decl.Option):
+        make = typer.Option
+        return make(*extra.param_decls, **extra.settings)
+    if isinstance(extra, _decl.Argument):
+        make = typer.Argument
+        return make(**extra.settings)
+    return extra
+
+
+def one(command: _decl.Command) -> Group:
+    """The same group as the whole command line's, holding only ``command``: its parsing, help and errors are
+    the same, as typer builds them from the same declaration. (A group: a ``typer.Typer`` of one command
+    called as it is would be that command alone, named after the program.)"""
+    app = typer.Typer(cls=Group, **SETTINGS)
+    app.command(command.name)(typed(command.function))
+    group: Group = typer.main.get_group(app)  # type: ignore[assignment]
+    return group
+
+
+def whole() -> typer.Typer:
+    """The whole command line, from every registered command and group (import their modules first)."""
+    app = typer.Typer(cls=Group, **SETTINGS)
+    groups = {name: typer.Typer(name=name, help=g.help, **GROUP_SETTINGS) for name, g in _decl.GROUPS.items()}
+    for command in _decl.COMMANDS.values():
+        into = app if command.group is None else groups[command.group]
+        into.command(command.name)(typed(command.function))
+    for sub in groups.values():
+        app.add_typer(sub)
+    return app
 
 
 class _Deferred:

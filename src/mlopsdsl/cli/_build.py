@@ -6,30 +6,28 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import ImageRepo, Params, Target
+from mlopsdsl.cli._decl import Option, command
 from mlopsdsl.cli._errors import report_errors
 
 
-@app.command("build")
+@command("build")
 @report_errors
 def build_command(
     target: Target,
     output: Annotated[
         str,
-        typer.Option("--output", "-o", help="Folder for the build contexts (one per image) and images.json."),
+        Option("--output", "-o", help="Folder for the build contexts (one per image) and images.json."),
     ] = "build",
     image_repo: ImageRepo = None,
     code: Annotated[
-        str, typer.Option("--code", help="How the steps' code ships: 'value' (default) or 'import'.")
+        str, Option("--code", help="How the steps' code ships: 'value' (default) or 'import'.")
     ] = "value",
     push: Annotated[
-        bool, typer.Option("--push", help="Build and push each image with docker buildx, podman or buildah.")
+        bool, Option("--push", help="Build and push each image with docker buildx, podman or buildah.")
     ] = False,
     hashes: Annotated[
-        bool, typer.Option("--hashes/--no-hashes", help="Pin each file's sha256 in the lock (pip download).")
+        bool, Option("--hashes/--no-hashes", help="Pin each file's sha256 in the lock (pip download).")
     ] = True,
     param: Params = None,
 ) -> None:

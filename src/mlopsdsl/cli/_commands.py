@@ -5,21 +5,19 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import typer
-
-from mlopsdsl.cli._app import app
-from mlopsdsl.cli._errors import EXIT_USER, report_errors
+from mlopsdsl.cli._decl import Argument, Option, command
+from mlopsdsl.cli._errors import EXIT_USER, Exit, report_errors
 
 Target = Annotated[
     str,
-    typer.Argument(
+    Argument(
         help="The pipeline: path/to/file.py[:name] or package.module[:name]; the name may be "
         "left out when the file defines one pipeline."
     ),
 ]
 Output = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--output",
         "-o",
         help="File to write ('-' or left out: standard output). Written whole or not at all.",
@@ -27,20 +25,20 @@ Output = Annotated[
 ]
 Params = Annotated[
     list[str] | None,
-    typer.Option(
+    Option(
         "--param", "-p", help="Parameter value as name=value, read by the parameter's type; repeat for more."
     ),
 ]
-BackendName = Annotated[str, typer.Option("--backend", "-b", help="Backend name (see `mlopsdsl backends`).")]
+BackendName = Annotated[str, Option("--backend", "-b", help="Backend name (see `mlopsdsl backends`).")]
 Kind = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--kind", help="What to compile, for backends that offer several (argo: workflow, template, cron)."
     ),
 ]
 Schedule = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--schedule",
         help="Cron schedule, in place of the pipeline's own (publish: a KFP recurring run or an Argo "
         "CronWorkflow; compile: argo --kind cron).",
@@ -48,7 +46,7 @@ Schedule = Annotated[
 ]
 Options = Annotated[
     list[str] | None,
-    typer.Option(
+    Option(
         "--option",
         "-O",
         help="A backend option as name=value (value read as JSON when it parses, else as text); repeat for "
@@ -57,7 +55,7 @@ Options = Annotated[
 ]
 ImageRepo = Annotated[
     str | None,
-    typer.Option(
+    Option(
         "--image-repo",
         help="REGISTRY/NAME of the images `mlopsdsl build` makes: steps that set no image run on them.",
     ),
@@ -117,11 +115,11 @@ def emit(text: str, output: str | None) -> None:
             write_atomic(output, text)
         except OSError as exc:  # a missing or read-only folder, a directory: the user's path, nothing written
             print(f"error: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
         print(f"wrote {output}", file=sys.stderr)
 
 
-@app.command("compile")
+@command("compile")
 @report_errors
 def compile_command(
     target: Target,
@@ -149,13 +147,13 @@ def compile_command(
     emit(text, output)
 
 
-@app.command("validate")
+@command("validate")
 @report_errors
 def validate_command(
     target: Target,
     backend: Annotated[
         str | None,
-        typer.Option("--backend", "-b", help="Also compile for this backend and check its output."),
+        Option("--backend", "-b", help="Also compile for this backend and check its output."),
     ] = None,
     param: Params = None,
     option: Options = None,
@@ -193,11 +191,11 @@ def validate_command(
     )
 
 
-@app.command("graph")
+@command("graph")
 @report_errors
 def graph_command(
     target: Target,
-    format: Annotated[str, typer.Option("--format", "-f", help="mermaid, dot or svg.")] = "mermaid",
+    format: Annotated[str, Option("--format", "-f", help="mermaid, dot or svg.")] = "mermaid",
     output: Output = None,
 ) -> None:
     """Draw the pipeline's DAG as Mermaid, Graphviz DOT or SVG."""
@@ -205,12 +203,12 @@ def graph_command(
 
     if format not in graph.FORMATS:
         print(f"error: unknown format {format!r}; choose one of {', '.join(graph.FORMATS)}", file=sys.stderr)
-        raise typer.Exit(EXIT_USER)
+        raise Exit(EXIT_USER)
     document = load_document(target, None)
     emit(graph.render(document, format), output)
 
 
-@app.command("backends")
+@command("backends")
 @report_errors
 def backends_command() -> None:
     """List the installed backends."""

@@ -1,5 +1,10 @@
 """How the CLI reports failures: user errors as ``file:line: message`` and exit 2, anything else as an
-internal error with its traceback and exit 3."""
+internal error with its traceback and exit 3.
+
+A command ends early with :class:`Exit`, which needs no typer: it is a ``SystemExit``, which typer's
+``main`` lets through untouched (as it turns its own ``typer.Exit`` into one), typer's ``CliRunner``
+reads as any exit, and the quick path (``mlopsdsl.cli.main``) passes on to the interpreter.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import typer
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
@@ -19,6 +22,18 @@ EXIT_INTERNAL = 3
 EXIT_REMOTE = 4
 EXIT_BROKEN_PIPE = 141
 """As a shell reports a command killed by SIGPIPE (128 + 13)."""
+
+
+class Exit(SystemExit):
+    """End the command with ``code``; nothing more is printed."""
+
+    def __init__(self, code: int = 0) -> None:
+        super().__init__(code)
+
+    @property
+    def exit_code(self) -> int:
+        """The code, by the name ``typer.Exit`` gives it."""
+        return int(self.code or 0)
 
 
 def report_errors(fn: F) -> F:
@@ -31,27 +46,25 @@ def report_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
         except ValidationError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
             print(f"error: {exc.message}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
         except UserCodeError as exc:
             print(f"{exc}", file=sys.stderr)
             if exc.details.strip():
                 print(exc.details.rstrip(), file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_FAILED) from None
+            raise Exit(EXIT_FAILED) from None
         except RemoteError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_REMOTE) from None
+            raise Exit(EXIT_REMOTE) from None
         except MlopsDslError as exc:
             print(str(exc) if exc.location else f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
         except BrokenPipeError:
             # The reader went away (`mlopsdsl runs list | head`): not an error of ours or the user's. Point
             # stdout at /dev/null so that the interpreter's final flush does not fail again.
@@ -59,13 +72,13 @@ def report_errors(fn: F) -> F:
 
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+            raise Exit(EXIT_BROKEN_PIPE) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise Exit(130) from None
         except Exception:
             print("internal error (please report it, with this traceback):", file=sys.stderr)
             traceback.print_exc()
-            raise typer.Exit(EXIT_INTERNAL) from None
+            raise Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]

@@ -11,22 +11,20 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import typer
-
-from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import BackendName, Kind, Options, Params, Schedule, Target, compile_options
-from mlopsdsl.cli._errors import EXIT_FAILED, report_errors
+from mlopsdsl.cli._decl import Option, command
+from mlopsdsl.cli._errors import EXIT_FAILED, Exit, report_errors
 
 Host = Annotated[
     str,
-    typer.Option("--host", "--server", help="The API endpoint: the KFP host, or the Argo Server URL."),
+    Option("--host", "--server", help="The API endpoint: the KFP host, or the Argo Server URL."),
 ]
 Token = Annotated[
     str | None,
-    typer.Option("--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."),
+    Option("--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."),
 ]
-Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")]
-Insecure = Annotated[bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")]
+Namespace = Annotated[str | None, Option("--namespace", "-n", help="Kubernetes namespace.")]
+Insecure = Annotated[bool, Option("--insecure", help="Do not verify the server's TLS certificate.")]
 
 
 def _remote(
@@ -49,7 +47,7 @@ def _remote(
     return pipeline, chosen, document, options
 
 
-@app.command("submit")
+@command("submit")
 @report_errors
 def submit_command(
     target: Target,
@@ -58,14 +56,14 @@ def submit_command(
     param: Params = None,
     token: Token = None,
     namespace: Namespace = None,
-    experiment: Annotated[str | None, typer.Option("--experiment", help="KFP experiment name.")] = None,
-    run_name: Annotated[str | None, typer.Option("--run-name", help="Name of the run.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow the run; exit 1 if it fails.")] = False,
+    experiment: Annotated[str | None, Option("--experiment", help="KFP experiment name.")] = None,
+    run_name: Annotated[str | None, Option("--run-name", help="Name of the run.")] = None,
+    wait: Annotated[bool, Option("--wait", help="Follow the run; exit 1 if it fails.")] = False,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds --wait may take before giving up.")
+        float | None, Option("--timeout", help="Seconds --wait may take before giving up.")
     ] = None,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Run every step; reuse nothing (results are still kept).")
+        bool, Option("--no-cache", help="Run every step; reuse nothing (results are still kept).")
     ] = False,
     option: Options = None,
     insecure: Insecure = False,
@@ -100,10 +98,10 @@ def submit_command(
     print(f"run {result.run_id}{where}: {result.status or 'submitted'}")
     if result.succeeded is False:
         print(f"error: run {result.run_id} ended {result.status}", file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED)
+        raise Exit(EXIT_FAILED)
 
 
-@app.command("publish")
+@command("publish")
 @report_errors
 def publish_command(
     target: Target,
@@ -112,7 +110,7 @@ def publish_command(
     token: Token = None,
     namespace: Namespace = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="Version name (default: derived from the content).")
+        str | None, Option("--version", help="Version name (default: derived from the content).")
     ] = None,
     kind: Kind = None,
     schedule: Schedule = None,

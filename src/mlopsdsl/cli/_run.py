@@ -11,32 +11,30 @@ import json
 import sys
 from typing import Annotated, Any
 
-import typer
-
-from mlopsdsl.cli._app import app
 from mlopsdsl.cli._commands import Params, Target, load_document
-from mlopsdsl.cli._errors import EXIT_USER, report_errors
+from mlopsdsl.cli._decl import Option, command
+from mlopsdsl.cli._errors import EXIT_USER, Exit, report_errors
 
 
-@app.command("run")
+@command("run")
 @report_errors
 def run_command(
     target: Target,
     param: Params = None,
     max_parallel: Annotated[
         int | None,
-        typer.Option("--max-parallel", "-j", min=1, help="Most steps at once (default: CPU count)."),
+        Option("--max-parallel", "-j", min=1, help="Most steps at once (default: CPU count)."),
     ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step; reuse nothing.")] = False,
+    no_cache: Annotated[bool, Option("--no-cache", help="Run every step; reuse nothing.")] = False,
     in_process: Annotated[
-        bool, typer.Option("--in-process", help="Run steps in this process (a debugger's breakpoints work).")
+        bool, Option("--in-process", help="Run steps in this process (a debugger's breakpoints work).")
     ] = False,
     code: Annotated[
-        str, typer.Option("--code", help="Ship step code by 'value' (cloudpickle) or by 'import'.")
+        str, Option("--code", help="Ship step code by 'value' (cloudpickle) or by 'import'.")
     ] = "value",
     executor: Annotated[
         str | None,
-        typer.Option(
+        Option(
             "--executor",
             help="How each step gets its own process: 'fork' (from a warm server; the default on Linux) "
             "or 'subprocess' (a new interpreter per step).",
@@ -44,11 +42,11 @@ def run_command(
     ] = None,
     resume: Annotated[
         str | None,
-        typer.Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
+        Option("--resume", metavar="RUN_ID", help="Rerun only what did not succeed in that run."),
     ] = None,
     artifact_root: Annotated[
         str | None,
-        typer.Option(
+        Option(
             "--artifact-root",
             metavar="URL",
             help="Where stored objects and artifacts go: a folder or an fsspec URL (s3://bucket/prefix). "
@@ -57,7 +55,7 @@ def run_command(
     ] = None,
     pushgateway: Annotated[
         str | None,
-        typer.Option(
+        Option(
             "--pushgateway",
             metavar="URL",
             help="Push step and run metrics to this Prometheus Pushgateway (default: $MLOPSDSL_PUSHGATEWAY).",
@@ -65,7 +63,7 @@ def run_command(
     ] = None,
     secret: Annotated[
         list[str] | None,
-        typer.Option(
+        Option(
             "--secret",
             metavar="NAME.KEY=VALUE",
             help="The value of a secret key a step declares (ml.Secret(name, key)); repeatable. Others come "
@@ -73,11 +71,11 @@ def run_command(
         ),
     ] = None,
     env_file: Annotated[
-        str | None, typer.Option("--env-file", metavar="PATH", help="A .env file to read secrets from.")
+        str | None, Option("--env-file", metavar="PATH", help="A .env file to read secrets from.")
     ] = None,
     inherit_env: Annotated[
         bool,
-        typer.Option("--inherit-env", help="Give steps this shell's whole environment, not a clean one."),
+        Option("--inherit-env", help="Give steps this shell's whole environment, not a clean one."),
     ] = False,
 ) -> None:
     """Run a pipeline locally and print its outputs."""
@@ -96,7 +94,7 @@ def run_command(
             RunFolder.existing(home(), resume)
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
     document = load_document(target, None)
     pipeline = load_pipeline(target)
     # Values stay separate from the document so that, on --resume, they override the recorded ones.

@@ -15,29 +15,19 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
+from mlopsdsl.cli._decl import Argument, Option, command, group
+from mlopsdsl.cli._errors import EXIT_USER, Exit, report_errors
 
-from mlopsdsl.cli._app import app
-from mlopsdsl.cli._errors import EXIT_USER, report_errors
-
-runs_app = typer.Typer(
-    name="runs",
-    help="List local runs, and show a run's steps with their input and output artifacts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(runs_app)
+RUNS = group("runs", help="List local runs, and show a run's steps with their input and output artifacts.")
 
 Home = Annotated[
     str | None,
-    typer.Option("--home", help="The runs folder's parent (default: $MLOPSDSL_HOME or ./.mlopsdsl)."),
+    Option("--home", help="The runs folder's parent (default: $MLOPSDSL_HOME or ./.mlopsdsl)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the records as JSON.")]
+AsJson = Annotated[bool, Option("--json", help="Print the records as JSON.")]
 
 
-@runs_app.command("list")
+@command("list", group=RUNS)
 @report_errors
 def list_command(home: Home = None, as_json: AsJson = False) -> None:
     """List runs, oldest first: id, pipeline, status, start time, duration."""
@@ -64,36 +54,32 @@ def list_command(home: Home = None, as_json: AsJson = False) -> None:
             print(f"warning: {r.get('damaged')}", file=sys.stderr)
 
 
-@runs_app.command("show")
+@command("show", group=RUNS)
 @report_errors
 def show_command(
     run_id: Annotated[
-        str | None, typer.Argument(help="A run id; left out, the most recent runs, newest first.")
+        str | None, Argument(help="A run id; left out, the most recent runs, newest first.")
     ] = None,
     home: Home = None,
     as_json: AsJson = False,
     backend: Annotated[
         str,
-        typer.Option(
-            "--backend", "-b", help="'local' (the run records here), or a cluster backend (kfp, argo)."
-        ),
+        Option("--backend", "-b", help="'local' (the run records here), or a cluster backend (kfp, argo)."),
     ] = "local",
     host: Annotated[
-        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+        str | None, Option("--host", "--server", help="For a cluster backend: its API endpoint.")
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
-        ),
+        Option("--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."),
     ] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    namespace: Annotated[str | None, Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+        bool, Option("--insecure", help="Do not verify the server's TLS certificate.")
     ] = False,
     as_html: Annotated[
         bool,
-        typer.Option(
+        Option(
             "--html", help="Print the run report: a standalone HTML page (graph by status, metrics, outputs)."
         ),
     ] = False,
@@ -110,7 +96,7 @@ def show_command(
     if backend != "local":
         if as_html:
             print("error: --html reports local runs; a cluster's run is shown by its own UI", file=sys.stderr)
-            raise typer.Exit(EXIT_USER)
+            raise Exit(EXIT_USER)
         _show_remote(run_id, backend, host, token, namespace, insecure, as_json)
         return
     root = home_folder(home)
@@ -118,7 +104,7 @@ def show_command(
         folder = RunFolder.existing(root, run_id, trust(root).key)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_USER) from None
+        raise Exit(EXIT_USER) from None
     run = folder.read_run()
     steps = folder.read_steps()
     order = _step_order(folder.path, steps)
@@ -166,7 +152,7 @@ def _inspector(backend: str, host: str | None) -> Any:
 
     if not host:
         print(f"error: --backend {backend} needs --host (the API endpoint)", file=sys.stderr)
-        raise typer.Exit(EXIT_USER)
+        raise Exit(EXIT_USER)
     chosen = backends.load(backend)
     if not isinstance(chosen, backends.Inspects):
         raise PluginError(f"backend {chosen.name!r} cannot read runs back from a cluster")
@@ -208,27 +194,25 @@ def _show_remote(
             print(f"  metric {name} = {value!r}")
 
 
-@app.command("logs")
+@command("logs")
 @report_errors
 def logs_command(
-    run_id: Annotated[str, typer.Argument(help="A run id (local) or the run's name on the cluster.")],
-    task: Annotated[str, typer.Argument(help="The task (as 'runs show' lists it).")],
+    run_id: Annotated[str, Argument(help="A run id (local) or the run's name on the cluster.")],
+    task: Annotated[str, Argument(help="The task (as 'runs show' lists it).")],
     backend: Annotated[
-        str, typer.Option("--backend", "-b", help="'local', or a cluster backend (argo).")
+        str, Option("--backend", "-b", help="'local', or a cluster backend (argo).")
     ] = "local",
     home: Home = None,
     host: Annotated[
-        str | None, typer.Option("--host", "--server", help="For a cluster backend: its API endpoint.")
+        str | None, Option("--host", "--server", help="For a cluster backend: its API endpoint.")
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            "--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."
-        ),
+        Option("--token", envvar="MLOPSDSL_TOKEN", show_envvar=True, help="Bearer token (never printed)."),
     ] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
+    namespace: Annotated[str | None, Option("--namespace", "-n", help="Kubernetes namespace.")] = None,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Do not verify the server's TLS certificate.")
+        bool, Option("--insecure", help="Do not verify the server's TLS certificate.")
     ] = False,
 ) -> None:
     """Print a task's logs: every attempt's log of a local run, or its pods' logs through the engine's API."""
@@ -243,7 +227,7 @@ def logs_command(
             folder = RunFolder.existing(root, run_id, trust(root).key)
         except RunError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
+            raise Exit(EXIT_USER) from None
         attempts = folder.path / "attempts" / safe_name(task)
         logs = sorted(attempts.glob("*/log.txt"), key=lambda p: [int(x) for x in p.parent.name.split(".")])
         if not logs:
@@ -252,7 +236,7 @@ def logs_command(
                 f"error: run {run_id} kept no log for task {task!r} (tasks: {', '.join(known)})",
                 file=sys.stderr,
             )
-            raise typer.Exit(EXIT_USER)
+            raise Exit(EXIT_USER)
         for path in logs:
             print(f"--- {task} attempt {path.parent.name}")
             sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
