@@ -108,6 +108,38 @@ class _Node:
     _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
     """Fields written by a function of their value rather than field by field."""
 
+    # Equality, hashing and repr are written once here rather than generated for each class (``eq=False,
+    # repr=False``): ``dataclasses`` compiles every method it makes, and for the IR's classes the ones
+    # written here are a fifth of the instructions of importing the IR, paid by every cold command. They
+    # mean what the generated ones would: fields compared in order between instances of one class, a hash
+    # of the field values, ``Name(field=value, ...)``.
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _values(self) == _values(other)
+
+    def __hash__(self) -> int:
+        return hash(_values(self))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(type(self)))
+        return f"{type(self).__qualname__}({shown})"
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _values(node: Any) -> tuple[Any, ...]:
+    return tuple(getattr(node, name) for name in _names(type(node)))
+
 
 class _Tagged:
     """``Annotated`` metadata: validate a union of IR classes by its ``kind`` field, as a tagged union.
@@ -141,7 +173,7 @@ class _CronText:
         return found
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class SourceLocation(_Node):
     """A place in user code; ``file`` is relative to the import root of its module."""
 
@@ -170,7 +202,7 @@ TypeKind = Literal[
 ]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class TypeSpec(_Node):
     """The type of a parameter or output.
 
@@ -240,7 +272,7 @@ class TypeSpec(_Node):
         return self.kind
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Param(_Node):
     """An input of a step or a parameter of a pipeline."""
 
@@ -252,7 +284,7 @@ class Param(_Node):
     location: SourceLocation | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Output(_Node):
     """A named output of a step or pipeline."""
 
@@ -263,7 +295,7 @@ class Output(_Node):
 # --------------------------------------------------------------------------- step options
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Kubernetes(_Node):
     """Settings that only a Kubernetes backend acts on; the local runner ignores them."""
 
@@ -276,7 +308,7 @@ class Kubernetes(_Node):
     """Pod settings (``@ml.step(pod=ml.Pod(...))``); the pipeline's ``pod`` fills what this leaves out."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class StepOptions(_Node):
     """Everything ``@ml.step(...)`` accepts besides the function."""
 
@@ -320,7 +352,7 @@ def env_name_problem(env: dict[str, str]) -> str | None:
 # --------------------------------------------------------------------------- code and steps
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class CodeRef(_Node):
     """Where a step's function lives and a digest of its code and of the helpers it reaches."""
 
@@ -334,7 +366,7 @@ class CodeRef(_Node):
 ReturnKind = Literal["single", "fields", "none"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ReturnShape(_Node):
     """How the function's return value maps onto outputs.
 
@@ -347,7 +379,7 @@ class ReturnShape(_Node):
     """Import path of the NamedTuple class, for ``fields``."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class StepSpec(_Node):
     """A step function with its options: compiled once, however many tasks use it."""
 
@@ -366,7 +398,7 @@ class StepSpec(_Node):
 # --------------------------------------------------------------------------- bindings
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ConstantBinding(_Node):
     """A value written in the pipeline source."""
 
@@ -374,7 +406,7 @@ class ConstantBinding(_Node):
     value: JsonValue = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ParameterBinding(_Node):
     """A parameter of the enclosing pipeline."""
 
@@ -384,7 +416,7 @@ class ParameterBinding(_Node):
     """Fields to select from the value, for ``params.config.lr`` on a model parameter."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class TaskOutputBinding(_Node):
     """An output of another task in the same pipeline."""
 
@@ -395,7 +427,7 @@ class TaskOutputBinding(_Node):
     """Fields to select from the value, for ``metrics.accuracy`` on a dataclass or model output."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class OneOfBinding(_Node):
     """The output of whichever branch ran: one source per branch of a ``when``/``otherwise`` pair."""
 
@@ -403,14 +435,14 @@ class OneOfBinding(_Node):
     sources: list[TaskOutputBinding]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class StatusBinding(_Node):
     """How the pipeline ended, ``"Succeeded"`` or ``"Failed"``: only for the exit handler's inputs."""
 
     kind: Literal["pipeline_status"] = "pipeline_status"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ListBinding(_Node):
     """A list written in the pipeline whose elements are bindings (``total(xs=[a, b, c])``): the fan-in
     of independent values into one input, in the order written."""
@@ -419,7 +451,7 @@ class ListBinding(_Node):
     items: list[Binding]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class DictBinding(_Node):
     """A dict written in the pipeline whose values are bindings (``report(scores={"a": a, "b": b})``)."""
 
@@ -465,7 +497,7 @@ def task_outputs_read(binding: Binding) -> list[TaskOutputBinding]:
 # --------------------------------------------------------------------------- control flow
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Compare(_Node):
     """``left op right``, decided when the pipeline runs."""
 
@@ -475,7 +507,7 @@ class Compare(_Node):
     right: Binding
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AllOf(_Node):
     """All of the conditions hold (``a & b``)."""
 
@@ -483,7 +515,7 @@ class AllOf(_Node):
     conditions: list[Condition]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AnyOf(_Node):
     """At least one of the conditions holds (``a | b``)."""
 
@@ -491,7 +523,7 @@ class AnyOf(_Node):
     conditions: list[Condition]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Not(_Node):
     """The condition does not hold (``~a``)."""
 
@@ -515,7 +547,7 @@ def operands(condition: Condition) -> list[Binding]:
     return [b for part in condition.conditions for b in operands(part)]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Group(_Node):
     """A block of tasks that runs only when its condition holds (``with ml.when(...)``/``ml.otherwise()``).
 
@@ -532,7 +564,7 @@ class Group(_Node):
     location: SourceLocation | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class MapSpec(_Node):
     """A task run once per element of a list (``step.map(...)``); its outputs are lists, in input order."""
 
@@ -548,7 +580,7 @@ class MapSpec(_Node):
             object.__setattr__(self, "min_success", float(self.min_success))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Task(_Node):
     """One call of a step or a sub-pipeline inside a pipeline."""
 
@@ -571,7 +603,7 @@ class Task(_Node):
         return self.step if self.step is not None else (self.pipeline or "")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class PipelineOutput(_Node):
     """A value the pipeline returns, and where it comes from."""
 
@@ -596,7 +628,7 @@ def _schedule_as_text(value: Schedule | None) -> Any:
     return {"cron": value.cron, **{name: getattr(value, name) for name in changed}}
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class PipelineSpec(_Node):
     """A pipeline: its parameters, its tasks in the order they were called, and its outputs."""
 
@@ -631,7 +663,7 @@ class PipelineSpec(_Node):
         raise KeyError(task_id)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Document(_Node):
     """A whole compiled unit: the root pipeline, its sub-pipelines, and every step they use."""
 
