@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlopsdsl import ir
-from mlopsdsl._files import write_atomic
 from mlopsdsl.errors import Location, ParameterError, RunError
 from mlopsdsl.local import _progress
 from mlopsdsl.local._cache import Cache
@@ -249,11 +248,11 @@ def run_document(
     try:
         # Compact: json.dumps with an indent runs the pure-Python encoder, which cost as much per step as the
         # step's own records.
-        write_atomic(
+        folder.write_file(
             folder.path / "document.json",
             ir.canonical_json(ir.dump(document, exclude_none=True), None) + "\n",
         )
-        specs = code_specs(document, funcs, "live" if in_process else code, folder.path / "code", needed)
+        specs = code_specs(document, funcs, "live" if in_process else code, folder, needed)
         if in_process:
             _ensure_functions(document, funcs, needed)
     except BaseException:  # the run never started: its record says so rather than "running" forever

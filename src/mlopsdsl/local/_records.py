@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import sys
 import threading
 import time
@@ -56,7 +55,7 @@ def now() -> str:
 
 def new_run_id(pipeline: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return f"{pipeline}-{stamp}-{secrets.token_hex(3)}"
+    return f"{pipeline}-{stamp}-{os.urandom(3).hex()}"
 
 
 def safe_name(node_id: str) -> str:
@@ -70,12 +69,12 @@ def write_json(path: Path, value: Any, make_parent: bool = True) -> None:
     write_atomic(path, json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_text_fast(path: str | Path, text: str) -> None:
+def write_text_fast(path: str | Path, text: str | bytes) -> None:
     """Atomic like :func:`write_json` but not flushed to disk here: the rename is atomic in the kernel, so
     the file survives the runner being killed at any instant (the page cache outlives the process);
     surviving a power cut is left to the caller (:class:`Syncer`), or not needed (``running`` states)."""
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp"
-    data = memoryview(text.encode())
+    data = memoryview(text.encode() if isinstance(text, str) else text)
     try:
         # Plain descriptors: a text-mode open() adds stat and seek calls, each one slow on a busy VM.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -318,6 +317,13 @@ class RunFolder:
 
             remove(str(incoming))
             raise
+
+    def write_file(self, path: Path, data: str | bytes) -> None:
+        """Write a file of the run (its document, its steps' code) as step records are written: renamed
+        into place at once, on disk before ``run.json`` says the run ended (:class:`Syncer`)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_fast(path, data)
+        self._syncer.written(str(path))
 
     def step_path(self, node_id: str) -> Path:
         return self.path / "steps" / f"{safe_name(node_id)}.json"

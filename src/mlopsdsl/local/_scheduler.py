@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlopsdsl import ir
@@ -813,11 +812,11 @@ def code_specs(
     document: ir.Document,
     functions: dict[str, Callable[..., Any]],
     mode: str,
-    code_dir: Path,
+    folder: RunFolder,
     needed: set[str],
 ) -> dict[str, dict[str, Any]]:
-    """The ``code`` part of each step's call spec; by-value payloads are written to ``code_dir``."""
-    from mlopsdsl._files import write_atomic
+    """The ``code`` part of each step's call spec; by-value payloads are written to the run's ``code``
+    folder (not flushed on the way: a resumed run writes them again)."""
     from mlopsdsl.errors import RunError
 
     specs: dict[str, dict[str, Any]] = {}
@@ -859,9 +858,8 @@ def code_specs(
                 f"step {step.name!r} cannot be pickled by value: {type(exc).__name__}: {exc} (a module-level "
                 "object it uses is not picklable; create it inside the step, or use import mode)"
             ) from exc
-        path = code_dir / f"{step.name}-{step.digest[:16]}.pkl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, payload)
+        path = folder.path / "code" / f"{step.name}-{step.digest[:16]}.pkl"
+        folder.write_file(path, payload)
         specs[step.name] = {"mode": "value", "file": str(path), "python": python_version()}
     return specs
 

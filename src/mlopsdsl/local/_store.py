@@ -15,7 +15,6 @@ a local cache. fsspec is imported on first use, never by ``import mlopsdsl``.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -127,6 +126,8 @@ def _refuse(uri: str, problem: str) -> None:
 
 def _remove(path: Path) -> None:
     if path.is_dir():
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
