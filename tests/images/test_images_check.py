@@ -150,6 +150,11 @@ def test_an_image_of_the_users_is_trusted_with_a_note() -> None:
     notes = [line for line in err.splitlines() if line.startswith("note: ")]
     assert len(notes) == 3  # make, total, spread; label needs nothing
     assert "step 'make' runs on registry.example/ml:7, which mlopsdsl cannot look into" in notes[0]
+    # compile says the same, on standard error, and still writes the document
+    code, out, err = cli("compile", PIPELINES + ":frames", "-b", "kfp", "-O", "image=registry.example/ml:7")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("note: ")] == notes
+    assert "pipelineSpec" in out or "pipelineInfo" in out
 
 
 def test_the_ir_backend_checks_no_image() -> None:

@@ -140,10 +140,13 @@ def compile_command(
     options = compile_options(kind, schedule, option)
     if image_repo is not None:
         options["image_repo"] = image_repo
+    notes: list[str] = []
     with located(pipeline):
         text = backends.compile_document(
-            chosen, document, pipeline.locate, functions=pipeline.step_functions(), **options
+            chosen, document, pipeline.locate, notes=notes, functions=pipeline.step_functions(), **options
         )
+    for note in notes:  # what the image check could not verify, as `validate` prints it
+        print(f"note: {note}", file=sys.stderr)
     emit(text, output)
 
 
