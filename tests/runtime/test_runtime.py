@@ -434,6 +434,16 @@ def test_the_bundle_unpacks_to_exactly_its_files_stored_in_a_zip() -> None:
     assert "cloudpickle/cloudpickle.py" not in lean_files(bundle_files(False))
 
 
+def test_the_bundle_fits_one_argument_or_environment_variable_with_room() -> None:
+    """Its base64 text is one argv item (KFP) or one environment variable (Argo, Airflow): Linux takes at
+    most 128 KiB for either. Half of that leaves room for the runtime to grow, and for what else Argo puts
+    in a pod's environment."""
+    import base64
+
+    assert len(base64.b64encode(bundle())) < 64 * 1024
+    assert len(unpack(bundle())) > 3 * len(bundle())  # it is compressed as a whole, not file by file
+
+
 def test_the_bundle_is_the_same_bytes_in_any_process(tmp_path: Path) -> None:
     """Made afresh (each process its own empty cache) under different hash seeds: the same bytes."""
     made = []
