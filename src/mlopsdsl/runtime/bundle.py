@@ -12,13 +12,14 @@ comments (:func:`lean`; each line stays on its line number, so a traceback from 
 line of the source), except the head of cloudpickle's files, where its copyright and licence notice is.
 The files are stored, not deflated, in a zip, and the whole zip is compressed at once with bzip2: one
 stream over every file finds what the files share (imports, names, idioms), which a zip, deflating each
-file alone in a 32 KB window, cannot; it comes to about 60% of the deflated zip. bzip2 rather than
-xz/lzma: slightly smaller here, and its encoder has given the same bytes for years, where xz documents that
-its output may change between releases. The bytes are deterministic (sorted entries, fixed timestamps).
+file alone in a 32 KB window, cannot: 70% of the same files deflated in a zip (docs/runtime.md has the
+encodings measured). bzip2 rather than xz/lzma: slightly smaller here, and its encoder gives the same bytes
+across the releases in use, where xz documents that its output may change between releases. The bytes are
+deterministic (sorted entries, fixed timestamps).
 
-Making it costs tens of milliseconds (parsing and compressing the sources), which a cold ``mlopsdsl
-compile`` would pay every time, so it is kept in a user cache folder under the digest of what goes in it,
-and checked against its own digest when read back.
+Making it costs a quarter of a second (parsing the sources to lean them, most of it), which a cold
+``mlopsdsl compile`` would pay every time, so it is kept in a user cache folder under the digest of what
+goes in it, and checked against its own digest when read back.
 """
 
 from __future__ import annotations
