@@ -20,7 +20,8 @@ instructions with valgrind, a figure the load does not move. The load average is
    executor, (T(long) - T(short)) / (long - short), so that start-up cancels out; kfp.local the same.
 4. In process, 500 steps: ``ml.compile`` of a fresh pipeline (trace, IR, validation, compile) against
    kfp (trace + ``Compiler().compile``) and hera (build + ``to_yaml``), best of ``--repeat``.
-   Then the compiled sizes of the same chains, ours and the peer's, at 20 steps and at that length.
+   Then the compiled sizes of the same chains, ours and the peer's, at 20 steps and at that length: ours
+   by default (the step runtime bundle in the document) and with ``runtime="image"`` (nothing shipped).
 5. Linearity: build + validate, each compiler (Argo, KFP, IR JSON), and an in-process run, in time per
    step, at each size.
 """
@@ -381,18 +382,19 @@ def in_process_section(n: int, repeat: int, peers: bool) -> None:
         f"   hera (build + to_yaml)            {ms(hera)} / {ms(hera_cpu)}:"
         f" {hera / argo_ours:.1f}x wall, {hera_cpu / argo_cpu:.1f}x CPU"
     )
-    print("   compiled sizes, ours / peer's (the same chain):")
+    print('   compiled sizes, ours / peer\'s (the same chain), by default and with runtime="image":')
     for size in sorted({20, n}):
-        ours_kfp = len(ml.compile(chain(size), backend="kfp").encode())
         compiler.Compiler().compile(theirs(size), path)
-        theirs_kfp = os.path.getsize(path)
-        ours_argo = len(ml.compile(chain(size), backend="argo").encode())
-        theirs_argo = len(hera_chain(size).encode())
-        print(
-            f"   N={size:>4}: KFP {ours_kfp / 1000:.1f} / {theirs_kfp / 1000:.1f} KB"
-            f" ({ours_kfp / theirs_kfp:.2f}),"
-            f" Argo {ours_argo / 1000:.1f} / {theirs_argo / 1000:.1f} KB ({ours_argo / theirs_argo:.2f})"
-        )
+        peer = {"KFP": os.path.getsize(path), "Argo": len(hera_chain(size).encode())}
+        parts = []
+        for label, backend in (("KFP", "kfp"), ("Argo", "argo")):
+            ours = len(ml.compile(chain(size), backend=backend).encode())
+            image = len(ml.compile(chain(size), backend=backend, runtime="image").encode())
+            parts.append(
+                f"{label} {ours / 1000:.1f} / {peer[label] / 1000:.1f} KB ({ours / peer[label]:.2f}),"
+                f" image {image / 1000:.1f} KB ({image / peer[label]:.2f})"
+            )
+        print(f"   N={size:>4}: " + "; ".join(parts))
 
 
 def linear_section(sizes: list[int], run_sizes: list[int]) -> None:

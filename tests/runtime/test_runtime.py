@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mlopsdsl.runtime import execute
-from mlopsdsl.runtime.bundle import BOOTSTRAP, bundle
+from mlopsdsl.runtime.bundle import BOOTSTRAP, bundle, unpack
 from mlopsdsl.runtime.payload import pickle_function
 
 HELPERS = """
@@ -143,8 +143,7 @@ def test_import_mode_and_the_runtime_stays_light(tmp_path: Path, helpers: Any) -
 
 
 def test_bundle_runs_a_by_value_step_without_site_packages(tmp_path: Path, helpers: Any) -> None:
-    (tmp_path / "runtime.zip").write_bytes(bundle())
-    assert bundle() == (tmp_path / "runtime.zip").read_bytes()  # deterministic
+    (tmp_path / "runtime.zip").write_bytes(unpack(bundle()))
     spec = _value_spec(tmp_path, helpers.step)
     spec["inputs"][1] = {"name": "label", "kind": "json", "value": "x"}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -404,19 +403,175 @@ def test_the_bundle_is_lean_and_kept_in_the_cache_checked(tmp_path: Path, monkey
 
     monkeypatch.setenv("MLOPSDSL_CACHE_DIR", str(tmp_path / "cache"))
     made = bundle()
-    with zipfile.ZipFile(io.BytesIO(made)) as archive:
+    with zipfile.ZipFile(io.BytesIO(unpack(made))) as archive:
         main = archive.read("mlopsdsl/runtime/_main.py").decode()
         source = Path(bundling.__file__).with_name("_main.py").read_text()
         assert len(main) < len(source) and len(main.splitlines()) == len(source.splitlines())
-        assert (
-            archive.read("cloudpickle/cloudpickle.py")
-            == Path(__import__("cloudpickle").cloudpickle.__file__).read_bytes()
-        )  # cloudpickle travels as released
-    (kept,) = (tmp_path / "cache" / "bundles").glob("*.zip")
+    (kept,) = (tmp_path / "cache" / "bundles").glob("*.bz2")
     assert kept.read_bytes() == made and bundle() == made
     kept.write_bytes(made[:-10] + b"0123456789")  # damaged: not trusted, made again
     assert bundle() == made
-    assert [p.read_bytes() for p in (tmp_path / "cache" / "bundles").glob("*.zip")] == [made]
+    assert [p.read_bytes() for p in (tmp_path / "cache" / "bundles").glob("*.bz2")] == [made]
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
     monkeypatch.setenv("MLOPSDSL_CACHE_DIR", str(tmp_path / "blocked"))
     assert bundle() == made  # a cache that cannot be written is only slower
+
+
+def test_the_bundle_unpacks_to_exactly_its_files_stored_in_a_zip() -> None:
+    import io
+    import zipfile
+
+    from mlopsdsl.runtime.bundle import bundle_files, lean_files
+
+    for include_cloudpickle in (True, False):
+        files = lean_files(bundle_files(include_cloudpickle))
+        with zipfile.ZipFile(io.BytesIO(unpack(bundle(include_cloudpickle)))) as archive:
+            assert archive.namelist() == sorted(files)  # nothing more, nothing less, in a fixed order
+            for info in archive.infolist():
+                assert archive.read(info) == files[info.filename], info.filename
+                # stored (the whole zip is compressed at once), with no date or owner of this machine
+                assert (info.compress_type, info.date_time) == (zipfile.ZIP_STORED, (1980, 1, 1, 0, 0, 0))
+    assert "cloudpickle/cloudpickle.py" not in lean_files(bundle_files(False))
+
+
+def test_the_bundle_fits_one_argument_or_environment_variable_with_room() -> None:
+    """Its base64 text is one argv item (KFP) or one environment variable (Argo, Airflow): Linux takes at
+    most 128 KiB for either. Half of that leaves room for the runtime to grow, and for what else Argo puts
+    in a pod's environment."""
+    import base64
+
+    assert len(base64.b64encode(bundle())) < 64 * 1024
+    assert len(unpack(bundle())) > 3 * len(bundle())  # it is compressed as a whole, not file by file
+
+
+def test_the_bundle_is_the_same_bytes_in_any_process(tmp_path: Path) -> None:
+    """Made afresh (each process its own empty cache) under different hash seeds: the same bytes."""
+    made = []
+    for seed in ("1", "2"):
+        env = {"MLOPSDSL_CACHE_DIR": str(tmp_path / seed), "PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+        probe = "import sys; from mlopsdsl.runtime.bundle import bundle; sys.stdout.buffer.write(bundle())"
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        made.append(done.stdout)
+    assert made[0] == made[1] == bundle()
+
+
+def test_cloudpickle_travels_lean_with_its_licence_notice() -> None:
+    """cloudpickle is BSD-3: its copyright and licence text travels verbatim, on its own lines."""
+    import cloudpickle  # type: ignore[import-untyped]
+
+    from mlopsdsl.runtime.bundle import bundle_files, lean_files
+
+    released = Path(cloudpickle.cloudpickle.__file__).read_text()
+    travels = lean_files(bundle_files())["cloudpickle/cloudpickle.py"].decode()
+    notice = released[released.index("Copyright") : released.index("SUCH DAMAGE.") + len("SUCH DAMAGE.")]
+    assert notice.count("\n") > 20 and "Redistribution and use in source and binary forms" in notice
+    assert released.index(notice) == travels.index(notice)  # same place, so on the same lines
+    assert len(travels) < 0.7 * len(released)  # its other docstrings and comments do not travel
+    assert len(travels.splitlines()) == len(released.splitlines())
+
+
+def test_lean_sources_are_the_same_code() -> None:
+    """Instruction for instruction, every module as it travels is the module as written (jumps compared by
+    the instruction they land on; a docstring's ``__doc__ = ...`` and line numbers aside)."""
+    import dis
+    import types
+
+    from mlopsdsl.runtime.bundle import bundle_files, lean_files
+
+    def instructions(code: types.CodeType) -> list[tuple[str, object]]:
+        kept: list[dis.Instruction] = []
+        for i in dis.get_instructions(code):
+            if i.opname == "STORE_NAME" and i.argval == "__doc__":
+                kept.pop()  # the docstring's LOAD_CONST
+            else:
+                kept.append(i)
+        index = {i.offset: n for n, i in enumerate(kept)}
+        out: list[tuple[str, object]] = []
+        for i in kept:
+            value = i.argval
+            if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs:
+                value = index[i.argval]
+            elif isinstance(value, types.CodeType):
+                value = value.co_qualname
+            out.append((i.opname, value))
+        return out
+
+    def same(a: types.CodeType, b: types.CodeType, where: str) -> None:
+        assert instructions(a) == instructions(b), where
+        inner_a = [c for c in a.co_consts if isinstance(c, types.CodeType)]
+        inner_b = [c for c in b.co_consts if isinstance(c, types.CodeType)]
+        assert len(inner_a) == len(inner_b), where
+        for x, y in zip(inner_a, inner_b, strict=True):
+            same(x, y, f"{where}:{x.co_qualname}")
+
+    files = bundle_files()
+    for name, data in lean_files(files).items():
+        same(compile(files[name], name, "exec"), compile(data, name, "exec"), name)
+
+
+def test_a_traceback_in_a_pod_shows_the_sources_lines(tmp_path: Path) -> None:
+    """In a pod (the bundle's zip only, no site-packages), every frame of the runtime and of cloudpickle
+    names its file in the zip, and the line Python shows for it is the line of that number in the source."""
+    import cloudpickle
+
+    import mlopsdsl
+
+    (tmp_path / "runtime.zip").write_bytes(unpack(bundle()))
+    probe = textwrap.dedent(
+        """
+        import json, sys, traceback
+        sys.path.insert(0, sys.argv[1])
+        import cloudpickle
+        from mlopsdsl.runtime import execute
+
+        frames = []
+
+        class Probe:
+            def __reduce__(self):
+                frames.extend(traceback.extract_stack())
+                return (int, (1,))
+
+        def step():
+            frames.extend(traceback.extract_stack())
+            cloudpickle.dumps(Probe())
+            return 1
+
+        spec = {"version": 1, "step": "s", "code": {"mode": "import", "module": "x", "qualname": "y"},
+                "inputs": [], "outputs": [{"name": "output", "kind": "json"}], "returns": "single"}
+        assert execute(spec, function=step)["ok"]
+        print(json.dumps([(f.filename, f.lineno, f.line) for f in frames]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(tmp_path / "runtime.zip")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    roots = {
+        "mlopsdsl/": Path(mlopsdsl.__file__).parent,
+        "cloudpickle/": Path(cloudpickle.__file__).parent,
+    }
+    inside = str(tmp_path / "runtime.zip") + "/"
+    seen: set[str] = set()
+    for filename, number, line in json.loads(done.stdout):
+        if not filename.startswith(inside):
+            continue
+        name = filename[len(inside) :]
+        package, _, rest = name.partition("/")
+        source = (roots[package + "/"] / rest).read_text().splitlines()
+        assert line and line == source[number - 1].strip(), (name, number)
+        seen.add(package)
+    assert seen == {"mlopsdsl", "cloudpickle"}  # frames of both were checked
+
+
+def test_a_python_without_bz2_is_told_what_to_do() -> None:
+    from mlopsdsl.runtime.bundle import unpacker
+
+    program = "import sys\nsys.modules['bz2'] = None\n" + unpacker("'QlpoOQ=='")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "mlopsdsl: this Python has no bz2 module to unpack the step runtime" in done.stderr
+    assert "runtime='image'" in done.stderr

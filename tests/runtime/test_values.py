@@ -18,7 +18,7 @@ from pydantic import BaseModel
 import mlopsdsl as ml
 from mlopsdsl.runtime import execute
 from mlopsdsl.runtime._values import SAFE_INT, LossyValue, check_float64, from_json, to_json
-from mlopsdsl.runtime.bundle import bundle
+from mlopsdsl.runtime.bundle import bundle, unpack
 from mlopsdsl.runtime.payload import pickle_function
 
 
@@ -272,7 +272,7 @@ def test_plain_json_inputs_never_import_typing(tmp_path: Path) -> None:
         "returns": "single",
         "result": str(tmp_path / "result.json"),
     }
-    (tmp_path / "runtime.zip").write_bytes(bundle(include_cloudpickle=False))
+    (tmp_path / "runtime.zip").write_bytes(unpack(bundle(include_cloudpickle=False)))
     probe = textwrap.dedent(
         f"""
         import json, sys

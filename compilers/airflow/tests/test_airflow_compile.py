@@ -182,6 +182,30 @@ def test_bad_options_are_located() -> None:
         ml.compile(pipes.settings, backend="airflow", operator="docker")
     with pytest.raises(CompileError, match=r"store=.*absolute folder"):
         ml.compile(pipes.settings, backend="airflow", store="relative/dir")
+    for bad in ("pip", None):  # runtime= as on KFP and Argo: the same choices and words
+        with pytest.raises(CompileError) as raised:
+            ml.compile(pipes.settings, backend="airflow", runtime=bad)
+        assert raised.value.message == f"[airflow] runtime={bad!r}: choose one of 'bundle', 'image'"
+        assert where in str(raised.value)
+
+
+def test_runtime_image_ships_no_bundle_and_runs_on_the_images_mlopsdsl(tmp_path: Path) -> None:
+    """``runtime="image"``: no ``RUNTIME`` in the file, no variable in the pods, a launcher that imports the
+    image's mlopsdsl (the worker's, for the local operator), and the same result as the bundled file."""
+    text = ml.compile(pipes.chain, backend="airflow", operator="local", runtime="image")
+    bundled = ml.compile(pipes.chain, backend="airflow", operator="local")
+    assert "RUNTIME = " in bundled and "MLOPSDSL_RUNTIME" in bundled
+    assert "RUNTIME = " not in text and "MLOPSDSL_RUNTIME" not in text and "runtime.zip" not in text
+    bag = bag_of(tmp_path / "dags", {"chain": text})
+    assert bag.import_errors == {}
+    for task in bag.dags["chain"].tasks:
+        container = validate_pod(pod_of(task))["spec"]["containers"][0]
+        assert "from mlopsdsl.runtime import main" in container["command"][2]
+        assert not container.get("env")  # the step sets none, and nothing is shipped
+    image = run_airflow(text, {"x": 2}, workdir=tmp_path / "image")
+    assert image.succeeded, image.logs
+    bundle = run_airflow(bundled, {"x": 2}, workdir=tmp_path / "bundle")
+    assert image.outputs == bundle.outputs == {"output": 7}
 
 
 def test_stored_values_need_a_store() -> None:

@@ -287,6 +287,40 @@ def test_bad_options_are_compile_errors() -> None:
         ml.compile(pipes.chain, backend=BACKEND, cache_root="rel/cache")
     with pytest.raises(CompileError, match="cache must be True or False"):
         ml.compile(pipes.chain, backend=BACKEND, cache="off")
+    # runtime= as on KFP: the same choices, the same words, at the pipeline's definition
+    for bad in ("pip", None, ["image"]):
+        with pytest.raises(CompileError) as info:
+            ml.compile(pipes.chain, backend=BACKEND, runtime=bad)
+        assert info.value.message == f"[argo] runtime={bad!r}: choose one of 'bundle', 'image'"
+        assert info.value.location is not None and info.value.location.file.endswith("argo_pipelines.py")
+        assert info.value.location.line == pipes.chain.build().pipeline.location.line
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_runtime_image_ships_no_bundle_and_passes_the_strict_checks(kind: str) -> None:
+    """``runtime="image"``: no workflow parameter, no environment variable, and a launcher that imports the
+    image's mlopsdsl; the same tasks, templates and call specs otherwise."""
+    schedule = "*/5 * * * *" if kind == "cron" else None
+    for pipeline in (pipes.hostile, pipes.options, pipes.chain, pipes.pods):
+        text = ml.compile(pipeline, backend=BACKEND, kind=kind, schedule=schedule, runtime="image")
+        data = assert_valid(text)
+        spec = data["spec"].get("workflowSpec", data["spec"])
+        parameters = [p["name"] for p in spec["arguments"]["parameters"]]
+        assert "mlopsdsl-runtime" not in parameters and "MLOPSDSL_RUNTIME" not in text
+        bundled = yaml.safe_load(ml.compile(pipeline, backend=BACKEND, kind=kind, schedule=schedule))
+        bundled_spec = bundled["spec"].get("workflowSpec", bundled["spec"])
+        assert parameters == [p["name"] for p in bundled_spec["arguments"]["parameters"]][:-1]
+        for mine, theirs in zip(spec["templates"], bundled_spec["templates"], strict=True):
+            if "container" not in mine:
+                assert mine == theirs
+                continue
+            program = mine["container"]["command"][2]
+            assert "runtime.zip" not in program and "bz2" not in program
+            assert "from mlopsdsl.runtime import main" in program
+            assert mine["container"]["args"] == theirs["container"]["args"]
+            assert [e for e in theirs["container"]["env"] if e["name"] != "MLOPSDSL_RUNTIME"] == mine[
+                "container"
+            ].get("env", [])
 
 
 def test_compiled_output_is_byte_identical_across_processes_and_hash_seeds() -> None:

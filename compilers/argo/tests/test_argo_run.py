@@ -10,7 +10,7 @@ import argo_pipelines as pipes
 import pytest
 import yaml
 from mlopsdsl_argo import ArgoBackend
-from mlopsdsl_argo._launch import LAUNCHER
+from mlopsdsl_argo._launch import LAUNCHER, launcher
 from mlopsdsl_argo.testing import kube_expand, substitute
 
 import mlopsdsl as ml
@@ -52,8 +52,24 @@ def test_submitted_values_reach_the_steps_unchanged(tmp_path: Path, text: str) -
 
 
 def test_the_launcher_holds_nothing_argo_or_kubernetes_would_expand() -> None:
-    assert "{{" not in LAUNCHER and "$(" not in LAUNCHER and "$$" not in LAUNCHER
-    assert substitute(LAUNCHER, {}) == LAUNCHER and kube_expand(LAUNCHER, {"X": "y"}) == LAUNCHER
+    for program in (LAUNCHER, launcher("image")):
+        assert "{{" not in program and "$(" not in program and "$$" not in program
+        assert substitute(program, {}) == program and kube_expand(program, {"X": "y"}) == program
+
+
+def test_runtime_image_runs_on_the_images_mlopsdsl(tmp_path: Path) -> None:
+    """``runtime="image"`` end to end: each pod runs the step runtime of the mlopsdsl its Python has, here
+    this environment's (``isolated=False`` keeps its site-packages, as an image with mlopsdsl would), and
+    gives what the bundled document gives."""
+    text = ml.compile(pipes.hostile, backend=ArgoBackend(), runtime="image")
+    result = run_argo(text, {}, workdir=tmp_path / "image", isolated=False)
+    assert result.succeeded, result.logs
+    assert result.outputs == expected(pipes.HOSTILE)
+    assert set(result.tasks.values()) == {"Succeeded"}
+    # Nothing is shipped: in a stock pod (no site-packages) the same document cannot find the runtime.
+    stock = run_argo(text, {}, workdir=tmp_path / "stock")
+    assert not stock.succeeded
+    assert "No module named 'mlopsdsl'" in next(iter(stock.logs.values()))
 
 
 def test_a_failing_step_fails_the_run_after_its_retries(tmp_path: Path) -> None:

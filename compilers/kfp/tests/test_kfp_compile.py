@@ -303,11 +303,13 @@ def test_runtime_ships_once_per_document() -> None:
     import io
     import zipfile
 
+    from mlopsdsl.runtime.bundle import unpack
+
     text, docs = compiled(pipelines.chain_of(20))
     runtime = docs[0]["deploymentSpec"]["executors"]["exec-mlopsdsl-runtime"]["container"]
     encoded = runtime["args"][1]
     assert text.count(encoded) == 1
-    names = zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))).namelist()
+    names = zipfile.ZipFile(io.BytesIO(unpack(base64.b64decode(encoded)))).namelist()
     assert "mlopsdsl/runtime/__init__.py" in names and "cloudpickle/__init__.py" in names
     image_mode, image_docs = compiled(pipelines.chain_of(20), runtime="image")
     assert "mlopsdsl-runtime" not in image_mode

@@ -7,6 +7,8 @@ by-value payload in its call spec.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import kfp_pipelines as pipelines
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import mlopsdsl as ml
+from mlopsdsl.runtime.bundle import bundle, unpack
 from mlopsdsl.testing import run_kfp
 
 
@@ -22,8 +25,13 @@ def test_quickstart_like_chain_runs_from_its_compiled_commands(tmp_path: Path) -
     run = run_kfp(text, {"x": 10}, workdir=tmp_path)
     assert run.outputs == {"output": 13}
     assert list(run.tasks) == ["mlopsdsl-runtime", "one", "one-2", "one-3"]
-    # every step ran from the bundle the runtime task wrote (its folder is the first one)
-    assert (next(tmp_path.glob("001-mlopsdsl-runtime")) / "artifacts" / "bundle").is_file()
+    # every step ran from the bundle the runtime task wrote (its folder is the first one): the bundle's
+    # zip, its files deflated again for the steps' downloads
+    written = next(tmp_path.glob("001-mlopsdsl-runtime")) / "artifacts" / "bundle"
+    with zipfile.ZipFile(written) as archive, zipfile.ZipFile(io.BytesIO(unpack(bundle()))) as shipped:
+        assert archive.namelist() == shipped.namelist()
+        assert all(archive.read(n) == shipped.read(n) for n in shipped.namelist())
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
 
 
 def test_everything_gives_what_the_local_runner_gives(tmp_path: Path) -> None:

@@ -6,11 +6,14 @@ Built-in steps (``gather``, ``decide``) are always imported, from the runtime bu
 to the container as one argv item, which Linux limits to 128 KiB, so a payload too large for it is a
 compile error at the step, not a pod that fails to start.
 
-The runtime bundle (:func:`mlopsdsl.runtime.bundle.bundle`) travels as base64 text, once per document: KFP
-writes it as an artifact from one task, Argo and Airflow hand it to every pod in the ``MLOPSDSL_RUNTIME``
-environment variable, which :func:`bundle_prologue` turns into a zip on ``sys.path`` (after installing
-the step's ``packages``, read from ``MLOPSDSL_PACKAGES``). Every step container runs the image's own
-Python with one program (:func:`launch_command`), never a shell.
+How the step runtime gets there is the ``runtime`` compile option of every Kubernetes backend
+(:data:`RUNTIMES`, checked by :func:`runtime_problem`). ``bundle`` (the default): the runtime bundle
+(:func:`mlopsdsl.runtime.bundle.bundle`) travels as base64 text, once per document: KFP writes it as an
+artifact from one task, Argo and Airflow hand it to every pod in the ``MLOPSDSL_RUNTIME`` environment
+variable, which :func:`launch_prologue` turns into a zip on ``sys.path`` (after installing the step's
+``packages``, read from ``MLOPSDSL_PACKAGES``). ``image``: every image has mlopsdsl installed, and nothing
+is shipped. Every step container runs the image's own Python with one program (:func:`launch_command`),
+never a shell.
 
 Backends keep only their rendering: where the text goes in their document, and what their launcher does
 around the prologue (how their engine hands values in and out).
@@ -30,12 +33,14 @@ __all__ = [
     "INTERPRETER",
     "MAX_SPEC_BYTES",
     "PACKAGES_ENV",
+    "RUNTIMES",
     "RUNTIME_ENV",
     "bundle_needs_cloudpickle",
-    "bundle_prologue",
     "code_spec",
     "launch_command",
+    "launch_prologue",
     "runtime_bundle_text",
+    "runtime_problem",
     "stored_kind",
 ]
 
@@ -45,6 +50,9 @@ RUNTIME_ENV = "MLOPSDSL_RUNTIME"
 """The environment variable holding the runtime bundle as base64 text (Argo, Airflow)."""
 PACKAGES_ENV = "MLOPSDSL_PACKAGES"
 """The environment variable holding a step's ``packages`` as a JSON list (Argo, Airflow)."""
+RUNTIMES = ("bundle", "image")
+"""The values of the ``runtime`` compile option: ``bundle`` ships the step runtime in the document (stock
+images work); ``image`` ships nothing, every image having mlopsdsl installed."""
 INTERPRETER = ("python", "-c")
 """How a step container starts: the image's own Python, running one program given as text."""
 
@@ -81,18 +89,28 @@ def runtime_bundle_text(include_cloudpickle: bool) -> str:
     return base64.b64encode(bundle(include_cloudpickle)).decode("ascii")
 
 
-def bundle_prologue(step_expression: str) -> str:
-    """The start of a launcher: install the step's ``packages``, then put the runtime bundle on ``sys.path``.
+def runtime_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as the ``runtime`` compile option, or ``None``: one message for every
+    backend."""
+    if isinstance(value, str) and value in RUNTIMES:
+        return None
+    return f"runtime={value!r}: choose one of {', '.join(map(repr, RUNTIMES))}"
 
-    The program it starts must have imported ``base64``, ``json``, ``os`` and ``sys`` and set ``work`` (the
-    launcher's folder). ``step_expression`` is the Python expression giving the step's name from the
-    launcher's argv (where the call spec sits is the backend's), so that a set pip cannot install ends the
-    pod with a message naming the step, as on every backend.
+
+def launch_prologue(step_expression: str, runtime: str = "bundle") -> str:
+    """The start of a launcher: install the step's ``packages``, then (``runtime="bundle"``) put the runtime
+    bundle on ``sys.path``.
+
+    The program it starts must have imported ``json``, ``os`` and ``sys`` and set ``work`` (the launcher's
+    folder, the pod's own). ``step_expression`` is the Python expression giving the step's name
+    from the launcher's argv (where the call spec sits is the backend's), so that a set pip cannot install
+    ends the pod with a message naming the step, as on every backend. The bundle's zip is written whole
+    before it is put on ``sys.path``, so no import ever sees part of it. With ``runtime="image"`` the
+    program imports the image's mlopsdsl.
     """
-    return f"""\
-bundle = work + "/runtime.zip"
-with open(bundle, "wb") as f:
-    f.write(base64.b64decode(os.environ["{RUNTIME_ENV}"]))
+    from mlopsdsl.runtime.bundle import unpacker
+
+    packages = f"""\
 packages = json.loads(os.environ.get("{PACKAGES_ENV}", "[]"))
 if packages:
     import subprocess
@@ -101,8 +119,19 @@ if packages:
         step = {step_expression}
         sys.exit(f"mlopsdsl: step {{step!r}}: packages= could not be installed: {{' '.join(packages)}}")
     sys.path.insert(0, work + "/site")
+"""
+    if runtime == "image":
+        return packages
+    return (
+        packages
+        + unpacker(f'os.environ["{RUNTIME_ENV}"]')
+        + """\
+bundle = work + "/runtime.zip"
+with open(bundle, "wb") as f:
+    f.write(zipped)
 sys.path.insert(0, bundle)
 """
+    )
 
 
 def code_spec(

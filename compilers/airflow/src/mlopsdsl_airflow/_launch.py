@@ -3,9 +3,10 @@
 Every step container runs the same small launcher with the image's own Python (``python -c LAUNCHER SPEC
 --arg NAME=TEXT ...``), never a shell. The launcher
 
-1. installs the step's ``packages`` and puts the runtime bundle on ``sys.path``, as every backend's
-   launcher does (:func:`mlopsdsl.lowering.bundle_prologue`); the bundle arrives in the
-   ``MLOPSDSL_RUNTIME`` environment variable from one constant of the DAG file;
+1. installs the step's ``packages`` and, with ``runtime="bundle"`` (the default), puts the runtime bundle
+   on ``sys.path``, as every backend's launcher does (:func:`mlopsdsl.lowering.launch_prologue`); the
+   bundle arrives in the ``MLOPSDSL_RUNTIME`` environment variable from one constant of the DAG file.
+   With ``runtime="image"`` there is no bundle: the image's mlopsdsl is imported;
 2. runs the step runtime (``mlopsdsl.runtime.main``) with the call spec, its result record going to the
    launcher's folder, and the ``--arg`` items Airflow rendered from XCom and the DAG's params;
 3. on success, copies the result record to ``/airflow/xcom/return.json``, where the operator's XCom
@@ -24,24 +25,22 @@ import re
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import bundle_prologue, stored_kind, tolerant_section
+from mlopsdsl.lowering import launch_prologue, stored_kind, tolerant_section
 
-__all__ = ["CONTEXT_TRY", "LAUNCHER", "call_spec", "jinja_safe"]
+__all__ = ["CONTEXT_TRY", "LAUNCHER", "call_spec", "jinja_safe", "launcher"]
 
 CONTEXT_TRY = "mlopsdsl-try"
 """The ``--arg`` that carries the task instance's ``try_number`` (1 on the first try, rendered by Airflow
 into the templated container arguments) to a tolerant map's element that retries: its runtime must know
 when an attempt is the last (``lowering.tolerant_section``)."""
 
-LAUNCHER = (
-    """\
-import base64, json, os, shutil, sys
+_HEAD = """\
+import json, os, shutil, sys
 work = os.environ.get("MLOPSDSL_WORK", "/tmp/mlopsdsl")
 xcom = os.environ.get("MLOPSDSL_XCOM", "/airflow/xcom")
 os.makedirs(work, exist_ok=True)
 """
-    + bundle_prologue('json.loads(sys.argv[1]).get("step")')
-    + """\
+_BODY = """\
 spec = json.loads(sys.argv[1])
 spec["result"] = os.path.join(work, "result.json")
 spec["scratch"] = os.path.join(work, "scratch")
@@ -52,8 +51,16 @@ if status == 0:
     shutil.copyfile(spec["result"], os.path.join(xcom, "return.json"))
 sys.exit(status)
 """
-)
-"""The program every step container runs (``python -c LAUNCHER SPEC --arg ...``)."""
+
+
+def launcher(runtime: str = "bundle") -> str:
+    """The program every step container runs (``python -c LAUNCHER SPEC --arg ...``), for the ``runtime``
+    compile option: ``image`` imports the image's mlopsdsl, ``bundle`` the bundle's."""
+    return _HEAD + launch_prologue('json.loads(sys.argv[1]).get("step")', runtime) + _BODY
+
+
+LAUNCHER = launcher("bundle")
+"""The launcher of ``runtime="bundle"``, the default."""
 
 _JINJA_OPENERS = re.compile(r"\{(?=[{%#])")
 

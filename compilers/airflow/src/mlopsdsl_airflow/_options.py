@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import runtime_problem
 
 __all__ = ["BACKEND", "OPERATORS", "CompileOptions", "default_image"]
 
@@ -52,6 +53,9 @@ class CompileOptions:
     image: str | None = None
     """The image of steps that set none; ``python:<compiling major.minor>-slim`` by default."""
     code: Literal["value", "import"] = "value"
+    runtime: Literal["bundle", "image"] = "bundle"
+    """``bundle``: the step runtime travels in the DAG file (a stock ``python`` image works); ``image``:
+    every image has mlopsdsl installed, and nothing is shipped."""
     non_root: bool = True
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for steps whose function cannot be found by module and name."""
@@ -82,6 +86,9 @@ class CompileOptions:
             raise bad(f"operator must be one of {', '.join(OPERATORS)}, not {parsed.operator!r}")
         if parsed.code not in ("value", "import"):
             raise bad(f"code must be 'value' or 'import', not {parsed.code!r}")
+        problem = runtime_problem(parsed.runtime)
+        if problem is not None:
+            raise bad(problem)
         for name in ("cache", "non_root"):
             if not isinstance(getattr(parsed, name), bool):
                 raise bad(f"{name} must be True or False, not {getattr(parsed, name)!r}")

@@ -26,7 +26,7 @@ from mlopsdsl.lowering._kube import (
     shm_volume,
 )
 from mlopsdsl_airflow._dagfile import HELPERS, IMPORTS, OPERATORS
-from mlopsdsl_airflow._launch import LAUNCHER, jinja_safe
+from mlopsdsl_airflow._launch import jinja_safe, launcher
 from mlopsdsl_airflow._options import BACKEND, CompileOptions, default_image
 from mlopsdsl_airflow._plan import Branch, Plan, StepTask
 
@@ -104,7 +104,7 @@ def _pod(document: ir.Document, step: ir.StepSpec, options: CompileOptions) -> l
     lines = [f"image={_literal(opts.image or options.image or default_image(), 'image', step)}"]
     if pod is not None and pod.image_pull_policy is not None:
         lines.append(f"image_pull_policy={pod.image_pull_policy!r}")
-    env = [f"k8s.V1EnvVar(name={RUNTIME_ENV!r}, value=RUNTIME)"]
+    env = [f"k8s.V1EnvVar(name={RUNTIME_ENV!r}, value=RUNTIME)"] if options.runtime == "bundle" else []
     if opts.packages:
         env.append(f"k8s.V1EnvVar(name={PACKAGES_ENV!r}, value={jinja_safe(list(opts.packages))!r})")
     for name in sorted(opts.env):
@@ -112,7 +112,8 @@ def _pod(document: ir.Document, step: ir.StepSpec, options: CompileOptions) -> l
     for secret in opts.secrets:
         ref = f"k8s.V1SecretKeySelector(name={secret.name!r}, key={secret.key!r})"
         env.append(f"k8s.V1EnvVar(name={secret.env!r}, value_from=k8s.V1EnvVarSource(secret_key_ref={ref}))")
-    lines.append("env_vars=[\n            " + ",\n            ".join(env) + ",\n        ]")
+    if env:
+        lines.append("env_vars=[\n            " + ",\n            ".join(env) + ",\n        ]")
     res = opts.resources
     requests = {k: v for k, v in (("cpu", res.cpu), ("memory", res.memory)) if v is not None}
     limits = {k: v for k, v in (("cpu", res.cpu_limit or res.cpu), ("memory", res.memory_limit or res.memory))
@@ -235,11 +236,13 @@ def render(document: ir.Document, plan: Plan, options: CompileOptions) -> str:
         "",
     ]
     out = ["\n".join(doc), IMPORTS, OPERATORS[options.operator], ""]
-    out.append(f"RUNTIME = {runtime_bundle_text(plan.uses_pickle)!r}")
-    out.append(
-        '"""The mlopsdsl step runtime (a zip, base64), handed to every pod in one environment variable."""'
-    )
-    out.append(f'LAUNCHER = """\\\n{LAUNCHER}"""')
+    if options.runtime == "bundle":
+        out.append(f"RUNTIME = {runtime_bundle_text(plan.uses_pickle)!r}")
+        out.append(
+            '"""The mlopsdsl step runtime (a bzip2-compressed zip, base64), handed to every pod in one '
+            'environment variable."""'
+        )
+    out.append(f'LAUNCHER = """\\\n{launcher(options.runtime)}"""')
     out.append(f"COMMAND = [{', '.join(json.dumps(part) for part in INTERPRETER)}, LAUNCHER]\n")
     out.append("SPECS = {")
     for name, text in plan.specs.items():

@@ -56,8 +56,10 @@ class ArgoBackend:
             **options: ``kind`` (``workflow``, ``template`` or ``cron``), ``schedule`` (cron; the pipeline's
                 own schedule by default), ``service_account``, ``artifact_repository``
                 (:class:`~mlopsdsl_argo.S3Repository`; the cluster's default when left out), ``image``
-                (for steps that set none), ``code`` (``value`` or ``import``), ``non_root`` (default
-                ``True``), ``functions`` (step functions by step name).
+                (for steps that set none), ``code`` (``value`` or ``import``), ``runtime`` (``bundle``,
+                the default, ships the step runtime in the document; ``image`` expects mlopsdsl installed
+                in every image), ``non_root`` (default ``True``), ``functions`` (step functions by step
+                name).
 
         Raises:
             CompileError: An unknown option, a bad value, or something Argo cannot express.

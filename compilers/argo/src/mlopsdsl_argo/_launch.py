@@ -3,10 +3,11 @@
 Every step container runs the same small launcher with the image's own Python (``python -c LAUNCHER``),
 never a shell. The launcher
 
-1. installs the step's ``packages`` and puts the runtime bundle on ``sys.path``, as every backend's
-   launcher does (:func:`mlopsdsl.lowering.bundle_prologue`); the bundle arrives in the
-   ``MLOPSDSL_RUNTIME`` environment variable from one workflow parameter (:data:`RUNTIME_PARAMETER`), so
-   it is in the manifest once, whatever the number of steps, and not in each node's status;
+1. installs the step's ``packages`` and, with ``runtime="bundle"`` (the default), puts the runtime bundle
+   on ``sys.path``, as every backend's launcher does (:func:`mlopsdsl.lowering.launch_prologue`); the
+   bundle arrives in the ``MLOPSDSL_RUNTIME`` environment variable from one workflow parameter
+   (:data:`RUNTIME_PARAMETER`), so it is in the manifest once, whatever the number of steps, and not in
+   each node's status. With ``runtime="image"`` there is no bundle: the image's mlopsdsl is imported;
 2. decodes the inputs that are *collected* from a loop: Argo aggregates a looped task's output parameter
    into a JSON list of each run's text (and into empty text when the loop ran nothing), so an input named
    by ``--gather NAME`` becomes the JSON list of the decoded values, and one named by ``--records
@@ -29,10 +30,11 @@ through Argo or Kubernetes, and ``json.loads`` restores it exactly.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from mlopsdsl import ir
-from mlopsdsl.lowering import bundle_prologue, stored_kind, tolerant_section
+from mlopsdsl.lowering import launch_prologue, stored_kind, tolerant_section
 from mlopsdsl_argo._values import armor
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "call_spec",
     "container_args",
     "input_path",
+    "launcher",
     "output_path",
 ]
 
@@ -68,14 +71,12 @@ that retries: its runtime must know when an attempt is the last (``lowering.tole
 _SPEC_STEP = 'json.loads(sys.argv[sys.argv.index("--spec-json") + 1]).get("step")'
 """Where the launcher finds the step's name: in the call spec after ``--spec-json``."""
 
-LAUNCHER = (
-    f"""\
-import base64, json, os, re, sys
+_HEAD = f"""\
+import json, os, re, sys
 work = {WORK!r}
 os.makedirs(work + "/outputs", exist_ok=True)
 """
-    + bundle_prologue(_SPEC_STEP)
-    + f"""\
+_BODY = f"""\
 argv, gather, records, single, uris = sys.argv[1:], set(), {{}}, set(), {{}}
 while argv and argv[0] in ("--gather", "--records", "--record", "--uri"):
     if argv[0] == "--gather":
@@ -131,8 +132,17 @@ if status == 0:
     write("{METRICS}", {{p["name"]: p["value"] for p in record.get("metrics", [])}})
 sys.exit(status)
 """
-)
-"""The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``)."""
+
+
+@cache
+def launcher(runtime: str = "bundle") -> str:
+    """The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``), for the
+    ``runtime`` compile option: ``image`` imports the image's mlopsdsl, ``bundle`` the bundle's."""
+    return _HEAD + launch_prologue(_SPEC_STEP, runtime) + _BODY
+
+
+LAUNCHER = launcher("bundle")
+"""The launcher of ``runtime="bundle"``, the default."""
 
 
 def input_path(name: str) -> str:

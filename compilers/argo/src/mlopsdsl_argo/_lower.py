@@ -430,8 +430,9 @@ class Lowering:
             if param.optional:
                 entry["value"] = armor(param.default)
             arguments.append(entry)
-        uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
-        arguments.append({"name": RUNTIME_PARAMETER, "value": runtime_bundle_text(uses_pickle)})
+        if self.options.runtime == "bundle":
+            uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
+            arguments.append({"name": RUNTIME_PARAMETER, "value": runtime_bundle_text(uses_pickle)})
         spec: dict[str, Any] = {
             "entrypoint": self.dag_names[root.name],
             "arguments": {"parameters": arguments},

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from mlopsdsl import ir
 from mlopsdsl.errors import CompileError
+from mlopsdsl.lowering import runtime_problem
 
 __all__ = ["KINDS", "CompileOptions", "S3Repository", "SecretKey", "default_image"]
 
@@ -75,6 +76,9 @@ class CompileOptions:
     image: str | None = None
     """The image of steps that set none; ``python:<compiling major.minor>-slim`` by default."""
     code: Literal["value", "import"] = "value"
+    runtime: Literal["bundle", "image"] = "bundle"
+    """``bundle``: the step runtime travels in the document (a stock ``python`` image works); ``image``:
+    every image has mlopsdsl installed, and nothing is shipped."""
     non_root: bool = True
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     """Step functions by step name, for steps whose function cannot be found by module and name."""
@@ -128,6 +132,9 @@ class CompileOptions:
             raise CompileError(
                 f"code must be 'value' or 'import', not {parsed.code!r}", BACKEND, location=where
             )
+        problem = runtime_problem(parsed.runtime)
+        if problem is not None:
+            raise CompileError(problem, BACKEND, location=where)
         if not isinstance(parsed.cache, bool):
             raise CompileError(f"cache must be True or False, not {parsed.cache!r}", BACKEND, location=where)
         if parsed.cache_root is not None:

@@ -21,13 +21,13 @@ from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
 from mlopsdsl_argo._launch import (
     ITEM_ENV,
-    LAUNCHER,
     META,
     METRICS,
     RUNTIME_PARAMETER,
     call_spec,
     container_args,
     input_path,
+    launcher,
     output_path,
 )
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
@@ -110,11 +110,11 @@ def _resources(res: ir.Resources) -> dict[str, Any]:
     return out
 
 
-def _env(step: ir.StepSpec) -> list[dict[str, Any]]:
+def _env(step: ir.StepSpec, bundled: bool) -> list[dict[str, Any]]:
     options = step.options
-    env: list[dict[str, Any]] = [
-        {"name": RUNTIME_ENV, "value": f"{{{{workflow.parameters.{RUNTIME_PARAMETER}}}}}"}
-    ]
+    env: list[dict[str, Any]] = []
+    if bundled:
+        env.append({"name": RUNTIME_ENV, "value": f"{{{{workflow.parameters.{RUNTIME_PARAMETER}}}}}"})
     if options.packages:
         env.append({"name": PACKAGES_ENV, "value": armor(list(options.packages))})
     for name in sorted(options.env):
@@ -316,7 +316,7 @@ def container_template(
     opts = step.options
     kube = opts.kubernetes
     volumes, mounts = _volumes(step)
-    env = _env(step)
+    env = _env(step, options.runtime == "bundle")
     for env_name, url, option in (
         (PUSH_ENV, options.pushgateway, "pushgateway"),
         ("MLFLOW_TRACKING_URI", options.tracking_uri, "tracking_uri"),
@@ -327,10 +327,11 @@ def container_template(
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {
         "image": opts.image or options.image or default_image(),
-        "command": launch_command(LAUNCHER),
+        "command": launch_command(launcher(options.runtime)),
         "args": container_args(spec, order, uris),
-        "env": env,
     }
+    if env:  # runtime="image" and no env of the step's: none
+        container["env"] = env
     resources = _resources(opts.resources)
     if resources:
         container["resources"] = resources

@@ -26,13 +26,15 @@ if TYPE_CHECKING:
     from mlopsdsl.testing import EmulatedRun
     from mlopsdsl.testing._site import Sites
 
-from mlopsdsl.lowering import ARGUMENT_BYTES, Capabilities
+from mlopsdsl.lowering import ARGUMENT_BYTES, RUNTIMES, Capabilities
 
 from ._platform import RUN_ONLY, STEP_POD_SETTINGS
 
 __all__ = ["KfpBackend"]
 
-_CHOICES = {"code": ("value", "import"), "runtime": ("bundle", "image")}
+_CHOICES = {"code": ("value", "import"), "runtime": RUNTIMES}
+"""Each option that takes one of a few values (``runtime``'s are every Kubernetes backend's,
+:func:`mlopsdsl.lowering.runtime_problem`, which words the error as this does)."""
 
 
 def default_image() -> str:

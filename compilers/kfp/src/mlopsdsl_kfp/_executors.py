@@ -8,9 +8,10 @@ the step unchanged. Only KFP-made paths (artifact and output-file placeholders) 
 
 Two ways to get the runtime into the pod (``runtime=`` compile option):
 
-* ``bundle`` (default): the runtime zip travels once per document, in the command of the ``mlopsdsl-runtime``
-  task, which writes it as an artifact; every step receives it as the input artifact ``mlopsdsl_runtime``
-  and runs ``python -c BOOTSTRAP ZIP ...``. Works on a stock ``python:3.X-slim`` image with no network.
+* ``bundle`` (default): the runtime bundle travels once per document, in the command of the
+  ``mlopsdsl-runtime`` task, which unpacks it and writes its zip as an artifact; every step receives it as
+  the input artifact ``mlopsdsl_runtime`` and runs ``python -c BOOTSTRAP ZIP ...``. Works on a stock
+  ``python:3.X-slim`` image with no network.
 * ``image``: the image has mlopsdsl installed; steps run ``python -m mlopsdsl.runtime`` and there is no
   extra task.
 
@@ -44,6 +45,7 @@ from typing import Any
 from mlopsdsl import ir
 from mlopsdsl.lowering import launch_command
 from mlopsdsl.naming import k8s_literal
+from mlopsdsl.runtime.bundle import unpacker
 
 from ._naming import PACK_INPUT, PACK_OUTPUT, RUNTIME_INPUT, RUNTIME_OUTPUT
 from ._types import META, Encoding
@@ -69,10 +71,16 @@ __all__ = [
 ]
 
 WRITE_BUNDLE = (
-    "import base64, os, sys; os.makedirs(os.path.dirname(sys.argv[1]) or '.', exist_ok=True); "
-    "open(sys.argv[1], 'wb').write(base64.b64decode(sys.argv[2]))"
+    "import io, os, sys, zipfile\n"
+    + unpacker("sys.argv[2]")
+    + "os.makedirs(os.path.dirname(sys.argv[1]) or '.', exist_ok=True)\n"
+    "with zipfile.ZipFile(io.BytesIO(zipped)) as stored, zipfile.ZipFile(sys.argv[1], 'w') as out:\n"
+    "    for info in stored.infolist():\n"
+    "        out.writestr(info, stored.read(info), zipfile.ZIP_DEFLATED)\n"
 )
-"""``python -c WRITE_BUNDLE PATH BASE64``: the runtime task's whole program."""
+"""``python -c WRITE_BUNDLE PATH BASE64``: the runtime task's whole program. It writes the bundle's zip with
+its files deflated, as a zip carries them best alone: each step downloads the artifact and reads it with
+``zipimport``, which needs only ``zlib``; only this task's image needs ``bz2``."""
 
 PIP_PRELUDE = (
     "import subprocess, sys; n = int(sys.argv.pop(1)); packages = sys.argv[1:n + 1]; del sys.argv[1:n + 1]\n"
