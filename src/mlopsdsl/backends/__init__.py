@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mlopsdsl._plugins import EntryPoint as _EntryPoint
@@ -24,9 +24,24 @@ from mlopsdsl.errors import PluginError
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
+    from mlopsdsl.backends._remote import PublishResult, RemoteOptions, RunView, SubmitResult, TaskView
     from mlopsdsl.errors import Problem
 
 GROUP = "mlopsdsl.backends"
+
+_REMOTE = ("PublishResult", "RemoteOptions", "RunView", "SubmitResult", "TaskView")
+"""Read from :mod:`mlopsdsl.backends._remote` when first asked for: only the remote commands use them."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REMOTE:
+        from mlopsdsl.backends import _remote
+
+        value = getattr(_remote, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlopsdsl.backends' has no attribute {name!r}")
+
 
 __all__ = [
     "GROUP",
@@ -91,55 +106,6 @@ class Emulates(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RemoteOptions:
-    """What ``mlopsdsl submit`` and ``mlopsdsl publish`` were told, for every remote backend alike.
-
-    ``token`` is a secret: backends send it and never print or log it (``repr`` hides it).
-    """
-
-    host: str
-    """The API endpoint: the KFP host, or the Argo Server URL."""
-    token: str | None = field(default=None, repr=False)
-    namespace: str | None = None
-    experiment: str | None = None
-    run_name: str | None = None
-    version: str | None = None
-    """The version name to publish; the backend derives one from the content digest when left out."""
-    params: dict[str, Any] = field(default_factory=dict)
-    """Parameter values for this run (already checked against the pipeline's types)."""
-    wait: bool = False
-    """Follow the run to its end."""
-    timeout: float | None = None
-    """Seconds ``wait`` may take before giving up."""
-    compile_options: dict[str, Any] = field(default_factory=dict)
-    """Compile options (``kind``, ``schedule``, ``cache_root``...); ``{"cache": False}`` is a run that reuses
-    nothing (``submit --no-cache``), on every backend that caches."""
-    verify_tls: bool = True
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    """A run created on a cluster, and how it ended when it was followed (``wait``)."""
-
-    run_id: str
-    url: str | None = None
-    status: str | None = None
-    """The final state when waited for (``Succeeded``, ``Failed``...), else the state at creation."""
-    succeeded: bool | None = None
-    """``None`` when not waited for."""
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What publishing did: created, added a version, or nothing because the content was unchanged."""
-
-    name: str
-    version: str | None
-    changed: bool
-    message: str
-
-
 @runtime_checkable
 class Submits(Protocol):
     """A backend that starts runs on a cluster (``mlopsdsl submit``)."""
@@ -160,32 +126,6 @@ class Publishes(Protocol):
     def publish(self, document: ir.Document, options: RemoteOptions) -> PublishResult:
         """Create or update the pipeline; unchanged content changes nothing and says so."""
         ...
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """One task of a run on a cluster, as the engine reports it."""
-
-    name: str
-    status: str
-    started: str | None = None
-    finished: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    """Output values the engine holds (JSON values decoded; stored values by their record)."""
-    metrics: dict[str, float] = field(default_factory=dict)
-    """What the task logged with ``ml.log_metric``, each metric's last value, where the engine keeps it."""
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A run on a cluster: its status and its tasks (``mlopsdsl runs show --backend ...``)."""
-
-    run_id: str
-    status: str
-    started: str | None = None
-    finished: str | None = None
-    url: str | None = None
-    tasks: list[TaskView] = field(default_factory=list)
 
 
 @runtime_checkable
