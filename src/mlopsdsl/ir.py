@@ -23,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from mlopsdsl.options import (
     NodeAffinity,
+    Plain,
     Pod,
     PodAffinity,
     Resources,
@@ -92,7 +93,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NodeT = TypeVar("NodeT")
 
 
-class _Node:
+class _Node(Plain):
     """What every IR class shares: frozen, keyword-only, slotted standard-library dataclasses.
 
     Our code builds the IR from values it has already checked, so building it validates nothing and imports
@@ -107,38 +108,6 @@ class _Node:
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
     _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
     """Fields written by a function of their value rather than field by field."""
-
-    # Equality, hashing and repr are written once here rather than generated for each class (``eq=False,
-    # repr=False``): ``dataclasses`` compiles every method it makes, and for the IR's classes the ones
-    # written here are a fifth of the instructions of importing the IR, paid by every cold command. They
-    # mean what the generated ones would: fields compared in order between instances of one class, a hash
-    # of the field values, ``Name(field=value, ...)``.
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self) == _values(other)
-
-    def __hash__(self) -> int:
-        return hash(_values(self))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(type(self)))
-        return f"{type(self).__qualname__}({shown})"
-
-
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-def _values(node: Any) -> tuple[Any, ...]:
-    return tuple(getattr(node, name) for name in _names(type(node)))
 
 
 class _Tagged:

@@ -79,7 +79,45 @@ class OptionError(DefinitionError, ValueError):
     """A bad option value. Also a ValueError, so that pydantic reports it when reading IR back."""
 
 
-class _Option:
+class Plain:
+    """Equality, hashing and repr of a dataclass, from its fields, written once for the option and IR classes.
+
+    Those classes pass ``eq=False, repr=False`` to ``dataclasses``, which otherwise compiles these methods
+    for each class as it is made: for the IR's and the options' 35 classes, a fifth of importing them, paid
+    by every cold command. They mean what the generated ones would: the fields compared in order between
+    instances of one class, a hash of the field values, ``Name(field=value, ...)``.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _values(self) == _values(other)
+
+    def __hash__(self) -> int:
+        return hash(_values(self))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(type(self)))
+        return f"{type(self).__qualname__}({shown})"
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _values(node: Any) -> tuple[Any, ...]:
+    return tuple(getattr(node, name) for name in _names(type(node)))
+
+
+class _Option(Plain):
     """Validation on construction, reported as a DefinitionError at the line that constructed it."""
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
@@ -156,7 +194,7 @@ def _call_problem(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> s
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Resources(_Option):
     """CPU, memory and accelerators a step asks for.
 
@@ -206,7 +244,7 @@ def _error_name(cls: type) -> str:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Retry(_Option):
     """How often a failed step is tried again, and how long to wait between attempts.
 
@@ -316,7 +354,7 @@ def _error_names(value: object) -> tuple[str, ...]:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Secret(_Option):
     """A key of a Kubernetes secret, exposed to the step as an environment variable.
 
@@ -343,7 +381,7 @@ class Secret(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Toleration(_Option):
     """A Kubernetes toleration, so that a step may run on tainted nodes."""
 
@@ -368,7 +406,7 @@ class Toleration(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Volume(_Option):
     """A volume mounted into the step's container. Give exactly one source.
 
@@ -436,7 +474,7 @@ def _k8s_name(value: object, what: str) -> None:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class NodeAffinity(_Option):
     """A rule (or, with a ``weight``, a preference) on the labels of the node a step's pod runs on.
 
@@ -488,7 +526,7 @@ def _selector_values(operator: str, values: tuple[str, ...]) -> None:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class PodAffinity(_Option):
     """Run a step's pod near (or, with ``anti=True``, away from) pods that carry some labels.
 
@@ -537,7 +575,7 @@ class PodAffinity(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Pod(_Option):
     """Settings of the Kubernetes pod a step runs in; on ``@ml.pipeline(pod=...)``, defaults for every step.
 
@@ -634,7 +672,7 @@ _HISTORY = ("keep_succeeded", "keep_failed")
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Schedule(_Option):
     """When a published pipeline runs by itself: a cron schedule and how its runs may overlap.
 
