@@ -106,6 +106,40 @@ def definition(obj: object) -> SourceRef | None:
     return SourceRef(code.co_filename, code.co_firstlineno, getattr(obj, "__module__", None))
 
 
+def _signature_source(fn: object) -> tuple[str, int] | None:
+    """The source of a function's decorators and signature, dedented, and the line it starts on.
+
+    Read from the lines of its file up to the end of the ``def`` line (the first logical line after the
+    ``def`` keyword, found by the tokenizer): ``inspect.getsourcelines`` tokenizes the whole body too,
+    ~5 ms for a pipeline function, paid by every cold command.
+    """
+    import linecache
+    import textwrap
+    import tokenize
+
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    lines = linecache.getlines(code.co_filename)
+    start = code.co_firstlineno - 1
+    if not 0 <= start < len(lines):
+        return None
+    seen_def = False
+    end = None
+    try:
+        for token in tokenize.generate_tokens(iter(lines[start:]).__next__):
+            if token.type == tokenize.NAME and token.string == "def":
+                seen_def = True
+            elif token.type == tokenize.NEWLINE and seen_def:
+                end = start + token.end[0]
+                break
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if end is None:
+        return None
+    return textwrap.dedent("".join(lines[start:end])), start + 1
+
+
 def parameter_lines(fn: object) -> dict[str, int]:
     """The line of each parameter in a function's signature (and of its return annotation, as ``return``).
 
@@ -113,14 +147,18 @@ def parameter_lines(fn: object) -> dict[str, int]:
     line of the definition.
     """
     import ast
-    import inspect
-    import textwrap
 
-    try:
-        source, first = inspect.getsourcelines(fn)  # type: ignore[arg-type]
-        tree = ast.parse(textwrap.dedent("".join(source)))
-    except (OSError, TypeError, SyntaxError):
+    header = _signature_source(fn)
+    if header is None:
         return {}
+    source, first = header
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        try:
+            tree = ast.parse(source + " pass\n")  # a header alone has no body
+        except SyntaxError:
+            return {}
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             args = node.args
