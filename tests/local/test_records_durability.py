@@ -124,3 +124,14 @@ def test_run_json_is_written_after_the_step_records_are_synced(
     # The run's document is put on disk behind the run too, like the step records (not flushed on the
     # way to the first step).
     assert sorted(events[1:-1]) == ["synced document.json", "synced inc-2.json", "synced inc.json"]
+
+
+@pytest.mark.parametrize(
+    "clock", [0.0, 1_796_230_099.822975, 1_796_230_099.9994, 951_782_400.5, 4_102_444_799.0]
+)
+def test_record_timestamps_read_as_datetime_writes_them(clock: float) -> None:
+    """``now`` writes what ``datetime.now(UTC).isoformat(timespec="milliseconds")`` wrote before it."""
+    from datetime import UTC, datetime
+
+    assert _records.now(clock) == datetime.fromtimestamp(clock, UTC).isoformat(timespec="milliseconds")
+    assert datetime.fromisoformat(_records.now()).tzinfo is not None

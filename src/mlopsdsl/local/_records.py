@@ -30,7 +30,6 @@ import re
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +47,12 @@ def home(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path.cwd() / ".mlopsdsl"
 
 
-def now() -> str:
-    """A UTC timestamp for records, to the millisecond."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def now(clock: float | None = None) -> str:
+    """A UTC timestamp for records, to the millisecond: ``datetime.now(UTC).isoformat(timespec=
+    "milliseconds")``, without importing :mod:`datetime` on the way to a run's first step."""
+    micros = int((time.time() if clock is None else clock) * 1_000_000)
+    seconds, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction // 1000:03d}+00:00"
 
 
 def new_run_id(pipeline: str) -> str:
@@ -123,16 +125,22 @@ class Syncer:
         self._waiting = 0
         """Barriers waiting: the next sync starts at once."""
 
-    def written(self, path: str) -> None:
-        """``path`` was renamed into place: put it on disk soon."""
+    def written(self, path: str, start: bool = True) -> None:
+        """``path`` was renamed into place: put it on disk soon. With ``start=False`` it waits for the next
+        record or barrier to start the syncing thread: the files a run writes before its first step (its
+        document, its steps' code) do not start a thread that competes with that step's start."""
         with self._cond:
             self._written += 1
             self._paths.append(path)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="mlopsdsl-sync", daemon=True)
-                self._thread.start()
+                if start:
+                    self._start()
             elif self._idle:  # only then: waking the thread for every record cost a hand-off each
                 self._cond.notify_all()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="mlopsdsl-sync", daemon=True)
+        self._thread.start()
 
     def barrier(self) -> None:
         """Return once every record written before this call is on disk.
@@ -142,6 +150,8 @@ class Syncer:
         """
         with self._cond:
             target = self._written
+            if self._thread is None and self._synced < target:
+                self._start()
             self._waiting += 1
             self._cond.notify_all()
             try:
@@ -323,7 +333,7 @@ class RunFolder:
         into place at once, on disk before ``run.json`` says the run ended (:class:`Syncer`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_fast(path, data)
-        self._syncer.written(str(path))
+        self._syncer.written(str(path), start=False)
 
     def step_path(self, node_id: str) -> Path:
         return self.path / "steps" / f"{safe_name(node_id)}.json"
