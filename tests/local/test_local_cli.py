@@ -83,13 +83,23 @@ def test_ctrl_c_stops_the_steps_and_records_the_run_interrupted(tmp_path: Path) 
     marks = tmp_path / "marks"
     marks.mkdir()
     env = {**os.environ, "MLOPSDSL_HOME": str(tmp_path / "home")}
-    runner = subprocess.Popen(
-        [*CLI, "run", "slow.py", "-p", f"folder={marks}"],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Started as a shell starts a foreground command: SIGINT handled by default and not blocked. A child
+    # inherits an ignored or blocked SIGINT from this test process, and Python then never raises
+    # KeyboardInterrupt (as it must not, under nohup): in a pytest worker, what other tests' libraries left
+    # behind made the runner ignore the Ctrl-C and finish the step.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler: the child gets SIG_DFL
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        runner = subprocess.Popen(
+            [*CLI, "run", "slow.py", "-p", f"folder={marks}"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 60
     # The step writes its pid in place: wait for the digits, not only for the file, which exists (empty)
     # for a moment first.
