@@ -97,9 +97,10 @@ class _Node(Plain):
     """What every IR class shares: frozen, keyword-only, slotted standard-library dataclasses.
 
     Our code builds the IR from values it has already checked, so building it validates nothing and imports
-    nothing: a cold ``mlopsdsl compile`` does not pay for pydantic (its import alone is about half of the
-    command). A document read from outside (:meth:`Document.from_json`) is validated by pydantic, which
-    reads these same classes (``extra="forbid"``, the constraints in each field's metadata, the hooks of
+    nothing: a cold ``mlopsdsl compile`` does not pay for pydantic (its import alone was a third of the
+    command's instructions). Equality, hashing and repr come from :class:`~mlopsdsl.options.Plain`. A
+    document read from outside (:meth:`Document.from_json`) is validated by pydantic, which reads these same
+    classes (``extra="forbid"``, the constraints in each field's metadata, the hooks of
     :class:`_Tagged` and :class:`_CronText`), and so is :func:`json_schema`. :func:`dump` writes the JSON
     form pydantic would write for the same value; a test holds the two to each other.
     """
