@@ -83,6 +83,25 @@ def test_every_unknown_step_option_is_named_in_one_message() -> None:
     )
 
 
+@pytest.mark.parametrize("owner", ["StepOptions", "Kubernetes"])
+def test_every_option_field_type_has_a_strict_check(owner: str) -> None:
+    """The decorator checks each option by its IR field's type: every field's type is one the check knows
+    (a new field of another type raises at once here, not a silent pass at a user's line), its default
+    passes, and a value of the wrong kind is reported at the option."""
+    from mlopsdsl import ir
+
+    cls = getattr(ir, owner)
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        assert _step._strict_problems(getattr(defaults, field.name), hints[field.name], field.name) == []
+        assert _step._strict_problems(object(), hints[field.name], field.name), field.name
+    with pytest.raises(TypeError, match="no strict check"):
+        _step._strict_problems(1, int | str, "mixed")
+    with pytest.raises(TypeError, match="no strict check"):
+        _step._strict_problems(1, typing.Literal[1], "literal")
+
+
 def test_bare_step_still_works_and_every_known_option_is_accepted() -> None:
     values: dict[str, Any] = {
         "image": "python:3.11-slim",

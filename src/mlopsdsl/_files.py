@@ -27,16 +27,18 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
 
 
 def _sibling(target: Path) -> tuple[int, str]:
-    """A new file beside ``target``, open for writing, and its name: ``.NAME.PID-RANDOM.tmp``.
-
-    The pid in the name lets the next run's sweep tell a dead writer's leftover from a live one's. Made as
-    :func:`tempfile.mkstemp` makes its files (exclusive creation, owner-only until chmod), without importing
-    :mod:`tempfile`, which costs a cold command several milliseconds.
+    """A new file beside ``target``, open for writing, and its name: ``.NAME.PID-RANDOM.tmp``
+    (:func:`~mlopsdsl.runtime._io.temporary_name`, whose pid lets the next run's sweep tell a dead writer's
+    leftover from a live one's). Made as :func:`tempfile.mkstemp` makes its files (exclusive creation,
+    owner-only until chmod), without importing :mod:`tempfile`, which costs a cold command several
+    milliseconds.
     """
-    folder = str(target.parent or ".")
+    from mlopsdsl.runtime._io import temporary_name
+
+    hidden = os.path.join(str(target.parent or "."), "." + target.name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        name = os.path.join(folder, f".{target.name}.{os.getpid()}-{os.urandom(6).hex()}.tmp")
+        name = temporary_name(hidden)
         try:
             return os.open(name, flags, 0o600), name
         except FileExistsError:

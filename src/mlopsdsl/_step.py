@@ -616,13 +616,20 @@ _WANTED = {
 
 def _strict_problems(value: Any, type_: Any, where: str) -> list[str]:
     """What keeps ``value`` from being a ``type_`` with no conversion (an option's field type: text, numbers,
-    lists and dicts of them, option classes), one message per wrong part, each at its place (``env.A``)."""
+    lists and dicts of them, option classes, each optional), one message per wrong part, each at its place
+    (``env.A``).
+
+    Raises:
+        TypeError: ``type_`` is none of those: a new option field needs its type taught here.
+    """
     origin = typing.get_origin(type_)
     if origin is types.UnionType or origin is typing.Union:
         members = [m for m in typing.get_args(type_) if m is not type(None)]
+        if len(members) != 1:
+            raise TypeError(f"option {where}: no strict check for {type_}")
         if value is None and len(members) < len(typing.get_args(type_)):
             return []
-        return _strict_problems(value, members[0], where) if len(members) == 1 else []
+        return _strict_problems(value, members[0], where)
     if origin is list:
         if type(value) is not list:
             return [f"option {where}: Input should be {_WANTED[list]}, not {value!r}"]
@@ -641,6 +648,8 @@ def _strict_problems(value: Any, type_: Any, where: str) -> list[str]:
         if type(value) is not type_:
             return [f"option {where} must be ml.{getattr(type_, '__name__', type_)}(...), not {value!r}"]
         return []
+    if type_ not in _WANTED:
+        raise TypeError(f"option {where}: no strict check for {type_}")
     ok = type(value) in (float, int) if type_ is float else type(value) is type_
     return [] if ok else [f"option {where}: Input should be {_WANTED[type_]}, not {value!r}"]
 

@@ -15,13 +15,15 @@ raises the minor part of :data:`IR_VERSION`; changing the meaning of a field rai
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from mlopsdsl.options import (
+    ENV_NAME,
     NodeAffinity,
     Plain,
     Pod,
@@ -87,10 +89,6 @@ IR_VERSION = "1.5"
 
 JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-NodeT = TypeVar("NodeT")
 
 
 class _Node(Plain):
@@ -310,7 +308,7 @@ class StepOptions(_Node):
 
 def env_name_problem(env: dict[str, str]) -> str | None:
     """What is wrong with the names of ``env``, or ``None``."""
-    bad = [name for name in env if not (isinstance(name, str) and _ENV_NAME.match(name))]
+    bad = [name for name in env if not (isinstance(name, str) and ENV_NAME.match(name))]
     if not bad:
         return None
     names = ", ".join(map(repr, bad))
@@ -622,9 +620,7 @@ class PipelineSpec(_Node):
     digest: str = ""
     """sha256 over the pipeline's structure and the digests of every step and sub-pipeline it uses."""
 
-    _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "schedule": lambda value: _schedule_as_text(value)
-    }
+    _dumped_as: ClassVar[dict[str, Callable[[Any], Any]]] = {"schedule": _schedule_as_text}
 
     def task(self, task_id: str) -> Task:
         for task in self.tasks:
@@ -822,17 +818,12 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-_ADAPTER: Any = None
-
-
+@functools.cache
 def _adapter() -> Any:
     """The pydantic ``TypeAdapter`` of :class:`Document`: built on first use, by what reads documents."""
-    global _ADAPTER
-    if _ADAPTER is None:
-        from pydantic import TypeAdapter
+    from pydantic import TypeAdapter
 
-        from mlopsdsl._plugins import skip_pydantic_plugin_scan
+    from mlopsdsl._plugins import skip_pydantic_plugin_scan
 
-        skip_pydantic_plugin_scan()  # when none is installed: building the adapter is ~10 ms cheaper
-        _ADAPTER = TypeAdapter(Document)
-    return _ADAPTER
+    skip_pydantic_plugin_scan()  # when none is installed: building the adapter is ~10 ms cheaper
+    return TypeAdapter(Document)

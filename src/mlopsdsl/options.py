@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""What an environment variable may be named: for a secret's ``env`` and a step's ``env`` alike."""
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # Nested option dataclasses reject unknown keys when the IR is read back, like the rest of the IR.
@@ -376,7 +377,7 @@ class Secret(_Option):
             raise ValueError("name and key must not be empty")
         if not self.env:
             self._set("env", re.sub(r"[^A-Za-z0-9_]", "_", self.key).upper())
-        if not _ENV_NAME.match(self.env):
+        if not ENV_NAME.match(self.env):
             raise ValueError(f"env {self.env!r} is not a valid environment variable name")
 
 

@@ -26,14 +26,19 @@ from typer.core import TyperGroup
 
 from mlopsdsl.cli import _decl
 
-SETTINGS: dict[str, Any] = {
-    "name": "mlopsdsl",
-    "help": "Typed Python pipelines: run them locally, compile them for Kubeflow Pipelines or Argo "
-    "Workflows.",
+GROUP_SETTINGS: dict[str, Any] = {
     "no_args_is_help": True,
     "add_completion": False,
     "pretty_exceptions_enable": False,
     "rich_markup_mode": None,
+}
+"""How every typer group of ours behaves: the command line's, and each of its groups (``runs``)."""
+
+SETTINGS: dict[str, Any] = {
+    "name": "mlopsdsl",
+    "help": "Typed Python pipelines: run them locally, compile them for Kubeflow Pipelines or Argo "
+    "Workflows.",
+    **GROUP_SETTINGS,
 }
 
 
@@ -50,14 +55,6 @@ class Group(TyperGroup):
             # With its --help option, which its context would otherwise make (same names: inherited).
             defer_coercion(command.get_params(ctx))
         return name, command, rest
-
-
-GROUP_SETTINGS: dict[str, Any] = {
-    "no_args_is_help": True,
-    "add_completion": False,
-    "pretty_exceptions_enable": False,
-    "rich_markup_mode": None,
-}
 
 
 def typed(function: Callable[..., Any], call: Callable[..., Any] | None = None) -> Callable[..., Any]:

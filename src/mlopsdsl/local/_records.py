@@ -71,18 +71,18 @@ def write_json(path: Path, value: Any, make_parent: bool = True) -> None:
     write_atomic(path, json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_text_fast(path: str | Path, text: str | bytes) -> None:
+def write_fast(path: str | Path, data: str | bytes) -> None:
     """Atomic like :func:`write_json` but not flushed to disk here: the rename is atomic in the kernel, so
     the file survives the runner being killed at any instant (the page cache outlives the process);
     surviving a power cut is left to the caller (:class:`Syncer`), or not needed (``running`` states)."""
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp"
-    data = memoryview(text.encode() if isinstance(text, str) else text)
+    view = memoryview(data.encode() if isinstance(data, str) else data)
     try:
         # Plain descriptors: a text-mode open() adds stat and seek calls, each one slow on a busy VM.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            while data:
-                data = data[os.write(fd, data) :]
+            while view:
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -332,7 +332,7 @@ class RunFolder:
         """Write a file of the run (its document, its steps' code) as step records are written: renamed
         into place at once, on disk before ``run.json`` says the run ended (:class:`Syncer`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_fast(path, data)
+        write_fast(path, data)
         self._syncer.written(str(path), start=False)
 
     def step_path(self, node_id: str) -> Path:
@@ -377,7 +377,7 @@ class RunFolder:
         from mlopsdsl.runtime._seal import sealed_json
 
         path = self._step_file(node_id)
-        write_text_fast(path, sealed_json(record, self.key) + "\n")
+        write_fast(path, sealed_json(record, self.key) + "\n")
         if record.get("status") != "running":  # a transient state: nothing trusts it, no need to keep it
             self._syncer.written(path)
 

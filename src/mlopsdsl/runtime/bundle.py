@@ -24,10 +24,13 @@ goes in it, and checked against its own digest when read back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 from pathlib import Path
+
+from mlopsdsl.runtime._io import write_bytes
 
 __all__ = ["BOOTSTRAP", "bundle", "bundle_files", "lean", "lean_files", "unpack", "unpacker"]
 
@@ -226,12 +229,6 @@ def bundle(include_cloudpickle: bool = True) -> bytes:
     except OSError:
         pass
     made = _pack(_zip(lean_files(files)))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{prefix}-{hashlib.sha256(made).hexdigest()[:32]}.bz2"
-        temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(made)
-        os.replace(temporary, final)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+        write_bytes(str(folder / f"{prefix}-{hashlib.sha256(made).hexdigest()[:32]}.bz2"), made)
     return made
