@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any
+
+from mlopsdsl._dataclass import dataclass
 
 __all__ = ["EntryPoint", "declared", "skip_pydantic_plugin_scan"]
 

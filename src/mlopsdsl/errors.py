@@ -20,8 +20,9 @@ traceback::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from mlopsdsl._dataclass import dataclass
 
 if TYPE_CHECKING:
     from mlopsdsl.ir import SourceLocation

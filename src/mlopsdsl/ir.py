@@ -1,7 +1,7 @@
 """The intermediate representation: the one contract between authoring and everything after it.
 
 ``@ml.pipeline`` produces a :class:`Document`; the validator, the local runner and every compiler read
-only this. It is plain data: immutable pydantic models, a lossless JSON round trip, a JSON Schema
+only this. It is plain data: immutable dataclasses, a lossless JSON round trip, a JSON Schema
 (:func:`json_schema`), and content digests per step and per pipeline. The same source always gives
 byte-identical JSON (:func:`Document.to_json`): collections are kept in a canonical order, and there are no
 timestamps or absolute paths.
@@ -22,10 +22,10 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.options import (
     ENV_NAME,
     NodeAffinity,
-    Plain,
     Pod,
     PodAffinity,
     Resources,
@@ -91,12 +91,12 @@ JsonValue = Any
 """A JSON value: ``None``, bool, int, float, str, or lists and string-keyed dicts of them."""
 
 
-class _Node(Plain):
-    """What every IR class shares: frozen, keyword-only, slotted standard-library dataclasses.
+class _Node:
+    """What every IR class shares: frozen, keyword-only, slotted dataclasses, from :mod:`mlopsdsl._dataclass`.
 
     Our code builds the IR from values it has already checked, so building it validates nothing and imports
     nothing: a cold ``mlopsdsl compile`` does not pay for pydantic (its import alone was a third of the
-    command's instructions). Equality, hashing and repr come from :class:`~mlopsdsl.options.Plain`. A
+    command's instructions). A
     document read from outside (:meth:`Document.from_json`) is validated by pydantic, which reads these same
     classes (``extra="forbid"``, the constraints in each field's metadata, the hooks of
     :class:`_Tagged` and :class:`_CronText`), and so is :func:`json_schema`. :func:`dump` writes the JSON
@@ -141,7 +141,7 @@ class _CronText:
         return found
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SourceLocation(_Node):
     """A place in user code; ``file`` is relative to the import root of its module."""
 
@@ -170,7 +170,7 @@ TypeKind = Literal[
 ]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TypeSpec(_Node):
     """The type of a parameter or output.
 
@@ -240,7 +240,7 @@ class TypeSpec(_Node):
         return self.kind
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Param(_Node):
     """An input of a step or a parameter of a pipeline."""
 
@@ -252,7 +252,7 @@ class Param(_Node):
     location: SourceLocation | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Output(_Node):
     """A named output of a step or pipeline."""
 
@@ -263,7 +263,7 @@ class Output(_Node):
 # --------------------------------------------------------------------------- step options
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Kubernetes(_Node):
     """Settings that only a Kubernetes backend acts on; the local runner ignores them."""
 
@@ -276,14 +276,14 @@ class Kubernetes(_Node):
     """Pod settings (``@ml.step(pod=ml.Pod(...))``); the pipeline's ``pod`` fills what this leaves out."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StepOptions(_Node):
     """Everything ``@ml.step(...)`` accepts besides the function."""
 
     image: str | None = None
     """The container image; ``None`` lets the backend use its default."""
     packages: list[str] = dataclasses.field(default_factory=list)
-    resources: Resources = Resources()  # noqa: RUF009 - frozen: one shared default is safe
+    resources: Resources = Resources()
     retry: Retry | None = None
     timeout: float | None = None
     """Seconds an attempt may run before it is stopped and counted as failed."""
@@ -320,7 +320,7 @@ def env_name_problem(env: dict[str, str]) -> str | None:
 # --------------------------------------------------------------------------- code and steps
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CodeRef(_Node):
     """Where a step's function lives and a digest of its code and of the helpers it reaches."""
 
@@ -334,7 +334,7 @@ class CodeRef(_Node):
 ReturnKind = Literal["single", "fields", "none"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ReturnShape(_Node):
     """How the function's return value maps onto outputs.
 
@@ -347,7 +347,7 @@ class ReturnShape(_Node):
     """Import path of the NamedTuple class, for ``fields``."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StepSpec(_Node):
     """A step function with its options: compiled once, however many tasks use it."""
 
@@ -366,7 +366,7 @@ class StepSpec(_Node):
 # --------------------------------------------------------------------------- bindings
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConstantBinding(_Node):
     """A value written in the pipeline source."""
 
@@ -374,7 +374,7 @@ class ConstantBinding(_Node):
     value: JsonValue = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ParameterBinding(_Node):
     """A parameter of the enclosing pipeline."""
 
@@ -384,7 +384,7 @@ class ParameterBinding(_Node):
     """Fields to select from the value, for ``params.config.lr`` on a model parameter."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TaskOutputBinding(_Node):
     """An output of another task in the same pipeline."""
 
@@ -395,7 +395,7 @@ class TaskOutputBinding(_Node):
     """Fields to select from the value, for ``metrics.accuracy`` on a dataclass or model output."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OneOfBinding(_Node):
     """The output of whichever branch ran: one source per branch of a ``when``/``otherwise`` pair."""
 
@@ -403,14 +403,14 @@ class OneOfBinding(_Node):
     sources: list[TaskOutputBinding]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StatusBinding(_Node):
     """How the pipeline ended, ``"Succeeded"`` or ``"Failed"``: only for the exit handler's inputs."""
 
     kind: Literal["pipeline_status"] = "pipeline_status"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ListBinding(_Node):
     """A list written in the pipeline whose elements are bindings (``total(xs=[a, b, c])``): the fan-in
     of independent values into one input, in the order written."""
@@ -419,7 +419,7 @@ class ListBinding(_Node):
     items: list[Binding]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DictBinding(_Node):
     """A dict written in the pipeline whose values are bindings (``report(scores={"a": a, "b": b})``)."""
 
@@ -465,7 +465,7 @@ def task_outputs_read(binding: Binding) -> list[TaskOutputBinding]:
 # --------------------------------------------------------------------------- control flow
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Compare(_Node):
     """``left op right``, decided when the pipeline runs."""
 
@@ -475,7 +475,7 @@ class Compare(_Node):
     right: Binding
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AllOf(_Node):
     """All of the conditions hold (``a & b``)."""
 
@@ -483,7 +483,7 @@ class AllOf(_Node):
     conditions: list[Condition]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AnyOf(_Node):
     """At least one of the conditions holds (``a | b``)."""
 
@@ -491,7 +491,7 @@ class AnyOf(_Node):
     conditions: list[Condition]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Not(_Node):
     """The condition does not hold (``~a``)."""
 
@@ -515,7 +515,7 @@ def operands(condition: Condition) -> list[Binding]:
     return [b for part in condition.conditions for b in operands(part)]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Group(_Node):
     """A block of tasks that runs only when its condition holds (``with ml.when(...)``/``ml.otherwise()``).
 
@@ -532,7 +532,7 @@ class Group(_Node):
     location: SourceLocation | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class MapSpec(_Node):
     """A task run once per element of a list (``step.map(...)``); its outputs are lists, in input order."""
 
@@ -548,7 +548,7 @@ class MapSpec(_Node):
             object.__setattr__(self, "min_success", float(self.min_success))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Task(_Node):
     """One call of a step or a sub-pipeline inside a pipeline."""
 
@@ -571,7 +571,7 @@ class Task(_Node):
         return self.step if self.step is not None else (self.pipeline or "")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PipelineOutput(_Node):
     """A value the pipeline returns, and where it comes from."""
 
@@ -596,7 +596,7 @@ def _schedule_as_text(value: Schedule | None) -> Any:
     return {"cron": value.cron, **{name: getattr(value, name) for name in changed}}
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PipelineSpec(_Node):
     """A pipeline: its parameters, its tasks in the order they were called, and its outputs."""
 
@@ -629,7 +629,7 @@ class PipelineSpec(_Node):
         raise KeyError(task_id)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Document(_Node):
     """A whole compiled unit: the root pipeline, its sub-pipelines, and every step they use."""
 

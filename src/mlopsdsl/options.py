@@ -10,10 +10,10 @@ read back from JSON goes through the same checks.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+from mlopsdsl._dataclass import dataclass, init_of
 from mlopsdsl._source import caller_location
 from mlopsdsl.errors import DefinitionError, Location
 
@@ -80,45 +80,7 @@ class OptionError(DefinitionError, ValueError):
     """A bad option value. Also a ValueError, so that pydantic reports it when reading IR back."""
 
 
-class Plain:
-    """Equality, hashing and repr of a dataclass, from its fields, written once for the option and IR classes.
-
-    Those classes pass ``eq=False, repr=False`` to ``dataclasses``, which otherwise compiles these methods
-    for each class as it is made: for the IR's and the options' 35 classes, a fifth of importing them, paid
-    by every cold command. They mean what the generated ones would: the fields compared in order between
-    instances of one class, a hash of the field values, ``Name(field=value, ...)``.
-    """
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self) == _values(other)
-
-    def __hash__(self) -> int:
-        return hash(_values(self))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(type(self)))
-        return f"{type(self).__qualname__}({shown})"
-
-
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-def _values(node: Any) -> tuple[Any, ...]:
-    return tuple(getattr(node, name) for name in _names(type(node)))
-
-
-class _Option(Plain):
+class _Option:
     """Validation on construction, reported as a DefinitionError at the line that constructed it."""
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
@@ -146,15 +108,14 @@ def _checked_call(cls: type[OptionT]) -> type[OptionT]:
     location. Pydantic, reading IR back, makes instances without calling ``__init__``, so this check is
     for calls written by users only.
     """
-    init = cls.__init__
 
-    @functools.wraps(init)
     def checked(self: OptionT, *args: Any, **kwargs: Any) -> None:
         problem = _call_problem(cls, args, kwargs)
         if problem is not None:
             raise OptionError(f"{cls.__name__}(...): {problem}", _user_location())
-        init(self, *args, **kwargs)
+        init_of(cls)(self, *args, **kwargs)
 
+    checked.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = checked  # type: ignore[method-assign,assignment]
     return cls
 
@@ -195,7 +156,7 @@ def _call_problem(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> s
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Resources(_Option):
     """CPU, memory and accelerators a step asks for.
 
@@ -245,7 +206,7 @@ def _error_name(cls: type) -> str:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Retry(_Option):
     """How often a failed step is tried again, and how long to wait between attempts.
 
@@ -355,7 +316,7 @@ def _error_names(value: object) -> tuple[str, ...]:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Secret(_Option):
     """A key of a Kubernetes secret, exposed to the step as an environment variable.
 
@@ -382,7 +343,7 @@ class Secret(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Toleration(_Option):
     """A Kubernetes toleration, so that a step may run on tainted nodes."""
 
@@ -407,7 +368,7 @@ class Toleration(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Volume(_Option):
     """A volume mounted into the step's container. Give exactly one source.
 
@@ -475,7 +436,7 @@ def _k8s_name(value: object, what: str) -> None:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class NodeAffinity(_Option):
     """A rule (or, with a ``weight``, a preference) on the labels of the node a step's pod runs on.
 
@@ -527,7 +488,7 @@ def _selector_values(operator: str, values: tuple[str, ...]) -> None:
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class PodAffinity(_Option):
     """Run a step's pod near (or, with ``anti=True``, away from) pods that carry some labels.
 
@@ -576,7 +537,7 @@ class PodAffinity(_Option):
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Pod(_Option):
     """Settings of the Kubernetes pod a step runs in; on ``@ml.pipeline(pod=...)``, defaults for every step.
 
@@ -673,7 +634,7 @@ _HISTORY = ("keep_succeeded", "keep_failed")
 
 
 @_checked_call
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True)
 class Schedule(_Option):
     """When a published pipeline runs by itself: a cron schedule and how its runs may overlap.
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import RunError
 
 if TYPE_CHECKING:

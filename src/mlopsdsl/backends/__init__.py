@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl._plugins import EntryPoint as _EntryPoint
 from mlopsdsl._plugins import declared
 from mlopsdsl.errors import PluginError

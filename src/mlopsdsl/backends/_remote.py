@@ -7,8 +7,10 @@ cluster use them: each dataclass costs a cold ``compile`` or ``run`` about a mil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from mlopsdsl._dataclass import dataclass
 
 __all__ = ["PublishResult", "RemoteOptions", "RunView", "SubmitResult", "TaskView"]
 

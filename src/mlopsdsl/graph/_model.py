@@ -4,10 +4,11 @@ tasks and outputs as nodes, bindings and ``.after()`` as edges, sub-pipelines as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Literal
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 if TYPE_CHECKING:
     pass

@@ -9,11 +9,11 @@ import heapq
 import html
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 if TYPE_CHECKING:
     pass

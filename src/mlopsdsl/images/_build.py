@@ -20,10 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import BuildError
 
 if TYPE_CHECKING:

@@ -12,8 +12,10 @@ import functools
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from mlopsdsl._dataclass import dataclass
 
 if TYPE_CHECKING:  # loaded when a step imports a module from outside the standard library and the project
     from importlib import metadata

@@ -24,9 +24,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.images._dists import canonical, closure, distributions_for
 from mlopsdsl.images._needs import imported_modules, type_modules
 

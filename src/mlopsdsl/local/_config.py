@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import RunError
 
 ENV_ROOT = "MLOPSDSL_ARTIFACT_ROOT"

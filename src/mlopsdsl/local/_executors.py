@@ -20,11 +20,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
 import mlopsdsl
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.runtime import execute
 
 LineSink = Callable[[str], None]

@@ -11,10 +11,10 @@ everything else with the pipeline's status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import ParameterError
 from mlopsdsl.lowering import Node, flatten
 from mlopsdsl.lowering._sources import Const, Source

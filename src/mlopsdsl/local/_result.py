@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 
 @dataclass

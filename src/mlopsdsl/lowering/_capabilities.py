@@ -10,9 +10,9 @@ reported once, the same way, before a cluster ever sees the pipeline.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 __all__ = ["Capabilities", "Gap", "check"]
 

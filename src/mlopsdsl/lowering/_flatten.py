@@ -16,10 +16,11 @@ goes), and a backend whose engine has no nested graphs (Airflow) renders the nod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import ParameterError
 from mlopsdsl.lowering._sources import Const, Ref, Source, sources_of
 from mlopsdsl.lowering._sources import resolve as _resolve

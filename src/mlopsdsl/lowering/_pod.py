@@ -9,9 +9,9 @@ it (a step shared by two sub-pipelines would otherwise need two pods in one run)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 __all__ = ["DEFAULT_USER", "Identity", "identity_of", "pod_of"]
 

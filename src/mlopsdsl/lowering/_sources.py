@@ -11,10 +11,10 @@ same questions of the IR (:func:`mlopsdsl.lowering.reads`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.runtime._values import select
 
 __all__ = ["Const", "Gather", "OneOf", "Ref", "Source", "Status", "extend", "resolve", "sources_of"]

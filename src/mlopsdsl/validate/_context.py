@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import Location, Problem
 
 

@@ -22,10 +22,11 @@ whole graph Airflow runs; this module only decides how each source reaches a pod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import Node, bundle_needs_cloudpickle, code_spec, flatten, function_name, stored_kind
 from mlopsdsl.lowering._sources import Const, Gather, OneOf, Ref, Source, Status

@@ -28,10 +28,10 @@ references (:mod:`._refs`) are written out only when a task or a DAG's outputs a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import (
     bundle_needs_cloudpickle,

@@ -15,9 +15,10 @@ moves into a wrapper template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl_argo._values import armor
 
 __all__ = [

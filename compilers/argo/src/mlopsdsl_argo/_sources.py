@@ -11,10 +11,11 @@ does a sub-pipeline pass one of its parameters straight through?) read those typ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import stored_kind
 from mlopsdsl_argo._launch import META

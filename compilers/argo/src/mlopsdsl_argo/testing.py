@@ -62,12 +62,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.lowering import PACKAGES_ENV
 from mlopsdsl.runtime._cache import HIT
 from mlopsdsl.runtime._tolerance import OUTCOME, failure_of

@@ -39,10 +39,10 @@ Every stored value (object or artifact) travels with its producer's output recor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.lowering import launch_command
 from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime.bundle import unpacker

@@ -32,10 +32,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import CompileError
 from mlopsdsl.lowering import (
     bundle_needs_cloudpickle,

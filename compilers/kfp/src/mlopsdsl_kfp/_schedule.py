@@ -16,10 +16,10 @@ starting deadline, history limits, no limit on concurrency) is a located
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.lowering import MACROS, check_schedule
 from mlopsdsl.options import parse_duration
 

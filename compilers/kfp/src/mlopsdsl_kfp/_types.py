@@ -20,10 +20,10 @@ is bound to, so both ends of an edge always agree (see ``_lower.py``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 
 __all__ = [
     "ARTIFACT_SCHEMA_VERSION",

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from mlopsdsl import ir
+from mlopsdsl._dataclass import dataclass
 from mlopsdsl.errors import CompileError
 
 from ._naming import RUNTIME_INPUT, RUNTIME_OUTPUT, RUNTIME_TASK
