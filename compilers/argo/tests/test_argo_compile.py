@@ -225,7 +225,8 @@ def test_step_options_map_onto_argo() -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     plain = yaml.safe_load(ml.compile(pipes.chain, backend=BACKEND))["spec"]["templates"][1]["container"]
-    assert [e["name"] for e in plain["env"]] == ["MLOPSDSL_RUNTIME"]  # no packages: nothing installed
+    # no packages: nothing installed
+    assert [e["name"] for e in plain["env"]] == ["MLOPSDSL_LAUNCHER", "MLOPSDSL_RUNTIME"]
     root = yaml.safe_load(ml.compile(pipes.options, backend=BACKEND, non_root=False))["spec"]
     assert "securityContext" not in root
 
@@ -298,8 +299,8 @@ def test_bad_options_are_compile_errors() -> None:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_runtime_image_ships_no_bundle_and_passes_the_strict_checks(kind: str) -> None:
-    """``runtime="image"``: no workflow parameter, no environment variable, and a launcher that imports the
-    image's mlopsdsl; the same tasks, templates and call specs otherwise."""
+    """``runtime="image"``: no bundle parameter, no bundle variable, and a launcher (once, in its workflow
+    parameter) that imports the image's mlopsdsl; the same tasks, templates and call specs otherwise."""
     schedule = "*/5 * * * *" if kind == "cron" else None
     for pipeline in (pipes.hostile, pipes.options, pipes.chain, pipes.pods):
         text = ml.compile(pipeline, backend=BACKEND, kind=kind, schedule=schedule, runtime="image")
@@ -310,13 +311,17 @@ def test_runtime_image_ships_no_bundle_and_passes_the_strict_checks(kind: str) -
         bundled = yaml.safe_load(ml.compile(pipeline, backend=BACKEND, kind=kind, schedule=schedule))
         bundled_spec = bundled["spec"].get("workflowSpec", bundled["spec"])
         assert parameters == [p["name"] for p in bundled_spec["arguments"]["parameters"]][:-1]
+        program = next(
+            p["value"] for p in spec["arguments"]["parameters"] if p["name"] == "mlopsdsl-launcher"
+        )
+        assert "runtime.zip" not in program and "bz2" not in program
+        assert "from mlopsdsl.runtime import main" in program
+        assert text.count("from mlopsdsl.runtime import main") == 1  # once, however many step templates
         for mine, theirs in zip(spec["templates"], bundled_spec["templates"], strict=True):
             if "container" not in mine:
                 assert mine == theirs
                 continue
-            program = mine["container"]["command"][2]
-            assert "runtime.zip" not in program and "bz2" not in program
-            assert "from mlopsdsl.runtime import main" in program
+            assert mine["container"]["command"] == theirs["container"]["command"]
             assert mine["container"]["args"] == theirs["container"]["args"]
             assert [e for e in theirs["container"]["env"] if e["name"] != "MLOPSDSL_RUNTIME"] == mine[
                 "container"

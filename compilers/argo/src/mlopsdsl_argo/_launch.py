@@ -1,7 +1,9 @@
 """What runs in a step's pod: the launcher program, the call spec, and the container's command line.
 
-Every step container runs the same small launcher with the image's own Python (``python -c LAUNCHER``),
-never a shell. The launcher
+Every step container runs the same small launcher with the image's own Python, never a shell. The
+launcher is in the manifest once, as the workflow parameter :data:`LAUNCHER_PARAMETER`, which each container
+template reads through one env var and runs (:data:`BOOT`, ``python -c BOOT``): a template per distinct
+step would otherwise carry its ~2.7 KB. The launcher
 
 1. installs the step's ``packages`` and, with ``runtime="bundle"`` (the default), puts the runtime bundle
    on ``sys.path``, as every backend's launcher does (:func:`mlopsdsl.lowering.launch_prologue`); the
@@ -39,7 +41,10 @@ from mlopsdsl_argo._values import armor
 
 __all__ = [
     "CONTEXT_RUN",
+    "BOOT",
     "LAUNCHER",
+    "LAUNCHER_ENV",
+    "LAUNCHER_PARAMETER",
     "METRICS",
     "META",
     "RUNTIME_PARAMETER",
@@ -55,6 +60,12 @@ WORK = "/tmp/mlopsdsl"
 """The launcher's folder in the pod: bundle, result record, inputs and outputs."""
 RUNTIME_PARAMETER = "mlopsdsl-runtime"
 """The workflow parameter holding the runtime bundle; its ``-`` keeps it apart from Python names."""
+LAUNCHER_PARAMETER = "mlopsdsl-launcher"
+"""The workflow parameter holding the launcher (:func:`launcher`), for the compiled ``runtime``."""
+LAUNCHER_ENV = "MLOPSDSL_LAUNCHER"
+"""The env var each step container gets the launcher in, from :data:`LAUNCHER_PARAMETER`."""
+BOOT = f'import os; exec(os.environ["{LAUNCHER_ENV}"])'
+"""What each step container runs (``python -c BOOT ...``): the launcher, from its env var."""
 ITEM_ENV = "MLOPSDSL_ITEM"
 META = "-meta"
 """Suffix of the output parameter (and input parameter) carrying a stored value's output record."""

@@ -42,8 +42,9 @@ from mlopsdsl.lowering import (
     stored_kind,
 )
 from mlopsdsl.lowering._kube import DEFAULT_POD_SECURITY, container_security
+from mlopsdsl.naming import k8s_literal
 from mlopsdsl_argo._helpers import condition_template, items_template
-from mlopsdsl_argo._launch import META, RUNTIME_PARAMETER
+from mlopsdsl_argo._launch import LAUNCHER_PARAMETER, META, RUNTIME_PARAMETER, launcher
 from mlopsdsl_argo._loops import limit_parallelism
 from mlopsdsl_argo._naming import Names
 from mlopsdsl_argo._options import BACKEND, CompileOptions, default_image
@@ -430,6 +431,8 @@ class Lowering:
             if param.optional:
                 entry["value"] = armor(param.default)
             arguments.append(entry)
+        # Kubernetes expands $(VAR) in env values: every $ doubled gives the launcher back unchanged.
+        arguments.append({"name": LAUNCHER_PARAMETER, "value": k8s_literal(launcher(self.options.runtime))})
         if self.options.runtime == "bundle":
             uses_pickle = bundle_needs_cloudpickle(self.doc, self.options.code)
             arguments.append({"name": RUNTIME_PARAMETER, "value": runtime_bundle_text(uses_pickle)})

@@ -20,14 +20,16 @@ from mlopsdsl.naming import k8s_literal
 from mlopsdsl.runtime import EXIT_NEVER_RETRY
 from mlopsdsl.runtime.push import ENV as PUSH_ENV
 from mlopsdsl_argo._launch import (
+    BOOT,
     ITEM_ENV,
+    LAUNCHER_ENV,
+    LAUNCHER_PARAMETER,
     META,
     METRICS,
     RUNTIME_PARAMETER,
     call_spec,
     container_args,
     input_path,
-    launcher,
     output_path,
 )
 from mlopsdsl_argo._options import BACKEND, CompileOptions, S3Repository, default_image
@@ -112,7 +114,9 @@ def _resources(res: ir.Resources) -> dict[str, Any]:
 
 def _env(step: ir.StepSpec, bundled: bool) -> list[dict[str, Any]]:
     options = step.options
-    env: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = [
+        {"name": LAUNCHER_ENV, "value": f"{{{{workflow.parameters.{LAUNCHER_PARAMETER}}}}}"}
+    ]
     if bundled:
         env.append({"name": RUNTIME_ENV, "value": f"{{{{workflow.parameters.{RUNTIME_PARAMETER}}}}}"})
     if options.packages:
@@ -327,11 +331,10 @@ def container_template(
         env.append({"name": ITEM_ENV, "value": "{{pod.name}}"})
     container: dict[str, Any] = {
         "image": opts.image or options.image or default_image(),
-        "command": launch_command(launcher(options.runtime)),
+        "command": launch_command(BOOT),
         "args": container_args(spec, order, uris),
     }
-    if env:  # runtime="image" and no env of the step's: none
-        container["env"] = env
+    container["env"] = env
     resources = _resources(opts.resources)
     if resources:
         container["resources"] = resources

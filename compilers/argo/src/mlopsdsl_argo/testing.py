@@ -633,8 +633,8 @@ class ArgoEmulator:
         container = template["container"]
         env: dict[str, str] = {}
         for item in container.get("env", []):
-            if "value" in item:
-                env[item["name"]] = kube_expand(substitute(item["value"], local), env)
+            if "value" in item:  # the launcher arrives here too: its folder is the pod's
+                env[item["name"]] = kube_expand(substitute(item["value"], local), env).replace(WORK, str(pod))
             else:
                 env[item["name"]] = "secret-value"
         command = [substitute(c, local) for c in container["command"]]
