@@ -220,3 +220,13 @@ def test_pydantic_reads_a_lazy_class_as_a_dataclass() -> None:
     assert adapter.validate_python({"file": "a.py", "line": 3}) == ir.SourceLocation(file="a.py", line=3)
     with pytest.raises(ValidationError):
         adapter.validate_python({"file": "a.py", "line": 3, "column": 1})
+
+
+def test_option_classes_show_their_fields_as_their_signature() -> None:
+    """Their ``__init__`` checks the call first, and still shows the dataclass's signature (``help()``,
+    notebooks), without compiling it at import."""
+    import mlopsdsl as ml
+
+    for option in (ml.Retry, ml.Resources, ml.Pod, ml.Secret, ml.Toleration, ml.Volume):
+        expected = [f.name for f in dataclasses.fields(option)]
+        assert list(inspect.signature(option).parameters) == expected

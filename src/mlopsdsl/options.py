@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from types import MethodType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from mlopsdsl._dataclass import dataclass, init_of
@@ -108,16 +109,32 @@ def _checked_call(cls: type[OptionT]) -> type[OptionT]:
     location. Pydantic, reading IR back, makes instances without calling ``__init__``, so this check is
     for calls written by users only.
     """
-
-    def checked(self: OptionT, *args: Any, **kwargs: Any) -> None:
-        problem = _call_problem(cls, args, kwargs)
-        if problem is not None:
-            raise OptionError(f"{cls.__name__}(...): {problem}", _user_location())
-        init_of(cls)(self, *args, **kwargs)
-
-    checked.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = checked  # type: ignore[method-assign,assignment]
+    cls.__init__ = _CheckedInit(cls)  # type: ignore[assignment,method-assign]
     return cls
+
+
+class _CheckedInit:
+    """An option class's ``__init__``: checks the call, then runs the dataclass's own (compiled when first
+    used, :func:`mlopsdsl._dataclass.init_of`). Its signature is that one's, for ``help()`` and notebooks."""
+
+    def __init__(self, owner: type) -> None:
+        self.owner = owner
+        self.__qualname__ = f"{owner.__qualname__}.__init__"
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        return self if instance is None else MethodType(self, instance)
+
+    def __call__(self, instance: Any, *args: Any, **kwargs: Any) -> None:
+        problem = _call_problem(self.owner, args, kwargs)
+        if problem is not None:
+            raise OptionError(f"{self.owner.__name__}(...): {problem}", _user_location())
+        init_of(self.owner)(instance, *args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(init_of(self.owner))
 
 
 def _user_location() -> Location | None:

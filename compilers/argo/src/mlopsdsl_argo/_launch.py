@@ -147,8 +147,8 @@ sys.exit(status)
 
 @cache
 def launcher(runtime: str = "bundle") -> str:
-    """The program every step container runs (``python -c LAUNCHER --spec-json SPEC --arg ...``), for the
-    ``runtime`` compile option: ``image`` imports the image's mlopsdsl, ``bundle`` the bundle's."""
+    """The program every step container runs (through :data:`BOOT`, with ``--spec-json SPEC --arg ...``),
+    for the ``runtime`` compile option: ``image`` imports the image's mlopsdsl, ``bundle`` the bundle's."""
     return _HEAD + launch_prologue(_SPEC_STEP, runtime) + _BODY
 
 
