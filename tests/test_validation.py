@@ -381,6 +381,29 @@ def test_object_parameter() -> None:
     }
 
 
+def test_env_and_secrets_named_like_variables_mlopsdsl_sets_are_refused() -> None:
+    options = ir.StepOptions(
+        env={"MLOPSDSL_RUNTIME": "x", "MLOPSDSL_TRACKING": "mlflow", "PLAIN": "1"},
+        secrets=[ml.Secret(name="s", key="k", env="MLOPSDSL_LAUNCHER")],
+    )
+    doc = valid()
+    load = dataclasses.replace(doc.steps[1], options=options)
+    doc = dataclasses.replace(doc, steps=[doc.steps[0], load])
+    assert codes(doc) == ["reserved-env", "reserved-env"]
+    assert messages(doc) == {
+        (1, f"step 'load': {what} sets {name}, which mlopsdsl sets itself in every step's process; name it "
+         "differently")
+        for what, name in (("env", "MLOPSDSL_RUNTIME"), ("secret s.k", "MLOPSDSL_LAUNCHER"))
+    }  # fmt: skip
+
+
+def test_the_core_backends_own_variables_are_reserved() -> None:
+    from mlopsdsl.lowering import PACKAGES_ENV, RUNTIME_ENV
+    from mlopsdsl.options import RESERVED_ENV
+
+    assert {PACKAGES_ENV, RUNTIME_ENV, "MLOPSDSL_MLFLOW_PARENT"} <= RESERVED_ENV
+
+
 def test_bad_parameter_default() -> None:
     root = pipe("flow", [noop()])
     root = dataclasses.replace(

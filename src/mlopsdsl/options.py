@@ -38,6 +38,18 @@ __all__ = [
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """What an environment variable may be named: for a secret's ``env`` and a step's ``env`` alike."""
+RESERVED_ENV = frozenset({
+    "MLOPSDSL_ITEM",  # Argo: the pod that wrote an element of a collected map
+    "MLOPSDSL_LAUNCHER",  # Argo: the launcher program every pod runs
+    "MLOPSDSL_MLFLOW_PARENT",  # local runs: the MLflow run a step's run is nested under
+    "MLOPSDSL_PACKAGES",  # every engine: the step's packages= to install
+    "MLOPSDSL_RUNTIME",  # every engine: the runtime bundle
+    "MLOPSDSL_WORK",  # Airflow: the pod's work folder
+    "MLOPSDSL_XCOM",  # Airflow: where results are handed to XCom
+})  # fmt: skip
+"""Environment variables a backend sets in every step's process itself: a step's ``env`` or secret of the
+same name would replace it, and the step would not start, or start and lose its results. The tests check
+that each backend's own names are here."""
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # Nested option dataclasses reject unknown keys when the IR is read back, like the rest of the IR.

@@ -385,3 +385,16 @@ def test_schedule_settings_airflow_lacks_are_errors_at_the_pipeline() -> None:
         ml.compile(pipes.replacing, backend="airflow")
     assert "replace_running, keep_failed is not run by the airflow backend" in str(info.value)
     assert info.value.location is not None and info.value.location.file.endswith("airflow_pipelines.py")
+
+
+@pytest.mark.parametrize("runtime", ["bundle", "image"])
+def test_the_variables_the_airflow_pods_read_are_reserved(runtime: str) -> None:
+    """A step's env or secret of the same name would replace them (validation refuses it)."""
+    import re
+
+    from mlopsdsl_airflow._launch import launcher
+
+    from mlopsdsl.options import RESERVED_ENV
+
+    read = set(re.findall(r"MLOPSDSL_[A-Z_]+", launcher(runtime)))
+    assert "MLOPSDSL_XCOM" in read and read <= RESERVED_ENV

@@ -126,3 +126,16 @@ def test_the_emulator_runs_a_pipeline_with_pod_settings(tmp_path: Path) -> None:
     result = run_argo(ml.compile(pipes.pods, backend="argo"), {"x": 4}, workdir=tmp_path)
     assert result.status == "Succeeded", result.logs
     assert result.outputs == {"output": 10}
+
+
+@pytest.mark.parametrize("runtime", ["bundle", "image"])
+def test_the_variables_the_argo_pods_read_are_reserved(runtime: str) -> None:
+    """A step's env or secret of the same name would replace them (validation refuses it)."""
+    import re
+
+    from mlopsdsl_argo._launch import BOOT, ITEM_ENV, launcher
+
+    from mlopsdsl.options import RESERVED_ENV
+
+    read = set(re.findall(r"MLOPSDSL_[A-Z_]+", BOOT + launcher(runtime)))
+    assert ITEM_ENV in read and read <= RESERVED_ENV

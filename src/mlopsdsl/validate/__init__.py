@@ -13,6 +13,7 @@ from mlopsdsl.errors import Location, Problem
 from mlopsdsl.validate._context import Check, Context
 from mlopsdsl.validate._flow import check_cycles, check_exit_handlers, check_groups, check_maps, check_scopes
 from mlopsdsl.validate._structure import (
+    check_env,
     check_inputs,
     check_names,
     check_not_empty,
@@ -41,6 +42,7 @@ CHECKS: list[Check] = [
     check_schedule,
     check_names,
     check_unique_definitions,
+    check_env,
     check_references,
     check_inputs,
     check_types,

@@ -8,6 +8,7 @@ import re
 from mlopsdsl import ir
 from mlopsdsl._keywords import closest
 from mlopsdsl.naming import k8s_name, name_problem
+from mlopsdsl.options import RESERVED_ENV
 from mlopsdsl.validate._context import Context, every_task
 
 # --------------------------------------------------------------------------- names
@@ -108,6 +109,20 @@ def check_unique_definitions(ctx: Context) -> None:
                     item.location,
                 )
             seen.add(item.name)
+
+
+def check_env(ctx: Context) -> None:
+    for step in ctx.doc.steps:
+        given = [(name, "env") for name in step.options.env]
+        given += [(secret.env, f"secret {secret.name}.{secret.key}") for secret in step.options.secrets]
+        for name, what in given:
+            if name in RESERVED_ENV:
+                ctx.report(
+                    "reserved-env",
+                    f"step {step.name!r}: {what} sets {name}, which mlopsdsl sets itself in every step's "
+                    "process; name it differently",
+                    step.location,
+                )
 
 
 # --------------------------------------------------------------------------- references and inputs

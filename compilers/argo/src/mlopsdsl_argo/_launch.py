@@ -40,8 +40,9 @@ from mlopsdsl.lowering import launch_prologue, stored_kind, tolerant_section
 from mlopsdsl_argo._values import armor
 
 __all__ = [
-    "CONTEXT_RUN",
     "BOOT",
+    "CONTEXT_RUN",
+    "ITEM_ENV",
     "LAUNCHER",
     "LAUNCHER_ENV",
     "LAUNCHER_PARAMETER",
