@@ -173,12 +173,60 @@ def test_pydantic_is_told_there_are_no_plugins_only_when_there_are_none() -> Non
     assert (plugins, installed) in (("{}", "False"), ("None", "True"))
 
 
+SPAWN_SPY = """
+import sys
+from mlopsdsl.local import _prestart
+spawned = []
+real = _prestart.spawn
+
+
+def spy(*args):
+    spawned.append(sorted(m for m in sys.modules if m.startswith(("mlopsdsl.cli._", "mlopsdsl.ir", "pathlib"))))
+    return real(*args)
+
+
+_prestart.spawn = spy
+sys.argv[0] = "mlopsdsl"
+from mlopsdsl.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(spawned, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "starts"),
+    [
+        ([], True),
+        (["--executor", "fork"], True),
+        (["-j", "2", "--in-process"], False),
+        (["--executor", "subprocess"], False),
+        (["--executor=subprocess"], False),
+        (["--help"], False),
+    ],
+)
+def test_mlopsdsl_run_starts_its_fork_server_before_reading_its_command_line(
+    args: list[str], starts: bool, tmp_path: Path
+) -> None:
+    """Before it imports the command, the IR or even pathlib: the server's start is most of the way to the
+    first step, and it runs on another core meanwhile. Not for a run that will not fork."""
+    result = run(SPAWN_SPY, "run", QUICKSTART, *args, cwd=tmp_path)
+    spawned = result.stderr.strip().splitlines()[-1]
+    if starts:
+        assert "output:" in result.stdout, result.stderr
+        assert spawned == "[[]]", spawned
+    else:
+        assert spawned == "[]", result.stderr
+
+
 def test_the_fork_server_starts_before_the_runner_loads() -> None:
     """`mlopsdsl run` starts its fork server first, so that the server's start overlaps the runner's imports
     and the pipeline's build: what starting it needs must not load them."""
     code = (
         "import sys\n"
-        "from mlopsdsl.local._fork import prestart\n"
+        "from mlopsdsl.local._prestart import prestart\n"
         "print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'mlopsdsl.ir', 'mlopsdsl.local._api'))))\n"
     )
     result = run(code)

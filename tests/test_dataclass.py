@@ -134,6 +134,7 @@ def test_a_class_behaves_as_the_standard_library_makes_it(name: str) -> None:
     expected = {str(call): _observe(stdlib, *call) for call in _arguments(stdlib)}
     ours = _make(lazy, name)
     assert str(inspect.signature(ours)) == expected_signature
+    assert ours.__doc__ == stdlib.__doc__.replace(stdlib.__name__, ours.__name__, 1)  # type: ignore[union-attr]
     assert {str(call): _observe(ours, *call) for call in _arguments(ours)} == expected
     assert [(f.name, f.type, f.kw_only) for f in dataclasses.fields(ours)] == [
         (f.name, f.type, f.kw_only) for f in dataclasses.fields(stdlib)

@@ -258,14 +258,14 @@ def test_a_server_that_cannot_start_leaves_attempts_to_the_subprocess_executor(
 
 
 def test_a_prestarted_server_is_adopted_by_the_next_executor() -> None:
-    from mlopsdsl.local import _fork
+    from mlopsdsl.local import _prestart
 
-    _fork.prestart()
-    assert _fork._early is not None
-    early_server = _fork._early[1]
+    _prestart.prestart()
+    assert _prestart._early is not None
+    early_server = _prestart._early[0][1]
     executor = ForkExecutor()
     try:
-        assert executor._server is early_server and _fork._early is None
+        assert executor._server is early_server and _prestart._early is None
     finally:
         executor.close()
     assert early_server.poll() is not None  # closing the executor ended the server

@@ -58,10 +58,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mlopsdsl.cli' has no attribute {name!r}")
 
 
+def _forks(args: list[str]) -> bool:
+    """Whether ``mlopsdsl run ARGS`` may run its steps on the fork executor (its default where it exists).
+
+    Read before the command line is, so a server may be started for a command that then fails or asks for
+    help: it ends with the process, unused."""
+    if "--in-process" in args or "--executor=subprocess" in args or {"--help", "-h"} & set(args):
+        return False
+    return not any(args[i : i + 2] == ["--executor", "subprocess"] for i in range(len(args) - 1))
+
+
 def main() -> None:
     """The console-script entry point."""
     name = sys.argv[1] if len(sys.argv) > 1 else ""
     module = COMMAND_MODULES.get(name)
+    if name == "run" and _forks(sys.argv[2:]):
+        from mlopsdsl.local._prestart import prestart
+
+        prestart()  # first: its ~70 ms start overlaps everything up to the run's first step
     if module is None:  # --help, a group (`runs`), a mistyped command: the whole command line answers
         _whole()()
         return

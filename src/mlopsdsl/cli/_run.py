@@ -80,9 +80,9 @@ def run_command(
 ) -> None:
     """Run a pipeline locally and print its outputs."""
     if executor in (None, "fork") and not in_process:
-        from mlopsdsl.local._fork import prestart
+        from mlopsdsl.local._prestart import prestart
 
-        prestart()  # its start overlaps the pipeline's import and build below
+        prestart()  # its start overlaps the pipeline's import and build below (main() may have done it)
     from mlopsdsl._compile import parse_params
     from mlopsdsl._target import load_pipeline
     from mlopsdsl.errors import RunError

@@ -24,8 +24,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
-import mlopsdsl
 from mlopsdsl._dataclass import dataclass
+from mlopsdsl.local._prestart import clean_environment, step_pythonpath
 from mlopsdsl.runtime import execute
 
 LineSink = Callable[[str], None]
@@ -72,11 +72,6 @@ class Executor(Protocol):
         ...
 
 
-def _runtime_path() -> str:
-    """The folder that holds the ``mlopsdsl`` package, so a step's interpreter imports this very copy."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(mlopsdsl.__file__)))
-
-
 class SubprocessExecutor:
     """Each attempt in its own ``python -m mlopsdsl.runtime`` process."""
 
@@ -86,16 +81,12 @@ class SubprocessExecutor:
         self.python = python or sys.executable
         self._running: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
-        root = _runtime_path()
-        path = os.environ.get("PYTHONPATH", "")
-        self._pythonpath = root if not path else f"{root}{os.pathsep}{path}"
+        self._pythonpath = step_pythonpath()
 
     def run(self, attempt: Attempt) -> Outcome:
         assert attempt.folder is not None
         spec_path = attempt.folder / "spec.json"
         spec_path.write_text(json.dumps(attempt.spec, ensure_ascii=False))
-        from mlopsdsl.local._secrets import clean_environment
-
         base = os.environ if attempt.inherit else clean_environment(os.environ)
         env = {**base, **attempt.env, "PYTHONPATH": self._pythonpath}
         log_path = attempt.folder / "log.txt"

@@ -13,7 +13,6 @@ server's. It is the default where ``os.fork`` exists (Linux); ``executor="subpro
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -25,14 +24,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mlopsdsl.local._executors import Attempt, Outcome, SubprocessExecutor, _runtime_path
+from mlopsdsl.local._executors import Attempt, Outcome, SubprocessExecutor
+from mlopsdsl.local._prestart import (
+    clean_environment,
+    fork_available,
+    prestart,
+    spawn,
+    step_pythonpath,
+    take_prestarted,
+)
 
 __all__ = ["ForkExecutor", "fork_available", "prestart"]
-
-
-def fork_available() -> bool:
-    """Whether this platform can run the ``fork`` executor (``os.fork`` and descriptor passing)."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "send_fds")
 
 
 class _Pending:
@@ -46,64 +48,6 @@ class _Pending:
         self.ended = threading.Event()
 
 
-_early: tuple[socket.socket, subprocess.Popen[bytes], tuple[str, str]] | None = None
-"""A server started by :func:`prestart`, waiting for the first :class:`ForkExecutor` to take it."""
-
-
-def prestart(python: str | None = None) -> None:
-    """Start a fork server now, for the next :class:`ForkExecutor` of this process to adopt.
-
-    ``mlopsdsl run`` calls this before it imports and builds the pipeline, so that the server's own start
-    (an interpreter, the runtime, cloudpickle) runs on another core meanwhile instead of before the
-    first step. An unused server leaves when this process ends (its socket closes).
-    """
-    global _early
-    if _early is None and fork_available():
-        python = python or sys.executable
-        pythonpath = _pythonpath()
-        sock, server = _spawn(python, pythonpath)
-        _early = (sock, server, (python, pythonpath))
-        atexit.register(_drop_early)
-
-
-def _drop_early() -> None:
-    """At exit: end a server that no executor took (closing its socket ends it)."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        early[0].close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            early[1].wait(timeout=5)
-
-
-def _pythonpath() -> str:
-    root = _runtime_path()
-    path = os.environ.get("PYTHONPATH", "")
-    return root if not path else f"{root}{os.pathsep}{path}"
-
-
-def _spawn(python: str, pythonpath: str) -> tuple[socket.socket, subprocess.Popen[bytes]]:
-    from mlopsdsl.local._secrets import clean_environment
-
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        server = subprocess.Popen(
-            [python, "-m", "mlopsdsl._zygote", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            # Only what a clean step starts from: a child's /proc/self/environ shows the server's.
-            env={**clean_environment(os.environ), "PYTHONPATH": pythonpath},
-            start_new_session=True,  # Ctrl-C reaches the runner, which stops the children itself
-        )
-    except BaseException:
-        ours.close()
-        raise
-    finally:
-        theirs.close()
-    return ours, server
-
-
 class ForkExecutor:
     """Each attempt in a child forked from a server that has the step runtime imported."""
 
@@ -111,7 +55,7 @@ class ForkExecutor:
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
-        self._pythonpath = _pythonpath()
+        self._pythonpath = step_pythonpath()
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
@@ -129,15 +73,8 @@ class ForkExecutor:
     # ------------------------------------------------------------------ server
 
     def _start(self) -> None:
-        global _early
-        early, _early = _early, None
-        if early is not None and early[2] == (self.python, self._pythonpath) and early[1].poll() is None:
-            ours, self._server = early[0], early[1]
-        else:
-            if early is not None:
-                early[0].close()
-                early[1].wait()
-            ours, self._server = _spawn(self.python, self._pythonpath)
+        server = take_prestarted(self.python, self._pythonpath) or spawn(self.python, self._pythonpath)
+        ours, self._server = server
         self._sock = ours
         self._listener = threading.Thread(target=self._listen, args=(ours,), daemon=True)
         self._listener.start()
@@ -228,8 +165,6 @@ class ForkExecutor:
         assert attempt.folder is not None
         spec_path = attempt.folder / "spec.json"
         spec_path.write_text(json.dumps(attempt.spec, ensure_ascii=False))
-        from mlopsdsl.local._secrets import clean_environment
-
         base = os.environ if attempt.inherit else clean_environment(os.environ)
         env = {**base, **attempt.env, "PYTHONPATH": self._pythonpath}
         read_end, write_end = os.pipe()

@@ -22,38 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlopsdsl.errors import Location, ParameterError
+from mlopsdsl.local._prestart import KEPT, KEPT_PREFIXES, clean_environment
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
 
 __all__ = ["KEPT", "KEPT_PREFIXES", "clean_environment", "read_env_file", "step_secrets"]
 
-KEPT = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "TEMP",
-    "TMP",
-    "SYSTEMROOT",
-    "VIRTUAL_ENV",
-)
-"""Variables a clean step environment keeps: what an interpreter needs to start as it does in a shell."""
-KEPT_PREFIXES = ("LC_", "PYTHON", "MLOPSDSL_", "AWS_", "FSSPEC_")
-"""Prefixes a clean step environment keeps: locale, Python's own settings, mlopsdsl's, and the artifact
-store's credentials, which the step runtime itself needs (as a pod has the store's credentials)."""
-
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(.*?)\s*$")
-
-
-def clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of ``environ`` a step's process starts from when it must not see the rest."""
-    return {k: v for k, v in environ.items() if k in KEPT or k.startswith(KEPT_PREFIXES)}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
