@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import TypeAlias
 
 import mlopsdsl
@@ -26,8 +27,8 @@ __all__ = [
     "fork_available",
     "prestart",
     "runtime_root",
-    "step_pythonpath",
     "spawn",
+    "step_pythonpath",
     "take_prestarted",
 ]
 
@@ -52,7 +53,7 @@ KEPT_PREFIXES = ("LC_", "PYTHON", "MLOPSDSL_", "AWS_", "FSSPEC_")
 store's credentials, which the step runtime itself needs (as a pod has the store's credentials)."""
 
 
-def clean_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The part of ``environ`` a step's process starts from when it must not see the rest."""
     return {k: v for k, v in environ.items() if k in KEPT or k.startswith(KEPT_PREFIXES)}
 
