@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import mlopsdsl as ml
 from mlopsdsl.cli import app
 from mlopsdsl.errors import ParameterError
-from mlopsdsl.local._secrets import clean_environment, read_env_file
+from mlopsdsl.local._prestart import clean_environment
+from mlopsdsl.local._secrets import read_env_file
 
 VALUE = "pa55-w0rd-value"
 DIGEST = hashlib.sha256(VALUE.encode()).hexdigest()

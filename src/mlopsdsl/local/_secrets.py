@@ -5,8 +5,9 @@ keeps that promise: a value is looked up, by reference (``NAME.KEY`` of the secr
 ``--secret NAME.KEY=VALUE`` (``ml.run(secrets={"NAME.KEY": VALUE})``), then in a ``.env`` file (a line
 ``NAME.KEY=VALUE``, or ``ENV=VALUE`` with the variable the step reads), then in the runner's own
 environment (the variable the step reads). A step's process starts from a clean environment: what Python,
-locale and the artifact store need (:data:`KEPT`, :data:`KEPT_PREFIXES`), the step's ``env``, and its own
-secrets; ``clean_env=False`` (``--inherit-env``) passes the runner's whole environment instead.
+locale and the artifact store need (:func:`mlopsdsl.local._prestart.clean_environment`), the step's
+``env``, and its own secrets; ``clean_env=False`` (``--inherit-env``) passes the runner's whole
+environment instead.
 
 Values live in memory only: never in a call spec, a record, a log line of ours or an error message. A
 declared secret with no value anywhere stops the run before any step starts, naming the step's line and
@@ -22,12 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlopsdsl.errors import Location, ParameterError
-from mlopsdsl.local._prestart import KEPT, KEPT_PREFIXES, clean_environment
 
 if TYPE_CHECKING:
     from mlopsdsl import ir
 
-__all__ = ["KEPT", "KEPT_PREFIXES", "clean_environment", "read_env_file", "step_secrets"]
+__all__ = ["read_env_file", "step_secrets"]
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(.*?)\s*$")
 
